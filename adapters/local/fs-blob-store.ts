@@ -1,0 +1,88 @@
+// Message blobs on the filesystem. A blob is written to a temporary file, fsynced, renamed into
+// place and its directory fsynced: once put* resolves, the blob survives a power cut.
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobStore } from '../../core/ports.js';
+
+export class FsBlobStore implements BlobStore {
+  constructor(private readonly root: string) {}
+
+  private pathOf(key: string): string {
+    if (!/^[A-Za-z0-9._/-]+$/.test(key) || key.includes('..')) throw new Error(`invalid blob key "${key}"`);
+    const full = resolve(this.root, key);
+    if (!full.startsWith(resolve(this.root) + sep)) throw new Error(`invalid blob key "${key}"`);
+    return full;
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    const path = this.pathOf(key);
+    const temp = await this.tempFor(path);
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.commit(temp, path);
+  }
+
+  async putStream(key: string, source: Readable): Promise<number> {
+    const path = this.pathOf(key);
+    const temp = await this.tempFor(path);
+    let bytes = 0;
+    source.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    try {
+      await pipeline(source, createWriteStream(temp));
+      const handle = await open(temp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error: unknown) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await this.commit(temp, path);
+    return bytes;
+  }
+
+  async get(key: string): Promise<Buffer> {
+    return readFile(this.pathOf(key));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await stat(this.pathOf(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  private async tempFor(path: string): Promise<string> {
+    await mkdir(dirname(path), { recursive: true });
+    return join(dirname(path), `.tmp-${randomUUID()}`);
+  }
+
+  private async commit(temp: string, path: string): Promise<void> {
+    await rename(temp, path);
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

@@ -1,0 +1,153 @@
+// The message log in SQLite: one row a message, and its events in order.
+import type { MessageEvent, MessageLog, MessageRecord, MessageSearch, MessageStatus } from '../../core/stores.js';
+import type { Clock } from '../../core/ports.js';
+import { systemClock } from '../../core/ports.js';
+import type { Db } from './sqlite.js';
+
+interface Row {
+  id: string;
+  tenant_id: string | null;
+  user_id: string | null;
+  identity: string | null;
+  mail_from: string;
+  rcpt_to: string;
+  size: number;
+  subject: string | null;
+  status: MessageStatus;
+  received_at: number;
+  updated_at: number;
+}
+
+const toRecord = (row: Row): MessageRecord => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  userId: row.user_id,
+  identity: row.identity,
+  mailFrom: row.mail_from,
+  rcptTo: JSON.parse(row.rcpt_to) as string[],
+  size: row.size,
+  subject: row.subject,
+  status: row.status,
+  receivedAt: row.received_at,
+  updatedAt: row.updated_at,
+});
+
+export class SqliteMessageLog implements MessageLog {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock = systemClock,
+  ) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS messages (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT,
+        user_id TEXT,
+        identity TEXT,
+        mail_from TEXT NOT NULL,
+        rcpt_to TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        subject TEXT,
+        status TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS messages_tenant_time ON messages (tenant_id, received_at);
+      CREATE TABLE IF NOT EXISTS message_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS message_events_message ON message_events (message_id, seq);
+    `);
+  }
+
+  async create(record: Omit<MessageRecord, 'updatedAt'>): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO messages (id, tenant_id, user_id, identity, mail_from, rcpt_to, size, subject, status, received_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        record.id,
+        record.tenantId,
+        record.userId,
+        record.identity,
+        record.mailFrom,
+        JSON.stringify(record.rcptTo),
+        record.size,
+        record.subject,
+        record.status,
+        record.receivedAt,
+        record.receivedAt,
+      );
+  }
+
+  async addEvent(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): Promise<void> {
+    const now = this.clock.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO message_events (message_id, at, event, detail) VALUES (?, ?, ?, ?)')
+        .run(messageId, now, event, JSON.stringify(detail));
+      if (status) this.db.prepare('UPDATE messages SET status = ?, updated_at = ? WHERE id = ?').run(status, now, messageId);
+    })();
+  }
+
+  async get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined> {
+    const row = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(messageId) as Row | undefined;
+    if (!row) return undefined;
+    const events = (
+      this.db.prepare('SELECT at, event, detail FROM message_events WHERE message_id = ? ORDER BY seq').all(messageId) as Array<{
+        at: number;
+        event: string;
+        detail: string;
+      }>
+    ).map((item) => ({ at: item.at, event: item.event, detail: JSON.parse(item.detail) as Record<string, unknown> }));
+    return { message: toRecord(row), events };
+  }
+
+  async search(query: MessageSearch): Promise<{ items: MessageRecord[]; nextCursor: string | null }> {
+    const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
+    // Newest first; the cursor is "received_at:id" of the last item of the previous page.
+    const [cursorAt, cursorId] = query.cursor ? decodeCursor(query.cursor) : [null, null];
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM messages
+         WHERE (@tenantId IS NULL OR tenant_id = @tenantId)
+           AND (@userId IS NULL OR user_id = @userId)
+           AND (@sender IS NULL OR lower(mail_from) = lower(@sender))
+           AND (@recipient IS NULL OR EXISTS (SELECT 1 FROM json_each(rcpt_to) WHERE lower(json_each.value) = lower(@recipient)))
+           AND (@status IS NULL OR status = @status)
+           AND (@from IS NULL OR received_at >= @from)
+           AND (@to IS NULL OR received_at < @to)
+           AND (@cursorAt IS NULL OR received_at < @cursorAt OR (received_at = @cursorAt AND id < @cursorId))
+         ORDER BY received_at DESC, id DESC
+         LIMIT @limit`,
+      )
+      .all({
+        tenantId: query.tenantId ?? null,
+        userId: query.userId ?? null,
+        sender: query.sender ?? null,
+        recipient: query.recipient ?? null,
+        status: query.status ?? null,
+        from: query.from ?? null,
+        to: query.to ?? null,
+        cursorAt,
+        cursorId,
+        limit: limit + 1,
+      }) as Row[];
+    const page = rows.slice(0, limit).map(toRecord);
+    const last = page[page.length - 1];
+    const nextCursor = rows.length > limit && last ? Buffer.from(`${last.receivedAt}:${last.id}`).toString('base64url') : null;
+    return { items: page, nextCursor };
+  }
+}
+
+function decodeCursor(cursor: string): [number | null, string | null] {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const colon = text.indexOf(':');
+  const at = Number(text.slice(0, colon));
+  if (colon <= 0 || !Number.isFinite(at)) return [null, null];
+  return [at, text.slice(colon + 1)];
+}

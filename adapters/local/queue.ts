@@ -1,0 +1,115 @@
+// A queue with SQS semantics on SQLite: delayed delivery, visibility timeout, receive count,
+// redrive to `<queue>-dlq` after `maxReceives` receives. Receipt handles change on every receive,
+// so a stale handle cannot delete a message another worker now holds (as in SQS).
+import { randomUUID } from 'node:crypto';
+import type { Clock, Queue, ReceivedMessage } from '../../core/ports.js';
+import { systemClock } from '../../core/ports.js';
+import { immediate, type Db } from './sqlite.js';
+
+interface Row {
+  id: string;
+  queue: string;
+  body: string;
+  receipt: string | null;
+  receive_count: number;
+  sent_at: number;
+  first_received_at: number | null;
+}
+
+export interface SqliteQueueOptions {
+  maxReceives: number;
+  clock?: Clock;
+}
+
+export class SqliteQueue implements Queue {
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: SqliteQueueOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS queue_messages (
+        id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
+        body TEXT NOT NULL,
+        visible_at INTEGER NOT NULL,
+        receipt TEXT,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        sent_at INTEGER NOT NULL,
+        first_received_at INTEGER
+      );
+      CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, visible_at);
+      CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
+    `);
+  }
+
+  async send(queue: string, body: string, options: { delaySeconds?: number } = {}): Promise<string> {
+    const id = randomUUID();
+    const now = this.clock.now();
+    this.db
+      .prepare('INSERT INTO queue_messages (id, queue, body, visible_at, sent_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, queue, body, now + Math.max(0, options.delaySeconds ?? 0) * 1000, now);
+    return id;
+  }
+
+  async receive(queue: string, options: { max: number; visibilityTimeoutSeconds: number }): Promise<ReceivedMessage[]> {
+    const now = this.clock.now();
+    return immediate(this.db, () => {
+      const rows = this.db
+        .prepare('SELECT * FROM queue_messages WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, sent_at LIMIT ?')
+        .all(queue, now, options.max) as Row[];
+      const received: ReceivedMessage[] = [];
+      for (const row of rows) {
+        if (row.receive_count >= this.options.maxReceives) {
+          // Redrive: it has been received maxReceives times without being deleted.
+          this.db
+            .prepare('UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, receive_count = 0 WHERE id = ?')
+            .run(`${queue}-dlq`, now, row.id);
+          continue;
+        }
+        const receipt = randomUUID();
+        const firstReceivedAt = row.first_received_at ?? now;
+        this.db
+          .prepare(
+            'UPDATE queue_messages SET visible_at = ?, receipt = ?, receive_count = receive_count + 1, first_received_at = ? WHERE id = ?',
+          )
+          .run(now + options.visibilityTimeoutSeconds * 1000, receipt, firstReceivedAt, row.id);
+        received.push({
+          messageId: row.id,
+          receiptHandle: receipt,
+          body: row.body,
+          receiveCount: row.receive_count + 1,
+          sentAt: row.sent_at,
+          firstReceivedAt,
+        });
+      }
+      return received;
+    });
+  }
+
+  async delete(queue: string, receiptHandle: string): Promise<void> {
+    this.db.prepare('DELETE FROM queue_messages WHERE queue = ? AND receipt = ?').run(queue, receiptHandle);
+  }
+
+  async changeVisibility(queue: string, receiptHandle: string, visibilityTimeoutSeconds: number): Promise<void> {
+    this.db
+      .prepare('UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?')
+      .run(this.clock.now() + visibilityTimeoutSeconds * 1000, queue, receiptHandle);
+  }
+
+  async depth(queue: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
+    const now = this.clock.now();
+    const row = this.db
+      .prepare(
+        `SELECT
+           SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END) AS visible,
+           SUM(CASE WHEN visible_at > ? AND receipt IS NOT NULL THEN 1 ELSE 0 END) AS inFlight,
+           SUM(CASE WHEN visible_at > ? AND receipt IS NULL THEN 1 ELSE 0 END) AS delayed
+         FROM queue_messages WHERE queue = ?`,
+      )
+      .get(now, now, now, queue) as { visible: number | null; inFlight: number | null; delayed: number | null };
+    return { visible: row.visible ?? 0, inFlight: row.inFlight ?? 0, delayed: row.delayed ?? 0 };
+  }
+}

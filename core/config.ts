@@ -1,0 +1,186 @@
+// One typed schema for the whole configuration. The `.describe()` text of each field is its
+// documentation: the README's settings table is generated from it (`npx outpost config docs`).
+// Sources, later wins: built-in defaults < config file < environment variables.
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { userSettingsSchema } from './settings.js';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port');
+
+export const DEFAULT_RETRY_SCHEDULE = [
+  60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 43200, 43200, 43200, 43200, 43200,
+];
+
+export const configSchema = z
+  .object({
+    dataDir: z
+      .string()
+      .default('./data')
+      .describe('Folder for the SQLite database, message blobs, TLS certificate and secrets. Env OUTPOST_DATA_DIR.'),
+    hostname: z
+      .string()
+      .default('localhost')
+      .describe('Name this relay gives in its SMTP greeting, in EHLO when delivering, and in DSNs. Env OUTPOST_HOSTNAME.'),
+    listenAddress: z
+      .string()
+      .default('0.0.0.0')
+      .describe('Address the SMTP and HTTP listeners bind to. Env OUTPOST_LISTEN_ADDRESS.'),
+    smtp: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(2587).describe('Submission port (STARTTLS, then AUTH). Env OUTPOST_SMTP_PORT.'),
+        smtpsPort: z.number().int().min(0).max(65535).default(2465).describe('Submission port with implicit TLS. Env OUTPOST_SMTPS_PORT.'),
+        bouncePort: z.number().int().min(0).max(65535).default(2525).describe('Port that receives bounces (DSNs) addressed to BATV-tagged senders. Env OUTPOST_BOUNCE_PORT.'),
+        maxMessageBytes: z.number().int().positive().default(26_214_400).describe('Largest message any user may send, in bytes; advertised as SIZE. Per-user limits (setting maxMessageBytes) can only be lower.'),
+        maxRecipients: z.number().int().positive().default(100).describe('Recipients accepted in one message; the next RCPT gets 452 4.5.3.'),
+        maxCommandLength: z.number().int().min(512).default(4096).describe('Longest SMTP command line accepted, in octets.'),
+        maxLineLength: z.number().int().min(1000).default(10_000).describe('Longest text line accepted in DATA, in octets (RFC 5322 allows 998 plus CRLF; some clients exceed it).'),
+        socketTimeoutSeconds: z.number().int().positive().default(300).describe('Idle time after which a client connection is closed.'),
+        closeTimeoutSeconds: z.number().int().positive().default(30).describe('On SIGTERM, how long sessions in flight may take before they get 421 and are closed.'),
+        tlsKeyFile: z.string().optional().describe('PEM private key for STARTTLS and implicit TLS; if unset, a self-signed certificate is created in dataDir/tls on first start. Env OUTPOST_TLS_KEY_FILE.'),
+        tlsCertFile: z.string().optional().describe('PEM certificate chain matching tlsKeyFile. Env OUTPOST_TLS_CERT_FILE.'),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(8025).describe('HTTP port: API (/v1), control panel (/), /healthz, /metrics. Env OUTPOST_HTTP_PORT.'),
+      })
+      .strict()
+      .prefault({}),
+    operatorToken: z
+      .string()
+      .min(16)
+      .optional()
+      .describe('Operator bearer token for the API and panel. Env OUTPOST_OPERATOR_TOKEN; if unset, one is generated once into dataDir/operator-token and printed at start.'),
+    delivery: z
+      .object({
+        relayHost: hostPort.optional().describe('host:port of a smarthost to deliver all mail through instead of MX lookup. Env OUTPOST_RELAY_HOST.'),
+        retrySchedule: z
+          .array(z.number().int().positive())
+          .min(1)
+          .default(DEFAULT_RETRY_SCHEDULE)
+          .describe('Seconds to wait before each further delivery attempt after a temporary failure; when the list is used up the message expires and bounces. The default spans about 3 days. Env OUTPOST_RETRY_SCHEDULE (comma separated).'),
+        connectTimeoutSeconds: z.number().int().positive().default(30).describe('TCP connect and greeting timeout when delivering.'),
+        requireTls: z.boolean().default(false).describe('Refuse to deliver in plaintext (treated as a temporary failure). By default STARTTLS is used whenever the receiver offers it.'),
+      })
+      .strict()
+      .prefault({}),
+    dns: z
+      .object({
+        servers: z.array(hostPort).default([]).describe('DNS servers (host:port) for every lookup Outpost makes; empty means the system resolver. Env OUTPOST_DNS_SERVERS (comma separated).'),
+        timeoutMs: z.number().int().positive().default(3000).describe('Timeout of one DNS query.'),
+      })
+      .strict()
+      .prefault({}),
+    queue: z
+      .object({
+        visibilityTimeoutSeconds: z.number().int().positive().default(300).describe('How long a received queue message stays invisible before another worker may receive it again.'),
+        maxReceives: z.number().int().positive().default(10).describe('Receives after which a message that keeps failing is moved to its dead-letter queue.'),
+        pollIntervalMs: z.number().int().positive().default(250).describe('How often the single node polls an empty queue.'),
+        batchSize: z.number().int().min(1).max(10).default(10).describe('Messages handed to a handler at once (SQS batch size).'),
+      })
+      .strict()
+      .prefault({}),
+    defaults: userSettingsSchema
+      .partial()
+      .default({})
+      .describe('Deployment-wide defaults of the per-user settings, below tenant defaults and user overrides.'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function envNumber(name: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+/** Turns OUTPOST_* environment variables into a partial config object (not yet validated). */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, Record<string, unknown> | unknown> = {};
+  const section = (name: string): Record<string, unknown> => {
+    const existing = out[name];
+    if (existing && typeof existing === 'object') return existing as Record<string, unknown>;
+    const created: Record<string, unknown> = {};
+    out[name] = created;
+    return created;
+  };
+  const set = (key: string, apply: (value: string) => void): void => {
+    const value = env[key];
+    if (value !== undefined && value !== '') apply(value);
+  };
+  set('OUTPOST_DATA_DIR', (v) => (out.dataDir = v));
+  set('OUTPOST_HOSTNAME', (v) => (out.hostname = v));
+  set('OUTPOST_LISTEN_ADDRESS', (v) => (out.listenAddress = v));
+  set('OUTPOST_OPERATOR_TOKEN', (v) => (out.operatorToken = v));
+  set('OUTPOST_SMTP_PORT', (v) => (section('smtp').port = envNumber('OUTPOST_SMTP_PORT', v)));
+  set('OUTPOST_SMTPS_PORT', (v) => (section('smtp').smtpsPort = envNumber('OUTPOST_SMTPS_PORT', v)));
+  set('OUTPOST_BOUNCE_PORT', (v) => (section('smtp').bouncePort = envNumber('OUTPOST_BOUNCE_PORT', v)));
+  set('OUTPOST_TLS_KEY_FILE', (v) => (section('smtp').tlsKeyFile = v));
+  set('OUTPOST_TLS_CERT_FILE', (v) => (section('smtp').tlsCertFile = v));
+  set('OUTPOST_HTTP_PORT', (v) => (section('http').port = envNumber('OUTPOST_HTTP_PORT', v)));
+  set('OUTPOST_RELAY_HOST', (v) => (section('delivery').relayHost = v));
+  set('OUTPOST_RETRY_SCHEDULE', (v) => {
+    section('delivery').retrySchedule = splitList(v).map((item) => envNumber('OUTPOST_RETRY_SCHEDULE', item));
+  });
+  set('OUTPOST_DNS_SERVERS', (v) => (section('dns').servers = splitList(v)));
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const result: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = result[key];
+    result[key] = isPlainObject(current) && isPlainObject(value) ? merge(current, value) : value;
+  }
+  return result;
+}
+
+/**
+ * Loads the configuration: the file named by OUTPOST_CONFIG (or ./outpost.config.json when it
+ * exists), then the environment. Unknown keys and bad values are errors that name the field.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const explicit = env.OUTPOST_CONFIG;
+  const path = explicit ? resolve(cwd, explicit) : resolve(cwd, 'outpost.config.json');
+  let fromFile: Record<string, unknown> = {};
+  if (explicit && !existsSync(path)) throw new ConfigError(`OUTPOST_CONFIG names ${path}, which does not exist`);
+  if (existsSync(path)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (error: unknown) {
+      throw new ConfigError(`${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!isPlainObject(parsed)) throw new ConfigError(`${path} must hold a JSON object`);
+    fromFile = parsed;
+  }
+  return parseConfig(merge(fromFile, configFromEnv(env)), cwd);
+}
+
+export function parseConfig(input: unknown, cwd = process.cwd()): Config {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return { ...result.data, dataDir: resolve(cwd, result.data.dataDir) };
+}

@@ -1,0 +1,85 @@
+// Store ports for configuration (tenants, domains, users) and the message log.
+// Implemented by adapters/local (SQLite) and, later, adapters/aws (DynamoDB).
+import type { Domain, IdentityKind, OutgoingUser, Tenant } from './identity.js';
+import type { SettingOverrides } from './settings.js';
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+export interface ConfigStore {
+  createTenant(name: string, settings?: SettingOverrides): Promise<Tenant>;
+  getTenant(id: string): Promise<Tenant | undefined>;
+  getTenantByName(name: string): Promise<Tenant | undefined>;
+  listTenants(): Promise<Tenant[]>;
+  updateTenant(id: string, changes: { settings?: SettingOverrides; suspended?: boolean }): Promise<Tenant>;
+  deleteTenant(id: string): Promise<void>;
+
+  addDomain(tenantId: string, name: string): Promise<Domain>;
+  getDomain(name: string): Promise<Domain | undefined>;
+  listDomains(tenantId?: string): Promise<Domain[]>;
+  removeDomain(tenantId: string, name: string): Promise<void>;
+
+  createUser(input: {
+    tenantId: string;
+    kind: IdentityKind;
+    identity: string;
+    domain: string | null;
+    passwordHash: string | null;
+    settings?: SettingOverrides;
+  }): Promise<OutgoingUser>;
+  getUser(id: string): Promise<OutgoingUser | undefined>;
+  /** The mailbox or domain user that logs in as `identity` (normalised). */
+  findUserByLogin(identity: string): Promise<OutgoingUser | undefined>;
+  listUsers(filter?: { tenantId?: string; kind?: IdentityKind }): Promise<OutgoingUser[]>;
+  updateUser(id: string, changes: { settings?: SettingOverrides; passwordHash?: string | null }): Promise<OutgoingUser>;
+  deleteUser(id: string): Promise<void>;
+}
+
+export type MessageStatus = 'received' | 'queued' | 'scanning' | 'deferred' | 'delivered' | 'partially-delivered' | 'bounced' | 'quarantined' | 'refused' | 'expired';
+
+export interface MessageRecord {
+  id: string;
+  tenantId: string | null;
+  userId: string | null;
+  identity: string | null;
+  mailFrom: string;
+  rcptTo: string[];
+  size: number;
+  subject: string | null;
+  status: MessageStatus;
+  receivedAt: number;
+  updatedAt: number;
+}
+
+export interface MessageEvent {
+  at: number;
+  /** received, queued, scanned, delivered, deferred, bounced, quarantined, released, dsn-sent, ... */
+  event: string;
+  detail: Record<string, unknown>;
+}
+
+export interface MessageSearch {
+  tenantId?: string;
+  userId?: string;
+  sender?: string;
+  recipient?: string;
+  status?: MessageStatus;
+  from?: number;
+  to?: number;
+  limit?: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+}
+
+export interface MessageLog {
+  create(record: Omit<MessageRecord, 'updatedAt'>): Promise<void>;
+  /** Appends an event; `status`, when given, becomes the message's status. */
+  addEvent(messageId: string, event: string, detail?: Record<string, unknown>, status?: MessageStatus): Promise<void>;
+  get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined>;
+  search(query: MessageSearch): Promise<{ items: MessageRecord[]; nextCursor: string | null }>;
+}
