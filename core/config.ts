@@ -84,6 +84,38 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    scanning: z
+      .object({
+        clamd: z.string().min(1).optional().describe('clamd to scan every message with (INSTREAM): host:port or a Unix socket path. Unset means no virus scanning, announced loudly at start. Env OUTPOST_CLAMD.'),
+        rspamdUrl: z.string().url().optional().describe('Base URL of rspamd\'s normal worker (e.g. http://127.0.0.1:11333); messages are POSTed to /checkv2 with the sender\'s user, IP, HELO and envelope. Env OUTPOST_RSPAMD_URL.'),
+        spamd: hostPort.optional().describe('host:port of SpamAssassin spamd (used when rspamdUrl is unset). Neither set: the built-in rules (GTUBE and a few obvious patterns), announced loudly at start. Env OUTPOST_SPAMD.'),
+        engineTimeoutMs: z.number().int().positive().default(30_000).describe('Time one engine call may take; a timeout defers the message (retried later), it is never delivered unscanned.'),
+        maxMimeDepth: z.number().int().min(1).default(20).describe('Deepest MIME nesting (multipart and attached messages) accepted; deeper messages are quarantined (MIME_TOO_DEEP).'),
+        maxMimeParts: z.number().int().min(1).default(500).describe('Most MIME parts accepted in one message; more are quarantined (MIME_TOO_MANY_PARTS).'),
+        fuzzyMaxDistance: z.number().int().min(0).max(7).default(3).describe('Bits (of 64) two body fingerprints may differ in and still be near-duplicates.'),
+        fuzzyMinWords: z.number().int().min(1).default(20).describe('Bodies with fewer words get no fuzzy fingerprint (short texts collide).'),
+        fuzzySpamScore: z.number().min(0).default(8).describe('Score of FUZZY_SPAM_MATCH: the body is a near-duplicate of known spam.'),
+        bulkIdentities: z.number().int().min(2).default(10).describe('Different sending identities with the same body fingerprint within bulkWindowMinutes that make a campaign (BULK_CAMPAIGN).'),
+        bulkWindowMinutes: z.number().int().positive().default(60).describe('Window of the bulk detector, in minutes.'),
+        bulkScore: z.number().min(0).default(8).describe('Score of BULK_CAMPAIGN.'),
+        learnFromSpam: z.boolean().default(true).describe('Add the body fingerprint and attachment hashes of spam verdicts to the blocklists (virus verdicts always add their attachment hashes).'),
+        fingerprintRetentionDays: z.number().int().positive().default(30).describe('How long learned fingerprints and bulk sightings are kept.'),
+        quarantineRetentionDays: z.number().int().positive().default(30).describe('How long quarantined messages are kept before they are deleted.'),
+        builtinRules: z
+          .object({
+            gtube: z.number().default(1000).describe('GTUBE test pattern in the message.'),
+            subjectAllCaps: z.number().default(2).describe('Subject of 10 or more letters, all capitals.'),
+            missingDate: z.number().default(1).describe('No Date header.'),
+            missingMessageId: z.number().default(1.5).describe('No Message-ID header.'),
+            urlToIp: z.number().default(2).describe('A link to a bare IP address.'),
+            advanceFee: z.number().default(4).describe('Three or more advance-fee / lottery phrases.'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Scores of the built-in rules used when no spam engine is configured.'),
+      })
+      .strict()
+      .prefault({}),
     defaults: userSettingsSchema
       .partial()
       .default({})
@@ -137,6 +169,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   set('OUTPOST_RETRY_SCHEDULE', (v) => {
     section('delivery').retrySchedule = splitList(v).map((item) => envNumber('OUTPOST_RETRY_SCHEDULE', item));
   });
+  set('OUTPOST_CLAMD', (v) => (section('scanning').clamd = v));
+  set('OUTPOST_RSPAMD_URL', (v) => (section('scanning').rspamdUrl = v));
+  set('OUTPOST_SPAMD', (v) => (section('scanning').spamd = v));
   set('OUTPOST_DNS_SERVERS', (v) => (section('dns').servers = splitList(v)));
   return out;
 }
