@@ -1,0 +1,425 @@
+// The SMTP ingress: a thin shell around smtp-server's hooks. It identifies the sender (AUTH or
+// source IP), runs the policy check lists at each phase, streams DATA durably to the blob store,
+// queues the message for scanning, and only then answers `250 2.0.0 queued as ID`.
+import './smtp-server-patches.js';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Config } from '../core/config.js';
+import type { Check, CheckResult } from '../core/checks/check.js';
+import { runChecks } from '../core/checks/check.js';
+import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from '../core/checks/session.js';
+import { matchIpUser, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
+import { errorMessage } from '../core/log.js';
+import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
+import { effectiveSettings } from '../core/settings.js';
+import type { ConfigStore, MessageLog } from '../core/stores.js';
+import { DataInspector } from './data-inspector.js';
+
+/** The policy the ingress consults; core/policy provides it. Every member is optional. */
+export interface IngressPolicy {
+  connect?: ReadonlyArray<Check<ConnectFacts>>;
+  mailFrom?: ReadonlyArray<Check<MailFromFacts>>;
+  rcptTo?: ReadonlyArray<Check<RcptToFacts>>;
+  data?: ReadonlyArray<Check<DataFacts>>;
+  /** Commits counters for an accepted message. */
+  afterAccept?(facts: DataFacts): Promise<void>;
+  /** Gives back what RCPT reserved when a transaction ends without an accepted message. */
+  releaseTransaction?(facts: RcptToFacts | MailFromFacts, rcpts: string[]): Promise<void>;
+  /** A refusal (for reputation and lock-after-repeated-violations bookkeeping). */
+  onRefusal?(facts: ConnectFacts & Partial<MailFromFacts>, result: CheckResult): Promise<void>;
+  isAuthBlocked?(ip: string, username: string): Promise<CheckResult | undefined>;
+  onAuthFailure?(ip: string, username: string): Promise<void>;
+  onAuthSuccess?(ip: string, username: string): Promise<void>;
+}
+
+export interface IngressDeps {
+  config: Config;
+  configStore: ConfigStore;
+  blobs: BlobStore;
+  queue: Queue;
+  log: MessageLog;
+  logger: Logger;
+  clock: Clock;
+  tls: { key: Buffer; cert: Buffer };
+  policy?: IngressPolicy;
+  /** Called after a message is queued (the single node wakes its scan poller). */
+  onQueued?: (queue: string) => void;
+}
+
+/** Failed AUTH attempts allowed on one connection before 421 and disconnect. */
+const AUTH_FAILURES_PER_CONNECTION = 3;
+
+export class SmtpReply extends Error {
+  constructor(
+    readonly responseCode: number,
+    readonly enhancedCode: string,
+    text: string,
+  ) {
+    // smtp-server-patches keeps the enhanced code that leads the text.
+    super(`${enhancedCode} ${text}`);
+  }
+}
+
+interface SessionState {
+  authFailures: number;
+  sender?: Sender;
+  /** Recipients accepted in the current transaction, for reservation release. */
+  rcpts: string[];
+  mailFacts?: MailFromFacts;
+}
+
+/** A unique, sortable, URL-safe queue id: time in base36 + 40 random bits. */
+export function newQueueId(now: number): string {
+  return now.toString(36).toUpperCase().padStart(9, '0') + randomBytes(5).toString('hex').toUpperCase();
+}
+
+function clientIp(session: SMTPServerSession): string {
+  const address = session.remoteAddress;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped?.[1] ?? address;
+}
+
+function fromResult(result: CheckResult): SmtpReply {
+  const code = result.code ?? (result.action === 'tempfail' ? 451 : 550);
+  const enhanced = result.enhancedCode ?? (code >= 500 ? '5.7.1' : '4.7.1');
+  return new SmtpReply(code, enhanced, result.text ?? (code >= 500 ? 'Refused by policy' : 'Try again later'));
+}
+
+export class Ingress {
+  private readonly sessions = new Map<string, SessionState>();
+  readonly submission: SMTPServer;
+  readonly submissions: SMTPServer;
+
+  constructor(private readonly deps: IngressDeps) {
+    this.submission = this.createServer('submission', false);
+    this.submissions = this.createServer('submissions', true);
+  }
+
+  private createServer(listener: 'submission' | 'submissions', secure: boolean): SMTPServer {
+    const { config } = this.deps;
+    return new SMTPServer({
+      secure,
+      key: this.deps.tls.key,
+      cert: this.deps.tls.cert,
+      name: config.hostname,
+      banner: 'Outpost ESMTP',
+      authMethods: ['PLAIN', 'LOGIN'],
+      allowInsecureAuth: false,
+      authOptional: true, // IP users send without AUTH; MAIL FROM decides who may relay
+      size: config.smtp.maxMessageBytes,
+      rejectOversized: true,
+      maxClients: 1000,
+      socketTimeout: config.smtp.socketTimeoutSeconds * 1000,
+      closeTimeout: config.smtp.closeTimeoutSeconds * 1000,
+      disableReverseLookup: true,
+      hideDSN: true,
+      hideENHANCEDSTATUSCODES: false,
+      hideREQUIRETLS: true,
+      logger: false,
+      onConnect: (session, callback) => this.onConnect(listener, session, callback),
+      onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
+      onMailFrom: (address, session, callback) => this.onMailFrom(listener, address, session, callback),
+      onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
+      onData: (stream, session, callback) => this.onData(stream, session, callback),
+      onClose: (session) => this.onClose(session),
+    });
+  }
+
+  private state(session: SMTPServerSession): SessionState {
+    let state = this.sessions.get(session.id);
+    if (!state) {
+      state = { authFailures: 0, rcpts: [] };
+      this.sessions.set(session.id, state);
+    }
+    return state;
+  }
+
+  private connectFacts(listener: ConnectFacts['listener'], session: SMTPServerSession): ConnectFacts {
+    return { sessionId: session.id, clientIp: clientIp(session), listener, now: this.deps.clock.now() };
+  }
+
+  private refused(facts: ConnectFacts & Partial<MailFromFacts>, result: CheckResult, phase: string): SmtpReply {
+    const reply = fromResult(result);
+    this.deps.logger.info('refused', {
+      phase,
+      session: facts.sessionId,
+      clientIp: facts.clientIp,
+      identity: facts.sender?.user.identity,
+      mailFrom: facts.mailFrom,
+      code: reply.responseCode,
+      enhancedCode: reply.enhancedCode,
+      symbols: result.symbols,
+    });
+    this.deps.policy?.onRefusal?.(facts, result).catch((error: unknown) => {
+      this.deps.logger.error('refusal bookkeeping failed', { error: errorMessage(error) });
+    });
+    return reply;
+  }
+
+  private onConnect(listener: ConnectFacts['listener'], session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const facts = this.connectFacts(listener, session);
+    this.state(session);
+    runChecks(this.deps.policy?.connect ?? [], facts)
+      .then(({ final }) => {
+        if (final.action === 'reject' || final.action === 'tempfail') return callback(this.refused(facts, final, 'connect'));
+        callback();
+      })
+      .catch((error: unknown) => callback(this.internalError(error, 'connect')));
+  }
+
+  private onAuth(
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+    callback: (err: Error | null | undefined, response?: { user?: unknown }) => void,
+  ): void {
+    const state = this.state(session);
+    const ip = clientIp(session);
+    const username = (auth.username ?? '').trim().toLowerCase();
+    this.authenticate(username, auth.password ?? '', ip)
+      .then(async (user) => {
+        if (user) {
+          state.authFailures = 0;
+          await this.deps.policy?.onAuthSuccess?.(ip, username);
+          this.deps.logger.info('authenticated', { session: session.id, clientIp: ip, identity: user.identity });
+          return callback(null, { user: user.id });
+        }
+        state.authFailures += 1;
+        await this.deps.policy?.onAuthFailure?.(ip, username);
+        this.deps.logger.info('authentication failed', { session: session.id, clientIp: ip, username, failures: state.authFailures });
+        if (state.authFailures >= AUTH_FAILURES_PER_CONNECTION) {
+          return callback(new SmtpReply(421, '4.7.0', 'Too many failed authentication attempts; closing connection'));
+        }
+        callback(new SmtpReply(535, '5.7.8', 'Authentication credentials invalid'));
+      })
+      .catch((error: unknown) => callback(this.internalError(error, 'auth')));
+  }
+
+  /** The user for these credentials, or undefined; unknown users and wrong passwords answer alike. */
+  private async authenticate(username: string, password: string, ip: string): Promise<OutgoingUser | undefined> {
+    const blocked = await this.deps.policy?.isAuthBlocked?.(ip, username);
+    let identity: string | undefined;
+    try {
+      const parsed = parseIdentity(username);
+      if (parsed.kind !== 'ip') identity = parsed.identity;
+    } catch {
+      identity = undefined;
+    }
+    const user = identity ? await this.deps.configStore.findUserByLogin(identity) : undefined;
+    // Always hash, so that timing does not reveal whether the user exists or is blocked.
+    const ok = await verifyPassword(password, user?.passwordHash ?? null);
+    if (blocked) {
+      this.deps.logger.info('authentication blocked', { clientIp: ip, username, symbols: blocked.symbols });
+      throw fromResult(blocked);
+    }
+    return ok ? user : undefined;
+  }
+
+  private async resolveSender(session: SMTPServerSession): Promise<Sender | undefined> {
+    const { configStore, config } = this.deps;
+    let user: OutgoingUser | undefined;
+    let via: Sender['via'] = 'auth';
+    if (typeof session.user === 'string') {
+      user = await configStore.getUser(session.user);
+    } else {
+      via = 'ip';
+      user = matchIpUser(await configStore.listUsers({ kind: 'ip' }), clientIp(session));
+    }
+    if (!user) return undefined;
+    const tenant = await configStore.getTenant(user.tenantId);
+    if (!tenant) return undefined;
+    return { user, tenant, via, settings: effectiveSettings(user.settings, tenant.settings, config.defaults) };
+  }
+
+  private onMailFrom(
+    listener: ConnectFacts['listener'],
+    address: SMTPServerAddress,
+    session: SMTPServerSession,
+    callback: (err?: Error | null) => void,
+  ): void {
+    const state = this.state(session);
+    this.releaseRcpts(state);
+    (async () => {
+      const sender = await this.resolveSender(session);
+      if (!sender) {
+        const facts = this.connectFacts(listener, session);
+        throw this.refused(facts, { action: 'reject', code: 530, enhancedCode: '5.7.0', text: 'Authentication required: log in with AUTH after STARTTLS, or send from an authorised IP address', symbols: [{ name: 'NOT_AUTHORISED_TO_RELAY', evidence: { clientIp: facts.clientIp } }] }, 'mail');
+      }
+      const sizeParam = address.args && typeof address.args === 'object' ? (address.args as Record<string, unknown>).SIZE : undefined;
+      const facts: MailFromFacts = {
+        ...this.connectFacts(listener, session),
+        helo: session.hostNameAppearsAs ?? '',
+        secure: session.secure,
+        sender,
+        mailFrom: address.address ?? '',
+        declaredSize: typeof sizeParam === 'string' && /^\d+$/.test(sizeParam) ? Number(sizeParam) : undefined,
+      };
+      if (sender.tenant.suspended) {
+        throw this.refused(facts, { action: 'reject', code: 550, enhancedCode: '5.7.1', text: 'This account is suspended; contact your provider', symbols: [{ name: 'TENANT_SUSPENDED', evidence: { tenant: sender.tenant.name } }] }, 'mail');
+      }
+      const limit = Math.min(sender.settings.maxMessageBytes, this.deps.config.smtp.maxMessageBytes);
+      if (facts.declaredSize !== undefined && facts.declaredSize > limit) {
+        throw this.refused(facts, { action: 'reject', code: 552, enhancedCode: '5.3.4', text: `Message size ${facts.declaredSize} exceeds the limit of ${limit} bytes for this account`, symbols: [{ name: 'MESSAGE_TOO_BIG', evidence: { declared: facts.declaredSize, limit } }] }, 'mail');
+      }
+      const { final } = await runChecks(this.deps.policy?.mailFrom ?? [], facts);
+      if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'mail');
+      state.sender = sender;
+      state.mailFacts = facts;
+    })()
+      .then(() => callback())
+      .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'mail')));
+  }
+
+  private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const state = this.state(session);
+    (async () => {
+      const mailFacts = state.mailFacts;
+      if (!mailFacts) throw new SmtpReply(503, '5.5.1', 'Send MAIL FROM first');
+      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
+      if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
+        throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
+      }
+      if (!isPlausibleAddress(address.address)) {
+        throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
+      }
+      const { final } = await runChecks(this.deps.policy?.rcptTo ?? [], facts);
+      if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
+      state.rcpts.push(address.address);
+    })()
+      .then(() => callback())
+      .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'rcpt')));
+  }
+
+  private onData(
+    stream: SMTPServerDataStream,
+    session: SMTPServerSession,
+    callback: (err?: Error | null, message?: string) => void,
+  ): void {
+    const state = this.state(session);
+    const { config, clock } = this.deps;
+    const mailFacts = state.mailFacts;
+    const sender = state.sender;
+    if (!mailFacts || !sender) {
+      stream.resume();
+      return callback(new SmtpReply(503, '5.5.1', 'Send MAIL FROM first'));
+    }
+    const rcpts = [...state.rcpts];
+    const now = clock.now();
+    const id = newQueueId(now);
+    const blobKey = `messages/${new Date(now).toISOString().slice(0, 10)}/${id}.eml`;
+    const limit = Math.min(sender.settings.maxMessageBytes, config.smtp.maxMessageBytes);
+    const trace = Buffer.from(receivedHeader(mailFacts, config.hostname, id, now));
+    const received = trace.length;
+    const inspector = new DataInspector(limit + received, config.smtp.maxLineLength);
+    inspector.write(trace);
+    stream.pipe(inspector);
+
+    (async () => {
+      await this.deps.blobs.putStream(blobKey, inspector);
+      const size = inspector.bytes - received;
+      const facts: DataFacts = { ...mailFacts, now: clock.now(), rcptTo: rcpts, size, headerFrom: inspector.fromHeaders() };
+      const refuse = async (result: CheckResult): Promise<never> => {
+        await this.deps.blobs.delete(blobKey);
+        throw this.refused(facts, result, 'data');
+      };
+      if (stream.sizeExceeded || inspector.defect === 'too-big') {
+        await refuse({ action: 'reject', code: 552, enhancedCode: '5.3.4', text: `Message exceeds the limit of ${limit} bytes for this account`, symbols: [{ name: 'MESSAGE_TOO_BIG', evidence: { limit } }] });
+      }
+      if (inspector.defect === 'bare-line-ending') {
+        await refuse({ action: 'reject', code: 550, enhancedCode: '5.6.0', text: 'Message contains a bare CR or LF; lines must end with CRLF', symbols: [{ name: 'BARE_LINE_ENDING', evidence: { offset: (inspector.defectAt ?? 0) - received } }] });
+      }
+      if (inspector.defect === 'line-too-long' || inspector.defect === 'header-too-big') {
+        await refuse({ action: 'reject', code: 550, enhancedCode: '5.6.0', text: inspector.defect === 'line-too-long' ? `Message has a line longer than ${config.smtp.maxLineLength} octets` : 'Message header is too large', symbols: [{ name: inspector.defect === 'line-too-long' ? 'LINE_TOO_LONG' : 'HEADER_TOO_BIG', evidence: { limit: config.smtp.maxLineLength } }] });
+      }
+      const { final } = await runChecks(this.deps.policy?.data ?? [], facts);
+      if (final.action === 'reject' || final.action === 'tempfail') await refuse(final);
+
+      const envelope: Envelope = {
+        messageId: id,
+        tenantId: sender.tenant.id,
+        userId: sender.user.id,
+        identity: sender.user.identity,
+        mailFrom: mailFacts.mailFrom,
+        rcptTo: rcpts,
+        blobKey,
+        size,
+        receivedAt: now,
+        clientIp: mailFacts.clientIp,
+        helo: mailFacts.helo,
+      };
+      const subject = /^subject:\s*(.*)$/im.exec(inspector.headerBlock().replace(/\r\n[ \t]+/g, ' '))?.[1]?.slice(0, 300) ?? null;
+      await this.deps.log.create({ id, tenantId: sender.tenant.id, userId: sender.user.id, identity: sender.user.identity, mailFrom: envelope.mailFrom, rcptTo: rcpts, size, subject, status: 'queued', receivedAt: now });
+      await this.deps.log.addEvent(id, 'received', { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure });
+      // The queue entry is the commit point: after it, the message will be delivered or bounced.
+      await this.deps.queue.send('scan', JSON.stringify(envelope));
+      state.rcpts = [];
+      await this.deps.policy?.afterAccept?.(facts);
+      this.deps.logger.info('queued', { id, identity: sender.user.identity, clientIp: mailFacts.clientIp, rcptCount: rcpts.length, size });
+      this.deps.onQueued?.('scan');
+      return id;
+    })()
+      .then((queued) => callback(null, `2.0.0 Ok: queued as ${queued}`))
+      .catch((error: unknown) => {
+        stream.unpipe(inspector);
+        stream.resume();
+        this.releaseRcpts(state);
+        callback(error instanceof SmtpReply ? error : this.internalError(error, 'data'));
+      });
+  }
+
+  private releaseRcpts(state: SessionState): void {
+    const rcpts = state.rcpts;
+    state.rcpts = [];
+    if (rcpts.length === 0 || !state.mailFacts) return;
+    this.deps.policy?.releaseTransaction?.(state.mailFacts, rcpts).catch((error: unknown) => {
+      this.deps.logger.error('releasing reservations failed', { error: errorMessage(error) });
+    });
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    const state = this.sessions.get(session.id);
+    if (state) this.releaseRcpts(state);
+    this.sessions.delete(session.id);
+  }
+
+  private internalError(error: unknown, phase: string): SmtpReply {
+    this.deps.logger.error('internal error', { phase, error: errorMessage(error) });
+    return new SmtpReply(451, '4.3.0', 'Temporary local problem; please try again later');
+  }
+
+  async listen(host: string, ports: { submission: number; submissions: number }): Promise<{ submission: number; submissions: number }> {
+    const listenOne = (server: SMTPServer, port: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.server.address();
+          resolve(typeof address === 'object' && address ? address.port : port);
+        });
+      });
+    return {
+      submission: await listenOne(this.submission, ports.submission),
+      submissions: await listenOne(this.submissions, ports.submissions),
+    };
+  }
+
+  /** Stops accepting connections; sessions in flight get closeTimeoutSeconds to finish. */
+  async close(): Promise<void> {
+    await Promise.all([this.submission, this.submissions].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
+/** Syntax check that keeps garbage out of the queue; the policy does the thorough checks. */
+export function isPlausibleAddress(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1 || address.length > 254) return false;
+  const domain = address.slice(at + 1);
+  if (domain.startsWith('[') && domain.endsWith(']')) return isIP(domain.slice(1, -1).replace(/^ipv6:/i, '')) !== 0;
+  return /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/.test(domain) && at <= 64;
+}
+
+function receivedHeader(facts: MailFromFacts, hostname: string, id: string, now: number): string {
+  const protocol = facts.sender.via === 'auth' ? (facts.secure ? 'ESMTPSA' : 'ESMTPA') : facts.secure ? 'ESMTPS' : 'ESMTP';
+  const helo = facts.helo.replace(/[^\x21-\x7e]/g, '') || 'unknown';
+  return `Received: from ${helo} ([${facts.clientIp}])\r\n\tby ${hostname} (Outpost) with ${protocol} id ${id};\r\n\t${new Date(now).toUTCString().replace('GMT', '+0000')}\r\n`;
+}

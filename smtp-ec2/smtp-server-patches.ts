@@ -1,0 +1,58 @@
+// Two narrow behaviour changes to smtp-server's connection, applied once at import:
+//
+// 1. EHLO does not advertise AUTH before TLS on a listener that requires TLS for AUTH
+//    (smtp-server lists AUTH even when it would answer 538). RFC 4954 §4 / RFC 3207: clients
+//    must not be invited to send credentials in plaintext.
+// 2. A reply text that starts with an enhanced status code ("5.7.1 ...") keeps that code:
+//    smtp-server otherwise derives one from the basic code alone (550 -> 5.1.1), which would tell
+//    a client that a policy refusal was an unknown mailbox.
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+
+const ENHANCED_PREFIX = /^([245]\.\d{1,3}\.\d{1,3}) ([\s\S]*)$/;
+
+interface PatchableConnection {
+  secure: boolean;
+  _server: { options: { authMethods: string[]; allowInsecureAuth?: boolean; hideSTARTTLS?: boolean } };
+  _useEnhancedStatusCodes(): boolean;
+  _getEnhancedStatusCode?: (code: number, context?: unknown) => string;
+  handler_EHLO(command: Buffer, callback: () => void): void;
+  send(code: number, data?: string | string[], context?: unknown): void;
+}
+
+const marker = Symbol.for('outpost.smtp-server-patched');
+const proto = SMTPConnection.prototype as unknown as PatchableConnection & { [marker]?: boolean };
+
+if (!proto[marker]) {
+  proto[marker] = true;
+
+  const originalEhlo = proto.handler_EHLO;
+  proto.handler_EHLO = function (this: PatchableConnection, command, callback) {
+    const options = this._server.options;
+    if (this.secure || options.allowInsecureAuth || options.hideSTARTTLS) {
+      return originalEhlo.call(this, command, callback);
+    }
+    // handler_EHLO reads authMethods synchronously, so swapping it for the call is safe.
+    const methods = options.authMethods;
+    options.authMethods = [];
+    try {
+      return originalEhlo.call(this, command, callback);
+    } finally {
+      options.authMethods = methods;
+    }
+  };
+
+  const originalSend = proto.send;
+  proto.send = function (this: PatchableConnection, code, data, context) {
+    const match = typeof data === 'string' ? ENHANCED_PREFIX.exec(data) : null;
+    if (!match || !match[1]) return originalSend.call(this, code, data, context);
+    const enhanced = match[1];
+    this._getEnhancedStatusCode = () => (this._useEnhancedStatusCodes() ? enhanced : '');
+    try {
+      return originalSend.call(this, code, match[2], context);
+    } finally {
+      delete this._getEnhancedStatusCode;
+    }
+  };
+}
+
+export {};
