@@ -74,3 +74,12 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
   debug(message: string, fields?: Record<string, unknown>): void;
 }
+
+/**
+ * Encrypts secrets at rest (DKIM private keys, BATV keys) with a key the operator controls:
+ * a local key file on the single node (adapters/local/secret-box.ts), KMS on AWS later.
+ */
+export interface SecretBox {
+  seal(plain: Buffer): string;
+  open(sealed: string): Buffer;
+}
