@@ -4,7 +4,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { userSettingsSchema } from './settings.js';
+import { settingOverridesSchema } from './settings.js';
 
 const hostPort = z
   .string()
@@ -116,8 +116,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    defaults: userSettingsSchema
-      .partial()
+    defaults: settingOverridesSchema
       .default({})
       .describe('Deployment-wide defaults of the per-user settings, below tenant defaults and user overrides.'),
   })

@@ -33,7 +33,13 @@ export type SettingKey = keyof UserSettings;
 export const settingKeys = Object.keys(userSettingsSchema.shape) as SettingKey[];
 
 /** Overrides as stored for a tenant or a user: any subset, validated. */
-export const settingOverridesSchema = userSettingsSchema.partial().strict();
+// Built from the unwrapped fields: zod 4's `.partial()` keeps `.default()`, which would fill every
+// missing key of an override with the built-in value and hide the tenant and deployment layers.
+type SettingsShape = typeof userSettingsSchema.shape;
+const overrideShape = Object.fromEntries(
+  Object.entries(userSettingsSchema.shape).map(([key, field]) => [key, field.unwrap().optional()]),
+) as { [K in keyof SettingsShape]: z.ZodOptional<ReturnType<SettingsShape[K]['unwrap']>> };
+export const settingOverridesSchema = z.object(overrideShape).strict();
 export type SettingOverrides = z.infer<typeof settingOverridesSchema>;
 
 export const builtInSettings: UserSettings = userSettingsSchema.parse({});
