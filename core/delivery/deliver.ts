@@ -1,0 +1,247 @@
+// Delivers one envelope over SMTP and says, per recipient, what became of it: delivered,
+// temporary failure (try again later) or permanent failure (bounce). Recipients are grouped by
+// route (one transaction per domain, or one for the smarthost); each group tries its targets in
+// MX order until one takes responsibility for the recipients, like Postfix's smtp client.
+import { isIP } from 'node:net';
+import nodemailer from 'nodemailer';
+import type { Config } from '../config.js';
+import type { Envelope, Logger, Resolver } from '../ports.js';
+import { recipientDomain, routeDomain, type DeliveryTarget, type Route } from './route.js';
+
+/** Where a diagnostic came from: the remote server's SMTP answer, or our own observation. */
+export type DiagnosticType = 'smtp' | 'x-outpost';
+
+export interface Delivered {
+  recipient: string;
+  result: 'delivered';
+  /** The remote server's final answer, e.g. "250 2.0.0 Ok: queued as 4Xk". */
+  response: string;
+  remoteMta: string;
+}
+
+export interface Failed {
+  recipient: string;
+  result: 'temporary' | 'permanent';
+  /** RFC 3463 enhanced status code, e.g. 5.1.1. */
+  status: string;
+  diagnostic: string;
+  diagnosticType: DiagnosticType;
+  /** The host that gave the answer, when one was reached. */
+  remoteMta?: string;
+}
+
+export type RecipientOutcome = Delivered | Failed;
+
+/**
+ * Last step before the bytes leave: DKIM signing and BATV rewriting of the envelope sender
+ * plug in here. It runs once per delivery attempt.
+ */
+export type PrepareMessage = (raw: Buffer, envelope: Envelope) => Promise<{ raw: Buffer; mailFrom: string }>;
+
+export interface DeliveryOptions {
+  config: Pick<Config, 'hostname' | 'delivery'>;
+  resolver: Resolver;
+  logger: Logger;
+  prepare?: PrepareMessage;
+  /** Port of MX hosts (25); tests point it at a local test MX. */
+  mxPort?: number;
+}
+
+const identity: PrepareMessage = async (raw, envelope) => ({ raw, mailFrom: envelope.mailFrom });
+
+/** One line, no control characters: remote answers end up in logs, headers and DSNs. */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '').trim();
+}
+
+/** The enhanced status in an SMTP answer ("550 5.1.1 ..."), else one derived from the reply code. */
+export function enhancedStatus(response: string, replyCode?: number): string {
+  const match = /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(response);
+  if (match?.[1]) return match[1];
+  const klass = replyCode !== undefined ? Math.floor(replyCode / 100) : Number(response.charAt(0));
+  return klass === 5 ? '5.0.0' : klass === 2 ? '2.0.0' : '4.0.0';
+}
+
+interface SmtpError {
+  code?: string;
+  command?: string;
+  response?: string;
+  responseCode?: number;
+  recipient?: string;
+  message: string;
+  rejectedErrors?: SmtpError[];
+}
+
+function asSmtpError(error: unknown): SmtpError {
+  if (typeof error !== 'object' || error === null) return { message: String(error) };
+  const field = (name: string): unknown => (name in error ? (error as Record<string, unknown>)[name] : undefined);
+  const text = (name: string): string | undefined => {
+    const value = field(name);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const code = field('responseCode');
+  const nested = field('rejectedErrors');
+  return {
+    code: text('code'),
+    command: text('command'),
+    response: text('response'),
+    responseCode: typeof code === 'number' ? code : undefined,
+    recipient: text('recipient'),
+    message: text('message') ?? String(error),
+    rejectedErrors: Array.isArray(nested) ? nested.map(asSmtpError) : undefined,
+  };
+}
+
+/** A failure described from an SMTP error: the remote answer if there was one, else our view of it. */
+function describe(error: SmtpError, target: DeliveryTarget): Omit<Failed, 'recipient'> {
+  const remoteMta = target.name;
+  if (error.response && error.responseCode !== undefined && error.responseCode >= 400) {
+    return {
+      result: error.responseCode >= 500 ? 'permanent' : 'temporary',
+      status: enhancedStatus(error.response, error.responseCode),
+      diagnostic: oneLine(error.response),
+      diagnosticType: 'smtp',
+      remoteMta,
+    };
+  }
+  // No SMTP answer: connection refused, timeout, TLS failure, dropped connection. All may heal.
+  const status = error.code === 'ETLS' ? '4.7.5' : error.code === 'ECONNECTION' ? '4.4.1' : '4.4.2';
+  const where = `${target.name}[${target.address}]:${target.port}`;
+  return {
+    result: 'temporary',
+    status,
+    diagnostic: oneLine(`${error.command ?? 'connect'} to ${where}: ${error.message}`),
+    diagnosticType: 'x-outpost',
+    remoteMta,
+  };
+}
+
+type TransactionResult =
+  | { kind: 'done'; outcomes: RecipientOutcome[] }
+  /** Nobody took the recipients on this host: try the next one (connect, greeting, EHLO, MAIL). */
+  | { kind: 'next'; failure: Omit<Failed, 'recipient'> };
+
+async function transaction(
+  target: DeliveryTarget,
+  mailFrom: string,
+  recipients: string[],
+  raw: Buffer,
+  options: DeliveryOptions,
+  ignoreTls: boolean,
+): Promise<TransactionResult> {
+  const { config } = options;
+  const timeout = config.delivery.connectTimeoutSeconds * 1000;
+  const transport = nodemailer.createTransport({
+    host: target.address,
+    port: target.port,
+    name: config.hostname,
+    secure: false,
+    // Opportunistic STARTTLS without certificate checks, like Postfix's "may" level: most MX
+    // certificates do not match their names, and plaintext would be the only alternative.
+    ignoreTLS: ignoreTls,
+    requireTLS: config.delivery.requireTls,
+    tls: { rejectUnauthorized: false, ...(isIP(target.name) ? {} : { servername: target.name }) },
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  try {
+    const info: unknown = await transport.sendMail({ envelope: { from: mailFrom, to: recipients }, raw });
+    return { kind: 'done', outcomes: outcomesOfAccepted(info, recipients, target) };
+  } catch (caught: unknown) {
+    const error = asSmtpError(caught);
+    if (error.code === 'ETLS' && !ignoreTls && !config.delivery.requireTls) {
+      // A broken STARTTLS is no reason to keep the mail: Postfix "may" falls back to plaintext too.
+      options.logger.warn('STARTTLS failed; retrying in plaintext', { host: target.name, error: error.message });
+      return transaction(target, mailFrom, recipients, raw, options, true);
+    }
+    if (error.rejectedErrors && error.rejectedErrors.length > 0) {
+      // Every recipient was refused at RCPT: each has its own answer.
+      return { kind: 'done', outcomes: outcomesOfRejections(error.rejectedErrors, recipients, target) };
+    }
+    const failure = describe(error, target);
+    if (error.command === 'RCPT TO' || error.command === 'DATA' || error.code === 'EMESSAGE') {
+      // The server took part in the transaction and answered for these recipients.
+      return { kind: 'done', outcomes: recipients.map((recipient) => ({ recipient, ...failure })) };
+    }
+    if (error.command === 'MAIL FROM' && failure.result === 'permanent') {
+      return { kind: 'done', outcomes: recipients.map((recipient) => ({ recipient, ...failure })) };
+    }
+    return { kind: 'next', failure };
+  } finally {
+    transport.close();
+  }
+}
+
+function outcomesOfRejections(rejections: SmtpError[], recipients: string[], target: DeliveryTarget): RecipientOutcome[] {
+  return recipients.map((recipient): RecipientOutcome => {
+    const rejection = rejections.find((item) => item.recipient === recipient);
+    if (rejection) return { recipient, ...describe(rejection, target) };
+    return { recipient, result: 'temporary', status: '4.4.2', diagnostic: 'no answer to RCPT TO', diagnosticType: 'x-outpost', remoteMta: target.name };
+  });
+}
+
+function outcomesOfAccepted(info: unknown, recipients: string[], target: DeliveryTarget): RecipientOutcome[] {
+  const record = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
+  const accepted = Array.isArray(record.accepted) ? record.accepted.map(String) : [];
+  const rejections = Array.isArray(record.rejectedErrors) ? record.rejectedErrors.map(asSmtpError) : [];
+  const response = typeof record.response === 'string' ? oneLine(record.response) : '250';
+  const refused = outcomesOfRejections(rejections, recipients, target);
+  return recipients.map((recipient, index): RecipientOutcome => {
+    if (accepted.includes(recipient)) return { recipient, result: 'delivered', response, remoteMta: target.name };
+    const outcome = refused[index];
+    return outcome ?? { recipient, result: 'temporary', status: '4.4.2', diagnostic: 'no answer', diagnosticType: 'x-outpost' };
+  });
+}
+
+async function deliverGroup(route: Route, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions): Promise<RecipientOutcome[]> {
+  if (route.kind === 'failed') {
+    const result = route.temporary ? 'temporary' : 'permanent';
+    return recipients.map((recipient) => ({ recipient, result, status: route.status, diagnostic: route.diagnostic, diagnosticType: 'x-outpost' }));
+  }
+  let last: Omit<Failed, 'recipient'> | undefined;
+  for (const target of route.targets) {
+    const outcome = await transaction(target, mailFrom, recipients, raw, options, false);
+    if (outcome.kind === 'done') return outcome.outcomes;
+    last = outcome.failure;
+    options.logger.info('delivery target unavailable; trying the next one', { host: target.name, address: target.address, diagnostic: last.diagnostic });
+  }
+  // Every host refused the session. Even a 5xx greeting from all of them is deferred: Postfix's
+  // smtp_skip_5xx_greeting habit, since a misbehaving front end is no verdict on the recipient.
+  const failure: Omit<Failed, 'recipient'> = last
+    ? { ...last, result: 'temporary', status: last.status.startsWith('5') ? `4${last.status.slice(1)}` : last.status }
+    : { result: 'temporary', status: '4.4.1', diagnostic: 'no delivery target', diagnosticType: 'x-outpost' };
+  return recipients.map((recipient) => ({ recipient, ...failure }));
+}
+
+/**
+ * Delivers `raw` to `recipients` (a subset of envelope.rcptTo: those still pending). Never throws
+ * for SMTP or DNS outcomes; throws only when `prepare` does (e.g. a signing key cannot be read),
+ * which the caller treats as "retry the whole job".
+ */
+export async function deliverEnvelope(
+  envelope: Envelope,
+  raw: Buffer,
+  recipients: string[],
+  options: DeliveryOptions,
+): Promise<RecipientOutcome[]> {
+  const prepared = await (options.prepare ?? identity)(raw, envelope);
+  const groups = new Map<string, string[]>();
+  for (const recipient of recipients) {
+    // With a smarthost all recipients share one transaction.
+    const key = options.config.delivery.relayHost ? '' : recipientDomain(recipient);
+    groups.set(key, [...(groups.get(key) ?? []), recipient]);
+  }
+  const results = await Promise.all(
+    [...groups].map(async ([domain, group]) => {
+      const route = await routeDomain(domain, { relayHost: options.config.delivery.relayHost, resolver: options.resolver, mxPort: options.mxPort });
+      return deliverGroup(route, prepared.mailFrom, group, prepared.raw, options);
+    }),
+  );
+  const byRecipient = new Map(results.flat().map((outcome) => [outcome.recipient, outcome]));
+  return recipients.map(
+    (recipient) =>
+      byRecipient.get(recipient) ?? { recipient, result: 'temporary', status: '4.3.0', diagnostic: 'not attempted', diagnosticType: 'x-outpost' },
+  );
+}

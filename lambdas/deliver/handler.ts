@@ -1,0 +1,231 @@
+// The deliver stage: takes jobs from the 'deliver' queue, attempts the pending recipients, and
+// turns each outcome into the next step: done, retry later (a new delayed job), or a DSN to the
+// sender. The retry job and the DSN are queued before this record is acknowledged, so a crash at
+// any point repeats work (at-least-once) but never loses a message.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from '../../core/config.js';
+import { deliverEnvelope, type Failed, type PrepareMessage, type RecipientOutcome } from '../../core/delivery/deliver.js';
+import { composeDsn } from '../../core/delivery/dsn.js';
+import { errorMessage } from '../../core/log.js';
+import type { BlobStore, Clock, Envelope, Logger, Queue, Resolver } from '../../core/ports.js';
+import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
+import type { MessageLog, MessageStatus } from '../../core/stores.js';
+
+export const DELIVER_QUEUE = 'deliver';
+
+/** SQS refuses DelaySeconds above 15 minutes; longer waits are taken in hops (see notBefore). */
+const MAX_QUEUE_DELAY_SECONDS = 900;
+
+export const envelopeSchema = z.object({
+  messageId: z.string().min(1),
+  tenantId: z.string(),
+  userId: z.string(),
+  identity: z.string(),
+  mailFrom: z.string(),
+  rcptTo: z.array(z.string().min(1)).min(1),
+  blobKey: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  receivedAt: z.number(),
+  clientIp: z.string(),
+  helo: z.string(),
+});
+
+export const deliverJobSchema = z.object({
+  envelope: envelopeSchema,
+  /** 1 for the first attempt; attempt n waits retrySchedule[n - 2] seconds after attempt n - 1. */
+  attempt: z.number().int().min(1),
+  /** Recipients still to be tried: all of rcptTo at first, then those that failed temporarily. */
+  pending: z.array(z.string().min(1)).min(1),
+  /** Recipients that failed permanently in earlier attempts: needed for the final message status. */
+  bounced: z.array(z.string()).default([]),
+  /** Earliest time (ms) for this attempt; a job received earlier is queued again for the rest of the wait. */
+  notBefore: z.number().optional(),
+});
+
+export type DeliverJob = z.infer<typeof deliverJobSchema>;
+
+/** The job for the first delivery attempt of a message. */
+export function deliverJob(envelope: Envelope): DeliverJob {
+  return { envelope, attempt: 1, pending: [...envelope.rcptTo], bounced: [] };
+}
+
+export interface DeliverDeps {
+  blobs: BlobStore;
+  queue: Queue;
+  log: MessageLog;
+  config: Config;
+  resolver: Resolver;
+  logger: Logger;
+  clock: Clock;
+  /** DKIM signing and BATV rewriting, run before each attempt (default: send as stored). */
+  prepare?: PrepareMessage;
+  /** Called for each recipient refused permanently with a 5.1.x status (bad address): abuse counters, suppression. */
+  onHardBounce?: (envelope: Envelope, recipient: string, diagnostic: string) => Promise<void>;
+  /** Port of MX hosts (25); tests point it at a local test MX. */
+  mxPort?: number;
+}
+
+function parseJob(body: string): { job: DeliverJob } | { problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error: unknown) {
+    return { problem: `body is not JSON: ${errorMessage(error)}` };
+  }
+  const result = deliverJobSchema.safeParse(json);
+  if (!result.success) return { problem: result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') };
+  return { job: result.data };
+}
+
+function finalStatus(job: DeliverJob, permanent: Failed[], expired: Failed[]): MessageStatus {
+  const failed = new Set([...job.bounced, ...permanent.map((item) => item.recipient), ...expired.map((item) => item.recipient)]);
+  const recipients = new Set(job.envelope.rcptTo);
+  if (failed.size === 0) return 'delivered';
+  if (failed.size < recipients.size) return 'partially-delivered';
+  return permanent.length === 0 && job.bounced.length === 0 ? 'expired' : 'bounced';
+}
+
+export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
+  const { blobs, queue, log, config, logger, clock } = deps;
+
+  async function queueDsn(envelope: Envelope, original: Buffer, failures: Failed[]): Promise<string> {
+    const now = clock.now();
+    const raw = composeDsn({ hostname: config.hostname, envelope, original, failures, now });
+    const messageId = randomUUID();
+    const dsn: Envelope = {
+      messageId,
+      // Attributed to the sender's tenant and user, so that they find it in their message log.
+      tenantId: envelope.tenantId,
+      userId: envelope.userId,
+      identity: 'MAILER-DAEMON',
+      mailFrom: '',
+      rcptTo: [envelope.mailFrom],
+      blobKey: `dsn/${messageId}`,
+      size: raw.length,
+      receivedAt: now,
+      clientIp: '',
+      helo: config.hostname,
+    };
+    await blobs.put(dsn.blobKey, raw);
+    await log.create({
+      id: messageId,
+      tenantId: dsn.tenantId,
+      userId: dsn.userId,
+      identity: dsn.identity,
+      mailFrom: '',
+      rcptTo: dsn.rcptTo,
+      size: dsn.size,
+      subject: 'Undelivered Mail Returned to Sender',
+      status: 'queued',
+      receivedAt: now,
+    });
+    await log.addEvent(messageId, 'queued', { dsnFor: envelope.messageId });
+    await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(dsn)));
+    return messageId;
+  }
+
+  async function handle(record: SqsRecord): Promise<void> {
+    const parsed = parseJob(record.body);
+    if ('problem' in parsed) {
+      // It can never succeed: retrying would only fill the dead-letter queue later.
+      logger.error('invalid deliver job dropped', { queueMessageId: record.messageId, problem: parsed.problem });
+      return;
+    }
+    const { job } = parsed;
+    const { envelope } = job;
+    const now = clock.now();
+    if (job.notBefore !== undefined && job.notBefore > now + 1000) {
+      const wait = Math.min(Math.ceil((job.notBefore - now) / 1000), MAX_QUEUE_DELAY_SECONDS);
+      await queue.send(DELIVER_QUEUE, JSON.stringify(job), { delaySeconds: wait });
+      return;
+    }
+
+    const original = await blobs.get(envelope.blobKey);
+    const outcomes = await deliverEnvelope(envelope, original, job.pending, {
+      config,
+      resolver: deps.resolver,
+      logger,
+      prepare: deps.prepare,
+      mxPort: deps.mxPort,
+    });
+    const delivered = outcomes.filter((item): item is Extract<RecipientOutcome, { result: 'delivered' }> => item.result === 'delivered');
+    const temporary = outcomes.filter((item): item is Failed => item.result === 'temporary');
+    const permanent = outcomes.filter((item): item is Failed => item.result === 'permanent');
+
+    // Retry first: from here on a crash repeats this attempt instead of dropping recipients.
+    let expired: Failed[] = [];
+    let nextAttemptAt: number | undefined;
+    const delay = config.delivery.retrySchedule[job.attempt - 1];
+    if (temporary.length > 0 && delay !== undefined) {
+      nextAttemptAt = now + delay * 1000;
+      const retry: DeliverJob = {
+        envelope,
+        attempt: job.attempt + 1,
+        pending: temporary.map((item) => item.recipient),
+        bounced: [...job.bounced, ...permanent.map((item) => item.recipient)],
+        notBefore: nextAttemptAt,
+      };
+      await queue.send(DELIVER_QUEUE, JSON.stringify(retry), { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) });
+    } else if (temporary.length > 0) {
+      // The retry schedule is used up: the last temporary answer becomes a bounce (RFC 3463 4.4.7).
+      expired = temporary.map((item) => ({ ...item, status: '4.4.7' }));
+    }
+
+    const failures = [...permanent, ...expired];
+    let dsnId: string | undefined;
+    if (failures.length > 0 && envelope.mailFrom !== '') dsnId = await queueDsn(envelope, original, failures);
+
+    const status: MessageStatus = nextAttemptAt !== undefined ? 'deferred' : finalStatus(job, permanent, expired);
+    const attempt = job.attempt;
+    for (const item of delivered) {
+      await log.addEvent(envelope.messageId, 'delivered', { recipient: item.recipient, response: item.response, remoteMta: item.remoteMta, attempt }, status);
+    }
+    for (const item of temporary) {
+      if (nextAttemptAt === undefined) continue;
+      await log.addEvent(
+        envelope.messageId,
+        'deferred',
+        { recipient: item.recipient, status: item.status, diagnostic: item.diagnostic, remoteMta: item.remoteMta, attempt, nextAttemptAt },
+        status,
+      );
+    }
+    for (const item of permanent) {
+      await log.addEvent(envelope.messageId, 'bounced', { recipient: item.recipient, status: item.status, diagnostic: item.diagnostic, remoteMta: item.remoteMta, attempt }, status);
+    }
+    for (const item of expired) {
+      await log.addEvent(envelope.messageId, 'expired', { recipient: item.recipient, status: item.status, diagnostic: item.diagnostic, remoteMta: item.remoteMta, attempt }, status);
+    }
+    if (dsnId !== undefined) {
+      await log.addEvent(envelope.messageId, 'dsn-sent', { dsnMessageId: dsnId, recipients: failures.map((item) => item.recipient) }, status);
+    } else if (failures.length > 0) {
+      // RFC 3464: a message with the null sender (itself a DSN) never causes another DSN.
+      await log.addEvent(envelope.messageId, 'dsn-suppressed', { reason: 'null envelope sender' }, status);
+    }
+    logger.info('delivery attempt done', {
+      messageId: envelope.messageId,
+      attempt,
+      delivered: delivered.length,
+      deferred: nextAttemptAt !== undefined ? temporary.length : 0,
+      bounced: failures.length,
+      status,
+    });
+
+    if (deps.onHardBounce) {
+      for (const item of permanent.filter((failure) => failure.status.startsWith('5.1.'))) {
+        try {
+          await deps.onHardBounce(envelope, item.recipient, item.diagnostic);
+        } catch (error: unknown) {
+          // The mail is already delivered or bounced: failing the record would send it again.
+          logger.error('hard-bounce hook failed', { messageId: envelope.messageId, recipient: item.recipient, error: errorMessage(error) });
+        }
+      }
+    }
+
+    if (nextAttemptAt === undefined) await blobs.delete(envelope.blobKey);
+  }
+
+  return perRecord(handle, (record, error) => {
+    logger.error('deliver job failed; the queue will retry it', { queueMessageId: record.messageId, error: errorMessage(error) });
+  });
+}

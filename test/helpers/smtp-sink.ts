@@ -1,0 +1,135 @@
+// Starts Postfix's smtp-sink (Debian package postfix) on a free loopback port, dumping each mail
+// transaction to its own file (-d), and reads the dumps back. smtp-sink writes lines with LF
+// endings (it strips the CR) and undoes dot-stuffing, so `data` is the message with LF endings.
+// Extra flags shape its answers, e.g. ['-r', 'RCPT'] (4xx to every RCPT), ['-f', 'RCPT'] (5xx).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const SMTP_SINK = '/usr/sbin/smtp-sink';
+
+export interface SinkMessage {
+  helo: string;
+  /** MAIL FROM address without brackets; '' for the null sender. */
+  mailFrom: string;
+  rcptTo: string[];
+  /** Header and body as received, with LF line endings. */
+  data: Buffer;
+}
+
+export interface SmtpSink {
+  port: number;
+  dir: string;
+  messages(): Promise<SinkMessage[]>;
+  /** Resolves once `count` messages have been dumped (or rejects after `timeoutMs`). */
+  waitForMessages(count: number, timeoutMs?: number): Promise<SinkMessage[]>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something on `port` sends an SMTP greeting. */
+async function waitForGreeting(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`smtp-sink exited with ${child.exitCode}: ${stderr()}`);
+    const greeted = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port });
+      socket.once('data', (chunk: Buffer) => {
+        socket.end('QUIT\r\n');
+        resolve(chunk.toString('latin1').startsWith('220'));
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (greeted) return;
+    if (Date.now() > deadline) throw new Error(`smtp-sink did not greet on port ${port}: ${stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Parses one -d dump: smtp-sink's X-* records and three-line Received header, then the message. */
+export function parseSinkDump(dump: Buffer): SinkMessage {
+  let offset = 0;
+  let helo = '';
+  let mailFrom = '';
+  const rcptTo: string[] = [];
+  const angle = (value: string): string => /<([^>]*)>/.exec(value)?.[1] ?? value.trim();
+  for (;;) {
+    const end = dump.indexOf('\n', offset);
+    if (end < 0) throw new Error('smtp-sink dump ended inside its own headers');
+    const line = dump.subarray(offset, end).toString('utf8');
+    offset = end + 1;
+    if (line.startsWith('X-Helo-Args: ')) helo = line.slice('X-Helo-Args: '.length);
+    else if (line.startsWith('X-Mail-Args: ')) mailFrom = angle(line.slice('X-Mail-Args: '.length));
+    else if (line.startsWith('X-Rcpt-Args: ')) rcptTo.push(angle(line.slice('X-Rcpt-Args: '.length)));
+    else if (line.startsWith('Received: ')) {
+      // Its two continuation lines end smtp-sink's part.
+      for (let i = 0; i < 2; i += 1) offset = dump.indexOf('\n', offset) + 1;
+      break;
+    }
+  }
+  // smtp-sink ends each dump with one empty line of its own.
+  const data = dump.subarray(offset, dump.length - 1);
+  return { helo, mailFrom, rcptTo, data };
+}
+
+export async function startSmtpSink(options: { extraArgs?: string[] } = {}): Promise<SmtpSink> {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-sink-'));
+  // smtp-sink drops to "nobody" when started as root, and nobody must write the dumps.
+  await chmod(dir, 0o777);
+  const port = await freePort();
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const args = [...(asRoot ? ['-u', 'nobody'] : []), '-d', `${dir}/msg.`, ...(options.extraArgs ?? []), `127.0.0.1:${port}`, '64'];
+  const child = spawn(SMTP_SINK, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (error) => reject(new Error(`cannot start ${SMTP_SINK} (install Debian package postfix): ${error.message}`)));
+  });
+  await spawned;
+  await waitForGreeting(port, child, () => stderr);
+
+  const messages = async (): Promise<SinkMessage[]> => {
+    const names = (await readdir(dir)).filter((name) => name.startsWith('msg.')).sort();
+    return Promise.all(names.map(async (name) => parseSinkDump(await readFile(join(dir, name)))));
+  };
+
+  return {
+    port,
+    dir,
+    messages,
+    async waitForMessages(count, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        // A dump being written (transaction in progress) does not parse yet: look again later.
+        const found = await messages().catch(() => []);
+        if (found.length >= count) return found;
+        if (Date.now() > deadline) throw new Error(`smtp-sink holds ${found.length} messages, expected ${count}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
