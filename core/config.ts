@@ -116,6 +116,49 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    policy: z
+      .object({
+        dnsblZones: z
+          .array(z.string().regex(/^([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+$/, 'expected a DNS zone'))
+          .default([])
+          .describe('DNSBL zones queried at connect (reversed-octet name under the zone; an A record 127.0.0.x means listed). Env OUTPOST_DNSBL_ZONES (comma separated).'),
+        dnsblAction: z
+          .enum(['reject', 'throttle'])
+          .default('reject')
+          .describe('What a DNSBL listing does at connect: reject (554 5.7.1) or throttle (421 4.7.0, try later).'),
+        authFailure: z
+          .object({
+            perConnection: z.number().int().positive().default(3).describe('Failed AUTH attempts on one connection before 421 4.7.0 and disconnect.'),
+            perIp: z.number().int().positive().default(10).describe('Failed AUTH attempts from one source IP within windowMinutes before AUTH from that IP is blocked for blockMinutes.'),
+            perUser: z.number().int().positive().default(5).describe('Failed AUTH attempts for one username within windowMinutes before AUTH as that user is blocked for blockMinutes (a correct password is refused too).'),
+            windowMinutes: z.number().int().positive().default(15).describe('Window over which failed AUTH attempts are counted.'),
+            blockMinutes: z.number().int().positive().default(15).describe('How long AUTH stays blocked (421 4.7.0) after a per-IP or per-user threshold is reached.'),
+            lockUser: z.boolean().default(true).describe('Also lock the user (lockAfterAbuse, subject to its autoLock setting) when its per-user threshold is reached.'),
+          })
+          .strict()
+          .prefault({}),
+        reputation: z
+          .object({
+            halfLifeMinutes: z.number().positive().default(60).describe('Half-life of the internal reputation score of a source IP: each event counts half as much after this time.'),
+            throttleScore: z.number().positive().default(10).describe('Score at which connections from an IP get 421 4.7.0 (try later).'),
+            rejectScore: z.number().positive().default(30).describe('Score at which connections from an IP get 554 5.7.1.'),
+            authFailureWeight: z.number().min(0).default(1).describe('Score added by one failed AUTH from the IP.'),
+            refusalWeight: z.number().min(0).default(0.5).describe('Score added by one policy refusal of a session from the IP.'),
+            abuseWeight: z.number().min(0).default(10).describe('Score added by one abuse verdict (spam, virus, lock) on mail from the IP.'),
+          })
+          .strict()
+          .prefault({}),
+        limitViolations: z
+          .object({
+            lockAfter: z.number().int().min(0).default(50).describe('Rate-limit refusals (per minute, per hour, recipients per day) of one user within windowMinutes after which the user is locked (lockAfterAbuse); 0 means never.'),
+            windowMinutes: z.number().int().positive().default(60).describe('Window over which limit refusals are counted.'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({})
+      .describe('Per-IP and abuse policy: DNSBL, AUTH failures, internal IP reputation, lock after repeated limit violations.'),
     defaults: settingOverridesSchema
       .default({})
       .describe('Deployment-wide defaults of the per-user settings, below tenant defaults and user overrides.'),
@@ -172,6 +215,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   set('OUTPOST_RSPAMD_URL', (v) => (section('scanning').rspamdUrl = v));
   set('OUTPOST_SPAMD', (v) => (section('scanning').spamd = v));
   set('OUTPOST_DNS_SERVERS', (v) => (section('dns').servers = splitList(v)));
+  set('OUTPOST_DNSBL_ZONES', (v) => (section('policy').dnsblZones = splitList(v)));
   return out;
 }
 
