@@ -1,0 +1,98 @@
+// Attachment hashes and fuzzy body fingerprints.
+// - SHA-256 of every attachment, checked against a blocklist (operator entries and hashes learned
+//   from virus and spam verdicts).
+// - A 64-bit simhash over 3-word shingles of the normalised body text: near-duplicate texts (a
+//   name or a number changed) differ in few bits, so known spam matches within a Hamming distance.
+// - Bulk: the same fingerprint sent by many different identities within a window is a campaign.
+import { createHash } from 'node:crypto';
+
+export type HashSource = 'operator' | 'virus' | 'spam';
+
+export interface BlockedHash {
+  sha256: string;
+  source: HashSource;
+  reason: string;
+  addedAt: number;
+}
+
+export interface FuzzyMatch {
+  fingerprint: string;
+  distance: number;
+}
+
+/** Storage of the blocklists and the bulk sightings (SQLite | DynamoDB). Fingerprints are 16 hex digits. */
+export interface FingerprintStore {
+  blockHash(entry: BlockedHash): Promise<void>;
+  unblockHash(sha256: string): Promise<void>;
+  /** The entries among `sha256s` that are blocked. */
+  findBlockedHashes(sha256s: string[]): Promise<BlockedHash[]>;
+  listBlockedHashes(): Promise<BlockedHash[]>;
+
+  addSpamFingerprint(fingerprint: string, at: number): Promise<void>;
+  /** The closest known spam fingerprint within `maxDistance` bits, if any. */
+  nearestSpamFingerprint(fingerprint: string, maxDistance: number): Promise<FuzzyMatch | undefined>;
+
+  recordSighting(fingerprint: string, identity: string, at: number): Promise<void>;
+  /** Distinct identities that sent a fingerprint within `maxDistance` bits since `since`. */
+  countSenders(fingerprint: string, maxDistance: number, since: number): Promise<number>;
+
+  /** Removes learned fingerprints and sightings older than `cutoff` (operator hashes stay). */
+  purgeOlderThan(cutoff: number): Promise<void>;
+}
+
+export function sha256Hex(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Lower-cases, drops URLs, e-mail addresses and digits (campaigns vary them per recipient),
+ * keeps letters only, and returns the words.
+ */
+export function normaliseWords(text: string): string[] {
+  return text
+    .toLowerCase()
+    .replace(/https?:\/\/\S+/g, ' ')
+    .replace(/\S+@\S+/g, ' ')
+    .replace(/[^\p{L}]+/gu, ' ')
+    .split(' ')
+    .filter((word) => word.length > 1);
+}
+
+const SHINGLE = 3;
+
+/** 64-bit simhash (16 hex digits) of the text's word shingles, or null when it has fewer than `minWords` words. */
+export function fuzzyFingerprint(text: string, minWords: number): string | null {
+  const words = normaliseWords(text);
+  if (words.length < Math.max(minWords, SHINGLE)) return null;
+  const weights = new Array<number>(64).fill(0);
+  for (let i = 0; i + SHINGLE <= words.length; i++) {
+    const digest = createHash('md5').update(words.slice(i, i + SHINGLE).join(' ')).digest();
+    const hash = digest.readBigUInt64BE(0);
+    for (let bit = 0; bit < 64; bit++) {
+      weights[bit] = (weights[bit] ?? 0) + (((hash >> BigInt(bit)) & 1n) === 1n ? 1 : -1);
+    }
+  }
+  let fingerprint = 0n;
+  for (let bit = 0; bit < 64; bit++) if ((weights[bit] ?? 0) > 0) fingerprint |= 1n << BigInt(bit);
+  return fingerprint.toString(16).padStart(16, '0');
+}
+
+export function hammingDistance(a: string, b: string): number {
+  let diff = BigInt(`0x${a}`) ^ BigInt(`0x${b}`);
+  let count = 0;
+  while (diff > 0n) {
+    count += Number(diff & 1n);
+    diff >>= 1n;
+  }
+  return count;
+}
+
+/**
+ * The 8 one-byte bands of a fingerprint. Two fingerprints within 7 bits share at least one band
+ * (pigeonhole), so a store can find near-duplicates by exact band lookups.
+ */
+export function fingerprintBands(fingerprint: string): number[] {
+  const bands: number[] = [];
+  for (let i = 0; i < 8; i++) bands.push(parseInt(fingerprint.slice(i * 2, i * 2 + 2), 16));
+  return bands;
+}
