@@ -77,10 +77,10 @@ export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffe
   const bodyHash = hasher.digest('base64');
 
   const headers = tools.parseHeaders(headerBlock).parsed;
-  const { names, lines } = chooseSignedFields(headers);
-  if (!names.some((name) => name.toLowerCase() === 'from')) {
+  if (!headers.some((header) => header.key === 'from')) {
     throw new Error('cannot DKIM-sign a message without a From header field');
   }
+  const { names, lines } = chooseSignedFields(headers);
 
   const values = {
     v: 1,
