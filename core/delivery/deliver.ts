@@ -105,12 +105,13 @@ function describe(error: SmtpError, target: DeliveryTarget): Omit<Failed, 'recip
     };
   }
   // No SMTP answer: connection refused, timeout, TLS failure, dropped connection. All may heal.
-  const status = error.code === 'ETLS' ? '4.7.5' : error.code === 'ECONNECTION' ? '4.4.1' : '4.4.2';
+  const connecting = error.command === undefined || error.command === 'CONN';
+  const status = error.code === 'ETLS' ? '4.7.5' : connecting ? '4.4.1' : '4.4.2';
   const where = `${target.name}[${target.address}]:${target.port}`;
   return {
     result: 'temporary',
     status,
-    diagnostic: oneLine(`${error.command ?? 'connect'} to ${where}: ${error.message}`),
+    diagnostic: oneLine(`${connecting ? 'connect' : error.command} to ${where}: ${error.message}`),
     diagnosticType: 'x-outpost',
     remoteMta,
   };
@@ -155,6 +156,21 @@ async function transaction(
       // A broken STARTTLS is no reason to keep the mail: Postfix "may" falls back to plaintext too.
       options.logger.warn('STARTTLS failed; retrying in plaintext', { host: target.name, error: error.message });
       return transaction(target, mailFrom, recipients, raw, options, true);
+    }
+    if (error.code === 'ETLS') {
+      // Only reached when TLS is required: a receiver without working STARTTLS may get fixed.
+      const where = `${target.name}[${target.address}]:${target.port}`;
+      const answer = error.response ? oneLine(error.response) : error.message;
+      return {
+        kind: 'next',
+        failure: {
+          result: 'temporary',
+          status: '4.7.10',
+          diagnostic: `TLS is required (delivery.requireTls) but STARTTLS with ${where} failed: ${answer}`,
+          diagnosticType: 'x-outpost',
+          remoteMta: target.name,
+        },
+      };
     }
     if (error.rejectedErrors && error.rejectedErrors.length > 0) {
       // Every recipient was refused at RCPT: each has its own answer.
