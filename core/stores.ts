@@ -40,7 +40,8 @@ export interface ConfigStore {
   deleteUser(id: string): Promise<void>;
 }
 
-export type MessageStatus = 'received' | 'queued' | 'scanning' | 'deferred' | 'delivered' | 'partially-delivered' | 'bounced' | 'quarantined' | 'refused' | 'expired';
+export const MESSAGE_STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface MessageRecord {
   id: string;

@@ -1,0 +1,19 @@
+// Every CLI command, by group and action ('' is a group's only action).
+import type { Command } from './common.js';
+import { messageCommands, queueCommands } from './messages.js';
+import { startCommand } from './start.js';
+import { domainCommands, tenantCommands } from './tenants.js';
+import { userCommands } from './users.js';
+import { configCommands } from './config.js';
+
+export type { CommandContext } from './common.js';
+
+export const commandGroups: Record<string, Record<string, Command>> = {
+  start: { '': startCommand },
+  tenant: tenantCommands,
+  domain: domainCommands,
+  user: userCommands,
+  message: messageCommands,
+  queue: queueCommands,
+  config: configCommands,
+};

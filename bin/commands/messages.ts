@@ -1,0 +1,71 @@
+// message and queue commands: the message log and the pipeline queues.
+import { type Command, formatTime, positional, table, tenantNamed, tenantOption, withStores, jsonOption, stringOption } from './common.js';
+import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/stores.js';
+import { UsageError } from './common.js';
+
+function messageStatus(value: string | undefined): MessageStatus | undefined {
+  if (value === undefined) return undefined;
+  const known = MESSAGE_STATUSES.find((status) => status === value);
+  if (!known) throw new UsageError(`--status must be one of ${MESSAGE_STATUSES.join(', ')}`);
+  return known;
+}
+
+export const messageCommands: Record<string, Command> = {
+  show: {
+    usage: 'QUEUE-ID [--json]',
+    summary: "Print one message's history: received, queued, scanned, delivered, deferred (with the remote answer), bounced.",
+    options: { ...jsonOption },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const id = positional(ctx, 0, 'QUEUE-ID');
+        const found = await stores.log.get(id);
+        if (!found) throw new NotFoundError(`no message ${id}`);
+        if (ctx.values.json) return ctx.out(JSON.stringify(found, null, 2));
+        const { message, events } = found;
+        ctx.out(`message ${message.id}  status ${message.status}`);
+        ctx.out(`  from ${message.mailFrom || '<>'}  identity ${message.identity ?? '-'}  size ${message.size}`);
+        ctx.out(`  to ${message.rcptTo.join(', ')}`);
+        if (message.subject) ctx.out(`  subject ${message.subject}`);
+        for (const event of events) ctx.out(`${formatTime(event.at)}  ${event.event.padEnd(12)} ${JSON.stringify(event.detail)}`);
+      });
+    },
+  },
+  list: {
+    usage: '[--tenant NAME] [--sender A] [--recipient A] [--status S] [--limit N]',
+    summary: 'Search the message log, newest first.',
+    options: { ...tenantOption, sender: { type: 'string' }, recipient: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' } },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenantName = stringOption(ctx, 'tenant');
+        const tenant = tenantName ? await tenantNamed(stores, tenantName) : undefined;
+        const { items } = await stores.log.search({
+          tenantId: tenant?.id,
+          sender: stringOption(ctx, 'sender'),
+          recipient: stringOption(ctx, 'recipient'),
+          status: messageStatus(stringOption(ctx, 'status')),
+          limit: Number(stringOption(ctx, 'limit') ?? 50),
+        });
+        table(ctx.out, ['ID', 'RECEIVED', 'STATUS', 'FROM', 'TO'], items.map((m) => [m.id, formatTime(m.receivedAt), m.status, m.mailFrom || '<>', m.rcptTo.join(',')]));
+      });
+    },
+  },
+};
+
+export const queueCommands: Record<string, Command> = {
+  status: {
+    usage: '',
+    summary: 'Depth of each pipeline queue and its dead-letter queue.',
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const rows: string[][] = [];
+        for (const name of ['scan', 'deliver', 'bounce']) {
+          for (const queue of [name, `${name}-dlq`]) {
+            const depth = await stores.queue.depth(queue);
+            rows.push([queue, String(depth.visible), String(depth.inFlight), String(depth.delayed)]);
+          }
+        }
+        table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
+      });
+    },
+  },
+};

@@ -1,0 +1,140 @@
+// tenant and domain commands.
+import { normaliseDomain } from '../../core/identity.js';
+import { effectiveSettings, parseSettingAssignments, settingKeys } from '../../core/settings.js';
+import { type Command, formatTime, positional, requiredOption, table, tenantNamed, tenantOption, withStores, UsageError, jsonOption } from './common.js';
+
+const TENANT_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export const tenantCommands: Record<string, Command> = {
+  add: {
+    usage: 'NAME',
+    summary: 'Create a tenant (lowercase letters, digits, . _ -).',
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      if (!TENANT_NAME.test(name)) throw new UsageError(`tenant name "${name}" must be lowercase letters, digits, ".", "_" or "-"`);
+      await withStores(ctx, async (stores) => {
+        const tenant = await stores.configStore.createTenant(name);
+        ctx.out(`tenant ${tenant.name} created (id ${tenant.id})`);
+      });
+    },
+  },
+  list: {
+    usage: '[--json]',
+    summary: 'List tenants.',
+    options: { ...jsonOption },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenants = await stores.configStore.listTenants();
+        if (ctx.values.json) return ctx.out(JSON.stringify(tenants, null, 2));
+        table(ctx.out, ['NAME', 'ID', 'SUSPENDED', 'CREATED'], tenants.map((t) => [t.name, t.id, t.suspended ? 'yes' : 'no', formatTime(t.createdAt)]));
+      });
+    },
+  },
+  show: {
+    usage: 'NAME',
+    summary: 'Print a tenant, its domains and its default settings as JSON.',
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, positional(ctx, 0, 'NAME'));
+        const domains = (await stores.configStore.listDomains(tenant.id)).map((d) => d.name);
+        ctx.out(JSON.stringify({ ...tenant, domains, effectiveDefaults: effectiveSettings(tenant.settings, ctx.config.defaults) }, null, 2));
+      });
+    },
+  },
+  set: {
+    usage: 'NAME KEY=VALUE...',
+    summary: 'Change tenant default settings (lists comma-separated; KEY= clears the default).',
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      const pairs = ctx.positionals.slice(1);
+      if (pairs.length === 0) throw new UsageError('give at least one KEY=VALUE');
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, name);
+        const { set, cleared } = splitAssignments(pairs);
+        const settings: Record<string, unknown> = { ...tenant.settings, ...parseSettingAssignments(set) };
+        for (const key of cleared) delete settings[key];
+        const updated = await stores.configStore.updateTenant(tenant.id, { settings });
+        ctx.out(JSON.stringify(updated.settings, null, 2));
+      });
+    },
+  },
+  suspend: {
+    usage: 'NAME',
+    summary: 'Suspend a tenant: its users are refused at MAIL FROM (550 5.7.1).',
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, positional(ctx, 0, 'NAME'));
+        await stores.configStore.updateTenant(tenant.id, { suspended: true });
+        ctx.out(`tenant ${tenant.name} suspended`);
+      });
+    },
+  },
+  unsuspend: {
+    usage: 'NAME',
+    summary: 'Lift a suspension.',
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, positional(ctx, 0, 'NAME'));
+        await stores.configStore.updateTenant(tenant.id, { suspended: false });
+        ctx.out(`tenant ${tenant.name} active`);
+      });
+    },
+  },
+};
+
+/** `KEY=` (empty value) clears an override; the rest are assignments. */
+export function splitAssignments(pairs: string[]): { set: string[]; cleared: string[] } {
+  const set: string[] = [];
+  const cleared: string[] = [];
+  for (const pair of pairs) {
+    if (/^[A-Za-z]+=$/.test(pair)) {
+      const key = pair.slice(0, -1);
+      if (!(settingKeys as string[]).includes(key)) throw new UsageError(`unknown setting "${key}"; known: ${settingKeys.join(', ')}`);
+      cleared.push(key);
+    } else set.push(pair);
+  }
+  return { set, cleared };
+}
+
+export const domainCommands: Record<string, Command> = {
+  add: {
+    usage: '--tenant NAME DOMAIN',
+    summary: 'Serve a domain for a tenant (its users may then be user@DOMAIN or DOMAIN).',
+    options: { ...tenantOption },
+    async run(ctx) {
+      const domain = normaliseDomain(positional(ctx, 0, 'DOMAIN'));
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        await stores.configStore.addDomain(tenant.id, domain);
+        ctx.out(`domain ${domain} added to tenant ${tenant.name}`);
+      });
+    },
+  },
+  list: {
+    usage: '[--tenant NAME]',
+    summary: 'List domains.',
+    options: { ...tenantOption },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenantName = typeof ctx.values.tenant === 'string' ? ctx.values.tenant : undefined;
+        const tenant = tenantName ? await tenantNamed(stores, tenantName) : undefined;
+        const tenants = new Map((await stores.configStore.listTenants()).map((t) => [t.id, t.name]));
+        const domains = await stores.configStore.listDomains(tenant?.id);
+        table(ctx.out, ['DOMAIN', 'TENANT', 'ADDED'], domains.map((d) => [d.name, tenants.get(d.tenantId) ?? d.tenantId, formatTime(d.createdAt)]));
+      });
+    },
+  },
+  remove: {
+    usage: '--tenant NAME DOMAIN',
+    summary: 'Stop serving a domain.',
+    options: { ...tenantOption },
+    async run(ctx) {
+      const domain = normaliseDomain(positional(ctx, 0, 'DOMAIN'));
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        await stores.configStore.removeDomain(tenant.id, domain);
+        ctx.out(`domain ${domain} removed from tenant ${tenant.name}`);
+      });
+    },
+  },
+};

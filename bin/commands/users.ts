@@ -1,0 +1,136 @@
+// user commands: the outgoing users (SMTP identities) of a tenant.
+import { randomBytes } from 'node:crypto';
+import { hashPassword, IdentityError, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { effectiveSettings, parseSettingAssignments } from '../../core/settings.js';
+import { NotFoundError } from '../../core/stores.js';
+import type { LocalStores } from '../local-stores.js';
+import { type Command, type CommandContext, formatTime, positional, readStdin, requiredOption, table, tenantNamed, tenantOption, withStores, UsageError, jsonOption } from './common.js';
+import { splitAssignments } from './tenants.js';
+
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+export async function userOf(stores: LocalStores, tenant: Tenant, input: string): Promise<OutgoingUser> {
+  const { identity } = parseIdentity(input);
+  const user = (await stores.configStore.listUsers({ tenantId: tenant.id })).find((u) => u.identity === identity);
+  if (!user) throw new NotFoundError(`tenant ${tenant.name} has no user ${identity} (see: npx outpost user list --tenant ${tenant.name})`);
+  return user;
+}
+
+async function passwordFromStdin(ctx: CommandContext): Promise<string | undefined> {
+  if (!ctx.values['password-stdin']) return undefined;
+  const password = (await readStdin()).replace(/\r?\n$/, '');
+  if (password.length < 8) throw new UsageError('the password read from stdin needs at least 8 characters');
+  return password;
+}
+
+export const userCommands: Record<string, Command> = {
+  add: {
+    usage: '--tenant NAME IDENTITY [--password-stdin]',
+    summary: 'Create an outgoing user: user@domain (mailbox), domain (domain user) or IP/CIDR (IP user, no password). Without --password-stdin a password is generated and printed once.',
+    options: { ...tenantOption, 'password-stdin': { type: 'boolean' } },
+    async run(ctx) {
+      const parsed = parseIdentity(positional(ctx, 0, 'IDENTITY'));
+      const given = await passwordFromStdin(ctx);
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        if (parsed.domain) {
+          const domain = await stores.configStore.getDomain(parsed.domain);
+          if (!domain || domain.tenantId !== tenant.id) {
+            throw new IdentityError(`domain ${parsed.domain} is not a domain of tenant ${tenant.name} (add it: npx outpost domain add --tenant ${tenant.name} ${parsed.domain})`);
+          }
+        }
+        if (parsed.kind === 'ip' && given) throw new UsageError('an IP user has no password');
+        const password = parsed.kind === 'ip' ? undefined : (given ?? generatePassword());
+        const user = await stores.configStore.createUser({
+          tenantId: tenant.id,
+          kind: parsed.kind,
+          identity: parsed.identity,
+          domain: parsed.domain,
+          passwordHash: password ? await hashPassword(password) : null,
+        });
+        ctx.out(`${user.kind} user ${user.identity} created in tenant ${tenant.name} (id ${user.id})`);
+        if (password && !given) ctx.out(`password: ${password}`);
+      });
+    },
+  },
+  list: {
+    usage: '[--tenant NAME] [--json]',
+    summary: 'List outgoing users.',
+    options: { ...tenantOption, ...jsonOption },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenantName = typeof ctx.values.tenant === 'string' ? ctx.values.tenant : undefined;
+        const tenant = tenantName ? await tenantNamed(stores, tenantName) : undefined;
+        const tenants = new Map((await stores.configStore.listTenants()).map((t) => [t.id, t.name]));
+        const users = await stores.configStore.listUsers({ tenantId: tenant?.id });
+        if (ctx.values.json) {
+          return ctx.out(JSON.stringify(users.map(({ passwordHash: _hidden, ...rest }) => rest), null, 2));
+        }
+        table(ctx.out, ['IDENTITY', 'KIND', 'TENANT', 'CREATED'], users.map((u) => [u.identity, u.kind, tenants.get(u.tenantId) ?? u.tenantId, formatTime(u.createdAt)]));
+      });
+    },
+  },
+  show: {
+    usage: '--tenant NAME IDENTITY',
+    summary: 'Print the effective settings of a user as JSON (and its own overrides).',
+    options: { ...tenantOption },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
+        const settings = effectiveSettings(user.settings, tenant.settings, ctx.config.defaults);
+        ctx.out(JSON.stringify({ identity: user.identity, kind: user.kind, tenant: tenant.name, id: user.id, settings, overrides: user.settings }, null, 2));
+      });
+    },
+  },
+  set: {
+    usage: '--tenant NAME IDENTITY KEY=VALUE...',
+    summary: 'Change per-user settings (lists comma-separated; KEY= goes back to the tenant default).',
+    options: { ...tenantOption },
+    async run(ctx) {
+      const pairs = ctx.positionals.slice(1);
+      if (pairs.length === 0) throw new UsageError('give at least one KEY=VALUE');
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
+        const { set, cleared } = splitAssignments(pairs);
+        const overrides: Record<string, unknown> = { ...user.settings, ...parseSettingAssignments(set) };
+        for (const key of cleared) delete overrides[key];
+        const updated = await stores.configStore.updateUser(user.id, { settings: overrides });
+        ctx.out(JSON.stringify(effectiveSettings(updated.settings, tenant.settings, ctx.config.defaults), null, 2));
+      });
+    },
+  },
+  passwd: {
+    usage: '--tenant NAME IDENTITY [--password-stdin]',
+    summary: 'Set or rotate a password; without --password-stdin a new one is generated and printed once.',
+    options: { ...tenantOption, 'password-stdin': { type: 'boolean' } },
+    async run(ctx) {
+      const given = await passwordFromStdin(ctx);
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
+        if (user.kind === 'ip') throw new UsageError('an IP user has no password');
+        const password = given ?? generatePassword();
+        await stores.configStore.updateUser(user.id, { passwordHash: await hashPassword(password) });
+        ctx.out(`password of ${user.identity} changed`);
+        if (!given) ctx.out(`password: ${password}`);
+      });
+    },
+  },
+  remove: {
+    usage: '--tenant NAME IDENTITY',
+    summary: 'Delete an outgoing user.',
+    options: { ...tenantOption },
+    async run(ctx) {
+      await withStores(ctx, async (stores) => {
+        const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
+        const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
+        await stores.configStore.deleteUser(user.id);
+        ctx.out(`user ${user.identity} removed`);
+      });
+    },
+  },
+};
