@@ -1,0 +1,156 @@
+// The scan handler: takes envelopes from the 'scan' queue (SQS in AWS, the SQLite queue on the
+// single node), runs the content checks and acts on the verdict:
+//   deliver    -> a job on the 'deliver' queue, event 'scanned' with the symbols;
+//   quarantine -> held with its reasons, a report to the sender, event 'quarantined', abuse counted;
+//   retry      -> event 'scan-deferred' with the error, and the record is reported as a batch
+//                 item failure so the queue retries it: never delivered unscanned.
+import { z } from 'zod';
+import type { Symbol } from '../../core/checks/check.js';
+import type { Config } from '../../core/config.js';
+import { errorMessage } from '../../core/log.js';
+import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
+import type { UserSettings } from '../../core/settings.js';
+import type { MessageLog } from '../../core/stores.js';
+import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
+import { builtinRulesWarning } from '../../core/scan/builtin-rules.js';
+import type { SpamEngine, VirusScanner } from '../../core/scan/engines.js';
+import type { FingerprintStore } from '../../core/scan/fingerprint.js';
+import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type QuarantineStore } from '../../core/scan/quarantine.js';
+import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
+
+export const envelopeSchema = z.object({
+  messageId: z.string().min(1),
+  tenantId: z.string(),
+  userId: z.string(),
+  identity: z.string(),
+  mailFrom: z.string(),
+  rcptTo: z.array(z.string().min(1)).min(1),
+  blobKey: z.string().min(1),
+  size: z.number().int().min(0),
+  receivedAt: z.number(),
+  clientIp: z.string(),
+  helo: z.string(),
+});
+
+export interface ScanHandlerDeps {
+  blobs: BlobStore;
+  queue: Queue;
+  log: MessageLog;
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  virusScanner?: VirusScanner;
+  spamEngine: SpamEngine;
+  fingerprints: FingerprintStore;
+  quarantine: QuarantineStore;
+  settingsFor: (envelope: Envelope) => Promise<UserSettings>;
+  /** Feeds the user's abuse counters (and so the automatic lock); called for spam and virus verdicts. */
+  onAbuse?: (envelope: Envelope, kind: 'spam' | 'virus', symbols: Symbol[]) => Promise<void>;
+  /** The 'deliver' job body; owned by delivery. Default: { envelope, attempt: 1, pending: rcptTo }. */
+  deliverJob?: DeliverJobBody;
+}
+
+/** Warnings to print at start when scanning runs with less than real engines. */
+export function scanStartupWarnings(deps: { virusScanner?: VirusScanner; spamEngine: SpamEngine }): string[] {
+  const warnings: string[] = [];
+  if (!deps.virusScanner) {
+    warnings.push(
+      'WARNING: no virus scanner configured (scanning.clamd / OUTPOST_CLAMD); outgoing mail is NOT scanned for viruses. ' +
+        'Run clamd and set OUTPOST_CLAMD=host:port or a socket path.',
+    );
+  }
+  if (deps.spamEngine.name === 'builtin') warnings.push(builtinRulesWarning());
+  return warnings;
+}
+
+function parseEnvelope(body: string): Envelope {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new Error('scan job body is not JSON; it is retried and ends in the scan dead-letter queue');
+  }
+  const parsed = envelopeSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new Error(`scan job body is not an envelope (${issues}); it is retried and ends in the scan dead-letter queue`);
+  }
+  return parsed.data;
+}
+
+function headerOf(raw: Buffer, name: string): string | undefined {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end >= 0 ? end : Math.min(raw.length, 65_536)).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
+  return new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(head)?.[1]?.trim();
+}
+
+export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
+  const { config, logger } = deps;
+  const deliverJob = deps.deliverJob ?? defaultDeliverJob;
+
+  const handleEnvelope = async (envelope: Envelope): Promise<void> => {
+    const raw = await deps.blobs.get(envelope.blobKey);
+    const settings = await deps.settingsFor(envelope);
+    const outcome = await scanMessage(raw, envelope, settings, {
+      ...(deps.virusScanner ? { virusScanner: deps.virusScanner } : {}),
+      spamEngine: deps.spamEngine,
+      fingerprints: deps.fingerprints,
+      clock: deps.clock,
+      scanning: config.scanning,
+    });
+    const { verdict } = outcome;
+    if (verdict.action === 'retry') {
+      await deps.log.addEvent(envelope.messageId, 'scan-deferred', { symbols: verdict.symbols }, 'deferred');
+      const reason = verdict.symbols[0]?.evidence;
+      throw new Error(`scan of ${envelope.messageId} deferred: ${typeof reason === 'object' ? String(reason.error) : 'engine failure'}`);
+    }
+    await learnFromVerdict(outcome, envelope, { fingerprints: deps.fingerprints, clock: deps.clock, scanning: config.scanning });
+    // Counted before acting: if counting fails the scan is retried, which may count twice but
+    // never queues the message twice.
+    const abuse = verdict.kind === 'virus' ? 'virus' : verdict.spam ? 'spam' : undefined;
+    if (abuse && deps.onAbuse) await deps.onAbuse(envelope, abuse, verdict.symbols);
+
+    if (verdict.action === 'deliver') {
+      await deps.queue.send('deliver', deliverJob(envelope));
+      await deps.log.addEvent(envelope.messageId, 'scanned', { kind: verdict.kind, score: verdict.score, spam: verdict.spam, symbols: verdict.symbols }, 'queued');
+      logger.info('message scanned', { messageId: envelope.messageId, kind: verdict.kind, score: verdict.score });
+    } else {
+      const now = deps.clock.now();
+      await deps.quarantine.add({
+        messageId: envelope.messageId,
+        tenantId: envelope.tenantId,
+        userId: envelope.userId,
+        envelope,
+        kind: verdict.kind,
+        symbols: verdict.symbols,
+        subject: outcome.subject,
+        blobKey: envelope.blobKey,
+        quarantinedAt: now,
+      });
+      const messageIdHeader = headerOf(raw, 'message-id');
+      const date = headerOf(raw, 'date');
+      const report = await sendHeldReport(
+        { blobs: deps.blobs, queue: deps.queue, deliverJob },
+        {
+          envelope,
+          symbols: verdict.symbols,
+          original: { subject: outcome.subject, ...(messageIdHeader ? { messageIdHeader } : {}), ...(date ? { date } : {}) },
+          hostname: config.hostname,
+          at: now,
+        },
+      );
+      await deps.log.addEvent(
+        envelope.messageId,
+        'quarantined',
+        { kind: verdict.kind, score: verdict.score, reasons: verdict.symbols.map((item) => item.name), symbols: verdict.symbols, ...(report ? { report: report.messageId } : {}) },
+        'quarantined',
+      );
+      logger.warn('message quarantined', { messageId: envelope.messageId, kind: verdict.kind, reasons: verdict.symbols.map((item) => item.name) });
+    }
+  };
+
+  return perRecord(
+    async (record) => handleEnvelope(parseEnvelope(record.body)),
+    (record, error) => logger.error('scan failed; the message will be retried', { sqsMessageId: record.messageId, error: errorMessage(error) }),
+  );
+}
