@@ -158,7 +158,8 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     let nextAttemptAt: number | undefined;
     const delay = config.delivery.retrySchedule[job.attempt - 1];
     if (temporary.length > 0 && delay !== undefined) {
-      nextAttemptAt = now + delay * 1000;
+      // Counted from now, after this attempt, as the queue counts the delay from the send.
+      nextAttemptAt = clock.now() + delay * 1000;
       const retry: DeliverJob = {
         envelope,
         attempt: job.attempt + 1,
