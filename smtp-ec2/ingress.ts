@@ -110,6 +110,7 @@ export class Ingress {
       size: config.smtp.maxMessageBytes,
       rejectOversized: true,
       maxClients: 1000,
+      maxCommandLength: config.smtp.maxCommandLength,
       socketTimeout: config.smtp.socketTimeoutSeconds * 1000,
       closeTimeout: config.smtp.closeTimeoutSeconds * 1000,
       disableReverseLookup: true,

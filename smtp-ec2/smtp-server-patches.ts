@@ -3,10 +3,14 @@
 // 1. EHLO does not advertise AUTH before TLS on a listener that requires TLS for AUTH
 //    (smtp-server lists AUTH even when it would answer 538). RFC 4954 §4 / RFC 3207: clients
 //    must not be invited to send credentials in plaintext.
-// 2. A reply text that starts with an enhanced status code ("5.7.1 ...") keeps that code:
+// 2. A bare LF (or a CR not followed by LF) in a command line ends the session with 421
+//    (as Postfix's smtpd_forbid_bare_newline does): smtp-server splits commands on /\r?\n/, and
+//    bare line endings are how SMTP smuggling desynchronises two servers' view of a session.
+// 3. A reply text that starts with an enhanced status code ("5.7.1 ...") keeps that code:
 //    smtp-server otherwise derives one from the basic code alone (550 -> 5.1.1), which would tell
 //    a client that a policy refusal was an unknown mailbox.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 const ENHANCED_PREFIX = /^([245]\.\d{1,3}\.\d{1,3}) ([\s\S]*)$/;
 
@@ -18,6 +22,15 @@ interface PatchableConnection {
   handler_EHLO(command: Buffer, callback: () => void): void;
   send(code: number, data?: string | string[], context?: unknown): void;
 }
+
+interface PatchableStream {
+  _dataMode: boolean;
+  _remainder?: string;
+  _write(chunk: Buffer, encoding: BufferEncoding, next: (error?: Error | null) => void): void;
+}
+
+/** LF without CR before it, or CR followed by anything but LF (a trailing CR may be half a CRLF). */
+const BARE_LINE_ENDING = /(^|[^\r])\n|\r[^\n]/;
 
 const marker = Symbol.for('outpost.smtp-server-patched');
 const proto = SMTPConnection.prototype as unknown as PatchableConnection & { [marker]?: boolean };
@@ -39,6 +52,18 @@ if (!proto[marker]) {
     } finally {
       options.authMethods = methods;
     }
+  };
+
+  const streamProto = SMTPStream.prototype as unknown as PatchableStream;
+  const originalWrite = streamProto._write;
+  streamProto._write = function (this: PatchableStream, chunk, encoding, next) {
+    if (!this._dataMode) {
+      const text = (this._remainder ?? '') + chunk.toString('latin1');
+      if (BARE_LINE_ENDING.test(text)) {
+        return next(new Error('bare LF or CR in a command; SMTP lines must end with CRLF'));
+      }
+    }
+    return originalWrite.call(this, chunk, encoding, next);
   };
 
   const originalSend = proto.send;

@@ -148,9 +148,21 @@ describe('submission port', () => {
   it('bounds command length', async () => {
     const client = await loggedIn();
     const answer = await client.command(`MAIL FROM:<${'a'.repeat(5000)}@acme.test>`);
-    expect(answer).toMatch(/^5\d\d /);
+    expect(answer).toMatch(/^421 .*Command line too long/);
     client.close();
   });
+
+  for (const [name, bytes] of [
+    ['bare LF', 'MAIL FROM:<alice@acme.test>\nRSET\r\n'],
+    ['bare CR', 'NOOP\rMAIL FROM:<alice@acme.test>\r\n'],
+  ] as const) {
+    it(`ends the session with 421 on a command line with a ${name}`, async () => {
+      const client = await loggedIn();
+      client.write(bytes);
+      expect(await client.reply()).toMatch(/^421 .*bare LF or CR in a command/);
+      expect(await client.reply(2000)).toMatch(/^CLOSED/);
+    });
+  }
 
   const smuggling: Array<[string, string]> = [
     ['bare LF line ending', 'Subject: a\r\n\r\nline one\nline two\r\n'],
