@@ -14,6 +14,7 @@ import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { effectiveSettings } from '../core/settings.js';
 import type { ConfigStore, MessageLog } from '../core/stores.js';
+import type { Metrics } from '../core/metrics.js';
 import { DataInspector } from './data-inspector.js';
 
 /** The policy the ingress consults; core/policy provides it. Every member is optional. */
@@ -43,6 +44,7 @@ export interface IngressDeps {
   clock: Clock;
   tls: { key: Buffer; cert: Buffer };
   policy?: IngressPolicy;
+  metrics?: Metrics;
   /** Called after a message is queued (the single node wakes its scan poller). */
   onQueued?: (queue: string) => void;
 }
@@ -142,6 +144,10 @@ export class Ingress {
 
   private refused(facts: ConnectFacts & Partial<MailFromFacts>, result: CheckResult, phase: string): SmtpReply {
     const reply = fromResult(result);
+    this.deps.metrics?.inc('outpost_smtp_refusals_total', 'SMTP refusals by phase and reason (first symbol).', {
+      phase,
+      reason: result.symbols[0]?.name ?? 'UNSPECIFIED',
+    });
     this.deps.logger.info('refused', {
       phase,
       session: facts.sessionId,
@@ -161,6 +167,7 @@ export class Ingress {
   private onConnect(listener: ConnectFacts['listener'], session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const facts = this.connectFacts(listener, session);
     this.state(session);
+    this.deps.metrics?.inc('outpost_smtp_sessions_total', 'SMTP sessions opened, by listener.', { listener });
     runChecks(this.deps.policy?.connect ?? [], facts)
       .then(({ final }) => {
         if (final.action === 'reject' || final.action === 'tempfail') return callback(this.refused(facts, final, 'connect'));
@@ -355,6 +362,8 @@ export class Ingress {
       await this.deps.queue.send('scan', JSON.stringify(envelope));
       state.rcpts = [];
       await this.deps.policy?.afterAccept?.(facts);
+      this.deps.metrics?.inc('outpost_messages_accepted_total', 'Messages accepted (250) and queued.', { via: sender.via });
+      this.deps.metrics?.inc('outpost_recipients_accepted_total', 'Recipients of accepted messages.', {}, rcpts.length);
       this.deps.logger.info('queued', { id, identity: sender.user.identity, clientIp: mailFacts.clientIp, rcptCount: rcpts.length, size });
       this.deps.onQueued?.('scan');
       return id;
@@ -375,6 +384,11 @@ export class Ingress {
     this.deps.policy?.releaseTransaction?.(state.mailFacts, rcpts).catch((error: unknown) => {
       this.deps.logger.error('releasing reservations failed', { error: errorMessage(error) });
     });
+  }
+
+  /** Sessions open now. */
+  get activeSessions(): number {
+    return this.sessions.size;
   }
 
   private onClose(session: SMTPServerSession): void {
