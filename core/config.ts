@@ -92,7 +92,7 @@ export const configSchema = z
         engineTimeoutMs: z.number().int().positive().default(30_000).describe('Time one engine call may take; a timeout defers the message (retried later), it is never delivered unscanned.'),
         maxMimeDepth: z.number().int().min(1).default(20).describe('Deepest MIME nesting (multipart and attached messages) accepted; deeper messages are quarantined (MIME_TOO_DEEP).'),
         maxMimeParts: z.number().int().min(1).default(500).describe('Most MIME parts accepted in one message; more are quarantined (MIME_TOO_MANY_PARTS).'),
-        fuzzyMaxDistance: z.number().int().min(0).max(7).default(3).describe('Bits (of 64) two body fingerprints may differ in and still be near-duplicates.'),
+        fuzzyMaxDistance: z.number().int().min(0).max(7).default(5).describe('Bits (of 64) two body fingerprints may differ in and still be near-duplicates.'),
         fuzzyMinWords: z.number().int().min(1).default(20).describe('Bodies with fewer words get no fuzzy fingerprint (short texts collide).'),
         fuzzySpamScore: z.number().min(0).default(8).describe('Score of FUZZY_SPAM_MATCH: the body is a near-duplicate of known spam.'),
         bulkIdentities: z.number().int().min(2).default(10).describe('Different sending identities with the same body fingerprint within bulkWindowMinutes that make a campaign (BULK_CAMPAIGN).'),

@@ -1,7 +1,7 @@
 // Attachment hashes and fuzzy body fingerprints.
 // - SHA-256 of every attachment, checked against a blocklist (operator entries and hashes learned
 //   from virus and spam verdicts).
-// - A 64-bit simhash over 3-word shingles of the normalised body text: near-duplicate texts (a
+// - A 64-bit simhash over the words and 3-word shingles of the normalised body text: near-duplicate texts (a
 //   name or a number changed) differ in few bits, so known spam matches within a Hamming distance.
 // - Bulk: the same fingerprint sent by many different identities within a window is a campaign.
 import { createHash } from 'node:crypto';
@@ -60,13 +60,17 @@ export function normaliseWords(text: string): string[] {
 
 const SHINGLE = 3;
 
-/** 64-bit simhash (16 hex digits) of the text's word shingles, or null when it has fewer than `minWords` words. */
+/**
+ * 64-bit simhash (16 hex digits) of the text's words and 3-word shingles (words alone keep an edit's
+ * effect small, shingles keep some word order), or null when it has fewer than `minWords` words. */
 export function fuzzyFingerprint(text: string, minWords: number): string | null {
   const words = normaliseWords(text);
   if (words.length < Math.max(minWords, SHINGLE)) return null;
   const weights = new Array<number>(64).fill(0);
-  for (let i = 0; i + SHINGLE <= words.length; i++) {
-    const digest = createHash('md5').update(words.slice(i, i + SHINGLE).join(' ')).digest();
+  const features: string[] = [...words];
+  for (let i = 0; i + SHINGLE <= words.length; i++) features.push(words.slice(i, i + SHINGLE).join(' '));
+  for (const feature of features) {
+    const digest = createHash('md5').update(feature).digest();
     const hash = digest.readBigUInt64BE(0);
     for (let bit = 0; bit < 64; bit++) {
       weights[bit] = (weights[bit] ?? 0) + (((hash >> BigInt(bit)) & 1n) === 1n ? 1 : -1);
