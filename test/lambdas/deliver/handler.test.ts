@@ -335,6 +335,44 @@ describe('deliver handler with a test MX giving chosen answers', () => {
   });
 });
 
+describe('deliver handler when queueing the retry fails', () => {
+  let mx: TestMx;
+  beforeAll(async () => {
+    mx = await startTestMx({ rcptAnswer: () => ({ code: 451, text: '4.3.0 Try again later' }) });
+  });
+  afterAll(async () => {
+    await mx.stop();
+  });
+
+  it('does not acknowledge the job, and keeps the message, until the retry is queued', async () => {
+    const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${mx.port}`, retrySchedule: [60] } });
+    const envelope = await accept(node, ['bob@dest.test']);
+    const failingQueue = Object.create(node.queue) as SqliteQueue;
+    failingQueue.send = async () => {
+      throw new Error('queue unavailable');
+    };
+    const handler = makeDeliverHandler({ ...node.deps, queue: failingQueue });
+    const result = await handler(sqsEvent(JSON.stringify(deliverJob(envelope)), 'rec-retry'));
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'rec-retry' }] });
+    expect(await node.blobs.exists(envelope.blobKey)).toBe(true);
+    expect(await statusOf(node, envelope.messageId)).toBe('queued');
+  });
+
+  it('delivers over STARTTLS when TLS is required and offered', async () => {
+    const tlsMx = await startTestMx();
+    try {
+      const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${tlsMx.port}`, requireTls: true } });
+      const envelope = await accept(node, ['bob@dest.test']);
+      const result = await makeDeliverHandler(node.deps)(sqsEvent(JSON.stringify(deliverJob(envelope))));
+      expect(result.batchItemFailures).toEqual([]);
+      expect(await statusOf(node, envelope.messageId)).toBe('delivered');
+      expect(tlsMx.received.map((mail) => mail.secure)).toEqual([true]);
+    } finally {
+      await tlsMx.stop();
+    }
+  });
+});
+
 describe('deliver handler on bad input', () => {
   it('drops a body that is not a deliver job, logging why', async () => {
     const node = await makeNode({ delivery: { relayHost: '127.0.0.1:9' } });
