@@ -47,6 +47,13 @@ export interface DeliveryOptions {
   mxPort?: number;
 }
 
+/**
+ * Idle limit once connected. Shorter than RFC 5321's 10 minutes for the final dot: an attempt
+ * must end well within the queue's visibility timeout (5 minutes by default), or the job becomes
+ * visible again and a second worker would deliver the same message in parallel.
+ */
+const SOCKET_TIMEOUT_MS = 120_000;
+
 const identity: PrepareMessage = async (raw, envelope) => ({ raw, mailFrom: envelope.mailFrom });
 
 /** One line, no control characters: remote answers end up in logs, headers and DSNs. */
@@ -144,6 +151,7 @@ async function transaction(
     tls: { rejectUnauthorized: false, ...(isIP(target.name) ? {} : { servername: target.name }) },
     connectionTimeout: timeout,
     greetingTimeout: timeout,
+    socketTimeout: SOCKET_TIMEOUT_MS,
     disableFileAccess: true,
     disableUrlAccess: true,
   });
