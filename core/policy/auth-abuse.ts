@@ -1,0 +1,117 @@
+// Failed AUTH across connections. Failures are counted per source IP and per username within
+// policy.authFailure.windowMinutes; reaching perIp (or perUser) blocks AUTH from that IP (or as
+// that user) for blockMinutes. While blocked, even a correct password is refused with
+// 421 4.7.0 and the connection is closed: 421 (not 535) so that a legitimate client says "try
+// later" instead of "wrong password", and a guesser loses its connection. Reaching perUser also
+// calls lockAfterAbuse (AUTH_BRUTE_FORCE) when authFailure.lockUser is on, subject to the user's
+// autoLock: note that whoever knows a username can then get it locked; operators who prefer
+// availability turn lockUser off and rely on the temporary block. A successful login forgets
+// the user's failures (not the IP's: one valid account must not launder an IP's guessing).
+// The per-connection limit (perConnection failures, then 421) is enforced by the ingress.
+import { tempfail, type CheckResult } from '../checks/check.js';
+import type { Config } from '../config.js';
+import type { CounterStore } from '../counters.js';
+import { parseIdentity } from '../identity.js';
+import type { UserLocks } from '../locks.js';
+import type { Clock, Logger } from '../ports.js';
+import type { ConfigStore } from '../stores.js';
+import { formatUtc } from './address.js';
+import { counterKeys, MINUTE_MS } from './keys.js';
+import type { IpReputation } from './reputation.js';
+import { PolicySymbol } from './symbols.js';
+
+export interface AuthAbuseDeps {
+  counters: CounterStore;
+  locks: UserLocks;
+  configStore: ConfigStore;
+  clock: Clock;
+  reputation: IpReputation;
+  settings: Config['policy']['authFailure'];
+  logger?: Logger;
+}
+
+/** Usernames are compared as the ingress logs in: trimmed, lower-cased. */
+const normaliseUsername = (username: string): string => username.trim().toLowerCase();
+
+export class AuthAbuse {
+  constructor(private readonly deps: AuthAbuseDeps) {}
+
+  private get windowMs(): number {
+    return this.deps.settings.windowMinutes * MINUTE_MS;
+  }
+
+  private get blockMs(): number {
+    return this.deps.settings.blockMinutes * MINUTE_MS;
+  }
+
+  async onAuthFailure(ip: string, username: string): Promise<void> {
+    const { counters, settings } = this.deps;
+    const user = normaliseUsername(username);
+    await this.deps.reputation.record(ip, 'authFailure');
+    const ipFailures = await counters.add(counterKeys.authFailuresIp(ip), 1, this.windowMs);
+    if (ipFailures >= settings.perIp && !(await this.blockedSince(counterKeys.authBlockIp(ip)))) {
+      await counters.add(counterKeys.authBlockIp(ip), 1, this.blockMs);
+      this.deps.logger?.warn('AUTH blocked for source IP', { ip, failures: ipFailures, blockMinutes: settings.blockMinutes });
+    }
+    if (user === '') return;
+    const userFailures = await counters.add(counterKeys.authFailuresUser(user), 1, this.windowMs);
+    if (userFailures >= settings.perUser && !(await this.blockedSince(counterKeys.authBlockUser(user)))) {
+      await counters.add(counterKeys.authBlockUser(user), 1, this.blockMs);
+      this.deps.logger?.warn('AUTH blocked for username', { username: user, failures: userFailures, blockMinutes: settings.blockMinutes });
+      if (settings.lockUser) await this.lockUser(user, ip, userFailures);
+    }
+  }
+
+  async onAuthSuccess(_ip: string, username: string): Promise<void> {
+    await this.deps.counters.reset(counterKeys.authFailuresUser(normaliseUsername(username)));
+  }
+
+  /** The refusal for a blocked IP or username, or undefined. Ask before (or regardless of) the password check. */
+  async isAuthBlocked(ip: string, username: string): Promise<CheckResult | undefined> {
+    const now = this.deps.clock.now();
+    const ipSince = await this.blockedSince(counterKeys.authBlockIp(ip));
+    if (ipSince !== undefined) {
+      const until = ipSince + this.blockMs;
+      return tempfail(421, '4.7.0', `Too many failed logins from ${ip}; try again after ${formatUtc(until, now)}`, [
+        { name: PolicySymbol.AUTH_BLOCKED_IP, evidence: { ip, until } },
+      ]);
+    }
+    const user = normaliseUsername(username);
+    const userSince = user === '' ? undefined : await this.blockedSince(counterKeys.authBlockUser(user));
+    if (userSince !== undefined) {
+      const until = userSince + this.blockMs;
+      return tempfail(421, '4.7.0', `Too many failed logins for this account; try again after ${formatUtc(until, now)}`, [
+        { name: PolicySymbol.AUTH_BLOCKED_USER, evidence: { username: user, until } },
+      ]);
+    }
+    return undefined;
+  }
+
+  /** Forgets the failures and block of a username (manual unlock). */
+  async forgetUser(username: string): Promise<void> {
+    const user = normaliseUsername(username);
+    await this.deps.counters.reset(counterKeys.authFailuresUser(user));
+    await this.deps.counters.reset(counterKeys.authBlockUser(user));
+  }
+
+  private async blockedSince(key: string): Promise<number | undefined> {
+    const entries = await this.deps.counters.entries(key, this.blockMs);
+    return entries[entries.length - 1]?.at;
+  }
+
+  private async lockUser(username: string, ip: string, failures: number): Promise<void> {
+    let identity: string;
+    try {
+      const parsed = parseIdentity(username);
+      if (parsed.kind === 'ip') return;
+      identity = parsed.identity;
+    } catch {
+      return; // not a login name any user could have
+    }
+    const user = await this.deps.configStore.findUserByLogin(identity);
+    if (!user) return;
+    await this.deps.locks.lockAfterAbuse(user, [
+      { name: PolicySymbol.AUTH_BRUTE_FORCE, evidence: { failures, windowMinutes: this.deps.settings.windowMinutes, lastIp: ip } },
+    ]);
+  }
+}

@@ -1,0 +1,19 @@
+// Counter keys, in one place: the checks write them, a manual unlock resets some of them.
+export const counterKeys = {
+  rateMinuteUser: (userId: string) => `rate:minute:user:${userId}`,
+  rateHourUser: (userId: string) => `rate:hour:user:${userId}`,
+  rateMinuteIp: (ip: string) => `rate:minute:ip:${ip}`,
+  rateHourIp: (ip: string) => `rate:hour:ip:${ip}`,
+  distinctRecipients: (userId: string) => `rcpt:day:user:${userId}`,
+  invalidRecipients: (userId: string) => `invalid:user:${userId}`,
+  limitViolations: (userId: string) => `violations:user:${userId}`,
+  authFailuresIp: (ip: string) => `authfail:ip:${ip}`,
+  authFailuresUser: (username: string) => `authfail:user:${username}`,
+  authBlockIp: (ip: string) => `authblock:ip:${ip}`,
+  authBlockUser: (username: string) => `authblock:user:${username}`,
+  reputation: (ip: string) => `reputation:ip:${ip}`,
+};
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 60 * MINUTE_MS;
+export const DAY_MS = 24 * HOUR_MS;

@@ -1,0 +1,65 @@
+// Internal reputation of a source IP: a score built from that IP's failed AUTH attempts, policy
+// refusals and abuse verdicts, each weighted (config policy.reputation) and decaying by half every
+// halfLifeMinutes. Events older than ten half-lives (under 0.1% of their weight) are dropped.
+// At connect, a score at or above rejectScore is refused (554 5.7.1), at or above throttleScore
+// told to come back later (421 4.7.0).
+import { pass, reject, tempfail, type Check } from '../checks/check.js';
+import type { ConnectFacts } from '../checks/session.js';
+import type { Config } from '../config.js';
+import type { CounterStore } from '../counters.js';
+import type { Clock } from '../ports.js';
+import { counterKeys, MINUTE_MS } from './keys.js';
+import { PolicySymbol } from './symbols.js';
+
+export type ReputationEvent = 'authFailure' | 'refusal' | 'abuse';
+
+// Stored as integers (hundredths of a point): the counter store counts whole units.
+const SCALE = 100;
+
+export class IpReputation {
+  constructor(
+    private readonly counters: CounterStore,
+    private readonly clock: Clock,
+    private readonly settings: Config['policy']['reputation'],
+  ) {}
+
+  private get halfLifeMs(): number {
+    return this.settings.halfLifeMinutes * MINUTE_MS;
+  }
+
+  async record(ip: string, event: ReputationEvent, times = 1): Promise<void> {
+    const weight = { authFailure: this.settings.authFailureWeight, refusal: this.settings.refusalWeight, abuse: this.settings.abuseWeight }[event];
+    const units = Math.round(weight * times * SCALE);
+    if (units <= 0 || ip === '') return;
+    await this.counters.add(counterKeys.reputation(ip), units, 10 * this.halfLifeMs);
+  }
+
+  async score(ip: string): Promise<number> {
+    const now = this.clock.now();
+    const entries = await this.counters.entries(counterKeys.reputation(ip), 10 * this.halfLifeMs);
+    const score = entries.reduce((sum, entry) => sum + (entry.units / SCALE) * 0.5 ** ((now - entry.at) / this.halfLifeMs), 0);
+    return Math.round(score * 100) / 100;
+  }
+
+  /** Connect check: throttle or refuse an IP with a bad score. */
+  check(): Check<ConnectFacts> {
+    return {
+      name: 'ip-reputation',
+      check: async (facts) => {
+        const score = await this.score(facts.clientIp);
+        const evidence = { ip: facts.clientIp, score, throttleScore: this.settings.throttleScore, rejectScore: this.settings.rejectScore };
+        if (score >= this.settings.rejectScore) {
+          return reject(554, '5.7.1', `Connections from ${facts.clientIp} are refused: too many failed logins or refused mails from this address`, [
+            { name: PolicySymbol.IP_REPUTATION_BAD, score, evidence },
+          ]);
+        }
+        if (score >= this.settings.throttleScore) {
+          return tempfail(421, '4.7.0', `Too many failed logins or refused mails from ${facts.clientIp}; try again later`, [
+            { name: PolicySymbol.IP_REPUTATION_BAD, score, evidence },
+          ]);
+        }
+        return pass();
+      },
+    };
+  }
+}
