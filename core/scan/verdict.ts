@@ -118,3 +118,8 @@ export function deferredVerdict(engine: string, error: unknown): Verdict {
     spam: false,
   };
 }
+
+/** The symbols that caused the verdict: SPAM_SCORE is evidence always, a reason only for spam. */
+export function verdictReasons(verdict: Verdict): Symbol[] {
+  return verdict.symbols.filter((item) => item.name !== SCAN_SYMBOLS.spamScore || verdict.spam);
+}

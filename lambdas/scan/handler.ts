@@ -17,6 +17,7 @@ import type { SpamEngine, VirusScanner } from '../../core/scan/engines.js';
 import type { FingerprintStore } from '../../core/scan/fingerprint.js';
 import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type QuarantineStore } from '../../core/scan/quarantine.js';
 import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
+import { verdictReasons } from '../../core/scan/verdict.js';
 
 export const envelopeSchema = z.object({
   messageId: z.string().min(1),
@@ -127,13 +128,14 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
         blobKey: envelope.blobKey,
         quarantinedAt: now,
       });
+      const reasons = verdictReasons(verdict);
       const messageIdHeader = headerOf(raw, 'message-id');
       const date = headerOf(raw, 'date');
       const report = await sendHeldReport(
         { blobs: deps.blobs, queue: deps.queue, deliverJob },
         {
           envelope,
-          symbols: verdict.symbols,
+          symbols: reasons,
           original: { subject: outcome.subject, ...(messageIdHeader ? { messageIdHeader } : {}), ...(date ? { date } : {}) },
           hostname: config.hostname,
           at: now,
@@ -142,10 +144,10 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       await deps.log.addEvent(
         envelope.messageId,
         'quarantined',
-        { kind: verdict.kind, score: verdict.score, reasons: verdict.symbols.map((item) => item.name), symbols: verdict.symbols, ...(report ? { report: report.messageId } : {}) },
+        { kind: verdict.kind, score: verdict.score, reasons: reasons.map((item) => item.name), symbols: verdict.symbols, ...(report ? { report: report.messageId } : {}) },
         'quarantined',
       );
-      logger.warn('message quarantined', { messageId: envelope.messageId, kind: verdict.kind, reasons: verdict.symbols.map((item) => item.name) });
+      logger.warn('message quarantined', { messageId: envelope.messageId, kind: verdict.kind, reasons: reasons.map((item) => item.name) });
     }
   };
 
