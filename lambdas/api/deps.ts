@@ -1,0 +1,32 @@
+// What the API needs from the deployment. The single node passes SQLite stores
+// (adapters/local); the Lambda passes DynamoDB ones. Optional ports may be left out: their routes
+// then answer 501.
+import type { Context } from 'hono';
+import type { ApiKeyStore } from '../../core/api/api-keys.js';
+import type { MessageStats } from '../../core/api/stats.js';
+import type { DkimKeyStore } from '../../core/dkim/keys.js';
+import type { UserLocks } from '../../core/locks.js';
+import type { Clock, Logger } from '../../core/ports.js';
+import type { SettingOverrides } from '../../core/settings.js';
+import type { ConfigStore, MessageLog } from '../../core/stores.js';
+
+export interface ApiDeps {
+  /** OUTPOST_OPERATOR_TOKEN; when empty or absent, no operator access is possible. */
+  operatorToken: string | undefined;
+  configStore: ConfigStore;
+  messageLog: MessageLog;
+  apiKeys: ApiKeyStore;
+  stats: MessageStats;
+  clock: Clock;
+  logger?: Logger;
+  /** Deployment defaults of the settings (config `defaults`), for effective settings. */
+  defaults?: SettingOverrides;
+  locks?: UserLocks;
+  dkimKeys?: DkimKeyStore;
+  /** Failed token checks allowed per client IP within the window before 429 (default 10 per minute). */
+  authFailures?: { max: number; windowMs: number };
+  /** The client IP; by default from the node server's socket or API Gateway's request context. */
+  clientIp?: (c: Context) => string | undefined;
+  /** Tests: check every response body against its documented schema (a mismatch is a 500). */
+  checkResponses?: boolean;
+}

@@ -1,0 +1,9 @@
+// The route table of the API: every route, in the order of the OpenAPI document.
+import type { Route } from './route.js';
+import { dkimRoutes } from './routes-dkim.js';
+import { lockRoutes } from './routes-locks.js';
+import { messageRoutes } from './routes-messages.js';
+import { tenantRoutes } from './routes-tenants.js';
+import { userRoutes } from './routes-users.js';
+
+export const apiRoutes: Route[] = [...tenantRoutes, ...userRoutes, ...messageRoutes, ...lockRoutes, ...dkimRoutes];
