@@ -198,8 +198,9 @@ async function signForSender(
   deps: OutgoingPreparerDeps,
 ): Promise<{ raw: Buffer; dkim: DkimOutcome }> {
   const from = headerFromAddress(raw);
+  // DKIM requires From in h=; without one there is nothing a verifier could align with.
+  if (!from) return { raw, dkim: { signed: false, reason: 'the message has no From header field' } };
   const candidates = [...new Set([from, envelope.mailFrom || undefined].filter((a): a is string => !!a).map(domainOf))];
-  if (candidates.length === 0) return { raw, dkim: { signed: false, reason: 'no From address and a null envelope sender' } };
   const reasons: string[] = [];
   for (const domain of candidates) {
     // A parent domain's key aligns under relaxed DMARC: news.example.com may sign as example.com.

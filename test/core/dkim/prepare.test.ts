@@ -98,3 +98,10 @@ describe('makeOutgoingPreparer', () => {
     expect(out.raw.toString()).toMatch(/\r\nX-Outpost-Queue-Id: Q42\r\n/);
   });
 });
+
+describe('makeOutgoingPreparer without a From header', () => {
+  it('delivers unsigned and says so instead of failing delivery', async () => {
+    const out = await preparer({})(Buffer.from('To: bob@example.net\r\nSubject: x\r\n\r\nbody\r\n'), envelope());
+    expect(out.dkim).toEqual({ signed: false, reason: 'the message has no From header field' });
+  });
+});
