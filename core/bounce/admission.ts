@@ -4,6 +4,8 @@
 // (bounces of mail we never sent, to forged senders) stops at the door.
 import { batvSymbols, batvValidate, defaultBatvPolicy, type BatvKey, type BatvPolicy } from '../batv.js';
 import { reject, type CheckResult } from '../checks/check.js';
+import { effectiveSettings, type SettingOverrides } from '../settings.js';
+import type { ConfigStore } from '../stores.js';
 
 export interface BounceTenant {
   tenantId: string;
@@ -85,4 +87,22 @@ export function decideBounceData(input: { mailFrom: string; rcptTo: string[] }):
     return refuse('A bounce goes to exactly one return path; this message has more than one recipient', BOUNCE_SYMBOLS.multipleRecipients, { recipients: input.rcptTo.length });
   }
   return { action: 'accept', symbols: [] };
+}
+
+/**
+ * `tenantFor` over the config store: the tenant serving a domain and its effective
+ * bounceValidation (tenant setting ?? deployment default ?? built-in). Suspended tenants still
+ * receive their bounces: their past mail keeps bouncing.
+ */
+export function bounceTenantsFrom(
+  config: Pick<ConfigStore, 'getDomain' | 'getTenant'>,
+  deploymentDefaults?: SettingOverrides,
+): (domain: string) => Promise<BounceTenant | undefined> {
+  return async (domain) => {
+    const served = await config.getDomain(domain);
+    if (!served) return undefined;
+    const tenant = await config.getTenant(served.tenantId);
+    if (!tenant) return undefined;
+    return { tenantId: tenant.id, bounceValidation: effectiveSettings(tenant.settings, deploymentDefaults).bounceValidation };
+  };
 }

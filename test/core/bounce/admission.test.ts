@@ -62,3 +62,21 @@ describe('decideBounceData', () => {
     expect(decideBounceData({ mailFrom: 'x@y.example', rcptTo: ['a@x.example'] }).action).toBe('reject');
   });
 });
+
+describe('bounceTenantsFrom', () => {
+  it("reads the serving tenant and its bounceValidation from the config store", async () => {
+    const { openDatabase } = await import('../../../adapters/local/sqlite.js');
+    const { SqliteConfigStore } = await import('../../../adapters/local/config-store.js');
+    const { bounceTenantsFrom } = await import('../../../core/bounce/admission.js');
+    const config = new SqliteConfigStore(openDatabase(':memory:'));
+    const strict = await config.createTenant('strict', { bounceValidation: true });
+    const lax = await config.createTenant('lax');
+    await config.addDomain(strict.id, 'strict.example');
+    await config.addDomain(lax.id, 'lax.example');
+    const tenantFor = bounceTenantsFrom(config);
+    expect(await tenantFor('strict.example')).toEqual({ tenantId: strict.id, bounceValidation: true });
+    expect(await tenantFor('lax.example')).toEqual({ tenantId: lax.id, bounceValidation: false });
+    expect(await bounceTenantsFrom(config, { bounceValidation: true })('lax.example')).toEqual({ tenantId: lax.id, bounceValidation: true });
+    expect(await tenantFor('nobody.example')).toBeUndefined();
+  });
+});
