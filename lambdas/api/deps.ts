@@ -6,8 +6,10 @@ import type { ApiKeyStore } from '../../core/api/api-keys.js';
 import type { MessageStats } from '../../core/api/stats.js';
 import type { DkimKeyStore } from '../../core/dkim/keys.js';
 import type { UserLocks } from '../../core/locks.js';
-import type { Clock, Logger } from '../../core/ports.js';
+import type { BlobStore, Clock, Logger, Queue } from '../../core/ports.js';
+import type { DeliverJobBody, QuarantineStore } from '../../core/scan/quarantine.js';
 import type { SettingOverrides } from '../../core/settings.js';
+import type { SuppressionList } from '../../core/suppression.js';
 import type { ConfigStore, MessageLog } from '../../core/stores.js';
 
 export interface ApiDeps {
@@ -23,6 +25,9 @@ export interface ApiDeps {
   defaults?: SettingOverrides;
   locks?: UserLocks;
   dkimKeys?: DkimKeyStore;
+  suppression?: SuppressionList;
+  /** Held messages; releasing one queues it for delivery, deleting one deletes its blob. */
+  quarantine?: { store: QuarantineStore; blobs: BlobStore; queue: Queue; deliverJob?: DeliverJobBody };
   /** Failed token checks allowed per client IP within the window before 429 (default 10 per minute). */
   authFailures?: { max: number; windowMs: number };
   /** The client IP; by default from the node server's socket or API Gateway's request context. */

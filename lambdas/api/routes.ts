@@ -3,7 +3,9 @@ import type { Route } from './route.js';
 import { dkimRoutes } from './routes-dkim.js';
 import { lockRoutes } from './routes-locks.js';
 import { messageRoutes } from './routes-messages.js';
+import { quarantineRoutes } from './routes-quarantine.js';
+import { suppressionRoutes } from './routes-suppression.js';
 import { tenantRoutes } from './routes-tenants.js';
 import { userRoutes } from './routes-users.js';
 
-export const apiRoutes: Route[] = [...tenantRoutes, ...userRoutes, ...messageRoutes, ...lockRoutes, ...dkimRoutes];
+export const apiRoutes: Route[] = [...tenantRoutes, ...userRoutes, ...messageRoutes, ...lockRoutes, ...dkimRoutes, ...quarantineRoutes, ...suppressionRoutes];

@@ -217,3 +217,42 @@ export const createDkimKeyBody = z
   .strict();
 export const rotateDkimKeyBody = createDkimKeyBody.omit({ makeDefault: true });
 export const dkimKeyParams = domainParams.extend({ selector: z.string().min(1).max(63) });
+
+// ---- suppression list
+export const suppressionSchema = z.object({
+  address: z.string(),
+  source: z.enum(['bounce', 'manual']).describe('bounce: added by a hard bounce (expires); manual: added through the API, CLI or panel.'),
+  reason: z.string(),
+  createdAt: timestamp,
+  expiresAt: nullableTimestamp.describe('null: until removed.'),
+});
+export const addSuppressionBody = z
+  .object({
+    address: z.string().trim().min(3).max(320).describe('Recipient address (local@domain).'),
+    reason: z.string().trim().max(500).default(''),
+    expiresAt: isoTime.nullable().optional().describe('When the entry ends; absent or null: until removed.'),
+  })
+  .strict();
+export const suppressionParams = tenantParams.extend({ address: z.string().min(1).max(320).describe('Recipient address (URL-encoded)') });
+
+// ---- quarantine
+export const quarantineSchema = z.object({
+  messageId: z.string().describe('Queue id'),
+  userId: z.string(),
+  identity: z.string(),
+  kind: z.enum(['clean', 'spam', 'virus', 'blocked', 'malformed', 'deferred']).describe('The verdict that held it.'),
+  reasons: z.array(symbolSchema).describe('Named symbols with their evidence.'),
+  explanation: z.array(z.string()).describe('The reasons in words, as told to the sender.'),
+  subject: z.string().nullable(),
+  mailFrom: z.string(),
+  rcptTo: z.array(z.string()),
+  size: z.number().int(),
+  receivedAt: timestamp,
+  quarantinedAt: timestamp,
+});
+export const quarantineDetailSchema = quarantineSchema.extend({
+  headers: z
+    .array(z.object({ name: z.string(), value: z.string() }))
+    .describe('Header fields of the held message, in order (unfolded). The body is never shown through the API.'),
+});
+export const quarantineParams = tenantParams.extend({ messageId: idParam.describe('Queue id') });
