@@ -10,7 +10,12 @@ import { counterStoreContract } from '../../core/counters.contract.js';
 
 counterStoreContract('SQLite (in memory)', (clock) => {
   const db = openDatabase(':memory:');
-  return { store: new SqliteCounterStore(db, clock), close: () => db.close() };
+  return {
+    store: new SqliteCounterStore(db, clock),
+    close: () => {
+      db.close();
+    },
+  };
 });
 
 counterStoreContract('SQLite (file, WAL)', (clock) => {
@@ -26,7 +31,7 @@ counterStoreContract('SQLite (file, WAL)', (clock) => {
 });
 
 describe('SqliteCounterStore across connections', () => {
-  it('admits exactly L of 60 attempts made by 6 processes, each with its own connection to one file', async () => {
+  it('admits exactly L of 150 attempts made by 6 processes, each with its own connection to one file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-counters-'));
     const path = join(dir, 'outpost.db');
     // Create the schema once so that the workers do not race on CREATE TABLE.
@@ -41,7 +46,7 @@ describe('SqliteCounterStore across connections', () => {
           { length: 6 },
           () =>
             new Promise<number>((resolve, reject) => {
-              execFile(process.execPath, ['--import', 'tsx', worker, path, '10', '23', String(now)], (error, stdout) => {
+              execFile(process.execPath, ['--import', 'tsx', worker, path, '25', '23', String(now)], (error, stdout) => {
                 if (error) reject(error);
                 else resolve(Number(stdout));
               });
