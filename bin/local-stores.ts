@@ -3,24 +3,25 @@
 import { join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { systemClock, type Clock } from '../core/ports.js';
+import { SqliteApiKeyStore } from '../adapters/local/api-key-store.js';
+import { SqliteBatvKeyStore } from '../adapters/local/batv-key-store.js';
 import { SqliteConfigStore } from '../adapters/local/config-store.js';
+import { SqliteCounterStore } from '../adapters/local/counter-store.js';
+import { SqliteDkimKeyStore } from '../adapters/local/dkim-key-store.js';
+import { SqliteFingerprintStore } from '../adapters/local/fingerprint-store.js';
 import { FsBlobStore } from '../adapters/local/fs-blob-store.js';
+import { SqliteLockStore } from '../adapters/local/lock-store.js';
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
+import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
+import { openLocalSecretBox } from '../adapters/local/secret-box.js';
 import { openDatabase, type Db } from '../adapters/local/sqlite.js';
+import { SqliteMessageStats } from '../adapters/local/stats-store.js';
+import { SqliteSuppressionList } from '../adapters/local/suppression-store.js';
 
-export interface LocalStores {
-  db: Db;
-  clock: Clock;
-  configStore: SqliteConfigStore;
-  log: SqliteMessageLog;
-  queue: SqliteQueue;
-  blobs: FsBlobStore;
-  close(): void;
-}
-
-export function openLocalStores(config: Config, clock: Clock = systemClock): LocalStores {
-  const db = openDatabase(join(config.dataDir, 'outpost.db'));
+export function openLocalStores(config: Config, clock: Clock = systemClock) {
+  const db: Db = openDatabase(join(config.dataDir, 'outpost.db'));
+  const box = openLocalSecretBox(config.dataDir);
   return {
     db,
     clock,
@@ -28,6 +29,17 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
     log: new SqliteMessageLog(db, clock),
     queue: new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock }),
     blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
+    counters: new SqliteCounterStore(db, clock),
+    lockStore: new SqliteLockStore(db),
+    fingerprints: new SqliteFingerprintStore(db),
+    quarantine: new SqliteQuarantineStore(db),
+    dkimKeys: new SqliteDkimKeyStore(db, box, clock),
+    batvKeys: new SqliteBatvKeyStore(db, box),
+    suppression: new SqliteSuppressionList(db, clock),
+    apiKeys: new SqliteApiKeyStore(db),
+    stats: new SqliteMessageStats(db),
     close: () => db.close(),
   };
 }
+
+export type LocalStores = ReturnType<typeof openLocalStores>;

@@ -5,13 +5,25 @@ import { Hono } from 'hono';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
-import type { Clock, Envelope, Logger } from '../core/ports.js';
+import { Metrics } from '../core/metrics.js';
+import type { Clock, Logger } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
-import { perRecord, type SqsHandler } from '../core/sqs-event.js';
+import { purgeQuarantine } from '../core/scan/quarantine.js';
+import { effectiveSettings } from '../core/settings.js';
+import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
-import { deliverJob, makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { enginesFromConfig } from '../adapters/scan/from-config.js';
+import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
+import { bounceTenantsFrom } from '../core/bounce/admission.js';
+import { makeOutgoingPreparer } from '../core/dkim/sign.js';
+import type { Check } from '../core/checks/check.js';
+import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
+import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
+import { makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
 
@@ -19,6 +31,7 @@ export interface RunningNode {
   ports: { submission: number; submissions: number; bounce: number; http: number };
   operatorToken: { token: string; created: boolean; path?: string };
   certPath: string;
+  warnings: string[];
   stores: LocalStores;
   /** Stops accepting, lets sessions in flight finish, stops the pollers, closes the database. */
   stop(): Promise<void>;
@@ -31,6 +44,8 @@ export interface NodeOptions {
   mxPort?: number;
 }
 
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
+
 export async function startNode(config: Config, options: NodeOptions = {}): Promise<RunningNode> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('outpost');
@@ -39,8 +54,31 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
   const resolver = createResolver(config.dns);
+  const metrics = new Metrics();
 
-  const pollers: Poller[] = [];
+  const settingsFor = async (userId: string) => {
+    const user = await stores.configStore.getUser(userId);
+    const tenant = user ? await stores.configStore.getTenant(user.tenantId) : undefined;
+    return effectiveSettings(user?.settings, tenant?.settings, config.defaults);
+  };
+
+  // Policy: limits, locks, sender rules, auth abuse, IP reputation; plus the suppression list.
+  const locks = makeUserLocks({
+    store: stores.lockStore,
+    counters: stores.counters,
+    clock,
+    configStore: stores.configStore,
+    config,
+    logger: createLogger('locks'),
+    onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
+  });
+  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore });
+  const hardBounce = async (tenantId: string, userId: string, recipient: string, diagnostic: string): Promise<void> => {
+    await suppressHardBounce(stores.suppression, { tenantId, address: recipient, reason: diagnostic, now: clock.now() });
+    await policy.recordHardBounces(userId, 1, { recipient });
+  };
+
+  const pollers = new Map<string, Poller>();
   const poller = (queueName: string, handler: SqsHandler): Poller => {
     const created = new Poller({
       queue: stores.queue,
@@ -51,25 +89,77 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       pollIntervalMs: config.queue.pollIntervalMs,
       logger: createLogger(`poller.${queueName}`),
     });
-    pollers.push(created);
+    pollers.set(queueName, created);
     return created;
   };
+  const nudge = (queueName: string): void => pollers.get(queueName)?.nudge();
 
-  const deliverPoller = poller(
+  // deliver: DKIM-sign, BATV-tag, send by SMTP, retry, bounce.
+  const preparer = makeOutgoingPreparer({
+    keys: stores.dkimKeys,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    tenantOfDomain: async (domain) => (await stores.configStore.getDomain(domain))?.tenantId,
+    batvKeys: stores.batvKeys,
+    directSmtp: true,
+    clock,
+  });
+  poller(
     'deliver',
-    makeDeliverHandler({ blobs: stores.blobs, queue: stores.queue, log: stores.log, config, resolver, logger: createLogger('deliver'), clock, mxPort: options.mxPort }),
-  );
-  const scanPoller = poller(
-    'scan',
-    perRecord(
-      async (record) => {
-        const envelope = JSON.parse(record.body) as Envelope;
-        await stores.queue.send('deliver', JSON.stringify(deliverJob(envelope)));
-        deliverPoller.nudge();
+    makeDeliverHandler({
+      blobs: stores.blobs,
+      queue: stores.queue,
+      log: stores.log,
+      config,
+      resolver,
+      logger: createLogger('deliver'),
+      clock,
+      mxPort: options.mxPort,
+      async prepare(raw, envelope) {
+        const prepared = await preparer(raw, envelope);
+        await stores.log.addEvent(envelope.messageId, prepared.dkim.signed ? 'dkim-signed' : 'dkim-unsigned', { ...prepared.dkim, batv: prepared.batv });
+        return prepared;
       },
-      (record, error) => logger.error('scan failed', { record: record.messageId, error: errorMessage(error) }),
-    ),
+      onHardBounce: (envelope, recipient, diagnostic) => hardBounce(envelope.tenantId, envelope.userId, recipient, diagnostic),
+    }),
   );
+
+  // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.
+  poller(
+    'bounce',
+    makeBounceHandler({
+      blobs: stores.blobs,
+      queue: stores.queue,
+      log: stores.log,
+      suppression: stores.suppression,
+      logger: createLogger('bounce'),
+      clock,
+      onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
+      shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
+    }),
+  );
+
+  // scan: virus, spam, fingerprints; verdicts feed the abuse counters.
+  const engines = enginesFromConfig(config.scanning);
+  const warnings = scanStartupWarnings(engines);
+  for (const warning of warnings) logger.warn(warning);
+  const scanHandler = makeScanHandler({
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    config,
+    logger: createLogger('scan'),
+    clock,
+    ...engines,
+    fingerprints: stores.fingerprints,
+    quarantine: stores.quarantine,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    onAbuse: (envelope, _kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols),
+  });
+  poller('scan', async (event) => {
+    const response = await scanHandler(event);
+    nudge('deliver');
+    return response;
+  });
 
   const ingress = new Ingress({
     config,
@@ -80,26 +170,58 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     logger: createLogger('ingress'),
     clock,
     tls,
-    onQueued: () => scanPoller.nudge(),
+    metrics,
+    policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
+    onQueued: nudge,
   });
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });
 
+  const bounceListener = new BounceListener({
+    config,
+    blobs: stores.blobs,
+    queue: stores.queue,
+    logger: createLogger('bounce-listener'),
+    clock,
+    batvKeys: stores.batvKeys,
+    tls,
+    metrics,
+    onQueued: nudge,
+    tenantFor: bounceTenantsFrom(stores.configStore, config.defaults),
+  });
+  const bouncePort = await bounceListener.listen(config.listenAddress, config.smtp.bouncePort);
+
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) => {
+    await collectGauges(metrics, stores, ingress.activeSessions);
+    return c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  });
   const http = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.listenAddress }, (info) => resolve({ server, port: info.port }));
     server.once('error', reject);
   });
 
-  for (const item of pollers) item.start();
+  const recovered = stores.queue.recoverInFlight();
+  if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
+  for (const item of pollers.values()) item.start();
+
+  const housekeeping = setInterval(() => {
+    const retention = config.scanning.quarantineRetentionDays;
+    Promise.all([
+      purgeQuarantine({ quarantine: stores.quarantine, blobs: stores.blobs, log: stores.log, clock }, retention),
+      stores.fingerprints.purgeOlderThan(clock.now() - config.scanning.fingerprintRetentionDays * 86_400_000),
+    ]).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
+  }, HOUSEKEEPING_INTERVAL_MS);
+  housekeeping.unref();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping: no new connections; sessions in flight may finish', { closeTimeoutSeconds: config.smtp.closeTimeoutSeconds });
-      await ingress.close();
+      clearInterval(housekeeping);
+      await Promise.all([ingress.close(), bounceListener.close()]);
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
-      await Promise.all(pollers.map((item) => item.stop()));
+      await Promise.all([...pollers.values()].map((item) => item.stop()));
       stores.close();
       logger.info('stopped');
     })();
@@ -107,10 +229,37 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   };
 
   return {
-    ports: { ...smtpPorts, bounce: 0, http: http.port },
+    ports: { ...smtpPorts, bounce: bouncePort, http: http.port },
     operatorToken: token,
     certPath: tls.certPath,
+    warnings,
     stores,
     stop,
   };
+}
+
+/** Inserts `check` before the check named `before` (rate limits stay last: they reserve). */
+function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string, check: Check<Ctx>): Array<Check<Ctx>> {
+  const index = checks.findIndex((item) => item.name === before);
+  return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
+}
+
+/** Gauges read at scrape time: queue depths, message outcomes from the log, locks. */
+async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number): Promise<void> {
+  metrics.set('outpost_smtp_sessions_active', 'SMTP sessions open now.', {}, activeSessions);
+  for (const name of ['scan', 'deliver', 'bounce']) {
+    for (const queue of [name, `${name}-dlq`]) {
+      const depth = await stores.queue.depth(queue);
+      metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'visible' }, depth.visible);
+      metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'in_flight' }, depth.inFlight);
+      metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'delayed' }, depth.delayed);
+    }
+  }
+  const events = stores.db.prepare('SELECT event, COUNT(*) AS n FROM message_events GROUP BY event').all() as Array<{ event: string; n: number }>;
+  for (const { event, n } of events) {
+    metrics.set('outpost_message_events', 'Message log events (delivered, deferred, bounced, scanned, quarantined, ...) since the log began.', { event }, n);
+  }
+  const locked = await stores.lockStore.listLocked({});
+  metrics.set('outpost_locked_users', 'Users locked now, by kind of lock.', { kind: 'temporary' }, locked.filter((l) => !l.permanent).length);
+  metrics.set('outpost_locked_users', 'Users locked now, by kind of lock.', { kind: 'permanent' }, locked.filter((l) => l.permanent).length);
 }

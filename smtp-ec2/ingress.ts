@@ -49,9 +49,6 @@ export interface IngressDeps {
   onQueued?: (queue: string) => void;
 }
 
-/** Failed AUTH attempts allowed on one connection before 421 and disconnect. */
-const AUTH_FAILURES_PER_CONNECTION = 3;
-
 export class SmtpReply extends Error {
   constructor(
     readonly responseCode: number,
@@ -195,12 +192,12 @@ export class Ingress {
         state.authFailures += 1;
         await this.deps.policy?.onAuthFailure?.(ip, username);
         this.deps.logger.info('authentication failed', { session: session.id, clientIp: ip, username, failures: state.authFailures });
-        if (state.authFailures >= AUTH_FAILURES_PER_CONNECTION) {
+        if (state.authFailures >= this.deps.config.policy.authFailure.perConnection) {
           return callback(new SmtpReply(421, '4.7.0', 'Too many failed authentication attempts; closing connection'));
         }
         callback(new SmtpReply(535, '5.7.8', 'Authentication credentials invalid'));
       })
-      .catch((error: unknown) => callback(this.internalError(error, 'auth')));
+      .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'auth')));
   }
 
   /** The user for these credentials, or undefined; unknown users and wrong passwords answer alike. */

@@ -99,6 +99,15 @@ export class SqliteQueue implements Queue {
       .run(this.clock.now() + visibilityTimeoutSeconds * 1000, queue, receiptHandle);
   }
 
+  /**
+   * Makes every in-flight message visible again. The single node is the only consumer of its
+   * queues, so at start-up nothing can still be in flight: whatever is was being handled by a
+   * process that died (SIGKILL, power cut), and need not wait out its visibility timeout.
+   */
+  recoverInFlight(): number {
+    return this.db.prepare('UPDATE queue_messages SET visible_at = ?, receipt = NULL WHERE receipt IS NOT NULL AND visible_at > ?').run(this.clock.now(), this.clock.now()).changes;
+  }
+
   async depth(queue: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
     const now = this.clock.now();
     const row = this.db

@@ -16,7 +16,7 @@ export const startCommand: Command = {
       `  data folder     ${ctx.config.dataDir}`,
       `  submission      smtp://${host}:${node.ports.submission}  (STARTTLS, then AUTH PLAIN/LOGIN)`,
       `  submissions     smtps://${host}:${node.ports.submissions}  (implicit TLS)`,
-      `  bounces         smtp://${host}:${node.ports.bounce}`,
+      `  bounces         smtp://${host}:${node.ports.bounce}  (DSNs to BATV-tagged return paths)`,
       `  API and panel   http://${host}:${node.ports.http}/  (API under /v1, health at /healthz)`,
       `  TLS certificate ${node.certPath}`,
       node.operatorToken.created

@@ -7,17 +7,22 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outpost, relayEnv, relayPorts, startRelay, type RelayPorts } from '../helpers/relay-process.js';
 import { freePort, startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 
 const PASSWORD = 'a good long password';
 
 let dataDir: string;
 let ports: RelayPorts;
 let sink: SmtpSink;
+let dns: DnsServer;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'outpost-node-'));
   ports = await relayPorts();
   sink = await startSmtpSink();
+  // Sender and recipient domains must resolve (valid sender, recipient validity).
+  dns = await startDnsServer({ 'acme.test': [a('127.0.0.1')], 'example.org': [mx(10, 'mx.example.org')], 'mx.example.org': [a('127.0.0.1')] });
+  ports.dns = dns.address;
   const env = relayEnv(dataDir, ports);
   await outpost(env, ['tenant', 'add', 'acme']);
   await outpost(env, ['domain', 'add', '--tenant', 'acme', 'acme.test']);
@@ -26,6 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sink.stop();
+  await dns.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
 

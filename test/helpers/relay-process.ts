@@ -13,6 +13,8 @@ export interface RelayPorts {
   submissions: number;
   bounce: number;
   http: number;
+  /** host:port of the test DNS server, when the test runs one (OUTPOST_DNS_SERVERS). */
+  dns?: string;
 }
 
 export async function relayPorts(): Promise<RelayPorts> {
@@ -30,6 +32,7 @@ export function relayEnv(dataDir: string, ports: RelayPorts, extra: Record<strin
     OUTPOST_BOUNCE_PORT: String(ports.bounce),
     OUTPOST_HTTP_PORT: String(ports.http),
     OUTPOST_LOG_LEVEL: 'warn',
+    ...(ports.dns ? { OUTPOST_DNS_SERVERS: ports.dns } : {}),
     ...extra,
   };
 }

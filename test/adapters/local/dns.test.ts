@@ -1,30 +1,12 @@
 // createResolver against a real DNS server on loopback (a minimal UDP responder written here:
 // no DNS server package is installed), so that routing's reading of node:dns errors and of the
 // null MX is checked against what node:dns really reports.
-import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResolver } from '../../../adapters/local/dns.js';
 import { routeDomain } from '../../../core/delivery/route.js';
+import { a, mx, startDnsServer, txt, type DnsServer, type Zone } from '../../helpers/dns-server.js';
 
-const TYPE = { A: 1, MX: 15, TXT: 16, AAAA: 28 } as const;
-
-type Answer = { type: number; rdata: Buffer };
-type Entry = Answer[] | 'SERVFAIL' | 'SILENT';
-
-function encodeName(name: string): Buffer {
-  const labels = name.split('.').filter((label) => label.length > 0);
-  return Buffer.concat([...labels.map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'ascii')])), Buffer.from([0])]);
-}
-
-const a = (ip: string): Answer => ({ type: TYPE.A, rdata: Buffer.from(ip.split('.').map(Number)) });
-const mx = (priority: number, exchange: string): Answer => {
-  const preference = Buffer.alloc(2);
-  preference.writeUInt16BE(priority);
-  return { type: TYPE.MX, rdata: Buffer.concat([preference, encodeName(exchange)]) };
-};
-const txt = (text: string): Answer => ({ type: TYPE.TXT, rdata: Buffer.concat([Buffer.from([text.length]), Buffer.from(text)]) });
-
-const zone: Record<string, Entry> = {
+const zone: Zone = {
   'example.test': [mx(20, 'backup.example.test'), mx(10, 'mx.example.test')],
   'mx.example.test': [a('127.0.0.1')],
   'backup.example.test': [a('127.0.0.2')],
@@ -34,53 +16,16 @@ const zone: Record<string, Entry> = {
   'silent.test': 'SILENT',
 };
 
-function answer(query: Buffer): Buffer | undefined {
-  let offset = 12;
-  const labels: string[] = [];
-  for (let length = query[offset] ?? 0; length > 0; length = query[offset] ?? 0) {
-    labels.push(query.subarray(offset + 1, offset + 1 + length).toString('ascii'));
-    offset += length + 1;
-  }
-  const questionEnd = offset + 5;
-  const qtype = query.readUInt16BE(offset + 1);
-  const entry = zone[labels.join('.').toLowerCase()];
-  if (entry === 'SILENT') return undefined;
-  const rcode = entry === undefined ? 3 : entry === 'SERVFAIL' ? 2 : 0;
-  const answers = Array.isArray(entry) ? entry.filter((record) => record.type === qtype) : [];
-  const header = Buffer.alloc(12);
-  query.copy(header, 0, 0, 2);
-  header.writeUInt16BE(0x8180 | rcode, 2);
-  header.writeUInt16BE(1, 4);
-  header.writeUInt16BE(answers.length, 6);
-  const records = answers.map((record) => {
-    const fixed = Buffer.alloc(12);
-    fixed.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question
-    fixed.writeUInt16BE(record.type, 2);
-    fixed.writeUInt16BE(1, 4);
-    fixed.writeUInt32BE(60, 6);
-    fixed.writeUInt16BE(record.rdata.length, 10);
-    return Buffer.concat([fixed, record.rdata]);
-  });
-  return Buffer.concat([header, query.subarray(12, questionEnd), ...records]);
-}
-
 describe('createResolver (node:dns on the configured servers)', () => {
-  let server: Socket;
-  let port = 0;
+  let server: DnsServer;
   beforeAll(async () => {
-    server = createSocket('udp4');
-    server.on('message', (query, peer) => {
-      const response = answer(query);
-      if (response) server.send(response, peer.port, peer.address);
-    });
-    await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
-    port = server.address().port;
+    server = await startDnsServer(zone);
   });
-  afterAll(() => {
-    server.close();
+  afterAll(async () => {
+    await server.stop();
   });
 
-  const resolver = () => createResolver({ servers: [`127.0.0.1:${port}`], timeoutMs: 300 });
+  const resolver = () => createResolver({ servers: [server.address], timeoutMs: 300 });
 
   it('asks the configured server (host:port) for MX and A records', async () => {
     expect(await resolver().resolveMx('example.test')).toEqual(

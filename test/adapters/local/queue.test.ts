@@ -1,0 +1,128 @@
+// The SQLite queue keeps SQS semantics: delays, visibility timeouts, receive counts, redrive to
+// the dead-letter queue, receipt handles that change on every receive; and the poller honours
+// the handler's batchItemFailures.
+import { describe, expect, it } from 'vitest';
+import { Poller } from '../../../adapters/local/poller.js';
+import { SqliteQueue } from '../../../adapters/local/queue.js';
+import { openDatabase } from '../../../adapters/local/sqlite.js';
+import { createLogger } from '../../../core/log.js';
+
+function setup(maxReceives = 3) {
+  let now = 1_000_000;
+  const clock = { now: () => now };
+  const queue = new SqliteQueue(openDatabase(':memory:'), { maxReceives, clock });
+  return { queue, advance: (ms: number) => (now += ms) };
+}
+
+describe('SqliteQueue', () => {
+  it('hides a delayed message until its delay has passed', async () => {
+    const { queue, advance } = setup();
+    await queue.send('q', 'later', { delaySeconds: 60 });
+    expect(await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 30 })).toEqual([]);
+    expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    advance(60_000);
+    const [message] = await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 30 });
+    expect(message?.body).toBe('later');
+  });
+
+  it('hides a received message for the visibility timeout, then hands it out again with a new receipt', async () => {
+    const { queue, advance } = setup();
+    await queue.send('q', 'body');
+    const [first] = await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 30 });
+    expect(first?.receiveCount).toBe(1);
+    expect(await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 30 })).toEqual([]);
+    expect(await queue.depth('q')).toMatchObject({ inFlight: 1 });
+    advance(30_000);
+    const [second] = await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 30 });
+    expect(second?.receiveCount).toBe(2);
+    expect(second?.receiptHandle).not.toBe(first?.receiptHandle);
+    // A stale receipt handle deletes nothing.
+    await queue.delete('q', first?.receiptHandle ?? '');
+    expect(await queue.depth('q')).toMatchObject({ inFlight: 1 });
+    await queue.delete('q', second?.receiptHandle ?? '');
+    expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
+  it('moves a message to the dead-letter queue after maxReceives receives', async () => {
+    const { queue, advance } = setup(2);
+    await queue.send('q', 'poison');
+    for (let i = 0; i < 2; i++) {
+      expect(await queue.receive('q', { max: 1, visibilityTimeoutSeconds: 1 })).toHaveLength(1);
+      advance(1000);
+    }
+    expect(await queue.receive('q', { max: 1, visibilityTimeoutSeconds: 1 })).toEqual([]);
+    const [dead] = await queue.receive('q-dlq', { max: 1, visibilityTimeoutSeconds: 1 });
+    expect(dead?.body).toBe('poison');
+  });
+
+  it('changes visibility of a received message', async () => {
+    const { queue, advance } = setup();
+    await queue.send('q', 'body');
+    const [message] = await queue.receive('q', { max: 1, visibilityTimeoutSeconds: 300 });
+    await queue.changeVisibility('q', message?.receiptHandle ?? '', 0);
+    advance(1);
+    expect(await queue.receive('q', { max: 1, visibilityTimeoutSeconds: 300 })).toHaveLength(1);
+  });
+
+  it('makes in-flight messages visible again at start-up (recoverInFlight), keeping their receive count', async () => {
+    const { queue } = setup();
+    await queue.send('q', 'was in flight');
+    await queue.send('q', 'delayed', { delaySeconds: 600 });
+    await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 });
+    expect(queue.recoverInFlight()).toBe(1);
+    const [message] = await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 });
+    expect(message).toMatchObject({ body: 'was in flight', receiveCount: 2 });
+    expect(await queue.depth('q')).toMatchObject({ delayed: 1 });
+  });
+});
+
+describe('Poller', () => {
+  it('hands SQS-shaped batches to the handler and deletes only what it did not report as failed', async () => {
+    const { queue, advance } = setup();
+    for (const body of ['ok-1', 'fail', 'ok-2']) await queue.send('q', body);
+    const seen: string[] = [];
+    const poller = new Poller({
+      queue,
+      queueName: 'q',
+      batchSize: 10,
+      visibilityTimeoutSeconds: 5,
+      pollIntervalMs: 10,
+      logger: createLogger('test', { level: 'error' }),
+      handler: async (event) => {
+        for (const record of event.Records) {
+          expect(record.eventSource).toBe('aws:sqs');
+          seen.push(`${record.body}#${record.attributes.ApproximateReceiveCount}`);
+        }
+        return { batchItemFailures: event.Records.filter((r) => r.body === 'fail').map((r) => ({ itemIdentifier: r.messageId })) };
+      },
+    });
+    expect(await poller.pollOnce()).toBe(3);
+    advance(5000);
+    expect(await poller.pollOnce()).toBe(1);
+    expect(seen.sort()).toEqual(['fail#1', 'fail#2', 'ok-1#1', 'ok-2#1']);
+  });
+
+  it('retries the whole batch when the handler throws', async () => {
+    const { queue, advance } = setup();
+    await queue.send('q', 'a');
+    let calls = 0;
+    const poller = new Poller({
+      queue,
+      queueName: 'q',
+      batchSize: 10,
+      visibilityTimeoutSeconds: 5,
+      pollIntervalMs: 10,
+      logger: createLogger('test', { level: 'error' }),
+      handler: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('boom');
+        return { batchItemFailures: [] };
+      },
+    });
+    await poller.pollOnce();
+    advance(5000);
+    await poller.pollOnce();
+    expect(calls).toBe(2);
+    expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+});
