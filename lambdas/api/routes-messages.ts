@@ -1,5 +1,5 @@
 // Message log search and sending statistics of a tenant and its users.
-import { BUCKET_MS, type StatsBucket, type VolumePoint } from '../../core/api/stats.js';
+import { BUCKET_MS, bucketStart, type StatsBucket, type VolumePoint } from '../../core/api/stats.js';
 import type { MessageRecord } from '../../core/stores.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
@@ -33,7 +33,8 @@ const DEFAULT_SPAN: Record<StatsBucket, number> = { hour: 24, day: 30 };
 async function statistics(deps: ApiDeps, tenantId: string, userId: string | undefined, query: { from?: string; to?: string; bucket: StatsBucket }, now: number) {
   const range = timeRange(query);
   const to = range.to ?? now + 1;
-  const from = range.from ?? to - DEFAULT_SPAN[query.bucket] * BUCKET_MS[query.bucket];
+  // Default: the current bucket and the ones before it, whole buckets only.
+  const from = range.from ?? bucketStart(to - 1, query.bucket) - (DEFAULT_SPAN[query.bucket] - 1) * BUCKET_MS[query.bucket];
   if (from >= to) throw new ApiProblem(400, 'query.from must be before query.to');
   if ((to - from) / BUCKET_MS[query.bucket] > MAX_BUCKETS[query.bucket]) {
     throw new ApiProblem(400, `at most ${MAX_BUCKETS[query.bucket]} ${query.bucket} buckets per request; narrow from/to or use bucket=day`);
