@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { z } from 'zod';
 import { DkimKeyError } from '../../core/dkim/keys.js';
 import { IdentityError, type Tenant } from '../../core/identity.js';
@@ -133,6 +134,19 @@ export function createApiApp(deps: ApiDeps): Hono {
   const app = new Hono();
   const limiter = new FailedAuthLimiter(deps.clock, deps.authFailures?.max ?? 10, deps.authFailures?.windowMs ?? 60_000);
 
+  if (deps.corsOrigins && deps.corsOrigins.length > 0) {
+    // Only for a control panel served from another origin (AWS: static hosting apart from API Gateway).
+    app.use(
+      '/v1/*',
+      cors({
+        origin: deps.corsOrigins,
+        allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+        allowHeaders: ['Authorization', 'Content-Type'],
+        exposeHeaders: ['Location', 'Retry-After', 'X-Request-Id'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use(
     '/v1/*',
     bodyLimit({
@@ -163,6 +177,12 @@ export function createApiApp(deps: ApiDeps): Hono {
     });
   }
 
+  // Registered as a route (not only as notFound) so that it also answers when this app is mounted
+  // inside another one (the single node's), whose notFound would otherwise apply.
+  const unknownRoute = (c: Context): Response =>
+    problemResponse(c, notFound(`no route ${c.req.method} ${c.req.path}; the routes are listed in /v1/openapi.json`), randomUUID());
+  app.all('/v1', unknownRoute);
+  app.all('/v1/*', unknownRoute);
   app.notFound((c) => problemResponse(c, notFound(`no route ${c.req.method} ${c.req.path}; the routes are listed in /v1/openapi.json`), randomUUID()));
   app.onError((error, c) => {
     const requestId = randomUUID();

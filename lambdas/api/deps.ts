@@ -32,6 +32,8 @@ export interface ApiDeps {
   authFailures?: { max: number; windowMs: number };
   /** The client IP; by default from the node server's socket or API Gateway's request context. */
   clientIp?: (c: Context) => string | undefined;
+  /** Origins allowed to call the API from a browser (a panel hosted elsewhere); none by default. */
+  corsOrigins?: string[];
   /** Tests: check every response body against its documented schema (a mismatch is a 500). */
   checkResponses?: boolean;
 }

@@ -440,6 +440,31 @@ describe('errors', () => {
   });
 });
 
+describe('mounting', () => {
+  it('works inside the single node app next to /healthz, unknown /v1 paths still answering problems', async () => {
+    const { Hono } = await import('hono');
+    const node = new Hono();
+    node.get('/healthz', (c) => c.json({ status: 'ok' }));
+    node.route('/', createApiApp(fx.deps));
+    expect((await node.request('/healthz')).status).toBe(200);
+    const me = await node.request('/v1/me', { headers: { authorization: `Bearer ${acme.key}` } });
+    expect(((await me.json()) as { tenantId: string }).tenantId).toBe(acme.tenantId);
+    const unknown = await node.request('/v1/tenants/x/nothing-here', { method: 'PUT' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('answers CORS preflights only for the configured panel origins', async () => {
+    const api = createApiApp({ ...fx.deps, corsOrigins: ['https://panel.example'] });
+    const preflight = (origin: string) =>
+      api.request('/v1/me', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    expect((await preflight('https://panel.example')).headers.get('access-control-allow-origin')).toBe('https://panel.example');
+    expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    const plain = await createApiApp(fx.deps).request('/v1/me', { method: 'OPTIONS', headers: { origin: 'https://panel.example' } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
 describe('coverage', () => {
   it('answered every route of the table with success at least once in this file', () => {
     const missing = allRoutes.map((route) => `${route.method.toUpperCase()} ${route.path}`).filter((key) => !fx.covered.has(key));
