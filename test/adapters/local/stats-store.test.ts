@@ -1,0 +1,74 @@
+// Sending statistics derived from the SQLite message log.
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
+import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
+import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
+import type { MessageStatus } from '../../../core/stores.js';
+
+const H = 3_600_000;
+const T0 = Date.parse('2026-05-01T00:00:00Z');
+let dir: string;
+let db: Db;
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function setup() {
+  dir = mkdtempSync(join(tmpdir(), 'outpost-stats-'));
+  db = openDatabase(join(dir, 'db.sqlite'));
+  const log = new SqliteMessageLog(db);
+  const stats = new SqliteMessageStats(db);
+  let n = 0;
+  const add = async (at: number, status: MessageStatus, options: { user?: string; tenant?: string; rcpts?: number; events?: Array<Record<string, unknown>> } = {}) => {
+    const id = `m${++n}`;
+    await log.create({ id, tenantId: options.tenant ?? 't1', userId: options.user ?? 'u1', identity: null, mailFrom: 'a@x.example', rcptTo: Array.from({ length: options.rcpts ?? 1 }, (_, i) => `r${i}@y.example`), size: 1, subject: null, status: 'queued', receivedAt: at });
+    for (const detail of options.events ?? []) await log.addEvent(id, 'event', detail);
+    if (status !== 'queued') await log.addEvent(id, status, {}, status);
+  };
+  return { stats, add };
+}
+
+describe('SqliteMessageStats', () => {
+  it('buckets per hour with zeros, counting messages, recipients, sent, and refusals by symbol or else by status', async () => {
+    const { stats, add } = await setup();
+    await add(T0 + 10, 'delivered', { rcpts: 3 });
+    await add(T0 + 20, 'partially-delivered', { rcpts: 2 });
+    await add(T0 + H + 5, 'quarantined', { events: [{ symbols: [{ name: 'VIRUS_FOUND' }] }] });
+    await add(T0 + H + 6, 'bounced');
+    await add(T0 + H + 7, 'refused', { events: [{ symbols: [{ name: 'OLD' }] }, { symbols: [{ name: 'RATE_LIMIT_HOUR' }] }] });
+    await add(T0 + 2 * H + 1, 'deferred');
+    const points = await stats.volume({ tenantId: 't1', from: T0, to: T0 + 4 * H, bucket: 'hour' });
+    expect(points).toEqual([
+      { start: T0, messages: 2, recipients: 5, sent: 2, refused: {} },
+      { start: T0 + H, messages: 3, recipients: 3, sent: 0, refused: { VIRUS_FOUND: 1, bounced: 1, RATE_LIMIT_HOUR: 1 } },
+      { start: T0 + 2 * H, messages: 1, recipients: 1, sent: 0, refused: {} },
+      { start: T0 + 3 * H, messages: 0, recipients: 0, sent: 0, refused: {} },
+    ]);
+  });
+
+  it('keeps to the tenant, the user and the time range; buckets per UTC day', async () => {
+    const { stats, add } = await setup();
+    await add(T0 - 1, 'delivered');
+    await add(T0 + 1, 'delivered', { user: 'u2' });
+    await add(T0 + 25 * H, 'delivered', { tenant: 't2' });
+    await add(T0 + 30 * H, 'delivered');
+    await add(T0 + 48 * H, 'delivered');
+    const days = await stats.volume({ tenantId: 't1', userId: 'u1', from: T0, to: T0 + 48 * H, bucket: 'day' });
+    expect(days.map((p) => [p.start, p.messages])).toEqual([[T0, 0], [T0 + 24 * H, 1]]);
+  });
+
+  it('sums messages and recipients per user of a tenant within a range', async () => {
+    const { stats, add } = await setup();
+    await add(T0 + 1, 'delivered', { rcpts: 4 });
+    await add(T0 + 2, 'queued', { rcpts: 1 });
+    await add(T0 + 3, 'delivered', { user: 'u2' });
+    await add(T0 + 4, 'delivered', { tenant: 't2', user: 'u3' });
+    await add(T0 + 24 * H, 'delivered');
+    const volumes = await stats.volumeByUser('t1', T0, T0 + 24 * H);
+    expect(Object.fromEntries(volumes)).toEqual({ u1: { messages: 2, recipients: 5 }, u2: { messages: 1, recipients: 1 } });
+  });
+});
