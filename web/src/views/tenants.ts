@@ -1,0 +1,98 @@
+// Operator only: the tenants, creating one, suspending, and issuing or revoking its API keys.
+import { api, session, tenantPath, type Page } from '../api.js';
+import { go } from '../context.js';
+import { field, formatTime, h } from '../dom.js';
+import type { ApiKey, CreatedApiKey, Tenant } from '../types.js';
+import { errorBox, notify, onClick, onSubmit, pageHeading, shownOnce, table } from '../ui.js';
+
+export async function tenantsView(refresh: () => void): Promise<HTMLElement> {
+  const tenants = await api<Page<Tenant>>('GET', '/v1/tenants', { query: { limit: 500 } });
+  const secret = h('div', {});
+
+  const name = h('input', { name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
+  const create = h(
+    'form',
+    { class: 'card inline', 'aria-label': 'Create a tenant' },
+    h('h2', {}, 'Create a tenant'),
+    field('Tenant name', name, 'Letters, digits, spaces, dots, underscores and hyphens.'),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Create tenant')),
+  );
+  onSubmit(create, async () => {
+    const tenant = await api<Tenant>('POST', '/v1/tenants', { body: { name: name.value } });
+    notify(`Tenant ${tenant.name} created.`);
+    refresh();
+  });
+
+  const rows = tenants.items.map((tenant) => {
+    const open = h('button', { type: 'button', 'aria-label': `Manage tenant ${tenant.name}` }, 'Manage');
+    open.addEventListener('click', () => {
+      session.setTenant(tenant.id);
+      go('#/users');
+    });
+    const suspend = onClick(
+      h('button', { type: 'button', class: 'secondary', 'aria-label': `${tenant.suspended ? 'Unsuspend' : 'Suspend'} tenant ${tenant.name}` }, tenant.suspended ? 'Unsuspend' : 'Suspend'),
+      async () => {
+        await api('PATCH', tenantPath(tenant.id), { body: { suspended: !tenant.suspended } });
+        refresh();
+      },
+    );
+    const keysBox = h('div', { class: 'keys' }, 'Loading…');
+    const keys = h('details', {}, h('summary', {}, 'API keys'), keysBox);
+    keys.addEventListener('toggle', () => {
+      if (keys.open) void renderKeys(tenant, keysBox, secret);
+    });
+    return [
+      h('strong', {}, tenant.name),
+      h('code', {}, tenant.id),
+      tenant.suspended ? h('span', { class: 'badge locked' }, 'suspended') : h('span', { class: 'badge ok' }, 'active'),
+      h('div', { class: 'row-actions' }, open, suspend),
+      keys,
+    ];
+  });
+
+  return h(
+    'section',
+    {},
+    pageHeading('Tenants'),
+    h('p', {}, 'You are signed in with the operator token. Pick a tenant to manage its users, or issue a tenant API key.'),
+    secret,
+    table('Tenants', ['Name', 'Id', 'State', 'Actions', 'Keys'], rows, 'No tenants yet: create the first one below.'),
+    create,
+  );
+}
+
+async function renderKeys(tenant: Tenant, box: HTMLElement, secret: HTMLElement): Promise<void> {
+  try {
+    const keys = await api<Page<ApiKey>>('GET', tenantPath(tenant.id, 'keys'), { query: { limit: 500 } });
+    const keyName = h('input', { name: 'keyName', required: true, maxlength: 100, value: 'control panel' });
+    const issue = h('form', { class: 'inline', 'aria-label': `Issue an API key for ${tenant.name}` }, field('Key name', keyName), h('button', { type: 'submit' }, 'Issue key'));
+    onSubmit(issue, async () => {
+      const created = await api<CreatedApiKey>('POST', tenantPath(tenant.id, 'keys'), { body: { name: keyName.value } });
+      secret.replaceChildren(shownOnce(`API key "${created.name}" of ${tenant.name}`, created.key));
+      await renderKeys(tenant, box, secret);
+    });
+    box.replaceChildren(
+      h(
+        'ul',
+        { class: 'plain' },
+        keys.items.map((key) =>
+          h(
+            'li',
+            {},
+            `${key.name} (`,
+            h('code', {}, key.id),
+            `), created ${formatTime(key.createdAt)}, last used ${formatTime(key.lastUsedAt)} `,
+            onClick(h('button', { type: 'button', class: 'small danger', 'aria-label': `Revoke key ${key.name}` }, 'Revoke'), async () => {
+              if (!confirm(`Revoke the key "${key.name}"? Programs using it stop working at once.`)) return;
+              await api('DELETE', tenantPath(tenant.id, 'keys', key.id));
+              await renderKeys(tenant, box, secret);
+            }),
+          ),
+        ),
+      ),
+      issue,
+    );
+  } catch (error: unknown) {
+    box.replaceChildren(errorBox(error));
+  }
+}
