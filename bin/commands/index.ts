@@ -5,6 +5,10 @@ import { startCommand } from './start.js';
 import { domainCommands, tenantCommands } from './tenants.js';
 import { userCommands } from './users.js';
 import { configCommands } from './config.js';
+import { dkimCommands } from './dkim.js';
+import { lockCommands, unlockCommand } from './policy.js';
+import { quarantineCommands } from './quarantine.js';
+import { suppressionCommands } from './suppression.js';
 
 export type { CommandContext } from './common.js';
 
@@ -13,6 +17,11 @@ export const commandGroups: Record<string, Record<string, Command>> = {
   tenant: tenantCommands,
   domain: domainCommands,
   user: userCommands,
+  lock: lockCommands,
+  unlock: { '': unlockCommand },
+  dkim: dkimCommands,
+  suppression: suppressionCommands,
+  quarantine: quarantineCommands,
   message: messageCommands,
   queue: queueCommands,
   config: configCommands,
