@@ -9,8 +9,8 @@ export const tenantParams = z.object({ tenantId: idParam.describe('Tenant id') }
 export const userParams = tenantParams.extend({ userId: idParam.describe('Outgoing user id') });
 
 const isoTime = z.iso.datetime({ offset: true });
-export const timestamp = z.string().describe('ISO 8601 time, UTC');
-export const nullableTimestamp = z.string().nullable().describe('ISO 8601 time, UTC, or null');
+export const timestamp = z.iso.datetime().describe('ISO 8601 time, UTC');
+export const nullableTimestamp = z.iso.datetime().nullable().describe('ISO 8601 time, UTC, or null');
 
 export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50).describe('Page size (1-500, default 50).'),

@@ -125,6 +125,8 @@ export interface SeededTenant {
   deliveredId: string;
   selector: string;
   suppressed: string;
+  /** The clock when the tenant was seeded (time of the message events). */
+  seededAt: number;
 }
 
 function expectOk(reply: Reply, what: string): any {
@@ -174,5 +176,6 @@ export async function seedTenant(fx: ApiFixture, name: string, ipRange: string):
     deliveredId,
     selector: dkim.selector,
     suppressed,
+    seededAt: base + 3_600_000,
   };
 }

@@ -86,6 +86,7 @@ describe('tenants', () => {
 describe('API keys and the caller', () => {
   it('says who the caller is, lists keys, revokes one, and refuses a key without a name', async () => {
     expect((await fx.call('GET', '/v1/me', { token: acme.key })).body).toEqual({ role: 'tenant', tenantId: acme.tenantId, keyId: acme.keyId });
+    fx.now += 1_000; // listed oldest first
     const extra = await fx.call('POST', `${t}/keys`, { body: { name: 'cron' } });
     const listed = await fx.call('GET', `${t}/keys`);
     expect(listed.body.items.map((k: { name: string }) => k.name)).toEqual(['panel', 'cron']);
@@ -242,7 +243,7 @@ describe('message log', () => {
   it('shows a message with its events by queue id', async () => {
     const reply = await fx.call('GET', `${t}/messages/${acme.deliveredId}`, { token: acme.key });
     expect(reply.body.message.id).toBe(acme.deliveredId);
-    expect(reply.body.events).toEqual([{ at: new Date(fx.now).toISOString(), event: 'delivered', detail: { recipient: 'bob@dest.example' } }]);
+    expect(reply.body.events).toEqual([{ at: new Date(acme.seededAt).toISOString(), event: 'delivered', detail: { recipient: 'bob@dest.example' } }]);
     expect((await fx.call('GET', `${t}/messages/unknown`)).status).toBe(404);
   });
 });
