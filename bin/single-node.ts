@@ -153,7 +153,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     fingerprints: stores.fingerprints,
     quarantine: stores.quarantine,
     settingsFor: (envelope) => settingsFor(envelope.userId),
-    onAbuse: (envelope, _kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols),
+    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
   });
   poller('scan', async (event) => {
     const response = await scanHandler(event);

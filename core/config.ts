@@ -155,10 +155,17 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        spamVerdicts: z
+          .object({
+            lockAfter: z.number().int().min(1).default(3).describe('Spam verdicts on mail of one user within windowMinutes after which the user is locked (lockAfterAbuse, subject to its autoLock setting); 1 locks at the first. A virus verdict locks at once.'),
+            windowMinutes: z.number().int().positive().default(1440).describe('Window over which spam verdicts are counted.'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({})
-      .describe('Per-IP and abuse policy: DNSBL, AUTH failures, internal IP reputation, lock after repeated limit violations.'),
+      .describe('Per-IP and abuse policy: DNSBL, AUTH failures, internal IP reputation, lock after repeated limit violations or spam verdicts.'),
     defaults: settingOverridesSchema
       .default({})
       .describe('Deployment-wide defaults of the per-user settings, below tenant defaults and user overrides.'),

@@ -80,8 +80,12 @@ export interface IngressPolicy {
   onAuthSuccess(ip: string, username: string): Promise<void>;
   /** 421 4.7.0 while the IP or username is blocked after too many failures; ask before answering AUTH. */
   isAuthBlocked(ip: string, username: string): Promise<CheckResult | undefined>;
-  /** An abuse verdict (spam, virus) on mail from `ip` by `user`: raises the IP's score and locks (autoLock). */
-  recordAbuse(ip: string, user: OutgoingUser | string, reasons: Symbol[]): Promise<void>;
+  /**
+   * An abuse verdict on mail from `ip` by `user`: raises the IP's score and locks (autoLock). A
+   * spam verdict locks once `policy.spamVerdicts.lockAfter` of them fall within its window; a
+   * virus verdict (or one of no stated kind) locks at once.
+   */
+  recordAbuse(ip: string, user: OutgoingUser | string, reasons: Symbol[], kind?: 'spam' | 'virus'): Promise<void>;
   /** Hard bounces reported by delivery count as invalid recipients. */
   recordHardBounces(user: OutgoingUser | string, count: number, evidence: Record<string, unknown>): Promise<void>;
   reputation: IpReputation;
@@ -124,9 +128,18 @@ export function makeIngressPolicy(deps: IngressPolicyDeps): IngressPolicy {
     onAuthFailure: (ip, username) => authAbuse.onAuthFailure(ip, username),
     onAuthSuccess: (ip, username) => authAbuse.onAuthSuccess(ip, username),
     isAuthBlocked: (ip, username) => authAbuse.isAuthBlocked(ip, username),
-    async recordAbuse(ip, user, reasons) {
+    async recordAbuse(ip, user, reasons, kind) {
       await reputation.record(ip, 'abuse');
-      await locks.lockAfterAbuse(user, reasons);
+      if (kind !== 'spam') {
+        await locks.lockAfterAbuse(user, reasons);
+        return;
+      }
+      // One spam verdict can be a false positive or a forwarded message; a series is a pattern.
+      const userId = typeof user === 'string' ? user : user.id;
+      const { lockAfter, windowMinutes } = policy.spamVerdicts;
+      const verdicts = await counters.add(counterKeys.spamVerdicts(userId), 1, windowMinutes * MINUTE_MS);
+      if (verdicts < lockAfter) return;
+      await locks.lockAfterAbuse(user, [{ name: PolicySymbol.SPAM_VERDICTS, evidence: { verdicts, lockAfter, windowMinutes } }, ...reasons]);
     },
     async recordHardBounces(user, count, evidence) {
       const found = await resolveUser(user);
@@ -149,7 +162,7 @@ export interface UserLocksWiring {
 
 /**
  * The UserLocks everyone shares (ingress, pipeline, CLI, API). A manual unlock also forgets the
- * counters that caused the lock: invalid recipients, limit violations, and the user's AUTH
+ * counters that caused the lock: invalid recipients, limit violations, spam verdicts, and the user's AUTH
  * failures and block; rate-limit usage is not reset (the limits still hold).
  */
 export function makeUserLocks(wiring: UserLocksWiring): UserLocks {
@@ -164,6 +177,7 @@ export function makeUserLocks(wiring: UserLocksWiring): UserLocks {
     onUnlock: async (userId) => {
       await counters.reset(counterKeys.invalidRecipients(userId));
       await counters.reset(counterKeys.limitViolations(userId));
+      await counters.reset(counterKeys.spamVerdicts(userId));
       const user = await configStore.getUser(userId);
       if (user && user.kind !== 'ip') {
         await counters.reset(counterKeys.authFailuresUser(user.identity));

@@ -7,6 +7,7 @@ export const counterKeys = {
   distinctRecipients: (userId: string) => `rcpt:day:user:${userId}`,
   invalidRecipients: (userId: string) => `invalid:user:${userId}`,
   limitViolations: (userId: string) => `violations:user:${userId}`,
+  spamVerdicts: (userId: string) => `spam:user:${userId}`,
   authFailuresIp: (ip: string) => `authfail:ip:${ip}`,
   authFailuresUser: (username: string) => `authfail:user:${username}`,
   authBlockIp: (ip: string) => `authblock:ip:${ip}`,
