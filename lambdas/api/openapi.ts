@@ -82,6 +82,21 @@ export function openApiDocument(routes: Route[]): JsonObject {
         'Lists are paged: `limit` and `cursor` in, `{ items, nextCursor }` out. Times are ISO 8601 UTC. Errors are application/problem+json (RFC 9457).',
     },
     servers: [{ url: '/' }],
+    tags: [
+      { name: 'meta', description: 'This document' },
+      { name: 'auth', description: 'Who is calling' },
+      { name: 'tenants', description: 'Tenants (operator only, except reading your own)' },
+      { name: 'keys', description: 'Tenant API keys (operator only); a key is shown once and stored hashed' },
+      { name: 'settings', description: 'Tenant default settings of its outgoing users' },
+      { name: 'domains', description: 'Sending domains of a tenant' },
+      { name: 'users', description: 'Outgoing users: mailbox (user@domain), domain, and IP ranges (smarthost)' },
+      { name: 'messages', description: 'Message log search' },
+      { name: 'statistics', description: 'Volumes per hour or day, refusals by reason' },
+      { name: 'locks', description: 'User locks: list, lock, unlock, history' },
+      { name: 'dkim', description: 'DKIM keys of the tenant domains with their DNS records' },
+      { name: 'quarantine', description: 'Messages held by the content scan' },
+      { name: 'suppression', description: 'Recipients mail is refused to' },
+    ],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Operator token or tenant API key' } },
       schemas: {

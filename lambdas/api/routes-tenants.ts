@@ -2,8 +2,10 @@
 import { issueApiKey, type ApiKey } from '../../core/api/api-keys.js';
 import { normaliseDomain, type Domain, type Tenant } from '../../core/identity.js';
 import { effectiveSettings, settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
+import { deleteFromQuarantine } from '../../core/scan/quarantine.js';
+import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
-import { defineRoute, iso, isoOrNull, paginate, type Route } from './route.js';
+import { callerName, defineRoute, iso, isoOrNull, paginate, type Route } from './route.js';
 import {
   addDomainBody,
   apiKeySchema,
@@ -42,6 +44,12 @@ export function applySettingsPatch(current: SettingOverrides, patch: Record<stri
     else next[key] = value;
   }
   return settingOverridesSchema.parse(next);
+}
+
+/** A domain that leaves a tenant takes its DKIM keys along: whoever adds it next starts clean. */
+async function removeDkimKeysOf(deps: ApiDeps, domain: string): Promise<void> {
+  if (!deps.dkimKeys) return;
+  for (const key of await deps.dkimKeys.list(domain)) await deps.dkimKeys.remove(domain, key.selector);
 }
 
 const keyParams = tenantParams.extend({ keyId: idParam.describe('API key id') });
@@ -117,12 +125,27 @@ export const tenantRoutes: Route[] = [
     method: 'delete',
     path: '/v1/tenants/{tenantId}',
     tag: 'tenants',
-    summary: 'Delete a tenant with its domains, users and API keys',
+    summary: 'Delete a tenant with its domains, users, API keys, DKIM keys, suppression list and quarantined messages',
+    description: 'The message log keeps its records (they are no longer reachable through the API).',
     access: 'operator',
     params: tenantParams,
     responses: { 204: { description: 'Deleted' } },
-    handle: async ({ tenant, deps }) => {
+    handle: async ({ tenant, deps, caller }) => {
       await deps.apiKeys.revokeAll(tenant.id);
+      for (const domain of await deps.configStore.listDomains(tenant.id)) await removeDkimKeysOf(deps, domain.name);
+      if (deps.suppression) {
+        for (const entry of await deps.suppression.list(tenant.id, Number.MIN_SAFE_INTEGER)) await deps.suppression.remove(tenant.id, entry.address);
+      }
+      if (deps.quarantine) {
+        const q = deps.quarantine;
+        for (;;) {
+          const held = await q.store.list({ tenantId: tenant.id, limit: 100 });
+          if (held.length === 0) break;
+          for (const entry of held) {
+            await deleteFromQuarantine({ quarantine: q.store, blobs: q.blobs, queue: q.queue, log: deps.messageLog, clock: deps.clock }, entry.messageId, callerName(caller));
+          }
+        }
+      }
       await deps.configStore.deleteTenant(tenant.id);
       return { status: 204 };
     },
@@ -237,7 +260,7 @@ export const tenantRoutes: Route[] = [
     method: 'delete',
     path: '/v1/tenants/{tenantId}/domains/{domain}',
     tag: 'domains',
-    summary: 'Remove a sending domain (refused while users of it exist)',
+    summary: 'Remove a sending domain and its DKIM keys (refused while users of it exist)',
     access: 'tenant',
     params: domainParams,
     responses: { 204: { description: 'Removed' }, 409: { description: 'Users of the domain exist' } },
@@ -250,6 +273,7 @@ export const tenantRoutes: Route[] = [
         throw new ApiProblem(409, `${users.length} user(s) of ${name} exist (e.g. ${users[0]?.identity ?? ''}); delete them first`);
       }
       await deps.configStore.removeDomain(tenant.id, name);
+      await removeDkimKeysOf(deps, name);
       return { status: 204 };
     },
   }),

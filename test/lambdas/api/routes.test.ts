@@ -35,6 +35,12 @@ describe('OpenAPI document', () => {
     expect(patch.requestBody.content['application/json'].schema.properties.mailsPerHour.description).toContain('Out Going Limit');
   });
 
+  it('describes every tag it uses', async () => {
+    const doc = (await fx.call('GET', '/v1/openapi.json', { token: null })).body;
+    const declared = new Set(doc.tags.map((tag: { name: string }) => tag.name));
+    expect(allRoutes.map((route) => route.tag).filter((tag) => !declared.has(tag))).toEqual([]);
+  });
+
   it('answers unknown routes with a 404 problem', async () => {
     const reply = await fx.call('GET', '/v1/nope');
     expect(reply.status).toBe(404);
@@ -61,6 +67,22 @@ describe('tenants', () => {
     expect((await fx.call('DELETE', `/v1/tenants/${made.body.id}`)).status).toBe(204);
     expect((await fx.call('GET', `/v1/tenants/${made.body.id}`)).status).toBe(404);
     expect((await fx.call('DELETE', `/v1/tenants/${made.body.id}`)).status).toBe(404);
+  });
+
+  it('deletes a tenant with its keys, DKIM keys, suppression list and quarantine; its domain can be added afresh', async () => {
+    const doomed = await seedTenant(fx, 'doomed', '203.0.113.0/28');
+    const held = await fx.deps.quarantine?.store.get(doomed.messageId);
+    expect(held).toBeDefined();
+    expect((await fx.call('DELETE', `/v1/tenants/${doomed.tenantId}`)).status).toBe(204);
+    expect(await fx.deps.dkimKeys?.list(doomed.domain)).toEqual([]);
+    expect(await fx.deps.suppression?.list(doomed.tenantId, 0)).toEqual([]);
+    expect(await fx.deps.quarantine?.store.get(doomed.messageId)).toBeUndefined();
+    expect(await fx.blobs.exists(held?.blobKey ?? '')).toBe(false);
+    expect(await fx.deps.apiKeys.list(doomed.tenantId)).toEqual([]);
+    const heir = (await fx.call('POST', '/v1/tenants', { body: { name: 'heir' } })).body;
+    expect((await fx.call('POST', `/v1/tenants/${heir.id}/domains`, { body: { name: doomed.domain } })).status).toBe(201);
+    expect((await fx.call('GET', `/v1/tenants/${heir.id}/dkim-keys`)).body.items).toEqual([]);
+    await fx.call('DELETE', `/v1/tenants/${heir.id}`);
   });
 
   it('refuses invalid input with a problem listing each zod issue', async () => {
@@ -127,7 +149,9 @@ describe('domains', () => {
     const busy = await fx.call('DELETE', `${t}/domains/acme.example`);
     expect(busy.status).toBe(409);
     expect(busy.body.detail).toContain('delete them first');
+    await fx.call('POST', `${t}/domains/mail.acme.example/dkim-keys`, { body: { algorithm: 'ed25519' } });
     expect((await fx.call('DELETE', `${t}/domains/mail.acme.example`, { token: acme.key })).status).toBe(204);
+    expect(await fx.deps.dkimKeys?.list('mail.acme.example')).toEqual([]);
     expect((await fx.call('DELETE', `${t}/domains/mail.acme.example`)).status).toBe(404);
   });
 });
