@@ -8,8 +8,14 @@ import type { Route } from './route.js';
 type JsonObject = Record<string, unknown>;
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonObject;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', override: dropFormatPatterns }) as JsonObject;
   return rest;
+}
+
+// zod spells out `format: date-time` as a 300-character regex too; the format says it, and the
+// regex repeated on every timestamp would make most of the document.
+function dropFormatPatterns(ctx: { jsonSchema: Record<string, unknown> }): void {
+  if (ctx.jsonSchema['format'] === 'date-time') delete ctx.jsonSchema['pattern'];
 }
 
 function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): JsonObject[] {
@@ -42,7 +48,12 @@ function standardProblems(route: Route): Record<string, JsonObject> {
     out['413'] = problem('Body larger than 64 KiB');
     out['415'] = problem('Body is not application/json');
   }
-  if (route.access !== 'public') out['429'] = problem('Too many failed authentications from this IP; see Retry-After');
+  if (route.access !== 'public') {
+    out['429'] = {
+      ...problem('Too many failed authentications from this IP (10 a minute by default)'),
+      headers: { 'Retry-After': { description: 'Seconds until a new attempt is counted', schema: { type: 'integer' } } },
+    };
+  }
   out['500'] = problem('Internal error; the response has a request id to give the operator');
   if (route.requires) out['501'] = problem(`This deployment has no ${route.requires} store`);
   return out;
