@@ -22,6 +22,7 @@ import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { Check } from '../core/checks/check.js';
 import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
+import { createApiApp } from '../lambdas/api/app.js';
 import { makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
@@ -196,6 +197,23 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     await collectGauges(metrics, stores, ingress.activeSessions);
     return c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
+  app.route(
+    '/',
+    createApiApp({
+      operatorToken: token.token,
+      configStore: stores.configStore,
+      messageLog: stores.log,
+      apiKeys: stores.apiKeys,
+      stats: stores.stats,
+      clock,
+      logger: createLogger('api'),
+      defaults: config.defaults,
+      locks,
+      dkimKeys: stores.dkimKeys,
+      suppression: stores.suppression,
+      quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
+    }),
+  );
   const http = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.listenAddress }, (info) => resolve({ server, port: info.port }));
     server.once('error', reject);

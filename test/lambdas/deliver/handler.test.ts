@@ -177,6 +177,7 @@ describe('deliver handler with a smarthost (postfix smtp-sink)', () => {
       attempt: 1,
     });
     expect(await node.blobs.exists(envelope.blobKey)).toBe(false);
+    await waitFor('the job acknowledged', async () => ((await node.queue.depth('deliver')).inFlight === 0 ? true : undefined));
     expect(await node.queue.depth('deliver')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 });
@@ -280,6 +281,8 @@ describe('deliver handler with a test MX giving chosen answers', () => {
     const events = (await node.log.get(envelope.messageId))?.events ?? [];
     expect(events.map((event) => event.event)).toEqual(['bounced', 'dsn-suppressed']);
     expect((await node.log.search({})).items).toHaveLength(1);
+    // The status is written before the poller acknowledges the record: wait for the ack.
+    await waitFor('the job acknowledged', async () => ((await node.queue.depth('deliver')).inFlight === 0 ? true : undefined));
     expect(await node.queue.depth('deliver')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
     expect(await node.blobs.exists(envelope.blobKey)).toBe(false);
   });
