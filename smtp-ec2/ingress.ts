@@ -284,11 +284,13 @@ export class Ingress {
       if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
         throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
       }
+      // The policy first: it counts a syntactically invalid recipient towards the identity's
+      // invalid recipient limit; this plausibility check only keeps garbage out of the queue.
+      const { final } = await runChecks(this.deps.policy?.rcptTo ?? [], facts);
+      if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
       if (!isPlausibleAddress(address.address)) {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
       }
-      const { final } = await runChecks(this.deps.policy?.rcptTo ?? [], facts);
-      if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
       state.rcpts.push(address.address);
     })()
       .then(() => callback())
