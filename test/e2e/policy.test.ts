@@ -331,6 +331,14 @@ describe('AUTH brute force', () => {
     const bystander = await rawSession(port, 'bystander@acme.test');
     open.push(bystander.smtp);
     expect(bystander.auth).toMatch(/^235 /);
+
+    // After blockMinutes the password works again, but reaching perUser also locked the user
+    // (authFailure.lockUser, autoLock on): it may log in, not send.
+    e2e.clock.advance(16 * MINUTE);
+    const after = await rawSession(port, 'brute@acme.test');
+    open.push(after.smtp);
+    expect(after.auth).toMatch(/^235 /);
+    expectReply(await after.smtp.command('MAIL FROM:<brute@acme.test>'), 550, '5.7.1', /brute@acme\.test is locked \(AUTH_BRUTE_FORCE\) until/);
   });
 });
 
