@@ -69,9 +69,11 @@ if (!proto[marker]) {
   const originalSend = proto.send;
   proto.send = function (this: PatchableConnection, code, data, context) {
     const match = typeof data === 'string' ? ENHANCED_PREFIX.exec(data) : null;
-    if (!match || !match[1]) return originalSend.call(this, code, data, context);
+    // A server that hides enhanced codes (smtp-server's default) sends the text as given, code
+    // included, as unpatched smtp-server does: the patch applies to every server in the process.
+    if (!match || !match[1] || !this._useEnhancedStatusCodes()) return originalSend.call(this, code, data, context);
     const enhanced = match[1];
-    this._getEnhancedStatusCode = () => (this._useEnhancedStatusCodes() ? enhanced : '');
+    this._getEnhancedStatusCode = () => enhanced;
     try {
       return originalSend.call(this, code, match[2], context);
     } finally {
