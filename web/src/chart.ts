@@ -13,12 +13,22 @@ function el(tag: string, attrs: Record<string, string | number>, text?: string):
 
 const label = (iso: string, bucket: Stats['bucket']): string => (bucket === 'hour' ? `${iso.slice(11, 16)}` : iso.slice(5, 10));
 
+/** The axis top: 2, 4 or 10 times a power of ten, so that its half is a whole number too. */
+function axisMax(value: number): number {
+  let scale = 1;
+  for (;;) {
+    for (const step of [2, 4, 10]) if (value <= step * scale) return step * scale;
+    scale *= 10;
+  }
+}
+
 export function volumeChart(stats: Stats, title: string): SVGSVGElement {
-  const width = 640;
+  // A narrower drawing on phones keeps the labels readable once the SVG is scaled to the screen.
+  const width = window.innerWidth < 640 ? 360 : 640;
   const height = 220;
   const pad = { left: 40, right: 8, top: 12, bottom: 28 };
   const points = stats.points;
-  const max = Math.max(1, ...points.map((point) => point.messages));
+  const max = axisMax(Math.max(0, ...points.map((point) => point.messages)));
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const slot = plotW / Math.max(1, points.length);
@@ -52,7 +62,7 @@ export function volumeChart(stats: Stats, title: string): SVGSVGElement {
     if (refusedHeight > 0) svg.appendChild(el('rect', { x, y: base - okHeight - refusedHeight, width: barW, height: refusedHeight, class: 'bar refused' }));
   });
   // A handful of time labels, evenly spaced, so they never overlap.
-  const every = Math.max(1, Math.ceil(points.length / 6));
+  const every = Math.max(1, Math.ceil(points.length / (width < 640 ? 4 : 6)));
   points.forEach((point, index) => {
     if (index % every !== 0) return;
     svg.appendChild(el('text', { x: pad.left + index * slot + slot / 2, y: height - 8, 'text-anchor': 'middle', class: 'axis' }, label(point.start, stats.bucket)));

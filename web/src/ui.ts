@@ -19,12 +19,12 @@ export function errorBox(error: unknown): HTMLParagraphElement {
 let lastNoticeAt = 0;
 
 /** A page-level notice (successes, failures of buttons); it survives the navigation it causes. */
-export function notify(message: string | Node, kind: 'ok' | 'error' = 'ok'): void {
+export function notify(message: string | Node, kind: 'ok' | 'error' | 'secret' = 'ok'): void {
   const region = document.getElementById('notices');
   if (!region) return;
   lastNoticeAt = Date.now();
   const close = h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss notice' }, '×');
-  const notice = h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('span', {}, message), close);
+  const notice = h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('div', { class: 'notice-body' }, message), close);
   close.addEventListener('click', () => notice.remove());
   region.replaceChildren(notice);
 }
@@ -74,6 +74,15 @@ export function shownOnce(label: string, secret: string): HTMLDivElement {
   return h(
     'div',
     { class: 'notice secret', role: 'status' },
+    secretContent(label, secret),
+  );
+}
+
+/** The text and copy button of a secret, for a notice of kind 'secret'. */
+export function secretContent(label: string, secret: string): HTMLDivElement {
+  return h(
+    'div',
+    {},
     h('p', {}, h('strong', {}, label), ' — shown only now; copy it before leaving this page.'),
     h('p', {}, h('code', { class: 'secret-value' }, secret), ' ', copyButton(secret, label)),
   );

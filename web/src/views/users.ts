@@ -6,7 +6,7 @@ import type { ViewContext } from '../context.js';
 import { field, h, type Child } from '../dom.js';
 import type { CreatedUser, Domain, Stats, UserSummary } from '../types.js';
 import { volumeChart } from '../chart.js';
-import { lockBadge, notify, onSubmit, pageHeading, shownOnce, table } from '../ui.js';
+import { lockBadge, notify, onSubmit, pageHeading, secretContent, table } from '../ui.js';
 
 const KINDS = {
   mailbox: { label: 'Mailbox', example: 'alice@example.com', help: 'One address with its own password (SMTP AUTH on port 587 or 465).' },
@@ -82,7 +82,7 @@ function createUserForm(ctx: ViewContext, domains: Domain[]): HTMLFormElement {
     const created = await api<CreatedUser>('POST', tenantPath(ctx.tenantId, 'users'), { body });
     if (created.generatedPassword) {
       // Stay on the page until the password is copied: it is shown once.
-      notify(shownOnce(`Password of ${created.identity}`, created.generatedPassword));
+      notify(secretContent(`Password of ${created.identity}`, created.generatedPassword), 'secret');
       ctx.refresh();
     } else {
       notify(`User ${created.identity} created.`);
