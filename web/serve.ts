@@ -69,14 +69,15 @@ export function webRoutes(app: Hono, options: WebRoutesOptions = {}): Hono {
     } catch (error: unknown) {
       return c.text(`The control panel could not be built: ${error instanceof Error ? error.message : String(error)}`, 503);
     }
-    // normalize + prefix check: "/../" cannot leave the dist folder.
-    const wanted = normalize(join(root, path));
-    const inRoot = wanted === root || wanted.startsWith(root + sep);
-    const file = inRoot && extname(wanted) !== '' && (await isFile(wanted)) ? wanted : join(root, 'index.html');
-    if (file !== join(root, 'index.html') && extname(path) === '') return next();
-    if (file === join(root, 'index.html') && extname(path) !== '' && extname(path) !== '.html') {
-      // A missing asset is a 404, not the page: a browser would otherwise parse HTML as a script.
-      return c.text('not found', 404, SECURITY_HEADERS);
+    // A path with an extension is an asset: served from the folder or 404 (a browser would
+    // otherwise parse index.html as a script). Any other path is a panel page: index.html.
+    let file = join(root, 'index.html');
+    if (extname(path) !== '') {
+      // normalize + prefix check: "/../" cannot leave the dist folder.
+      const wanted = normalize(join(root, path));
+      const inRoot = wanted.startsWith(root + sep);
+      if (!inRoot || !(await isFile(wanted))) return c.text('not found', 404, SECURITY_HEADERS);
+      file = wanted;
     }
     const body = await readFile(file);
     const type = CONTENT_TYPES[extname(file)] ?? 'application/octet-stream';

@@ -26,6 +26,7 @@ let profileDir: string;
 let buildMs: number;
 /** State carried from one step to the next, as a person would. */
 const state: { tenantId?: string; key?: string; userId?: string } = {};
+const pageErrors: string[] = [];
 
 const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -49,6 +50,11 @@ beforeAll(async () => {
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(5_000);
   page.on('dialog', (dialog) => void dialog.accept());
+  // Script errors and CSP violations; failed API calls (a 401 on purpose) are the API's business.
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(message.text());
+  });
 });
 
 afterAll(async () => {
@@ -184,6 +190,7 @@ describe('the control panel in Chromium', () => {
     await page.getByLabel('Require FROM domain').fill('not a domain!');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await expect.poll(() => page.locator('form.settings [role=alert]').textContent()).toContain('requiredFromDomains');
+    expect(await page.getByLabel('Require FROM domain').getAttribute('aria-invalid')).toBe('true');
     await shot('05-settings-validation-error');
     const user = await apiGet(`/v1/tenants/${state.tenantId}/users/${state.userId}`, state.key);
     expect(user.overrides.requiredFromDomains).toBeUndefined();
@@ -311,5 +318,11 @@ describe('views of a tenant with data (DKIM, quarantine, message log, volume)', 
     await page.getByRole('link', { name: seeded.deliveredId }).click();
     await page.getByRole('heading', { name: 'Invoice' }).waitFor();
     expect(await page.locator('ol.history').textContent()).toContain('delivered');
+  });
+});
+
+describe('the whole session', () => {
+  it('raised no script error and no Content-Security-Policy violation', () => {
+    expect(pageErrors).toEqual([]);
   });
 });

@@ -6,8 +6,8 @@ import { h } from './dom.js';
 /** The message to show for any failure: the API's problem detail, or what the browser said. */
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) {
-    const more = error.errors.length > 1 ? ` — ${error.errors.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}` : '';
-    return `${error.detail}${more}`;
+    // Several validation issues: list them all (the detail names only the first).
+    return error.errors.length > 1 ? error.errors.map((issue) => `${issue.path}: ${issue.message}`).join('; ') : error.detail;
   }
   return error instanceof Error ? error.message : String(error);
 }
@@ -27,6 +27,8 @@ export function notify(message: string | Node, kind: 'ok' | 'error' | 'secret' =
   const notice = h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('div', { class: 'notice-body' }, message), close);
   close.addEventListener('click', () => notice.remove());
   region.replaceChildren(notice);
+  // Confirmations go away by themselves; errors and secrets stay until dismissed.
+  if (kind === 'ok') setTimeout(() => notice.remove(), 6000);
 }
 
 /** Called on navigation: drops old notices, but not one that was just raised by the action that navigated. */

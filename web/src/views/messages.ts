@@ -67,7 +67,8 @@ export async function messagesView(ctx: ViewContext, params: URLSearchParams): P
   const nextLink = page.nextCursor
     ? h('p', {}, h('a', { href: `#/messages?${new URLSearchParams({ ...query, cursor: page.nextCursor }).toString()}` }, 'Older messages →'))
     : null;
-  return h('section', {}, pageHeading('Message log'), search, open, table('Messages', ['Queue id', 'Received', 'Sender', 'Recipients', 'Subject', 'Status'], rows, 'No message matches.'), nextLink);
+  const scope = query['userId'] ? h('p', {}, 'Only the messages of one user. ', h('a', { href: '#/messages' }, 'Show all users')) : null;
+  return h('section', {}, pageHeading('Message log'), scope, search, open, table('Messages', ['Queue id', 'Received', 'Sender', 'Recipients', 'Subject', 'Status'], rows, 'No message matches.'), nextLink);
 }
 
 export async function messageView(ctx: ViewContext, messageId: string): Promise<HTMLElement> {

@@ -1,6 +1,7 @@
 // The form for every setting of the seed, used for one user and for the tenant defaults. Each
 // field shows its explanation (from core/settings.ts), where its current value comes from, and
 // a button to drop the override. Only the fields the person changed are sent.
+import { ApiError } from '../api.js';
 import { h, uid } from '../dom.js';
 import { settingsMeta, type SettingMeta } from '../settings-meta.js';
 import type { SettingsView } from '../types.js';
@@ -108,7 +109,16 @@ export function settingsForm(view: SettingsView, level: 'user' | 'tenant', save:
     if (Object.keys(patch).length === 0) throw new Error('Nothing changed: edit a setting first.');
     // An emptied number field goes as "" so that the API's validation explains what it expects.
     for (const [key, value] of Object.entries(patch)) if (typeof value === 'number' && Number.isNaN(value)) patch[key] = '';
-    onSaved(await save(patch));
+    for (const input of inputs.values()) input.removeAttribute('aria-invalid');
+    try {
+      onSaved(await save(patch));
+    } catch (error: unknown) {
+      // Mark the fields the API refused (issue paths are "body.<key>[.index]").
+      if (error instanceof ApiError) {
+        for (const issue of error.errors) inputs.get(issue.path.split('.')[1] ?? '')?.setAttribute('aria-invalid', 'true');
+      }
+      throw error;
+    }
   });
   return form;
 }

@@ -49,6 +49,7 @@ export async function userView(ctx: ViewContext, userId: string): Promise<HTMLEl
       h('dt', {}, 'Id'),
       h('dd', {}, h('code', {}, user.id)),
     ),
+    h('p', {}, h('a', { href: `#/messages?${new URLSearchParams({ userId: user.id }).toString()}` }, `Messages of ${user.identity} in the log`)),
     h('section', { 'aria-labelledby': 'volume-h' }, h('h2', { id: 'volume-h' }, 'Volume'), await volumeBox(base, user.identity)),
     user.lock ? lockSection(ctx, base, user.identity, user.lock, history?.items ?? []) : h('p', { class: 'notice' }, 'Locks are not available in this deployment.'),
     h('section', { 'aria-labelledby': 'settings-h' }, h('h2', { id: 'settings-h' }, 'Settings'), settingsBox),
