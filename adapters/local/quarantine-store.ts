@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { QuarantineEntry, QuarantineStore } from '../../core/scan/quarantine.js';
 import type { Db } from './sqlite.js';
+import { envelopeSchema } from '../../core/envelope.js';
 
 interface Row {
   message_id: string;
@@ -16,19 +17,6 @@ interface Row {
 }
 
 const kindSchema = z.enum(['clean', 'spam', 'virus', 'blocked', 'malformed', 'deferred']);
-const envelopeSchema = z.object({
-  messageId: z.string(),
-  tenantId: z.string(),
-  userId: z.string(),
-  identity: z.string(),
-  mailFrom: z.string(),
-  rcptTo: z.array(z.string()),
-  blobKey: z.string(),
-  size: z.number(),
-  receivedAt: z.number(),
-  clientIp: z.string(),
-  helo: z.string(),
-});
 const symbolsSchema = z.array(
   z.object({ name: z.string(), score: z.number().optional(), evidence: z.union([z.string(), z.record(z.string(), z.unknown())]).optional() }),
 );

@@ -11,7 +11,8 @@ import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
 import type { MessageLog, MessageRecord } from '../../core/stores.js';
 import { suppressHardBounce, type SuppressionList } from '../../core/suppression.js';
-import { deliverJob, envelopeSchema } from '../deliver/handler.js';
+import { envelopeSchema } from '../../core/envelope.js';
+import { deliverJob } from '../deliver/handler.js';
 
 export const BOUNCE_QUEUE = 'bounce';
 const DELIVER_QUEUE = 'deliver';

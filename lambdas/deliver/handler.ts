@@ -11,25 +11,13 @@ import { errorMessage } from '../../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue, Resolver } from '../../core/ports.js';
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
 import type { MessageLog, MessageStatus } from '../../core/stores.js';
+import { envelopeSchema } from '../../core/envelope.js';
 
 export const DELIVER_QUEUE = 'deliver';
 
 /** SQS refuses DelaySeconds above 15 minutes; longer waits are taken in hops (see notBefore). */
 const MAX_QUEUE_DELAY_SECONDS = 900;
 
-export const envelopeSchema = z.object({
-  messageId: z.string().min(1),
-  tenantId: z.string(),
-  userId: z.string(),
-  identity: z.string(),
-  mailFrom: z.string(),
-  rcptTo: z.array(z.string().min(1)).min(1),
-  blobKey: z.string().min(1),
-  size: z.number().int().nonnegative(),
-  receivedAt: z.number(),
-  clientIp: z.string(),
-  helo: z.string(),
-});
 
 export const deliverJobSchema = z.object({
   envelope: envelopeSchema,

@@ -18,20 +18,8 @@ import type { FingerprintStore } from '../../core/scan/fingerprint.js';
 import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type QuarantineStore } from '../../core/scan/quarantine.js';
 import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
+import { envelopeSchema } from '../../core/envelope.js';
 
-export const envelopeSchema = z.object({
-  messageId: z.string().min(1),
-  tenantId: z.string(),
-  userId: z.string(),
-  identity: z.string(),
-  mailFrom: z.string(),
-  rcptTo: z.array(z.string().min(1)).min(1),
-  blobKey: z.string().min(1),
-  size: z.number().int().min(0),
-  receivedAt: z.number(),
-  clientIp: z.string(),
-  helo: z.string(),
-});
 
 export interface ScanHandlerDeps {
   blobs: BlobStore;
