@@ -12,6 +12,7 @@ import { errorMessage } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { DataInspector } from './data-inspector.js';
+import { closeSmtp, listenSmtp } from './listen.js';
 import { newQueueId, SmtpReply } from './ingress.js';
 
 /** Bounces carry at most the returned headers and some text; a large one is not a bounce. */
@@ -164,18 +165,11 @@ export class BounceListener {
     return new SmtpReply(451, '4.3.0', 'Temporary local problem; please try again later');
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const address = this.server.server.address();
-        resolve(typeof address === 'object' && address ? address.port : port);
-      });
-    });
+  listen(host: string, port: number): Promise<number> {
+    return listenSmtp(this.server, host, port);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeSmtp(this.server);
   }
 }

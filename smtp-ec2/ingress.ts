@@ -16,6 +16,7 @@ import { effectiveSettings } from '../core/settings.js';
 import type { ConfigStore, MessageLog } from '../core/stores.js';
 import type { Metrics } from '../core/metrics.js';
 import { DataInspector } from './data-inspector.js';
+import { closeSmtp, listenSmtp } from './listen.js';
 
 /** The policy the ingress consults; core/policy provides it. Every member is optional. */
 export interface IngressPolicy {
@@ -402,24 +403,15 @@ export class Ingress {
   }
 
   async listen(host: string, ports: { submission: number; submissions: number }): Promise<{ submission: number; submissions: number }> {
-    const listenOne = (server: SMTPServer, port: number): Promise<number> =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const address = server.server.address();
-          resolve(typeof address === 'object' && address ? address.port : port);
-        });
-      });
     return {
-      submission: await listenOne(this.submission, ports.submission),
-      submissions: await listenOne(this.submissions, ports.submissions),
+      submission: await listenSmtp(this.submission, host, ports.submission),
+      submissions: await listenSmtp(this.submissions, host, ports.submissions),
     };
   }
 
   /** Stops accepting connections; sessions in flight get closeTimeoutSeconds to finish. */
   async close(): Promise<void> {
-    await Promise.all([this.submission, this.submissions].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    await Promise.all([closeSmtp(this.submission), closeSmtp(this.submissions)]);
   }
 }
 
