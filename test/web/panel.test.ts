@@ -2,6 +2,7 @@
 // API over real SQLite stores, served together on a loopback port the way the single node serves
 // them. Screenshots of every step go to test-artifacts/web/ for people to look at.
 import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.mjs';
+import { verifyPassword } from '../../core/identity.js';
 import { settingKeys, userSettingsSchema } from '../../core/settings.js';
 import { webRoutes } from '../../web/serve.js';
 import { ApiFixture, OPERATOR_TOKEN, seedTenant, type SeededTenant } from '../lambdas/api/api-fixture.js';
@@ -36,9 +38,12 @@ beforeAll(async () => {
   profileDir = mkdtempSync(join(tmpdir(), 'outpost-chromium-'));
   buildMs = (await buildWeb({ outDir: distDir })).ms;
   fx = new ApiFixture();
-  webRoutes(fx.app, { distDir, buildIfMissing: false });
+  // Wired as the single node does: the API app mounted at /, the panel's routes after it.
+  const app = new Hono();
+  app.route('/', fx.app);
+  webRoutes(app, { distDir, buildIfMissing: false });
   await new Promise<void>((resolve) => {
-    server = serve({ fetch: fx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve());
   });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   browser = await chromium.launchPersistentContext(profileDir, {
@@ -226,7 +231,11 @@ describe('the control panel in Chromium', () => {
   it('rotates the password and shows the new one once', async () => {
     await page.getByRole('button', { name: 'Rotate password' }).click();
     await page.getByText(/New password of alice@acme.example/).waitFor();
-    expect(((await page.locator('.secret-value').textContent()) ?? '').length).toBeGreaterThanOrEqual(20);
+    const shown = (await page.locator('.secret-value').textContent()) ?? '';
+    expect(shown.length).toBeGreaterThanOrEqual(20);
+    // The password shown is the one now stored (hashed) for SMTP AUTH.
+    const stored = await fx.deps.configStore.getUser(state.userId ?? '');
+    expect(await verifyPassword(shown, stored?.passwordHash ?? null)).toBe(true);
   });
 
   it('has a label for every control, a name for every button, and landmarks', async () => {
@@ -282,6 +291,13 @@ describe('views of a tenant with data (DKIM, quarantine, message log, volume)', 
     expect(await chart.getAttribute('aria-label')).toMatch(/2 mails accepted/);
     expect(await page.locator('svg.chart rect.bar').count()).toBeGreaterThan(0);
     await shot('11-user-volume-chart');
+  });
+
+  it('filters the users table by kind', async () => {
+    await page.getByRole('link', { name: 'Users', exact: true }).click();
+    await page.getByLabel('Show').selectOption('ip');
+    await page.getByRole('link', { name: '198.51.100.0/24' }).waitFor();
+    expect(await page.getByRole('link', { name: 'alice@globex.example' }).count()).toBe(0);
   });
 
   it('lists DKIM keys with their DNS record and a copy button', async () => {

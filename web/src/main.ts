@@ -145,7 +145,7 @@ async function render(navigated: boolean): Promise<void> {
   else if (first === 'messages') view = messagesView(ctx, params);
   else if (first === 'suppressions') view = suppressionsView(ctx);
   else if (first === 'defaults') view = defaultsView(ctx);
-  else view = usersView(ctx);
+  else view = usersView(ctx, params);
 
   const busy = navigated ? setTimeout(() => main().setAttribute('aria-busy', 'true'), 150) : undefined;
   let content: HTMLElement;

@@ -15,9 +15,13 @@ const KINDS = {
 } as const;
 type Kind = keyof typeof KINDS;
 
-export async function usersView(ctx: ViewContext): Promise<HTMLElement> {
+const PAGE_SIZE = 200;
+
+export async function usersView(ctx: ViewContext, params: URLSearchParams): Promise<HTMLElement> {
+  const kind = params.get('kind') ?? '';
+  const cursor = params.get('cursor') ?? undefined;
   const [users, domains, stats] = await Promise.all([
-    api<Page<UserSummary>>('GET', tenantPath(ctx.tenantId, 'users'), { query: { limit: 500 } }),
+    api<Page<UserSummary>>('GET', tenantPath(ctx.tenantId, 'users'), { query: { limit: PAGE_SIZE, cursor, kind } }),
     api<Page<Domain>>('GET', tenantPath(ctx.tenantId, 'domains'), { query: { limit: 500 } }),
     api<Stats>('GET', tenantPath(ctx.tenantId, 'stats'), { query: { bucket: 'hour' } }),
   ]);
@@ -28,11 +32,16 @@ export async function usersView(ctx: ViewContext): Promise<HTMLElement> {
     h('span', {}, String(user.today.messages), h('span', { class: 'muted' }, ` (${user.today.recipients} recipients)`)),
   ]);
 
+  const kindFilter = h('select', { name: 'kind', id: 'users-kind' }, h('option', { value: '' }, 'all kinds'), (Object.keys(KINDS) as Kind[]).map((k) => h('option', { value: k, selected: k === kind }, KINDS[k].label)));
+  kindFilter.addEventListener('change', () => go(kindFilter.value ? `#/users?kind=${kindFilter.value}` : '#/users'));
+  const next = users.nextCursor ? `#/users?${new URLSearchParams({ ...(kind ? { kind } : {}), cursor: users.nextCursor }).toString()}` : undefined;
   return h(
     'section',
     {},
     pageHeading('Outgoing users'),
-    table('Outgoing users', ['Identity', 'Kind', 'State', 'Mails today'], rows, 'No outgoing users yet: create one below.'),
+    h('div', { class: 'filter' }, h('label', { for: kindFilter.id }, 'Show'), kindFilter),
+    table('Outgoing users', ['Identity', 'Kind', 'State', 'Mails today'], rows, kind ? 'No user of this kind.' : 'No outgoing users yet: create one below.'),
+    next || cursor ? h('p', { class: 'pager' }, cursor ? h('a', { href: kind ? `#/users?kind=${kind}` : '#/users' }, '← First page') : null, ' ', next ? h('a', { href: next }, 'Next page →') : null) : null,
     createUserForm(ctx, domains.items),
     h('h2', {}, 'Tenant volume, last 24 hours'),
     h('figure', { class: 'chart-box' }, volumeChart(stats, 'Mails of the tenant per hour'), h('figcaption', { class: 'muted' }, legend())),
