@@ -266,6 +266,7 @@ describe('the control panel in Chromium', () => {
     await page.getByRole('heading', { name: 'alice@acme.example' }).waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
     await shot('10-phone-user');
+    await page.screenshot({ path: join(ARTIFACTS, '10b-phone-user-first-screen.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 });
