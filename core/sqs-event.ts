@@ -26,23 +26,24 @@ export interface SqsBatchResponse {
 export type SqsHandler = (event: SqsEvent) => Promise<SqsBatchResponse>;
 
 /**
- * Runs `handleRecord` for each record and reports the ones that threw as batch item failures,
- * so one bad message does not make the whole batch retry.
+ * Runs `handleRecord` for every record of the batch at once (records are independent messages;
+ * a batch is at most 10 of them) and reports the ones that threw as batch item failures, so one
+ * bad message does not make the whole batch retry.
  */
 export function perRecord(
   handleRecord: (record: SqsRecord) => Promise<void>,
   onError: (record: SqsRecord, error: unknown) => void,
 ): SqsHandler {
   return async (event) => {
+    const outcomes = await Promise.allSettled(event.Records.map((record) => handleRecord(record)));
     const failures: SqsBatchResponse['batchItemFailures'] = [];
-    for (const record of event.Records) {
-      try {
-        await handleRecord(record);
-      } catch (error: unknown) {
-        onError(record, error);
+    outcomes.forEach((outcome, index) => {
+      const record = event.Records[index];
+      if (outcome.status === 'rejected' && record) {
+        onError(record, outcome.reason);
         failures.push({ itemIdentifier: record.messageId });
       }
-    }
+    });
     return { batchItemFailures: failures };
   };
 }
