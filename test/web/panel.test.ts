@@ -336,6 +336,17 @@ describe('views of a tenant with data (DKIM, quarantine, message log, volume)', 
     await page.getByRole('heading', { name: 'Invoice' }).waitFor();
     expect(await page.locator('ol.history').textContent()).toContain('delivered');
   });
+
+  it('signs the person out, with the reason, when the key is revoked during the session', async () => {
+    const response = await fetch(`${base}/v1/tenants/${seeded.tenantId}/keys/${seeded.keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+    expect(response.status).toBe(204);
+    await page.getByRole('link', { name: 'Users', exact: true }).click();
+    await page.getByLabel('API key or operator token').waitFor();
+    await expect.poll(() => page.locator('#notices').textContent()).toContain('Signed out: the bearer token is not valid');
+    expect(await page.evaluate(() => sessionStorage.getItem('outpost.token'))).toBeNull();
+    expect(await page.locator('main').textContent()).not.toContain('alice@globex.example');
+    await shot('15-signed-out-after-revocation');
+  });
 });
 
 describe('the whole session', () => {

@@ -4,6 +4,8 @@
 
 const TOKEN_KEY = 'outpost.token';
 const TENANT_KEY = 'outpost.tenant';
+/** Raised on window when the API refuses the session's token. */
+export const SIGNED_OUT_EVENT = 'outpost:signed-out';
 
 export interface Caller {
   role: 'operator' | 'tenant';
@@ -78,7 +80,15 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
   } catch {
     throw new ApiError(0, 'the server cannot be reached; check the network and try again');
   }
-  if (!response.ok) throw await problemOf(response);
+  if (!response.ok) {
+    const problem = await problemOf(response);
+    // The session's token stopped working (key revoked, operator token changed): sign in again.
+    if (response.status === 401 && options.token === undefined && token) {
+      session.clear();
+      window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: problem.detail }));
+    }
+    throw problem;
+  }
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }

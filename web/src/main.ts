@@ -1,10 +1,10 @@
 // The control panel: a hash-routed single page over the /v1 API. index.html holds the landmarks
 // (header, nav, main); this file signs in, builds the navigation and renders one view at a time.
-import { api, availableRoutes, session, tenantPath, type Caller } from './api.js';
+import { api, availableRoutes, session, SIGNED_OUT_EVENT, tenantPath, type Caller } from './api.js';
 import type { ViewContext } from './context.js';
 import { h, mount } from './dom.js';
 import type { Tenant } from './types.js';
-import { clearNotices, errorBox } from './ui.js';
+import { clearNotices, errorBox, notify } from './ui.js';
 import { defaultsView } from './views/defaults.js';
 import { dkimView } from './views/dkim.js';
 import { domainsView } from './views/domains.js';
@@ -171,4 +171,11 @@ function focusHeading(): void {
 }
 
 window.addEventListener('hashchange', () => void render(true));
+window.addEventListener(SIGNED_OUT_EVENT, (event) => {
+  caller = undefined;
+  tenantName = '';
+  const detail = event instanceof CustomEvent && typeof event.detail === 'string' ? event.detail : '';
+  notify(`Signed out: ${detail || 'the token is no longer accepted'}. Sign in again.`, 'error');
+  void render(false);
+});
 void render(true);
