@@ -53,7 +53,7 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 900 },
   });
   page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(5_000);
+  page.setDefaultTimeout(10_000);
   page.on('dialog', (dialog) => void dialog.accept());
   // Script errors and CSP violations; failed API calls (a 401 on purpose) are the API's business.
   page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -129,6 +129,19 @@ describe('the control panel in Chromium', () => {
     await shot('02-operator-tenant-and-key');
     // The key the panel showed works against the API.
     expect((await apiGet('/v1/me', state.key)).tenantId).toBe(state.tenantId);
+  });
+
+  it("lets the operator manage a tenant's users and defaults", async () => {
+    await page.getByRole('button', { name: 'Manage tenant acme' }).click();
+    await page.getByRole('heading', { name: 'Outgoing users' }).waitFor();
+    expect(await page.locator('.who').textContent()).toBe('Operator: acme');
+    await page.getByRole('link', { name: 'Defaults' }).click();
+    await page.getByRole('heading', { name: 'Default settings' }).waitFor();
+    await page.getByLabel('Maximum recipients per day').fill('750');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Tenant defaults saved.').waitFor();
+    await shot('02b-operator-tenant-defaults');
+    expect((await apiGet(`/v1/tenants/${state.tenantId}/settings`)).overrides).toEqual({ maxRecipientsPerDay: 750 });
   });
 
   it('signs in as the tenant, adds a domain and creates a mailbox user with a generated password', async () => {
