@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outpost, relayEnv, relayPorts, startRelay, type RelayPorts } from '../helpers/relay-process.js';
-import { freePort, startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { freePort } from '../helpers/net.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 
 const PASSWORD = 'a good long password';

@@ -9,11 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDkimKey, type DkimPublicKey } from '../../core/dkim/keys.js';
 import type { OutgoingUser, Tenant } from '../../core/identity.js';
 import { counterKeys } from '../../core/policy/keys.js';
-import { a, mx } from '../helpers/dns-server.js';
 import { verifyWithDkimpy } from '../helpers/dkimpy.js';
+import { a } from '../helpers/dns-server.js';
+import { headersOf, messageWithStatus, startE2eNode, submit, testZone, tryEnvelope, type E2eNode } from '../helpers/e2e-node.js';
+import { waitFor } from '../helpers/net.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../helpers/test-mx.js';
-import { eventually, headersOf, messageWithStatus, startE2eNode, submit, tryEnvelope, type E2eNode } from './node-fixture.js';
 
 const DAY_MS = 86_400_000;
 const UNKNOWN_AT_RCPT = 'nobody@example.org';
@@ -29,25 +30,17 @@ beforeAll(async () => {
   testMx = await startTestMx({
     rcptAnswer: (address) => (address === UNKNOWN_AT_RCPT ? { code: 550, text: '5.1.1 <nobody@example.org>: Recipient address rejected: User unknown' } : undefined),
   });
-  e2e = await startE2eNode(
-    {
-      'acme.test': [a('127.0.0.1')],
-      'plain.test': [a('127.0.0.1')],
-      'example.org': [mx(10, 'mx.example.org')],
-      'mx.example.org': [a('127.0.0.1')],
-    },
-    { delivery: { relayHost: `127.0.0.1:${testMx.port}` } },
-  );
-  tenant = await e2e.addTenant('acme', { bounceValidation: true }, ['acme.test', 'plain.test']);
+  e2e = await startE2eNode({ zone: { ...testZone(), 'plain.test': [a('127.0.0.1')] }, relayHost: `127.0.0.1:${testMx.port}` });
+  tenant = await e2e.tenant('acme', ['acme.test', 'plain.test'], { bounceValidation: true });
   const now = Date.now();
   keys = {
     main: await addDkimKey(e2e.node.stores.dkimKeys, { domain: 'acme.test', selector: 'main', now }),
     alt: await addDkimKey(e2e.node.stores.dkimKeys, { domain: 'acme.test', selector: 'alt', algorithm: 'ed25519', now }),
   };
   dkimRecords = Object.fromEntries(Object.values(keys).map((key) => [key.dns.name, key.dns.value]));
-  alice = await e2e.addUser(tenant, 'alice@acme.test', { dkimSelector: 'alt' });
-  await e2e.addUser(tenant, 'carol@acme.test');
-  await e2e.addUser(tenant, 'dan@plain.test');
+  alice = await e2e.user(tenant, 'alice@acme.test', { dkimSelector: 'alt' });
+  await e2e.user(tenant, 'carol@acme.test');
+  await e2e.user(tenant, 'dan@plain.test');
 });
 
 afterAll(async () => {
@@ -57,7 +50,7 @@ afterAll(async () => {
 
 const subjectOf = (mail: ReceivedMail): string | undefined => headersOf(mail.data).get('subject')?.[0];
 const received = (what: string, match: (mail: ReceivedMail) => boolean): Promise<ReceivedMail> =>
-  eventually(what, async () => testMx.received.find(match));
+  waitFor(what, async () => testMx.received.find(match));
 const dkimTags = (mail: ReceivedMail): Record<string, string> => {
   const value = headersOf(mail.data).get('dkim-signature')?.[0] ?? '';
   return Object.fromEntries(value.split(';').map((tag) => tag.trim().split('=').map((part) => part.trim())).filter((pair) => pair.length >= 2).map(([k, v]) => [k ?? '', v ?? '']));
@@ -186,10 +179,10 @@ describe('bounces', () => {
     expect(answers.rcpt).toMatch(/^250/);
     expect(answers.data).toMatch(/^250/);
 
-    const entry = await eventually('the suppression entry for carl', () => suppressed('carl@example.org'));
+    const entry = await waitFor('the suppression entry for carl', () => suppressed('carl@example.org'));
     expect(entry).toMatchObject({ source: 'bounce', address: 'carl@example.org' });
     expect(entry.reason).toContain('5.1.1');
-    const history = await eventually('the bounce in the message log', async () => {
+    const history = await waitFor('the bounce in the message log', async () => {
       const found = await e2e.node.stores.log.get(id);
       return found?.events.some((e) => e.event === 'bounce-received') ? found : undefined;
     });
@@ -240,7 +233,7 @@ describe('bounces', () => {
     expect(text).toMatch(/Status: 5\.1\.1/);
     expect(text).not.toMatch(/Final-Recipient: rfc822;\s*bob@example\.org/i);
 
-    const entry = await eventually('the suppression entry for nobody', () => suppressed(UNKNOWN_AT_RCPT));
+    const entry = await waitFor('the suppression entry for nobody', () => suppressed(UNKNOWN_AT_RCPT));
     expect(entry.source).toBe('bounce');
     expect(await invalidRecipients(alice)).toBe(before + 1);
     const attemptsBefore = testMx.rcptAttempts.filter((address) => address === UNKNOWN_AT_RCPT).length;

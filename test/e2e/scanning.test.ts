@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutgoingUser } from '../../core/identity.js';
 import { EICAR, startClamd, type TestDaemon } from '../helpers/clamd.js';
-import { a, mx } from '../helpers/dns-server.js';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
-import { eventually, messageWithStatus, startE2eNode, submit, tryEnvelope, type E2eNode } from './node-fixture.js';
+import { messageWithStatus, startE2eNode, submit, tryEnvelope, type E2eNode } from '../helpers/e2e-node.js';
+import { waitFor } from '../helpers/net.js';
+import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 const SPAM_LOCK_AFTER = 2;
@@ -19,27 +19,26 @@ let e2e: E2eNode;
 let users: Record<'virus' | 'spammer' | 'tolerated', OutgoingUser>;
 
 beforeAll(async () => {
-  [clamd, sink] = await Promise.all([startClamd(), startSmtpSink()]);
-  e2e = await startE2eNode(
-    { 'acme.test': [a('127.0.0.1')], 'example.org': [mx(10, 'mx.example.org')], 'mx.example.org': [a('127.0.0.1')] },
-    {
-      delivery: { relayHost: `127.0.0.1:${sink.port}` },
+  clamd = await startClamd();
+  e2e = await startE2eNode({
+    config: {
       scanning: { clamd: `127.0.0.1:${clamd.port}` },
       // Every client here is 127.0.0.1: its reputation must not throttle the senders under test.
       policy: { spamVerdicts: { lockAfter: SPAM_LOCK_AFTER, windowMinutes: 60 }, reputation: { throttleScore: 1000, rejectScore: 2000 } },
     },
-  );
-  const tenant = await e2e.addTenant('acme', {}, ['acme.test']);
+  });
+  sink = e2e.sink;
+  const tenant = await e2e.tenant('acme', ['acme.test']);
   users = {
-    virus: await e2e.addUser(tenant, 'alice@acme.test'),
-    spammer: await e2e.addUser(tenant, 'sam@acme.test', { autoLock: true, blockSpam: true }),
-    tolerated: await e2e.addUser(tenant, 'tom@acme.test', { autoLock: false, blockSpam: true }),
+    virus: await e2e.user(tenant, 'alice@acme.test'),
+    spammer: await e2e.user(tenant, 'sam@acme.test', { autoLock: true, blockSpam: true }),
+    tolerated: await e2e.user(tenant, 'tom@acme.test', { autoLock: false, blockSpam: true }),
   };
 });
 
 afterAll(async () => {
   await e2e?.stop();
-  await Promise.all([clamd?.stop(), sink?.stop()]);
+  await clamd?.stop();
 });
 
 const to = (message: SinkMessage, address: string): boolean => message.rcptTo.includes(address);
@@ -75,7 +74,7 @@ describe('scanning on the single node', () => {
     expect((await e2e.node.stores.quarantine.get(id))?.kind).toBe('virus');
 
     // The report goes to the envelope sender with the null sender; it names the signature and carries no virus.
-    const report = await eventually('the held report at the sink', async () => {
+    const report = await waitFor('the held report at the sink', async () => {
       // A dump still being written does not parse yet: look again.
       const found = (await sink.messages().catch(() => [])).find((m) => to(m, 'alice@acme.test') && m.data.toString('utf8').includes(id));
       return found;
@@ -95,7 +94,7 @@ describe('scanning on the single node', () => {
     expect(all.some((m) => m.data.toString('utf8').includes(EICAR) || m.data.toString('utf8').includes(Buffer.from(EICAR).toString('base64').slice(0, 40)))).toBe(false);
 
     // A virus is conclusive: the sender (autoLock by default) is locked at once, naming it.
-    const lock = await eventually('the virus lock', async () => ((await lockOf(users.virus))?.locked ? lockOf(users.virus) : undefined));
+    const lock = await waitFor('the virus lock', async () => ((await lockOf(users.virus))?.locked ? lockOf(users.virus) : undefined));
     expect(lock?.reasons.map((r) => r.name)).toContain('VIRUS_FOUND');
     const next = await tryEnvelope(e2e.node.ports.submission, 'alice@acme.test', ['bob@example.org']);
     expect(next.mail).toMatch(/^550 5\.7\.1 .*locked \(.*VIRUS_FOUND/);
@@ -111,7 +110,7 @@ describe('scanning on the single node', () => {
 
     const second = await submit(e2e.node.ports.submission, { from: 'sam@acme.test', to: ['bob@example.org'], subject: 'offer two', text: `Cheaper offer\n${GTUBE}\n` });
     await messageWithStatus(e2e.node, second, 'quarantined');
-    const lock = await eventually('the spam lock', async () => ((await lockOf(users.spammer))?.locked ? lockOf(users.spammer) : undefined));
+    const lock = await waitFor('the spam lock', async () => ((await lockOf(users.spammer))?.locked ? lockOf(users.spammer) : undefined));
     expect(lock?.permanent).toBe(false);
     expect(lock?.reasons[0]).toMatchObject({ name: 'SPAM_VERDICTS', evidence: { verdicts: SPAM_LOCK_AFTER, lockAfter: SPAM_LOCK_AFTER, windowMinutes: 60 } });
     expect(lock?.reasons.map((r) => r.name)).toContain('GTUBE');
@@ -119,7 +118,7 @@ describe('scanning on the single node', () => {
     const refused = await tryEnvelope(e2e.node.ports.submission, 'sam@acme.test', ['bob@example.org']);
     expect(refused.mail).toMatch(/^550 5\.7\.1 .*locked \(SPAM_VERDICTS/);
     // Neither spam message reached the smarthost; both senders' reports did.
-    await eventually('both reports to sam', async () => {
+    await waitFor('both reports to sam', async () => {
       const reports = (await sink.messages().catch(() => [])).filter((m) => to(m, 'sam@acme.test'));
       return reports.length >= 2 ? reports : undefined;
     });

@@ -3,34 +3,11 @@
 // that "over the limits" archives are cheap to build. Fails (never skips) when clamd is missing.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, tcpExchange, waitFor } from './net.js';
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitFor(what: string, ms: number, probe: () => Promise<boolean>, exited: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const gone = exited();
-    if (gone) throw new Error(`${what} exited before it was ready: ${gone}`);
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what} not ready within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 export interface TestDaemon {
   port: number;
@@ -61,15 +38,8 @@ export function spawnDaemon(command: string, args: string[], cwd: string): { chi
   return { child, exited: () => exit, stop };
 }
 
-function clamdPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let reply = '';
-    socket.on('connect', () => socket.write('zPING\0'));
-    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
-    socket.on('error', () => resolve(false));
-    socket.on('close', () => resolve(reply.startsWith('PONG')));
-  });
+async function clamdPing(port: number): Promise<boolean> {
+  return (await tcpExchange(port, 'zPING\0')).startsWith('PONG');
 }
 
 export interface ClamdLimits {
@@ -110,7 +80,7 @@ export async function startClamd(limits: ClamdLimits = { maxFileSize: '1M', maxS
     ].join('\n'),
   );
   const daemon = spawnDaemon('clamd', ['-c', join(dir, 'clamd.conf')], dir);
-  await waitFor('clamd', 30_000, () => clamdPing(port), daemon.exited);
+  await waitFor('clamd to answer PING', () => clamdPing(port), { timeoutMs: 30_000, intervalMs: 200, gone: daemon.exited });
   return {
     port,
     dir,

@@ -1,8 +1,10 @@
 // The single node started in-process (bin/single-node.ts `startNode`) as the end-to-end tests
 // need it: every listener on port 0, a temporary data folder, a loopback DNS server answering for
-// the test domains, postfix's smtp-sink as the smarthost, and a clock the test can move forward.
-// Plus the two SMTP clients the tests talk through: nodemailer (STARTTLS + AUTH, as a mail
-// client sends) and the raw client, when the exact reply to each command matters.
+// the test domains, postfix's smtp-sink as the smarthost (or a relay host the test owns, such as
+// the smtp-server-based test MX), and a clock the test can move forward. Tenants, domains and
+// users are created in the node's own stores, as the CLI would. Plus the two SMTP clients the
+// tests talk through: nodemailer (STARTTLS + AUTH, as a mail client sends) and the raw client,
+// when the exact reply to each command matters; and waiting for a message's status.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +15,9 @@ import { hashPassword, parseIdentity, type OutgoingUser, type Tenant } from '../
 import { createLogger } from '../../core/log.js';
 import type { Clock } from '../../core/ports.js';
 import type { SettingOverrides } from '../../core/settings.js';
+import type { MessageEvent, MessageRecord } from '../../core/stores.js';
 import { a, mx, startDnsServer, txt, type DnsServer, type Zone } from './dns-server.js';
+import { waitFor } from './net.js';
 import { RawSmtp } from './smtp-client.js';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.js';
 
@@ -50,7 +54,8 @@ export interface E2eNode {
   node: RunningNode;
   clock: MovableClock;
   dns: DnsServer;
-  sink: SmtpSink;
+  /** The smtp-sink the node relays to; throws when the test gave its own `relayHost`. */
+  readonly sink: SmtpSink;
   dataDir: string;
   /** Creates a tenant owning `domains`, with tenant-level default settings. */
   tenant(name: string, domains: string[], settings?: SettingOverrides): Promise<Tenant>;
@@ -60,15 +65,19 @@ export interface E2eNode {
 }
 
 export interface E2eNodeOptions {
-  /** Config fields merged over the test defaults (ports 0, loopback, DNS, smarthost). */
+  /** Config fields merged over the test defaults (ports 0, loopback, DNS, smarthost), section by section. */
   config?: Record<string, unknown>;
+  /** The loopback DNS server's zone; default testZone(). */
   zone?: Zone;
+  /** host:port of the smarthost; without it the fixture starts postfix's smtp-sink for it. */
+  relayHost?: string;
 }
 
 export async function startE2eNode(options: E2eNodeOptions = {}): Promise<E2eNode> {
   const dataDir = await mkdtemp(join(tmpdir(), 'outpost-e2e-'));
   const dns = await startDnsServer(options.zone ?? testZone());
-  const sink = await startSmtpSink();
+  const sink = options.relayHost === undefined ? await startSmtpSink() : undefined;
+  const relayHost = options.relayHost ?? `127.0.0.1:${sink?.port ?? 0}`;
   const clock = new MovableClock();
   const { smtp, http, delivery, dns: dnsConfig, queue, ...rest } = options.config ?? {};
   const config = parseConfig({
@@ -78,15 +87,16 @@ export async function startE2eNode(options: E2eNodeOptions = {}): Promise<E2eNod
     ...rest,
     smtp: { port: 0, smtpsPort: 0, bouncePort: 0, ...asObject(smtp) },
     http: { port: 0, ...asObject(http) },
-    delivery: { relayHost: `127.0.0.1:${sink.port}`, ...asObject(delivery) },
+    // Retries a second apart and a short connect timeout: a failed delivery shows within seconds.
+    delivery: { relayHost, retrySchedule: [1, 1, 1], connectTimeoutSeconds: 5, ...asObject(delivery) },
     dns: { servers: [dns.address], timeoutMs: 1000, ...asObject(dnsConfig) },
-    queue: { pollIntervalMs: 50, ...asObject(queue) },
+    queue: { pollIntervalMs: 50, visibilityTimeoutSeconds: 30, ...asObject(queue) },
   });
   let node: RunningNode;
   try {
     node = await startNode(config, { clock, logger: createLogger('outpost', { level: 'error' }) });
   } catch (error: unknown) {
-    await Promise.all([dns.stop(), sink.stop()]);
+    await Promise.all([dns.stop(), sink?.stop()]);
     throw error;
   }
   const passwordHash = await hashPassword(PASSWORD);
@@ -95,7 +105,10 @@ export async function startE2eNode(options: E2eNodeOptions = {}): Promise<E2eNod
     node,
     clock,
     dns,
-    sink,
+    get sink(): SmtpSink {
+      if (!sink) throw new Error(`this node relays to ${relayHost}, a server the test started: read what it received there`);
+      return sink;
+    },
     dataDir,
     async tenant(name, domains, settings = {}) {
       const tenant = await configStore.createTenant(name, settings);
@@ -108,7 +121,7 @@ export async function startE2eNode(options: E2eNodeOptions = {}): Promise<E2eNod
     },
     async stop() {
       await node.stop();
-      await Promise.all([dns.stop(), sink.stop()]);
+      await Promise.all([dns.stop(), sink?.stop()]);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -177,12 +190,32 @@ export async function rawTransaction(
   return { mail, rcpt, data, end: await smtp.reply() };
 }
 
-/** Sends one message with nodemailer over STARTTLS + AUTH; resolves with the server's final reply or rejects with its error. */
-export async function sendWithNodemailer(
-  port: number,
-  login: string,
-  mail: { from: string; to: string | string[]; subject: string; text?: string },
-): Promise<string> {
+/**
+ * One submission session driven by hand, up to RCPT, for exact refusal codes: AUTH as `from`,
+ * then the answers to MAIL FROM and to each RCPT TO.
+ */
+export async function tryEnvelope(port: number, from: string, rcpts: string[]): Promise<{ mail: string; rcpts: string[] }> {
+  const { smtp, auth } = await rawSession(port, from);
+  try {
+    if (!auth?.startsWith('235')) throw new Error(`AUTH of ${from} refused: ${auth}`);
+    const { mail, rcpt } = await rawTransaction(smtp, { mailFrom: from, rcptTo: rcpts });
+    await smtp.command('QUIT');
+    return { mail, rcpts: rcpt };
+  } finally {
+    smtp.close();
+  }
+}
+
+export interface Submission {
+  from: string;
+  to: string | string[];
+  subject: string;
+  text?: string;
+  attachments?: Array<{ filename: string; content: string | Buffer }>;
+}
+
+/** Sends one message with nodemailer over STARTTLS + AUTH as `login`; resolves with the server's final reply or rejects with its error. */
+export async function sendWithNodemailer(port: number, login: string, mail: Submission): Promise<string> {
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -192,15 +225,52 @@ export async function sendWithNodemailer(
     tls: { rejectUnauthorized: false },
   });
   try {
-    const info = await transport.sendMail({ text: `Body of ${mail.subject}.`, ...mail });
+    const info = await transport.sendMail({ ...mail, text: mail.text ?? `Body of ${mail.subject}.` });
     return info.response;
   } finally {
     transport.close();
   }
 }
 
+/** Submits like a mail client logged in as the From address; resolves with the queue id of the 250 answer. */
+export async function submit(port: number, mail: Submission): Promise<string> {
+  const response = await sendWithNodemailer(port, mail.from, mail);
+  const id = /queued as (\S+)/.exec(response)?.[1];
+  if (!id) throw new Error(`no queue id in "${response}"`);
+  return id;
+}
+
 /** The SMTP reply text carried by a nodemailer error (its `response`), or the message. */
 export function nodemailerReply(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'response' in error && typeof error.response === 'string') return error.response;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The message's log once its status is `status` (or fails naming the status it is stuck in). */
+export async function messageWithStatus(node: RunningNode, id: string, status: string): Promise<{ message: MessageRecord; events: MessageEvent[] }> {
+  let last = 'absent';
+  try {
+    return await waitFor(`message ${id} to become ${status}`, async () => {
+      const found = await node.stores.log.get(id);
+      last = found ? `${found.message.status} (${found.events.map((e) => e.event).join(', ')})` : 'absent';
+      return found?.message.status === status ? found : undefined;
+    });
+  } catch {
+    throw new Error(`message ${id} did not become ${status}; it is ${last}`);
+  }
+}
+
+/** The header section of a message, unfolded, as name (lowercase) → values. */
+export function headersOf(data: Buffer): Map<string, string[]> {
+  const text = data.toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const head = (end < 0 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
+  const fields = new Map<string, string[]>();
+  for (const line of head.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    fields.set(name, [...(fields.get(name) ?? []), line.slice(colon + 1).trim()]);
+  }
+  return fields;
 }

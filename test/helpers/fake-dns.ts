@@ -1,6 +1,7 @@
 // A fake DNS zone declared as data (in the style of mailauth's test/helpers/dns-zone.js): a name
 // missing from the zone is NXDOMAIN (ENOTFOUND), a name without the asked type is ENODATA, and a
-// name mapped to 'SERVFAIL' or 'TIMEOUT' fails like a broken server. Every query is recorded.
+// name mapped to 'SERVFAIL' or 'TIMEOUT' fails like a broken server (ESERVFAIL, ETIMEOUT) for
+// every type. Errors carry node:dns's code, syscall and hostname. Every query is recorded.
 import type { Resolver } from '../../core/ports.js';
 
 export interface ZoneEntry {
@@ -21,10 +22,12 @@ export interface FakeResolver extends Resolver {
   calls: DnsQuery[];
 }
 
-function dnsError(code: string, type: string, name: string): Error {
-  const error = new Error(`query${type} ${code} ${name}`);
-  Object.assign(error, { code, hostname: name, syscall: `query${type}` });
-  return error;
+// node:dns's syscall names for each query type.
+const SYSCALL: Record<DnsQuery['type'], string> = { MX: 'queryMx', A: 'queryA', AAAA: 'queryAaaa', TXT: 'queryTxt' };
+
+function dnsError(code: string, type: DnsQuery['type'], name: string): Error {
+  const syscall = SYSCALL[type];
+  return Object.assign(new Error(`${syscall} ${code} ${name}`), { code, hostname: name, syscall });
 }
 
 export function fakeResolver(zone: Zone): FakeResolver {

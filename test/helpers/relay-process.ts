@@ -2,7 +2,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './smtp-sink.js';
+import { freePort } from './net.js';
 
 const runFile = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -5,7 +5,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnDaemon, waitFor, type TestDaemon } from './clamd.js';
+import { spawnDaemon, type TestDaemon } from './clamd.js';
+import { freePort, waitFor } from './net.js';
 
 const OFFLINE_DISABLED = [
   'rbl', 'spf', 'dkim', 'dmarc', 'asn', 'fuzzy_check', 'arc', 'surbl', 'url_redirector', 'greylist',
@@ -44,7 +45,9 @@ export async function startRspamd(): Promise<TestDaemon & { url: string }> {
   for (const name of ['LOCAL_CONFDIR', 'DBDIR', 'RUNDIR', 'LOGDIR']) args.push('--var', `${name}=${dir}`);
   const daemon = spawnDaemon('rspamd', args, dir);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor('rspamd', 90_000, async () => (await fetch(`${url}/ping`)).ok, daemon.exited);
+  // Refused until the worker listens: not ready yet.
+  const pong = async (): Promise<boolean> => (await fetch(`${url}/ping`).catch(() => undefined))?.ok ?? false;
+  await waitFor('rspamd to answer /ping', pong, { timeoutMs: 90_000, intervalMs: 200, gone: daemon.exited });
   return {
     port,
     dir,

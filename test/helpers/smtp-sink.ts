@@ -2,11 +2,11 @@
 // transaction to its own file (-d), and reads the dumps back. smtp-sink writes lines with LF
 // endings (it strips the CR) and undoes dot-stuffing, so `data` is the message with LF endings.
 // Extra flags shape its answers, e.g. ['-r', 'RCPT'] (4xx to every RCPT), ['-f', 'RCPT'] (5xx).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitFor, waitForGreeting } from './net.js';
 
 const SMTP_SINK = '/usr/sbin/smtp-sink';
 
@@ -26,37 +26,6 @@ export interface SmtpSink {
   /** Resolves once `count` messages have been dumped (or rejects after `timeoutMs`). */
   waitForMessages(count: number, timeoutMs?: number): Promise<SinkMessage[]>;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something on `port` sends an SMTP greeting. */
-async function waitForGreeting(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`smtp-sink exited with ${child.exitCode}: ${stderr()}`);
-    const greeted = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port });
-      socket.once('data', (chunk: Buffer) => {
-        socket.end('QUIT\r\n');
-        resolve(chunk.toString('latin1').startsWith('220'));
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (greeted) return;
-    if (Date.now() > deadline) throw new Error(`smtp-sink did not greet on port ${port}: ${stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** Parses one -d dump: smtp-sink's X-* records and three-line Received header, then the message. */
@@ -102,7 +71,7 @@ export async function startSmtpSink(options: { extraArgs?: string[] } = {}): Pro
     child.once('error', (error) => reject(new Error(`cannot start ${SMTP_SINK} (install Debian package postfix): ${error.message}`)));
   });
   await spawned;
-  await waitForGreeting(port, child, () => stderr);
+  await waitForGreeting('smtp-sink', port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited with ${child.exitCode}: ${stderr}`) });
 
   const messages = async (): Promise<SinkMessage[]> => {
     const names = (await readdir(dir)).filter((name) => name.startsWith('msg.')).sort();
@@ -114,14 +83,16 @@ export async function startSmtpSink(options: { extraArgs?: string[] } = {}): Pro
     dir,
     messages,
     async waitForMessages(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        // A dump being written (transaction in progress) does not parse yet: look again later.
+      let held = 0;
+      // A dump being written (transaction in progress) does not parse yet: look again later.
+      const enough = async (): Promise<SinkMessage[] | undefined> => {
         const found = await messages().catch(() => []);
-        if (found.length >= count) return found;
-        if (Date.now() > deadline) throw new Error(`smtp-sink holds ${found.length} messages, expected ${count}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+        held = found.length;
+        return found.length >= count ? found : undefined;
+      };
+      return waitFor(`${count} messages at smtp-sink`, enough, timeoutMs).catch(() => {
+        throw new Error(`smtp-sink holds ${held} messages, expected ${count}`);
+      });
     },
     async stop() {
       if (child.exitCode === null) {

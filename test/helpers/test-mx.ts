@@ -3,6 +3,7 @@
 // bytes received (smtp-server hands over DATA with CRLF kept and dot-stuffing undone).
 // STARTTLS is offered with smtp-server's built-in self-signed certificate, as on many real MXs.
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { waitFor } from './net.js';
 
 export interface MxAnswer {
   /** SMTP reply code, e.g. 550 or 451. */
@@ -84,14 +85,10 @@ export async function startTestMx(options: TestMxOptions = {}): Promise<TestMx> 
     port,
     received,
     rcptAttempts,
-    async waitForMail(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) throw new Error(`test MX received ${received.length} messages, expected ${count}`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      return received;
-    },
+    waitForMail: (count, timeoutMs = 10_000) =>
+      waitFor(`${count} messages at the test MX`, async () => (received.length >= count ? received : undefined), { timeoutMs, intervalMs: 25 }).catch(() => {
+        throw new Error(`test MX received ${received.length} messages, expected ${count}`);
+      }),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

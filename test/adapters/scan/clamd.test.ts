@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClamdScanner, parseClamdAddress } from '../../../adapters/scan/clamd.js';
-import { EICAR, freePort, startClamd, type TestDaemon } from '../../helpers/clamd.js';
+import { EICAR, startClamd, type TestDaemon } from '../../helpers/clamd.js';
+import { freePort } from '../../helpers/net.js';
 
 let clamd: TestDaemon;
 let scanner: ClamdScanner;

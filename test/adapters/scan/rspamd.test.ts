@@ -2,7 +2,8 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RspamdEngine } from '../../../adapters/scan/rspamd.js';
-import { freePort, type TestDaemon } from '../../helpers/clamd.js';
+import type { TestDaemon } from '../../helpers/clamd.js';
+import { freePort } from '../../helpers/net.js';
 import { startRspamd } from '../../helpers/rspamd.js';
 import { gtubeMessage, meta, ordinaryMessage, spammyMessage } from './spam-messages.js';
 

@@ -1,7 +1,7 @@
 // The spamd adapter against a real SpamAssassin spamd with the rules Debian ships.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpamdEngine, parseReport } from '../../../adapters/scan/spamd.js';
-import { freePort } from '../../helpers/clamd.js';
+import { freePort } from '../../helpers/net.js';
 import { startSpamd } from '../../helpers/spamd.js';
 import type { TestDaemon } from '../../helpers/clamd.js';
 import { gtubeMessage, meta, ordinaryMessage, spammyMessage } from './spam-messages.js';

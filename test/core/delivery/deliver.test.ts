@@ -3,9 +3,10 @@ import { parseConfig, type Config } from '../../../core/config.js';
 import { deliverEnvelope, enhancedStatus, type DeliveryOptions } from '../../../core/delivery/deliver.js';
 import { createLogger } from '../../../core/log.js';
 import type { Envelope } from '../../../core/ports.js';
-import { freePort, startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
+import { fakeResolver, type Zone } from '../../helpers/fake-dns.js';
+import { freePort } from '../../helpers/net.js';
+import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type TestMx } from '../../helpers/test-mx.js';
-import { zoneResolver, type Zone } from './dns-zone.js';
 
 const logger = createLogger('test', { write: () => undefined });
 
@@ -60,7 +61,7 @@ describe('deliverEnvelope through a smarthost (postfix smtp-sink)', () => {
   });
 
   it('delivers the exact message once, with our EHLO name and the envelope as given', async () => {
-    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${sink.port}` }), resolver: zoneResolver({}), logger };
+    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${sink.port}` }), resolver: fakeResolver({}), logger };
     const outcomes = await deliverEnvelope(envelope(['bob@dest.test', 'carol@other.test']), message, ['bob@dest.test', 'carol@other.test'], options);
 
     expect(outcomes).toEqual([
@@ -79,7 +80,7 @@ describe('deliverEnvelope through a smarthost (postfix smtp-sink)', () => {
 
   it('treats every recipient as temporarily failed when the relay refuses the connection', async () => {
     const port = await freePort();
-    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${port}` }), resolver: zoneResolver({}), logger };
+    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${port}` }), resolver: fakeResolver({}), logger };
     const outcomes = await deliverEnvelope(envelope(['bob@dest.test']), message, ['bob@dest.test'], options);
     expect(outcomes).toEqual([
       expect.objectContaining({ recipient: 'bob@dest.test', result: 'temporary', status: '4.4.1', diagnosticType: 'x-outpost' }),
@@ -90,7 +91,7 @@ describe('deliverEnvelope through a smarthost (postfix smtp-sink)', () => {
     const before = (await sink.messages()).length;
     const options: DeliveryOptions = {
       config: config({ relayHost: `127.0.0.1:${sink.port}`, requireTls: true }),
-      resolver: zoneResolver({}),
+      resolver: fakeResolver({}),
       logger,
     };
     const outcomes = await deliverEnvelope(envelope(['bob@dest.test']), message, ['bob@dest.test'], options);
@@ -121,7 +122,7 @@ describe('deliverEnvelope to MX hosts (test MX on loopback)', () => {
     await mx.stop();
   });
 
-  const options = (): DeliveryOptions => ({ config: config(), resolver: zoneResolver(zone), logger, mxPort: mx.port });
+  const options = (): DeliveryOptions => ({ config: config(), resolver: fakeResolver(zone), logger, mxPort: mx.port });
 
   it('looks up the MX, delivers the exact bytes over opportunistic STARTTLS, and reports the remote answer', async () => {
     const count = mx.received.length;
@@ -206,7 +207,7 @@ describe('deliverEnvelope to MX hosts (test MX on loopback)', () => {
     const count = mx.received.length;
     const outcomes = await deliverEnvelope(envelope(['eve@backup.test']), message, ['eve@backup.test'], {
       ...options(),
-      resolver: zoneResolver(zoneWithBackup),
+      resolver: fakeResolver(zoneWithBackup),
     });
     expect(outcomes[0]).toMatchObject({ result: 'delivered', remoteMta: 'mx.dest.test' });
     expect(mx.received[count]?.rcptTo).toEqual(['eve@backup.test']);

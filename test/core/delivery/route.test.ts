@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseHostPort, recipientDomain, routeDomain } from '../../../core/delivery/route.js';
-import { zoneResolver, type Zone } from './dns-zone.js';
+import { fakeResolver, type Zone } from '../../helpers/fake-dns.js';
 
 const zone: Zone = {
   'example.test': {
@@ -15,17 +15,17 @@ const zone: Zone = {
   'nomail.test': { MX: [{ exchange: '', priority: 0 }] },
   'nomail-dot.test': { MX: [{ exchange: '.', priority: 0 }] },
   'nothing.test': { TXT: [['just text']] },
-  'broken.test': 'ESERVFAIL',
-  'slow.test': 'ETIMEOUT',
+  'broken.test': 'SERVFAIL',
+  'slow.test': 'TIMEOUT',
   'dangling.test': { MX: [{ exchange: 'gone.dangling.test', priority: 10 }] },
   'flaky-mx.test': { MX: [{ exchange: 'mx.flaky-mx.test', priority: 10 }] },
-  'mx.flaky-mx.test': 'ETIMEOUT',
+  'mx.flaky-mx.test': 'TIMEOUT',
   'relay.test': { A: ['192.0.2.99'] },
 };
 
 describe('routeDomain', () => {
   it('orders MX hosts by priority and resolves each to its IPv4 then IPv6 addresses on the MX port', async () => {
-    const route = await routeDomain('example.test', { resolver: zoneResolver(zone), mxPort: 2525 });
+    const route = await routeDomain('example.test', { resolver: fakeResolver(zone), mxPort: 2525 });
     expect(route).toEqual({
       kind: 'targets',
       targets: [
@@ -37,62 +37,62 @@ describe('routeDomain', () => {
   });
 
   it('uses port 25 for MX hosts unless told otherwise', async () => {
-    const route = await routeDomain('implicit.test', { resolver: zoneResolver(zone) });
+    const route = await routeDomain('implicit.test', { resolver: fakeResolver(zone) });
     expect(route).toEqual({ kind: 'targets', targets: [{ name: 'implicit.test', address: '192.0.2.30', port: 25 }] });
   });
 
   it('falls back to the domain’s own address when it has no MX records (implicit MX)', async () => {
-    const resolver = zoneResolver(zone);
+    const resolver = fakeResolver(zone);
     const route = await routeDomain('implicit.test', { resolver, mxPort: 2525 });
     expect(route).toEqual({ kind: 'targets', targets: [{ name: 'implicit.test', address: '192.0.2.30', port: 2525 }] });
-    expect(resolver.queries[0]).toEqual({ type: 'MX', name: 'implicit.test' });
+    expect(resolver.calls[0]).toEqual({ type: 'MX', name: 'implicit.test' });
   });
 
   it('fails permanently with 5.1.10 for a null MX, with or without the trailing dot', async () => {
     for (const domain of ['nomail.test', 'nomail-dot.test']) {
-      const route = await routeDomain(domain, { resolver: zoneResolver(zone) });
+      const route = await routeDomain(domain, { resolver: fakeResolver(zone) });
       expect(route).toMatchObject({ kind: 'failed', temporary: false, status: '5.1.10' });
     }
   });
 
   it('fails permanently for a domain that does not exist (NXDOMAIN)', async () => {
-    const route = await routeDomain('no-such-domain.test', { resolver: zoneResolver(zone) });
+    const route = await routeDomain('no-such-domain.test', { resolver: fakeResolver(zone) });
     expect(route).toMatchObject({ kind: 'failed', temporary: false, status: '5.1.2' });
   });
 
   it('fails permanently for a domain with neither MX nor address records', async () => {
-    const route = await routeDomain('nothing.test', { resolver: zoneResolver(zone) });
+    const route = await routeDomain('nothing.test', { resolver: fakeResolver(zone) });
     expect(route).toMatchObject({ kind: 'failed', temporary: false, status: '5.1.2' });
   });
 
   it('fails temporarily on SERVFAIL and on DNS timeouts', async () => {
     for (const domain of ['broken.test', 'slow.test']) {
-      const route = await routeDomain(domain, { resolver: zoneResolver(zone) });
+      const route = await routeDomain(domain, { resolver: fakeResolver(zone) });
       expect(route).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.3' });
     }
   });
 
   it('fails temporarily when the MX host times out or has no address', async () => {
-    expect(await routeDomain('flaky-mx.test', { resolver: zoneResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.3' });
-    expect(await routeDomain('dangling.test', { resolver: zoneResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.4' });
+    expect(await routeDomain('flaky-mx.test', { resolver: fakeResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.3' });
+    expect(await routeDomain('dangling.test', { resolver: fakeResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.4' });
   });
 
   it('sends every domain to the relay host when one is configured, without MX lookups', async () => {
-    const resolver = zoneResolver(zone);
+    const resolver = fakeResolver(zone);
     const route = await routeDomain('example.test', { relayHost: 'relay.test:587', resolver, mxPort: 2525 });
     expect(route).toEqual({ kind: 'targets', targets: [{ name: 'relay.test', address: '192.0.2.99', port: 587 }] });
-    expect(resolver.queries.some((query) => query.type === 'MX')).toBe(false);
+    expect(resolver.calls.some((query) => query.type === 'MX')).toBe(false);
   });
 
   it('uses an IP relay host as is', async () => {
-    const resolver = zoneResolver(zone);
+    const resolver = fakeResolver(zone);
     const route = await routeDomain('example.test', { relayHost: '127.0.0.1:2500', resolver });
     expect(route).toEqual({ kind: 'targets', targets: [{ name: '127.0.0.1', address: '127.0.0.1', port: 2500 }] });
-    expect(resolver.queries).toEqual([]);
+    expect(resolver.calls).toEqual([]);
   });
 
   it('delivers to an address literal domain directly', async () => {
-    const route = await routeDomain('[192.0.2.7]', { resolver: zoneResolver(zone), mxPort: 2525 });
+    const route = await routeDomain('[192.0.2.7]', { resolver: fakeResolver(zone), mxPort: 2525 });
     expect(route).toEqual({ kind: 'targets', targets: [{ name: '192.0.2.7', address: '192.0.2.7', port: 2525 }] });
   });
 });

@@ -13,7 +13,8 @@ import { createLogger } from '../../../core/log.js';
 import type { Clock, Envelope, Resolver } from '../../../core/ports.js';
 import type { SqsEvent } from '../../../core/sqs-event.js';
 import { deliverJob, makeDeliverHandler, type DeliverDeps } from '../../../lambdas/deliver/handler.js';
-import { zoneResolver } from '../../core/delivery/dns-zone.js';
+import { fakeResolver } from '../../helpers/fake-dns.js';
+import { waitFor } from '../../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../../helpers/test-mx.js';
 
@@ -49,7 +50,7 @@ async function makeNode(options: { delivery: Record<string, unknown>; resolver?:
     queue,
     log,
     config,
-    resolver: options.resolver ?? zoneResolver({}),
+    resolver: options.resolver ?? fakeResolver({}),
     logger: createLogger('deliver', { write: (line) => logLines.push(line), level: 'debug' }),
     clock,
     mxPort: options.mxPort,
@@ -92,16 +93,6 @@ function startPoller(node: Node): void {
     logger: node.deps.logger,
   });
   node.poller.start();
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function statusOf(node: Node, id: string): Promise<string | undefined> {
@@ -288,7 +279,7 @@ describe('deliver handler with a test MX giving chosen answers', () => {
   });
 
   it('routes by MX through the resolver when no smarthost is set', async () => {
-    const resolver = zoneResolver({
+    const resolver = fakeResolver({
       'mx-routed.test': { MX: [{ exchange: 'mx.mx-routed.test', priority: 10 }] },
       'mx.mx-routed.test': { A: ['127.0.0.1'] },
       'nomail.test': { MX: [{ exchange: '', priority: 0 }] },

@@ -20,7 +20,8 @@ import { purgeQuarantine, releaseFromQuarantine } from '../../../core/scan/quara
 import { effectiveSettings, type SettingOverrides } from '../../../core/settings.js';
 import type { SqsEvent } from '../../../core/sqs-event.js';
 import { makeScanHandler, scanStartupWarnings, type ScanHandlerDeps } from '../../../lambdas/scan/handler.js';
-import { EICAR, freePort, startClamd, type TestDaemon } from '../../helpers/clamd.js';
+import { EICAR, startClamd, type TestDaemon } from '../../helpers/clamd.js';
+import { freePort } from '../../helpers/net.js';
 
 let clamd: TestDaemon;
 const silent: Logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
