@@ -23,6 +23,7 @@ import type { Check } from '../core/checks/check.js';
 import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
+import { webRoutes } from '../web/serve.js';
 import { makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
@@ -56,6 +57,9 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
   const resolver = createResolver(config.dns);
   const metrics = new Metrics();
+  metrics.declare('outpost_smtp_sessions_total', 'counter', 'SMTP sessions opened, by listener.');
+  metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
+  metrics.declare('outpost_messages_accepted_total', 'counter', 'Messages accepted (250) and queued.');
 
   const settingsFor = async (userId: string) => {
     const user = await stores.configStore.getUser(userId);
@@ -214,6 +218,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
     }),
   );
+  webRoutes(app);
   const http = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.listenAddress }, (info) => resolve({ server, port: info.port }));
     server.once('error', reject);

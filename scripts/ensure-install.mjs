@@ -27,6 +27,9 @@ if (!npmPackagesPresent() || !existsSync(join(root, 'node_modules', 'better-sqli
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
 }
 
+// The control panel's static build (web/dist), served by the single node at /.
+execFileSync(process.execPath, [join(root, 'scripts', 'build-web.mjs')], { cwd: root, stdio: 'inherit' });
+
 if (mode !== 'test') process.exit(0);
 
 /** Each Debian package with the probe that tells whether it is already usable. */

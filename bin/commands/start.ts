@@ -23,6 +23,7 @@ export const startCommand: Command = {
         ? `  operator token  ${node.operatorToken.token}  (created now, kept in ${node.operatorToken.path}; log in to the panel with it)`
         : `  operator token  ${node.operatorToken.path ? `in ${node.operatorToken.path}` : 'from OUTPOST_OPERATOR_TOKEN / config'} (log in to the panel with it)`,
       `  delivery        ${ctx.config.delivery.relayHost ? `through smarthost ${ctx.config.delivery.relayHost}` : 'direct, by MX lookup'}`,
+      ...node.warnings.map((warning) => `  ${warning}`),
       '',
       'First message: npx outpost tenant add acme && npx outpost domain add --tenant acme acme.example',
       '  && npx outpost user add --tenant acme alice@acme.example   (prints a password), then',
