@@ -85,6 +85,14 @@ describe('outpost start', () => {
       expect(log.message.status).toBe('delivered');
       expect(log.events.map((e) => e.event)).toEqual(expect.arrayContaining(['received', 'delivered']));
 
+      // The panel at /, and Prometheus metrics that count what just happened.
+      expect(await (await fetch(`http://127.0.0.1:${ports.http}/`)).text()).toMatch(/<title>[^<]*Outpost/);
+      const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
+      expect(metrics).toMatch(/^outpost_messages_accepted_total\{via="auth"\} 1$/m);
+      expect(metrics).toMatch(/^outpost_smtp_sessions_total\{listener="submission"\} 1$/m);
+      expect(metrics).toMatch(/^outpost_message_events\{event="delivered"\} 1$/m);
+      expect(metrics).toMatch(/^outpost_queue_messages\{queue="deliver",state="visible"\} 0$/m);
+
       // SIGTERM: clean exit, and the port no longer accepts.
       relay.child.kill('SIGTERM');
       expect(await relay.exited).toBe(0);
