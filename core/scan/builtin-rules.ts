@@ -44,16 +44,17 @@ export class BuiltinSpamRules implements SpamEngine {
     const add = (name: string, score: number, evidence?: Record<string, unknown>): void => {
       symbols.push(evidence ? { name, score, evidence } : { name, score });
     };
-    // GTUBE is looked for in the raw bytes so that it is found in any part and any encoding-free text.
-    if (raw.includes(GTUBE)) add('GTUBE', this.scores.gtube);
     const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
     const subject = parsed.subject ?? '';
+    const html = typeof parsed.html === 'string' ? parsed.html : '';
+    const text = `${subject}\n${parsed.text ?? ''}\n${html}`;
+    // GTUBE in the raw bytes (any part) or in the decoded text (quoted-printable or base64 bodies,
+    // where the encoding splits or hides the pattern).
+    if (raw.includes(GTUBE) || text.includes(GTUBE)) add('GTUBE', this.scores.gtube);
     const letters = subject.replace(/[^A-Za-z]/g, '');
     if (letters.length >= 10 && letters === letters.toUpperCase()) add('SUBJECT_ALL_CAPS', this.scores.subjectAllCaps);
     if (!parsed.headers.has('date')) add('MISSING_DATE', this.scores.missingDate);
     if (!parsed.headers.has('message-id')) add('MISSING_MESSAGE_ID', this.scores.missingMessageId);
-    const html = typeof parsed.html === 'string' ? parsed.html : '';
-    const text = `${subject}\n${parsed.text ?? ''}\n${html}`;
     const ipUrl = URL_TO_IP.exec(text);
     if (ipUrl) add('URL_TO_IP', this.scores.urlToIp, { url: ipUrl[0] });
     const lower = text.toLowerCase().replace(/\s+/g, ' ');
