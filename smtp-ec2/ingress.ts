@@ -62,6 +62,7 @@ export class SmtpReply extends Error {
 }
 
 interface SessionState {
+  session?: SMTPServerSession;
   authFailures: number;
   sender?: Sender;
   /** Recipients accepted in the current transaction, for reservation release. */
@@ -88,6 +89,7 @@ function fromResult(result: CheckResult): SmtpReply {
 
 export class Ingress {
   private readonly sessions = new Map<string, SessionState>();
+  private draining = false;
   readonly submission: SMTPServer;
   readonly submissions: SMTPServer;
 
@@ -164,7 +166,8 @@ export class Ingress {
 
   private onConnect(listener: ConnectFacts['listener'], session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const facts = this.connectFacts(listener, session);
-    this.state(session);
+    this.state(session).session = session;
+    if (this.draining) return callback(new SmtpReply(421, '4.3.2', 'Service shutting down; please try again later'));
     this.deps.metrics?.inc('outpost_smtp_sessions_total', 'SMTP sessions opened, by listener.', { listener });
     runChecks(this.deps.policy?.connect ?? [], facts)
       .then(({ final }) => {
@@ -409,8 +412,22 @@ export class Ingress {
     };
   }
 
-  /** Stops accepting connections; sessions in flight get closeTimeoutSeconds to finish. */
+  /**
+   * Graceful stop: new connections are greeted with 421; transactions in flight (MAIL given, or
+   * DATA streaming) get up to closeTimeoutSeconds to finish; then every remaining session gets 421
+   * and the listeners close.
+   */
   async close(): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + this.deps.config.smtp.closeTimeoutSeconds * 1000;
+    const inTransaction = () => [...this.sessions.values()].some((state) => state.session?.envelope.mailFrom);
+    while (inTransaction() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const server of [this.submission, this.submissions]) {
+      for (const connection of server.connections) {
+        connection.send(421, '4.3.2 Service shutting down; please try again later');
+        connection.close();
+      }
+    }
     await Promise.all([closeSmtp(this.submission), closeSmtp(this.submissions)]);
   }
 }

@@ -7,6 +7,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outpost, relayEnv, relayPorts, startRelay, type RelayPorts } from '../helpers/relay-process.js';
 import { freePort } from '../helpers/net.js';
+import { RawSmtp } from '../helpers/smtp-client.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 
@@ -93,9 +94,26 @@ describe('outpost start', () => {
       expect(metrics).toMatch(/^outpost_message_events\{event="delivered"\} 1$/m);
       expect(metrics).toMatch(/^outpost_queue_messages\{queue="deliver",state="visible"\} 0$/m);
 
-      // SIGTERM: clean exit, and the port no longer accepts.
+      // SIGTERM with a transaction in flight: new clients get 421, the transaction finishes
+      // with 250, the process exits 0 and the port is closed.
+      const inFlight = await RawSmtp.open(ports.submission);
+      const client = inFlight.client;
+      await client.command('EHLO client.test');
+      await client.startTls();
+      await client.command('EHLO client.test');
+      expect(await client.authPlain('alice@acme.test', PASSWORD)).toMatch(/^235 /);
+      expect(await client.command('MAIL FROM:<alice@acme.test>')).toMatch(/^250 /);
+      expect(await client.command('RCPT TO:<carol@example.org>')).toMatch(/^250 /);
       relay.child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const late = await RawSmtp.open(ports.submission);
+      expect(late.greeting).toMatch(/^421 4\.3\.2 .*shutting down/);
+      late.client.close();
+      expect(await client.command('DATA')).toMatch(/^354 /);
+      client.write('From: alice@acme.test\r\nSubject: during shutdown\r\n\r\nstill delivered\r\n.\r\n');
+      expect(await client.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
       expect(await relay.exited).toBe(0);
+      client.close();
       await expect(send(ports.submission, 'after stop')).rejects.toThrow(/ECONNREFUSED/);
     } finally {
       relay.child.kill('SIGKILL');
