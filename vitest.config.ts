@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Tests start real servers (clamd, rspamd, smtp-sink) on ports of their own; two cores.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
