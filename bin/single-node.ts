@@ -234,6 +234,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       purgeQuarantine({ quarantine: stores.quarantine, blobs: stores.blobs, log: stores.log, clock }, retention),
       stores.fingerprints.purgeOlderThan(clock.now() - config.scanning.fingerprintRetentionDays * 86_400_000),
       stores.counters.purgeExpired(),
+      stores.log.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
     ]).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();

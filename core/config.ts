@@ -84,6 +84,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    messageLog: z
+      .object({
+        retentionDays: z.number().int().min(1).default(90).describe('Days a message and its events stay in the message log (search, statistics, bounce attribution) before housekeeping removes them.'),
+      })
+      .strict()
+      .prefault({}),
     scanning: z
       .object({
         clamd: z.string().min(1).optional().describe('clamd to scan every message with (INSTREAM): host:port or a Unix socket path. Unset means no virus scanning, announced loudly at start. Env OUTPOST_CLAMD.'),

@@ -83,4 +83,6 @@ export interface MessageLog {
   addEvent(messageId: string, event: string, detail?: Record<string, unknown>, status?: MessageStatus): Promise<void>;
   get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined>;
   search(query: MessageSearch): Promise<{ items: MessageRecord[]; nextCursor: string | null }>;
+  /** Removes messages received before `cutoff` (ms) with their events; returns how many. */
+  purgeOlderThan(cutoff: number): Promise<number>;
 }

@@ -107,6 +107,13 @@ export class SqliteMessageLog implements MessageLog {
     return { message: toRecord(row), events };
   }
 
+  async purgeOlderThan(cutoff: number): Promise<number> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE received_at < ?)').run(cutoff);
+      return this.db.prepare('DELETE FROM messages WHERE received_at < ?').run(cutoff).changes;
+    })();
+  }
+
   async search(query: MessageSearch): Promise<{ items: MessageRecord[]; nextCursor: string | null }> {
     const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
     // Newest first; the cursor is "received_at:id" of the last item of the previous page.
