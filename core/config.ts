@@ -11,7 +11,7 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port');
 
 export const DEFAULT_RETRY_SCHEDULE = [
-  60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 43200, 43200, 43200, 43200, 43200,
+  60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 43200, 43200, 43200, 43200,
 ];
 
 export const configSchema = z
