@@ -1,6 +1,6 @@
 // Outgoing users of the three kinds (mailbox, domain, IP range), their settings and passwords.
 import { randomBytes } from 'node:crypto';
-import { hashPassword, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { cidrContains, hashPassword, normaliseCidr, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import type { LockState } from '../../core/locks.js';
 import { effectiveSettings } from '../../core/settings.js';
 import type { ApiDeps } from './deps.js';
@@ -68,6 +68,32 @@ async function detail(deps: ApiDeps, tenant: Tenant, user: OutgoingUser, now: nu
   };
 }
 
+/**
+ * The widest range an IP user may have. An IP user relays without AUTH, so 0.0.0.0/0 would be an
+ * open relay; past these widths a range is no longer "the tenant's own servers".
+ */
+export const WIDEST_IP_USER_PREFIX = { ipv4: 16, ipv6: 32 } as const;
+
+/**
+ * An IP user's range may not overlap another tenant's: the most specific range wins at connect
+ * time, so a tenant could otherwise take over another tenant's smarthost traffic (and read its
+ * envelopes, subjects and quarantine). Overlaps within one tenant are fine (most specific wins).
+ */
+async function checkIpRange(deps: ApiDeps, tenant: Tenant, range: string): Promise<void> {
+  const { address, prefix, family } = normaliseCidr(range);
+  const widest = WIDEST_IP_USER_PREFIX[family];
+  if (prefix < widest) {
+    throw new ApiProblem(422, `${range} is wider than /${widest}: an IP user relays without AUTH, so its range must hold only the tenant's own mail servers`);
+  }
+  for (const other of await deps.configStore.listUsers({ kind: 'ip' })) {
+    if (other.tenantId === tenant.id) continue;
+    if (cidrContains(other.identity, address) || cidrContains(range, normaliseCidr(other.identity).address)) {
+      // Another tenant's range is not named: the refusal must not reveal its data.
+      throw new ApiProblem(409, `${range} overlaps an IP range of another tenant; ask the operator which addresses are yours`);
+    }
+  }
+}
+
 /** 24 characters from 144 random bits: strong, and typeable into a mail client. */
 const generatePassword = (): string => randomBytes(18).toString('base64url');
 
@@ -104,8 +130,8 @@ export const userRoutes: Route[] = [
     body: createUserBody,
     responses: {
       201: { description: 'Created', schema: createdUserSchema },
-      409: { description: 'The identity exists' },
-      422: { description: 'Invalid identity, domain not of the tenant, or a password for an IP user' },
+      409: { description: "The identity exists, or the IP range overlaps another tenant's" },
+      422: { description: 'Invalid identity, domain not of the tenant, a password for an IP user, or an IP range wider than /16 (IPv4) or /32 (IPv6)' },
     },
     handle: async ({ tenant, body, deps, now }) => {
       const parsed = parseIdentity(body.identity);
@@ -118,6 +144,7 @@ export const userRoutes: Route[] = [
       if (parsed.kind === 'ip' && body.password !== undefined) {
         throw new ApiProblem(422, 'IP users are identified by their source address and take no password; leave out "password"');
       }
+      if (parsed.kind === 'ip') await checkIpRange(deps, tenant, parsed.identity);
       const generated = parsed.kind !== 'ip' && body.password === undefined ? generatePassword() : undefined;
       const password = body.password ?? generated;
       const user = await deps.configStore.createUser({

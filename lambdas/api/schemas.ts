@@ -112,15 +112,21 @@ export const userDetailSchema = userSummarySchema.extend(settingsViewSchema.shap
 export const createdUserSchema = userDetailSchema.extend({
   generatedPassword: z.string().optional().describe('Present only when the password was generated; shown once.'),
 });
+/** AUTH PLAIN separates its fields with NUL, so a password holding one (or any control character) could never log in. */
+const smtpPassword = z
+  .string()
+  .min(8)
+  .max(200)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters (mail clients cannot send them in SMTP AUTH)');
 export const createUserBody = z
   .object({
     identity: z.string().trim().min(1).max(320).describe('user@domain, a domain, or an IP address / CIDR range.'),
-    password: z.string().min(8).max(200).optional().describe('Mailbox and domain users; generated when absent. Not allowed for IP users.'),
+    password: smtpPassword.optional().describe('Mailbox and domain users; generated when absent. Not allowed for IP users.'),
     settings: settingOverridesSchema.optional(),
   })
   .strict();
 export const listUsersQuery = pageQuery.extend({ kind: userKind.optional() });
-export const passwordBody = z.object({ password: z.string().min(8).max(200).optional().describe('Generated when absent.') }).strict();
+export const passwordBody = z.object({ password: smtpPassword.optional().describe('Generated when absent.') }).strict();
 export const generatedPasswordSchema = z.object({ generatedPassword: z.string().describe('Shown once.') });
 
 // ---- messages

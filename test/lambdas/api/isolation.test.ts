@@ -111,6 +111,24 @@ describe('tenant isolation', () => {
     expect(await snapshotOfA()).toEqual(before);
   });
 
+  it("refuses an IP range that overlaps another tenant's, whichever is wider, without naming it", async () => {
+    // a-corp has 192.0.2.0/28: a narrower range inside it would win at connect time and take a-corp's smarthost traffic.
+    for (const identity of ['192.0.2.5', '192.0.2.0/30', '192.0.0.0/16', '192.0.2.8/29']) {
+      const reply = await fx.call('POST', `/v1/tenants/${b.tenantId}/users`, { token: b.key, body: { identity } });
+      expect(reply.status, identity).toBe(409);
+      expect(reply.body.detail).toContain('another tenant');
+      expect(JSON.stringify(reply.body)).not.toContain(a.tenantId);
+      expect(JSON.stringify(reply.body)).not.toContain('192.0.2.0/28');
+    }
+    const beside = await fx.call('POST', `/v1/tenants/${b.tenantId}/users`, { token: b.key, body: { identity: '192.0.2.16/28' } });
+    expect(beside.status).toBe(201);
+    // Within one tenant, nested ranges are allowed (the most specific one wins).
+    const nested = await fx.call('POST', `/v1/tenants/${a.tenantId}/users`, { token: a.key, body: { identity: '192.0.2.1' } });
+    expect(nested.status).toBe(201);
+    await fx.call('DELETE', `/v1/tenants/${b.tenantId}/users/${beside.body.id}`, { token: b.key });
+    await fx.call('DELETE', `/v1/tenants/${a.tenantId}/users/${nested.body.id}`, { token: a.key });
+  });
+
   it('lists only the tenant of the key: a search never returns other tenants messages', async () => {
     const own = await fx.call('GET', `/v1/tenants/${b.tenantId}/messages`, { token: b.key });
     expect(own.status).toBe(200);

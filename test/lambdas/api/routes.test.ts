@@ -188,6 +188,27 @@ describe('outgoing users', () => {
     expect((await fx.call('POST', `${t}/users`, { body: { identity: 'dan@acme.example', settings: { autoLock: 'yes' } } })).status).toBe(400);
   });
 
+  it('refuses IP ranges wider than /16 (IPv4) or /32 (IPv6): an IP user relays without AUTH', async () => {
+    for (const identity of ['0.0.0.0/0', '10.0.0.0/15', '::/0', '2001:db8::/31']) {
+      const reply = await fx.call('POST', `${t}/users`, { token: acme.key, body: { identity } });
+      expect(reply.status, identity).toBe(422);
+      expect(reply.headers.get('content-type')).toContain('application/problem+json');
+      expect(reply.body.detail).toContain('relays without AUTH');
+    }
+    expect((await fx.call('GET', `${t}/users?kind=ip&limit=100`)).body.items.map((u: { identity: string }) => u.identity)).not.toContain('0.0.0.0/0');
+    const widest = await fx.call('POST', `${t}/users`, { token: acme.key, body: { identity: '10.20.0.0/16' } });
+    expect(widest.status).toBe(201);
+    expect((await fx.call('DELETE', `${t}/users/${widest.body.id}`)).status).toBe(204);
+  });
+
+  it('refuses passwords with control characters, which SMTP AUTH PLAIN cannot carry', async () => {
+    const nul = await fx.call('POST', `${t}/users/${acme.mailboxUserId}/password`, { body: { password: 'abcdefgh\u0000ij' } });
+    expect(nul.status).toBe(400);
+    expect(nul.body.errors[0]).toMatchObject({ path: 'body.password', message: expect.stringContaining('control characters') });
+    const create = await fx.call('POST', `${t}/users`, { body: { identity: 'nul@acme.example', password: 'line\r\nbreak1' } });
+    expect(create.status).toBe(400);
+  });
+
   it('lists with kind filter, lock state and volume today, paginated by identity', async () => {
     const all = await fx.call('GET', `${t}/users?limit=100`, { token: acme.key });
     const alice = all.body.items.find((u: { id: string }) => u.id === acme.mailboxUserId);
