@@ -3,6 +3,7 @@
 import {
   bucketStart,
   emptyPoints,
+  NOTICE_EVENT_KEYS,
   refusalReason,
   REFUSED_STATUSES,
   type MessageStats,
@@ -20,6 +21,11 @@ interface Row {
   recipients: number;
 }
 
+/** Mail the user sent, not Outpost's reports and forwarded bounces to the user. */
+const SENT_BY_USER = `NOT EXISTS (
+  SELECT 1 FROM message_events e WHERE e.message_id = messages.id AND e.event = 'queued'
+    AND (${NOTICE_EVENT_KEYS.map((key) => `json_extract(e.detail, '$.${key}') IS NOT NULL`).join(' OR ')}))`;
+
 export class SqliteMessageStats implements MessageStats {
   constructor(private readonly db: Db) {}
 
@@ -30,7 +36,7 @@ export class SqliteMessageStats implements MessageStats {
       .prepare(
         `SELECT id, status, received_at, json_array_length(rcpt_to) AS recipients FROM messages
          WHERE tenant_id = @tenantId AND (@userId IS NULL OR user_id = @userId)
-           AND received_at >= @from AND received_at < @to`,
+           AND received_at >= @from AND received_at < @to AND ${SENT_BY_USER}`,
       )
       .all({ tenantId: query.tenantId, userId: query.userId ?? null, from: query.from, to: query.to }) as Row[];
     const events = this.db.prepare('SELECT detail FROM message_events WHERE message_id = ? ORDER BY seq');
@@ -53,7 +59,7 @@ export class SqliteMessageStats implements MessageStats {
     const rows = this.db
       .prepare(
         `SELECT user_id, COUNT(*) AS messages, COALESCE(SUM(json_array_length(rcpt_to)), 0) AS recipients FROM messages
-         WHERE tenant_id = ? AND user_id IS NOT NULL AND received_at >= ? AND received_at < ?
+         WHERE tenant_id = ? AND user_id IS NOT NULL AND received_at >= ? AND received_at < ? AND ${SENT_BY_USER}
          GROUP BY user_id`,
       )
       .all(tenantId, from, to) as Array<{ user_id: string; messages: number; recipients: number }>;

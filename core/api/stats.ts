@@ -41,6 +41,14 @@ export interface MessageStats {
   volumeByUser(tenantId: string, from: number, to: number): Promise<Map<string, UserVolume>>;
 }
 
+/**
+ * Keys of the `queued` event detail that mark mail Outpost itself sent on a user's behalf: a
+ * non-delivery report to the user (deliver handler: `dsnFor`) and a bounce forwarded to the user
+ * (bounce handler: `bounceFor`). They are in the user's message log, but they are not mail the user
+ * sent, so statistics leave them out.
+ */
+export const NOTICE_EVENT_KEYS = ['dsnFor', 'bounceFor'] as const;
+
 export const BUCKET_MS: Record<StatsBucket, number> = { hour: 3_600_000, day: 86_400_000 };
 
 export const REFUSED_STATUSES: ReadonlySet<MessageStatus> = new Set<MessageStatus>(['refused', 'quarantined', 'bounced', 'expired']);

@@ -23,9 +23,10 @@ async function setup() {
   const log = new SqliteMessageLog(db);
   const stats = new SqliteMessageStats(db);
   let n = 0;
-  const add = async (at: number, status: MessageStatus, options: { user?: string; tenant?: string; rcpts?: number; events?: Array<Record<string, unknown>> } = {}) => {
+  const add = async (at: number, status: MessageStatus, options: { user?: string; tenant?: string; rcpts?: number; events?: Array<Record<string, unknown>>; queued?: Record<string, unknown> } = {}) => {
     const id = `m${++n}`;
-    await log.create({ id, tenantId: options.tenant ?? 't1', userId: options.user ?? 'u1', identity: null, mailFrom: 'a@x.example', rcptTo: Array.from({ length: options.rcpts ?? 1 }, (_, i) => `r${i}@y.example`), size: 1, subject: null, status: 'queued', receivedAt: at });
+    await log.create({ id, tenantId: options.tenant ?? 't1', userId: options.user ?? 'u1', identity: null, mailFrom: options.queued ? '' : 'a@x.example', rcptTo: Array.from({ length: options.rcpts ?? 1 }, (_, i) => `r${i}@y.example`), size: 1, subject: null, status: 'queued', receivedAt: at });
+    if (options.queued) await log.addEvent(id, 'queued', options.queued);
     for (const detail of options.events ?? []) await log.addEvent(id, 'event', detail);
     if (status !== 'queued') await log.addEvent(id, status, {}, status);
   };
@@ -70,5 +71,16 @@ describe('SqliteMessageStats', () => {
     await add(T0 + 24 * H, 'delivered');
     const volumes = await stats.volumeByUser('t1', T0, T0 + 24 * H);
     expect(Object.fromEntries(volumes)).toEqual({ u1: { messages: 2, recipients: 5 }, u2: { messages: 1, recipients: 1 } });
+  });
+
+  it("leaves out Outpost's non-delivery reports and forwarded bounces to the user, but not the user's own null-sender mail", async () => {
+    const { stats, add } = await setup();
+    await add(T0 + 1, 'bounced', { rcpts: 2 });
+    await add(T0 + 2, 'delivered', { queued: { dsnFor: 'm1' } });
+    await add(T0 + 3, 'delivered', { queued: { bounceFor: 'm0' } });
+    await add(T0 + 4, 'delivered', { queued: {} });
+    const [hour] = await stats.volume({ tenantId: 't1', from: T0, to: T0 + H, bucket: 'hour' });
+    expect(hour).toEqual({ start: T0, messages: 2, recipients: 3, sent: 1, refused: { bounced: 1 } });
+    expect(Object.fromEntries(await stats.volumeByUser('t1', T0, T0 + H))).toEqual({ u1: { messages: 2, recipients: 3 } });
   });
 });
