@@ -57,7 +57,7 @@ export async function scanMessage(raw: Buffer, envelope: Envelope, settings: Use
   const structureUnsafe = mime.some((item) => item.name !== 'FROM_COUNT');
   const findings: ScanFindings = { mime, blockedHashes: [] };
   const outcome: ScanOutcome = { verdict: deferredVerdict('none', 'not scanned'), attachmentHashes: [], fingerprint: null, subject: null };
-  // A message over the MIME caps is not handed to the parser or the engines at all (parser bomb).
+  // A message over the MIME caps is not handed to the parser or the spam engine at all (parser bomb).
   let parts: ParsedParts | undefined;
   if (!structureUnsafe) {
     const parsed = await parse(raw);
@@ -76,7 +76,9 @@ export async function scanMessage(raw: Buffer, envelope: Envelope, settings: Use
       return { ...outcome, verdict: deferredVerdict(deps.virusScanner.name, error) };
     }
   }
-  if (!structureUnsafe) {
+  // A message the parser refused is quarantined as malformed whatever the spam engine says, and
+  // an engine that parses it too (the built-in rules) would fail on it and defer it forever.
+  if (parts) {
     try {
       const meta = {
         user: envelope.identity,

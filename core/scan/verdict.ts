@@ -37,7 +37,7 @@ export interface ScanFindings {
   mime: Symbol[];
   /** undefined when no virus scanner is configured. */
   virus?: VirusScanResult & { engine: string };
-  /** undefined when the message was not given to the spam engine (unsafe MIME structure). */
+  /** undefined when the message was not given to the spam engine (unsafe MIME structure or a parse error). */
   spam?: SpamCheckResult & { engine: string };
   blockedHashes: Array<BlockedHash & { filename?: string }>;
   fuzzySpam?: FuzzyMatch;

@@ -186,6 +186,18 @@ describe('scan handler', () => {
     expect((await deps.quarantine.get(envelope.messageId))?.symbols).toContainEqual({ name: 'FROM_COUNT', evidence: { fromHeaders: 2 } });
   });
 
+  it('quarantines a message the parser refuses (MIME_PARSE_ERROR) instead of retrying it forever', async () => {
+    // 20,000 header lines: over mailparser's header size cap (16k lines), under the MIME caps and clamd's.
+    const { submit, deliverJobs, deps } = setup();
+    const raw = Buffer.from(`From: alice@example.com\r\nTo: bob@example.org\r\nSubject: many headers\r\n${'X-Filler: a\r\n'.repeat(20_000)}\r\nbody\r\n`);
+    const { envelope, result } = await submit(raw);
+    expect(result.batchItemFailures).toEqual([]);
+    const held = await deps.quarantine.get(envelope.messageId);
+    expect(held?.kind).toBe('malformed');
+    expect(held?.symbols.map((item) => item.name)).toEqual(['MIME_PARSE_ERROR']);
+    expect((await deliverJobs()).map((job) => job.envelope.rcptTo)).toEqual([['alice@example.com']]);
+  });
+
   it('defers when clamd is down: a batch item failure, "scan-deferred" in the log, nothing delivered', async () => {
     const { submit, deliverJobs, deps } = setup({}, { clamdPort: await freePort() });
     const { envelope, result } = await submit(await mail({ text: 'Hi Bob, the notes.' }));
