@@ -19,7 +19,16 @@ async function domainOf(deps: ApiDeps, tenant: Tenant, name: string): Promise<Do
   return domain;
 }
 
-const presentKey = (key: DkimPublicKey) => ({ ...key, createdAt: iso(key.createdAt) });
+// Field by field, never a spread: whatever else a store's row holds stays on the server.
+const presentKey = (key: DkimPublicKey) => ({
+  domain: key.domain,
+  selector: key.selector,
+  algorithm: key.algorithm,
+  publicKey: key.publicKey,
+  isDefault: key.isDefault,
+  createdAt: iso(key.createdAt),
+  dns: { name: key.dns.name, value: key.dns.value, zoneLine: key.dns.zoneLine },
+});
 
 export const dkimRoutes: Route[] = [
   defineRoute({

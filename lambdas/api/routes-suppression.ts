@@ -71,13 +71,15 @@ export const suppressionRoutes: Route[] = [
     params: suppressionParams,
     responses: { 204: { description: 'Removed' } },
     handle: async ({ tenant, params, deps }) => {
-      let removed = false;
+      const missing = notFound(`${params.address} is not on the suppression list of tenant ${tenant.id}`);
+      let address: string;
       try {
-        removed = await listOf(deps).remove(tenant.id, params.address);
+        address = normaliseSuppressedAddress(params.address);
       } catch {
-        removed = false; // not an address: it cannot be on the list
+        throw missing; // not an address: it cannot be on the list
       }
-      if (!removed) throw notFound(`${params.address} is not on the suppression list of tenant ${tenant.id}`);
+      // A failing store is a 500, not a "not found".
+      if (!(await listOf(deps).remove(tenant.id, address))) throw missing;
       return { status: 204 };
     },
   }),

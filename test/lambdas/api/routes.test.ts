@@ -433,6 +433,51 @@ describe('suppression list', () => {
   });
 });
 
+describe('store failures and secrets', () => {
+  it('answers a failing suppression store with a 500 problem and a request id, not with "not on the list"', async () => {
+    const broken = new ApiFixture();
+    try {
+      const tenant = (await broken.call('POST', '/v1/tenants', { body: { name: 'broken' } })).body;
+      const list = broken.deps.suppression;
+      if (!list) throw new Error('the fixture has a suppression list');
+      list.remove = async () => {
+        throw new Error('disk I/O error');
+      };
+      const reply = await broken.call('DELETE', `/v1/tenants/${tenant.id}/suppressions/${encodeURIComponent('a@dest.example')}`);
+      expect(reply.status).toBe(500);
+      expect(reply.headers.get('content-type')).toContain('application/problem+json');
+      expect(reply.body.requestId).toEqual(expect.any(String));
+      expect(JSON.stringify(reply.body)).not.toContain('disk I/O');
+      // Not an address: it cannot be on the list, and the store is not asked.
+      expect((await broken.call('DELETE', `/v1/tenants/${tenant.id}/suppressions/nobody`)).status).toBe(404);
+    } finally {
+      broken.close();
+    }
+  });
+
+  it('returns only the public fields of a DKIM key, whatever else the store hands out', async () => {
+    const leaky = new ApiFixture();
+    try {
+      const tenant = (await leaky.call('POST', '/v1/tenants', { body: { name: 'leaky' } })).body;
+      await leaky.call('POST', `/v1/tenants/${tenant.id}/domains`, { body: { name: 'leaky.example' } });
+      const keys = leaky.deps.dkimKeys;
+      if (!keys) throw new Error('the fixture has a DKIM key store');
+      const created = await leaky.call('POST', `/v1/tenants/${tenant.id}/domains/leaky.example/dkim-keys`, { body: { selector: 's1', algorithm: 'ed25519' } });
+      expect(created.status).toBe(201);
+      // A store whose rows carry more than the port promises (a DynamoDB item read whole, say).
+      const list = keys.list.bind(keys);
+      keys.list = async (domain?: string) => (await list(domain)).map((key) => ({ ...key, privateKeyPem: 'PRIVATE-KEY-PEM', dns: { ...key.dns, secret: 'x' } }));
+      const listed = await leaky.call('GET', `/v1/tenants/${tenant.id}/dkim-keys`);
+      expect(listed.status).toBe(200);
+      expect(JSON.stringify(listed.body)).not.toContain('PRIVATE');
+      expect(Object.keys(listed.body.items[0]).sort()).toEqual(['algorithm', 'createdAt', 'dns', 'domain', 'isDefault', 'publicKey', 'selector']);
+      expect(Object.keys(listed.body.items[0].dns).sort()).toEqual(['name', 'value', 'zoneLine']);
+    } finally {
+      leaky.close();
+    }
+  });
+});
+
 describe('optional ports', () => {
   it('answers 501 on locks, DKIM, quarantine and suppression routes when the deployment has no such store', async () => {
     const bare = new ApiFixture({ optionalPorts: false });
