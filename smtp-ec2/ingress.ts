@@ -1,10 +1,12 @@
 // The SMTP ingress: a thin shell around smtp-server's hooks. It identifies the sender (AUTH or
 // source IP), runs the policy check lists at each phase, streams DATA durably to the blob store,
 // queues the message for scanning, and only then answers `250 2.0.0 queued as ID`.
-import './smtp-server-patches.js';
+import { onMalformedRcpt } from './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { parseMailbox } from '../core/policy/address.js';
 import type { Config } from '../core/config.js';
 import type { Check, CheckResult } from '../core/checks/check.js';
 import { runChecks } from '../core/checks/check.js';
@@ -23,6 +25,11 @@ export interface IngressPolicy {
   connect?: ReadonlyArray<Check<ConnectFacts>>;
   mailFrom?: ReadonlyArray<Check<MailFromFacts>>;
   rcptTo?: ReadonlyArray<Check<RcptToFacts>>;
+  /**
+   * Run for a RCPT TO address smtp-server's parser refuses (`bob@@example.org`), so that it counts
+   * towards the sender's invalid recipient limit; it reserves nothing and is never accepted.
+   */
+  malformedRcptTo?: ReadonlyArray<Check<RcptToFacts>>;
   data?: ReadonlyArray<Check<DataFacts>>;
   /** Commits counters for an accepted message. */
   afterAccept?(facts: DataFacts): Promise<void>;
@@ -100,7 +107,7 @@ export class Ingress {
 
   private createServer(listener: 'submission' | 'submissions', secure: boolean): SMTPServer {
     const { config } = this.deps;
-    return new SMTPServer({
+    const server = new SMTPServer({
       secure,
       key: this.deps.tls.key,
       cert: this.deps.tls.cert,
@@ -127,6 +134,8 @@ export class Ingress {
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
     });
+    onMalformedRcpt(server, (address, session, callback) => this.onMalformedRcpt(address, session, callback));
+    return server;
   }
 
   private state(session: SMTPServerSession): SessionState {
@@ -284,6 +293,10 @@ export class Ingress {
     (async () => {
       const mailFacts = state.mailFacts;
       if (!mailFacts) throw new SmtpReply(503, '5.5.1', 'Send MAIL FROM first');
+      // smtp-server keeps one envelope entry per address (compared case-insensitively): a repeated
+      // RCPT is accepted again, but counted and delivered once.
+      const rcpt = withAsciiDomain(address.address);
+      if (state.rcpts.some((accepted) => accepted.toLowerCase() === rcpt.toLowerCase())) return;
       const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
       if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
         throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
@@ -295,10 +308,21 @@ export class Ingress {
       if (!isPlausibleAddress(address.address)) {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
       }
-      state.rcpts.push(address.address);
+      state.rcpts.push(rcpt);
     })()
       .then(() => callback())
       .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'rcpt')));
+  }
+
+  /** A RCPT TO address smtp-server refused to parse: the policy counts it and answers; else smtp-server's 501. */
+  private onMalformedRcpt(address: string, session: SMTPServerSession, callback: (err?: Error) => void): void {
+    const mailFacts = this.state(session).mailFacts;
+    const checks = this.deps.policy?.malformedRcptTo ?? [];
+    if (!mailFacts || checks.length === 0) return callback();
+    const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address, acceptedRcpts: [...this.state(session).rcpts] };
+    runChecks(checks, facts)
+      .then(({ final }) => callback(final.action === 'reject' || final.action === 'tempfail' ? this.refused(facts, final, 'rcpt') : undefined))
+      .catch((error: unknown) => callback(this.internalError(error, 'rcpt')));
   }
 
   private onData(
@@ -432,13 +456,26 @@ export class Ingress {
   }
 }
 
-/** Syntax check that keeps garbage out of the queue; the policy does the thorough checks. */
+/**
+ * Syntax check that keeps garbage out of the queue (the policy does the thorough checks, with the
+ * same parser): a mailbox, or an address literal. smtp-server hands over IDN domains in Unicode.
+ */
 export function isPlausibleAddress(address: string): boolean {
+  if (address.length > 254) return false;
+  const literal = /^[^@]+@\[(?:ipv6:)?([^\]]+)\]$/i.exec(address);
+  if (literal?.[1]) return isIP(literal[1]) !== 0;
+  return parseMailbox(address) !== undefined;
+}
+
+/**
+ * smtp-server turns an IDN domain given in ASCII (xn--) into Unicode; the queue keeps the ASCII
+ * form, which DNS lookups and SMTP peers without SMTPUTF8 understand.
+ */
+function withAsciiDomain(address: string): string {
   const at = address.lastIndexOf('@');
-  if (at <= 0 || at === address.length - 1 || address.length > 254) return false;
   const domain = address.slice(at + 1);
-  if (domain.startsWith('[') && domain.endsWith(']')) return isIP(domain.slice(1, -1).replace(/^ipv6:/i, '')) !== 0;
-  return /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/.test(domain) && at <= 64;
+  if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return address;
+  return address.slice(0, at + 1) + (domainToASCII(domain) || domain);
 }
 
 function receivedHeader(facts: MailFromFacts, hostname: string, id: string, now: number): string {

@@ -1,4 +1,4 @@
-// Two narrow behaviour changes to smtp-server's connection, applied once at import:
+// Narrow behaviour changes to smtp-server's connection, applied once at import:
 //
 // 1. EHLO does not advertise AUTH before TLS on a listener that requires TLS for AUTH
 //    (smtp-server lists AUTH even when it would answer 538). RFC 4954 §4 / RFC 3207: clients
@@ -9,6 +9,11 @@
 // 3. A reply text that starts with an enhanced status code ("5.7.1 ...") keeps that code:
 //    smtp-server otherwise derives one from the basic code alone (550 -> 5.1.1), which would tell
 //    a client that a policy refusal was an unknown mailbox.
+// 4. A RCPT TO whose <address> smtp-server's parser refuses (`bob@@example.org`) is shown to the
+//    server's malformed-recipient handler, if one is registered (`onMalformedRcpt`), before the
+//    501: smtp-server never calls onRcptTo for it, so the ingress could not count it towards the
+//    sender's invalid recipient limit. The handler only answers; the address is never accepted.
+import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
@@ -16,10 +21,13 @@ const ENHANCED_PREFIX = /^([245]\.\d{1,3}\.\d{1,3}) ([\s\S]*)$/;
 
 interface PatchableConnection {
   secure: boolean;
-  _server: { options: { authMethods: string[]; allowInsecureAuth?: boolean; hideSTARTTLS?: boolean } };
+  _server: SMTPServer & { options: { authMethods: string[]; allowInsecureAuth?: boolean; hideSTARTTLS?: boolean } };
   _useEnhancedStatusCodes(): boolean;
   _getEnhancedStatusCode?: (code: number, context?: unknown) => string;
   handler_EHLO(command: Buffer, callback: () => void): void;
+  handler_RCPT(command: Buffer, callback: () => void): void;
+  _parseAddressCommand(name: string, command: Buffer): unknown;
+  session: SMTPServerSession;
   send(code: number, data?: string | string[], context?: unknown): void;
 }
 
@@ -31,6 +39,19 @@ interface PatchableStream {
 
 /** LF without CR before it, or CR followed by anything but LF (a trailing CR may be half a CRLF). */
 const BARE_LINE_ENDING = /(^|[^\r])\n|\r[^\n]/;
+
+/** Answers a malformed recipient: an error with `responseCode` is sent as the reply; no error leaves smtp-server's own 501. */
+export type MalformedRcptHandler = (address: string, session: SMTPServerSession, callback: (error?: Error & { responseCode?: number }) => void) => void;
+
+const malformedRcptHandlers = new WeakMap<SMTPServer, MalformedRcptHandler>();
+
+/** Shows `server`'s malformed RCPT TO addresses (in an open transaction) to `handler` before they are refused. */
+export function onMalformedRcpt(server: SMTPServer, handler: MalformedRcptHandler): void {
+  malformedRcptHandlers.set(server, handler);
+}
+
+/** The text between the brackets of `RCPT TO:<...>`, as smtp-server splits the command. */
+const RCPT_ADDRESS = /^RCPT TO\s*:\s*<([^<>]*)>/i;
 
 const marker = Symbol.for('outpost.smtp-server-patched');
 const proto = SMTPConnection.prototype as unknown as PatchableConnection & { [marker]?: boolean };
@@ -52,6 +73,21 @@ if (!proto[marker]) {
     } finally {
       options.authMethods = methods;
     }
+  };
+
+  const originalRcpt = proto.handler_RCPT;
+  proto.handler_RCPT = function (this: PatchableConnection, command, callback) {
+    const handler = malformedRcptHandlers.get(this._server);
+    if (!handler || !this.session.envelope.mailFrom || this._parseAddressCommand('rcpt to', command)) {
+      return originalRcpt.call(this, command, callback);
+    }
+    const address = RCPT_ADDRESS.exec(command.toString().trim())?.[1];
+    if (!address) return originalRcpt.call(this, command, callback);
+    handler(address, this.session, (error) => {
+      if (!error) return originalRcpt.call(this, command, callback);
+      this.send(error.responseCode ?? 501, error.message);
+      callback();
+    });
   };
 
   const streamProto = SMTPStream.prototype as unknown as PatchableStream;

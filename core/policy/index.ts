@@ -4,6 +4,7 @@
 //   connect : dnsbl, ip-reputation
 //   MAIL    : locked-sender, valid-sender, envelope-from-domain, envelope-send-as
 //   RCPT    : locked-sender, invalid-recipient-restriction, recipient-validity, rate-limits (keep last)
+//   RCPT with an address smtp-server's parser refused: the same without rate-limits
 //   DATA    : header-from
 //
 // Counting follows SES: a message to N recipients counts N. RCPT reserves; `afterAccept` keeps
@@ -69,6 +70,7 @@ export interface IngressPolicy {
   connect: Check<ConnectFacts>[];
   mailFrom: Check<MailFromFacts>[];
   rcptTo: Check<RcptToFacts>[];
+  malformedRcptTo: Check<RcptToFacts>[];
   data: Check<DataFacts>[];
   /** Commits the counters of an accepted (queued) message: its recipients count. */
   afterAccept(facts: DataFacts): Promise<void>;
@@ -112,11 +114,15 @@ export function makeIngressPolicy(deps: IngressPolicyDeps): IngressPolicy {
     await locks.lockAfterAbuse(facts.sender.user, [{ name: PolicySymbol.LIMIT_VIOLATIONS, evidence: { refusals: total, windowMinutes, limits } }], facts.sender.settings);
   };
 
+  // Also run for an address smtp-server's parser refused: it counts as an invalid recipient.
+  const recipientChecks = [lockedSender<RcptToFacts>(locks), invalidRecipientRestriction(counters), recipientValidity({ counters, locks, resolver })];
+
   return {
     maxAuthFailuresPerConnection: policy.authFailure.perConnection,
     connect: [dnsbl(resolver, policy, logger), reputation.check()],
     mailFrom: [lockedSender(locks), validSender(resolver), envelopeFromDomain(), envelopeSendAs()],
-    rcptTo: [lockedSender<RcptToFacts>(locks), invalidRecipientRestriction(counters), recipientValidity({ counters, locks, resolver }), rateLimits(counters)],
+    rcptTo: [...recipientChecks, rateLimits(counters)],
+    malformedRcptTo: recipientChecks,
     data: [headerFrom()],
     afterAccept: (facts) => counters.settle(facts.sessionId, facts.rcptTo.map(normaliseAddress)),
     releaseTransaction: (facts) => counters.settle(facts.sessionId, []),

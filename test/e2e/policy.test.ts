@@ -142,6 +142,16 @@ describe('invalidRecipientLimit', () => {
     expect((await e2e.node.stores.lockStore.read(user.id))?.locked ?? false).toBe(false);
   });
 
+  it('counts addresses smtp-server itself cannot parse (553 5.1.3), which reserve nothing', async () => {
+    const user = await e2e.user(acme, 'garbled@acme.test', { invalidRecipientLimit: 2, autoLock: false, mailsPerMinute: 1 });
+    const smtp = await login('garbled@acme.test');
+    const tx = await rawTransaction(smtp, { mailFrom: 'garbled@acme.test', rcptTo: ['bob@@example.org', 'bob@exa_mple.org', 'carol@example.org'] });
+    expectReply(tx.rcpt[0], 553, '5.1.3', /<bob@@example\.org> is not a valid address/);
+    expectReply(tx.rcpt[1], 553, '5.1.3', /<bob@exa_mple\.org> is not a valid address/);
+    expectReply(tx.rcpt[2], 550, '5.7.1', /tried 2 invalid recipients in 24 hours \(limit 2\)/);
+    expect(await e2e.node.stores.counters.total(`rate:minute:user:${user.id}`, MINUTE)).toBe(0);
+  });
+
   it('with autoLock: reaching the limit locks the identity, and the lock refuses with 550 5.7.1', async () => {
     const user = await e2e.user(acme, 'invlock@acme.test', { invalidRecipientLimit: 2, autoLock: true });
     const smtp = await login('invlock@acme.test');

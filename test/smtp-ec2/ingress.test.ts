@@ -145,6 +145,32 @@ describe('submission port', () => {
     client.close();
   });
 
+  it('queues a recipient given twice (in any case) once', async () => {
+    await drain(fx.queue);
+    const client = await loggedIn();
+    await client.command('MAIL FROM:<alice@acme.test>');
+    for (const rcpt of ['bob@example.org', 'BOB@example.org', 'bob@example.org']) expect(await client.command(`RCPT TO:<${rcpt}>`)).toMatch(/^250 /);
+    expect(await client.command('DATA')).toMatch(/^354 /);
+    client.write('From: alice@acme.test\r\nSubject: twice\r\n\r\nHi.\r\n.\r\n');
+    expect(await client.reply()).toMatch(/^250 2\.0\.0 /);
+    const [message] = await fx.queue.receive('scan', { max: 10, visibilityTimeoutSeconds: 60 });
+    expect((JSON.parse(message?.body ?? '{}') as { rcptTo: string[] }).rcptTo).toEqual(['bob@example.org']);
+    client.close();
+  });
+
+  it('accepts a recipient in an internationalised domain and queues it in ASCII (smtp-server hands it over in Unicode)', async () => {
+    await drain(fx.queue);
+    const client = await loggedIn();
+    await client.command('MAIL FROM:<alice@acme.test>');
+    expect(await client.command('RCPT TO:<hans@xn--bcher-kva.example>')).toMatch(/^250 /);
+    expect(await client.command('DATA')).toMatch(/^354 /);
+    client.write('From: alice@acme.test\r\nSubject: idn\r\n\r\nHi.\r\n.\r\n');
+    expect(await client.reply()).toMatch(/^250 2\.0\.0 /);
+    const [message] = await fx.queue.receive('scan', { max: 10, visibilityTimeoutSeconds: 60 });
+    expect((JSON.parse(message?.body ?? '{}') as { rcptTo: string[] }).rcptTo).toEqual(['hans@xn--bcher-kva.example']);
+    client.close();
+  });
+
   it('bounds command length', async () => {
     const client = await loggedIn();
     const answer = await client.command(`MAIL FROM:<${'a'.repeat(5000)}@acme.test>`);
