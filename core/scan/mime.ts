@@ -1,6 +1,7 @@
 // MIME safety checks that mailparser does not make: nesting depth and part count are capped (a
 // deeply nested message is a parser bomb and a way to hide content from scanners), and exactly
 // one From header (mailparser reports the first of two; DKIM verifiers use the last).
+import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import type { Symbol } from '../checks/check.js';
 
 export interface MimeLimits {
@@ -23,11 +24,23 @@ function headerBlock(entity: string): { headers: string; body: string } {
   return { headers: entity.slice(0, match.index), body: entity.slice(match.index + match[0].length) };
 }
 
-/** The unfolded value of the first `name` header of a header block. */
+/** The unfolded value of the first `name` header of a header block (the one mailparser uses). */
 function headerValue(headers: string, name: string): string | undefined {
   const unfolded = headers.replace(/\r?\n[ \t]+/g, ' ');
-  const match = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(unfolded);
+  const match = new RegExp(`^${name}[ \\t]*:[ \\t]*(.*)$`, 'im').exec(unfolded);
   return match?.[1];
+}
+
+/**
+ * The type and boundary of a Content-Type value, parsed as mailparser parses it (parameters by
+ * name, RFC 2231 sections joined, comments dropped): a walker that read it otherwise would miss
+ * the nesting that mailparser and the engines then see.
+ */
+function contentType(value: string | undefined): { type: string; boundary?: string } {
+  if (value === undefined) return { type: 'text/plain' };
+  const parsed = mimeFuncs.parseHeaderValue(value.replace(/\([^()"]*\)/g, ' '));
+  const boundary = parsed.params.boundary?.trim();
+  return { type: parsed.value.trim().toLowerCase(), ...(boundary ? { boundary } : {}) };
 }
 
 export function countFromHeaders(raw: Buffer): number {
@@ -43,17 +56,16 @@ export function mimeStructure(raw: Buffer, limits: MimeLimits): MimeStructure {
     state.depth = Math.max(state.depth, depth);
     if (depth > limits.maxDepth || state.parts > limits.maxParts) return;
     const { headers, body } = headerBlock(entity);
-    const type = (headerValue(headers, 'content-type') ?? 'text/plain').toLowerCase();
+    const { type, boundary } = contentType(headerValue(headers, 'content-type'));
     if (type.startsWith('message/rfc822')) {
       walk(body, depth + 1);
       return;
     }
-    if (!type.startsWith('multipart/')) return;
-    const boundary = /boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(headerValue(headers, 'content-type') ?? '');
-    const marker = boundary?.[1] ?? boundary?.[2];
-    if (!marker) return;
-    const delimiter = `--${marker}`;
-    const pieces = `\n${body}`.split(new RegExp(`\\r?\\n${escapeRegExp(delimiter)}`));
+    if (!type.startsWith('multipart/') || !boundary) return;
+    const delimiter = `--${boundary}`;
+    // A plain string split: a boundary may be any length, too long for a regular expression. A
+    // CR before the delimiter stays at the end of the previous piece, which counting ignores.
+    const pieces = `\n${body}`.split(`\n${delimiter}`);
     // pieces[0] is the preamble; a piece starting with "--" is the close delimiter and the epilogue.
     for (const piece of pieces.slice(1)) {
       if (piece.startsWith('--')) break;
@@ -63,10 +75,6 @@ export function mimeStructure(raw: Buffer, limits: MimeLimits): MimeStructure {
   };
   walk(raw.toString('latin1'), 0);
   return { ...state, fromCount: countFromHeaders(raw) };
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The MIME safety symbols of a message; empty when it is within limits. */

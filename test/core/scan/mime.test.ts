@@ -26,6 +26,40 @@ describe('mimeStructure', () => {
   });
 });
 
+describe('mimeStructure against crafted headers (read as mailparser reads them)', () => {
+  const deep = (contentType: (boundary: string) => string, levels = 30): Buffer => {
+    let body = 'Content-Type: text/plain\r\n\r\nhello\r\n';
+    for (let level = levels; level > 0; level--) {
+      const boundary = `b${level}`;
+      body = `${contentType(boundary)}\r\n\r\n--${boundary}\r\n${body}--${boundary}--\r\n`;
+    }
+    return message(body);
+  };
+  const limits = { maxDepth: 10, maxParts: 1000 };
+
+  it('takes the boundary parameter, not another parameter ending in "boundary"', () => {
+    expect(mimeStructure(deep((b) => `Content-Type: multipart/mixed; x-boundary=decoy; boundary="${b}"`), limits).depth).toBeGreaterThan(10);
+  });
+
+  it('joins an RFC 2231 boundary split into sections', () => {
+    expect(mimeStructure(deep((b) => `Content-Type: multipart/mixed; boundary*0=${b.slice(0, 1)}; boundary*1=${b.slice(1)}`), limits).depth).toBeGreaterThan(10);
+  });
+
+  it('drops a comment after the boundary', () => {
+    expect(mimeStructure(deep((b) => `Content-Type: multipart/mixed; boundary=${b} (a comment)`), limits).depth).toBeGreaterThan(10);
+  });
+
+  it('measures a message whose boundary is megabytes long without failing', () => {
+    const boundary = '('.repeat(3_000_000);
+    const raw = message(`Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\n\r\nx\r\n--${boundary}--\r\n`);
+    expect(mimeStructure(raw, limits)).toMatchObject({ depth: 1, parts: 2 });
+  });
+
+  it('reads a Content-Type header with white space before the colon', () => {
+    expect(mimeStructure(deep((b) => `Content-Type : multipart/mixed; boundary="${b}"`), limits).depth).toBeGreaterThan(10);
+  });
+});
+
 describe('mimeSafetySymbols', () => {
   it('flags a message nested deeper than the cap', () => {
     const symbols = mimeSafetySymbols(message(nested(30)), { maxDepth: 10, maxParts: 1000 });
