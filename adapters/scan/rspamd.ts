@@ -19,6 +19,15 @@ const replySchema = z.object({
     .default({}),
 });
 
+/**
+ * A session fact as an HTTP header value: control characters dropped, and UTF-8 (a SMTPUTF8
+ * address, a HELO the client chose) sent as its bytes. Node refuses characters above U+00FF in a
+ * header, which would fail every scan of the message and defer it until it is dead-lettered.
+ */
+function headerText(value: string): string {
+  return Buffer.from(value.replace(/[\x00-\x1f\x7f]/g, ''), 'utf8').toString('latin1');
+}
+
 export class RspamdEngine implements SpamEngine {
   readonly name = 'rspamd';
   private readonly url: URL;
@@ -33,14 +42,14 @@ export class RspamdEngine implements SpamEngine {
   async check(raw: Buffer, meta: SpamCheckMeta): Promise<SpamCheckResult> {
     const headers: Record<string, string | string[]> = {
       'Content-Length': String(raw.length),
-      IP: meta.clientIp,
-      Helo: meta.helo,
-      From: meta.mailFrom,
-      'Queue-Id': meta.queueId,
+      IP: headerText(meta.clientIp),
+      Helo: headerText(meta.helo),
+      From: headerText(meta.mailFrom),
+      'Queue-Id': headerText(meta.queueId),
     };
-    if (meta.user) headers.User = meta.user;
+    if (meta.user) headers.User = headerText(meta.user);
     // Node sends an array value as one header line per item: rspamd wants one Rcpt per recipient.
-    if (meta.rcptTo.length > 0) headers.Rcpt = meta.rcptTo;
+    if (meta.rcptTo.length > 0) headers.Rcpt = meta.rcptTo.map(headerText);
     const body = await withTimeout('rspamd', this.timeoutMs, this.post(raw, headers));
     let json: unknown;
     try {

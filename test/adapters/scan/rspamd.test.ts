@@ -44,8 +44,9 @@ describe('RspamdEngine against a real rspamd', () => {
 });
 
 describe('RspamdEngine request', () => {
-  it('passes the session facts as headers, one Rcpt header line per recipient', async () => {
-    let seen: { headers: IncomingHttpHeaders; raw: string[]; path: string | undefined } | undefined;
+  type Seen = { headers: IncomingHttpHeaders; raw: string[]; path: string | undefined };
+  const withFakeRspamd = async (work: (url: string) => Promise<void>): Promise<Seen | undefined> => {
+    let seen: Seen | undefined;
     const server = createServer((req, res) => {
       seen = { headers: req.headers, raw: req.rawHeaders, path: req.url };
       req.resume();
@@ -55,11 +56,35 @@ describe('RspamdEngine request', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     try {
-      const result = await new RspamdEngine(`http://127.0.0.1:${port}`).check(ordinaryMessage(), { ...meta, rcptTo: ['b@example.org', 'c@example.org'] });
-      expect(result).toEqual({ score: 1.5, action: 'no action', symbols: [{ name: 'A', score: 1.5 }] });
+      await work(`http://127.0.0.1:${port}`);
     } finally {
       server.close();
     }
+    return seen;
+  };
+
+  it('sends non-ASCII session facts as UTF-8 and drops control characters, instead of failing the scan', async () => {
+    const seen = await withFakeRspamd(async (url) => {
+      const result = await new RspamdEngine(url).check(ordinaryMessage(), {
+        ...meta,
+        helo: 'posteingang-例え.example\r\nX-Injected: 1',
+        mailFrom: 'jörg@例え.jp',
+        rcptTo: ['用户@例子.cn'],
+      });
+      expect(result.score).toBe(1.5);
+    });
+    const utf8 = (value: string | string[] | undefined): string => Buffer.from(String(value), 'latin1').toString('utf8');
+    expect(utf8(seen?.headers.helo)).toBe('posteingang-例え.exampleX-Injected: 1');
+    expect(utf8(seen?.headers.from)).toBe('jörg@例え.jp');
+    expect(utf8(seen?.headers.rcpt)).toBe('用户@例子.cn');
+    expect(seen?.headers['x-injected']).toBeUndefined();
+  });
+
+  it('passes the session facts as headers, one Rcpt header line per recipient', async () => {
+    const seen = await withFakeRspamd(async (url) => {
+      const result = await new RspamdEngine(url).check(ordinaryMessage(), { ...meta, rcptTo: ['b@example.org', 'c@example.org'] });
+      expect(result).toEqual({ score: 1.5, action: 'no action', symbols: [{ name: 'A', score: 1.5 }] });
+    });
     expect(seen?.path).toBe('/checkv2');
     expect(seen?.headers.user).toBe('alice@example.com');
     expect(seen?.headers.ip).toBe('192.0.2.10');
