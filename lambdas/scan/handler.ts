@@ -15,7 +15,7 @@ import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
 import { builtinRulesWarning } from '../../core/scan/builtin-rules.js';
 import type { SpamEngine, VirusScanner } from '../../core/scan/engines.js';
 import type { FingerprintStore } from '../../core/scan/fingerprint.js';
-import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type QuarantineStore } from '../../core/scan/quarantine.js';
+import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type HeldReportInput, type QuarantineStore } from '../../core/scan/quarantine.js';
 import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
 import { envelopeSchema } from '../../core/envelope.js';
@@ -73,6 +73,24 @@ function headerOf(raw: Buffer, name: string): string | undefined {
   return new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(head)?.[1]?.trim();
 }
 
+/**
+ * The headers of the original that the held report quotes. After a virus verdict they are quoted
+ * only if the scanner finds them clean on their own: a signature can match the Subject, and the
+ * report must never carry what was found.
+ */
+async function quotableHeaders(raw: Buffer, subject: string | null, virusScanner: VirusScanner | undefined): Promise<HeldReportInput['original']> {
+  const messageIdHeader = headerOf(raw, 'message-id');
+  const date = headerOf(raw, 'date');
+  const original = { subject, ...(messageIdHeader ? { messageIdHeader } : {}), ...(date ? { date } : {}) };
+  if (!virusScanner) return original;
+  const quoted = Buffer.from([subject ?? '', messageIdHeader ?? '', date ?? ''].join('\r\n'));
+  const clean = await virusScanner.scan(quoted).then(
+    (result) => !result.infected,
+    () => false,
+  );
+  return clean ? original : { subject: null };
+}
+
 export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   const { config, logger } = deps;
   const deliverJob = deps.deliverJob ?? defaultDeliverJob;
@@ -117,14 +135,12 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
         quarantinedAt: now,
       });
       const reasons = verdictReasons(verdict);
-      const messageIdHeader = headerOf(raw, 'message-id');
-      const date = headerOf(raw, 'date');
       const report = await sendHeldReport(
         { blobs: deps.blobs, queue: deps.queue, deliverJob },
         {
           envelope,
           symbols: reasons,
-          original: { subject: outcome.subject, ...(messageIdHeader ? { messageIdHeader } : {}), ...(date ? { date } : {}) },
+          original: await quotableHeaders(raw, outcome.subject, verdict.kind === 'virus' ? deps.virusScanner : undefined),
           hostname: config.hostname,
           at: now,
         },

@@ -150,6 +150,18 @@ describe('scan handler', () => {
     expect((await deps.fingerprints.listBlockedHashes()).map((item) => item.source)).toEqual(['virus']);
   });
 
+  it('leaves the subject out of the report when the subject itself carries the virus', async () => {
+    const { submit, deliverJobs, deps } = setup();
+    const { envelope } = await submit(await mail({ text: 'Nothing to see.', subject: `fw: ${EICAR}` }));
+    expect((await deps.quarantine.get(envelope.messageId))?.kind).toBe('virus');
+    const jobs = await deliverJobs();
+    expect(jobs.map((job) => job.envelope.rcptTo)).toEqual([['alice@example.com']]);
+    const report = (await deps.blobs.get(jobs[0]?.envelope.blobKey ?? '')).toString();
+    expect(report).toMatch(/a virus was found/);
+    expect(report).toContain(envelope.messageId);
+    expect(report).not.toContain('EICAR-STANDARD');
+  });
+
   it('quarantines spam when blockSpam is on', async () => {
     const { submit, deliverJobs, deps, abuse } = setup({ blockSpam: true });
     const { envelope } = await submit(await mail({ text: `test ${GTUBE}` }));
