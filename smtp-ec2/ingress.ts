@@ -388,7 +388,11 @@ export class Ingress {
       // The queue entry is the commit point: after it, the message will be delivered or bounced.
       await this.deps.queue.send('scan', JSON.stringify(envelope));
       state.rcpts = [];
-      await this.deps.policy?.afterAccept?.(facts);
+      // Bookkeeping after the commit must not change the answer: a 451 now would make the client
+      // send the queued message again. Unsettled reservations keep counting until their window ends.
+      await this.deps.policy?.afterAccept?.(facts).catch((error: unknown) => {
+        this.deps.logger.error('settling reservations of an accepted message failed', { id, error: errorMessage(error) });
+      });
       this.deps.metrics?.inc('outpost_messages_accepted_total', 'Messages accepted (250) and queued.', { via: sender.via });
       this.deps.metrics?.inc('outpost_recipients_accepted_total', 'Recipients of accepted messages.', {}, rcpts.length);
       this.deps.logger.info('queued', { id, identity: sender.user.identity, clientIp: mailFacts.clientIp, rcptCount: rcpts.length, size });

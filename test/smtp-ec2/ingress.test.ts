@@ -275,3 +275,29 @@ for mech in ("LOGIN", "PLAIN"):
     expect(await queued()).toBe(2);
   });
 });
+
+describe('after the queue commit', () => {
+  it('answers 250 even when counter bookkeeping fails: the message is queued, a 451 would make the client send it twice', async () => {
+    const failing = await startIngress({
+      policy: {
+        afterAccept: () => Promise.reject(new Error('counter store unavailable')),
+      },
+    });
+    try {
+      const { client } = await RawSmtp.open(failing.ports.submission);
+      await client.command('EHLO client.test');
+      await client.startTls();
+      await client.command('EHLO client.test');
+      expect(await client.authPlain('alice@acme.test', PASSWORD)).toMatch(/^235 /);
+      await client.command('MAIL FROM:<alice@acme.test>');
+      expect(await client.command('RCPT TO:<bob@example.org>')).toMatch(/^250 /);
+      expect(await client.command('DATA')).toMatch(/^354 /);
+      client.write('From: alice@acme.test\r\nSubject: bookkeeping\r\n\r\nHi.\r\n.\r\n');
+      expect(await client.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
+      expect((await failing.queue.depth('scan')).visible).toBe(1);
+      client.close();
+    } finally {
+      await failing.close();
+    }
+  });
+});
