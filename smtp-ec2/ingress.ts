@@ -348,6 +348,8 @@ export class Ingress {
     const inspector = new DataInspector(limit + received, config.smtp.maxLineLength);
     inspector.write(trace);
     stream.pipe(inspector);
+    let logged = false;
+    let committed = false;
 
     (async () => {
       await this.deps.blobs.putStream(blobKey, inspector);
@@ -384,9 +386,11 @@ export class Ingress {
       };
       const subject = /^subject:\s*(.*)$/im.exec(inspector.headerBlock().replace(/\r\n[ \t]+/g, ' '))?.[1]?.slice(0, 300) ?? null;
       await this.deps.log.create({ id, tenantId: sender.tenant.id, userId: sender.user.id, identity: sender.user.identity, mailFrom: envelope.mailFrom, rcptTo: rcpts, size, subject, status: 'queued', receivedAt: now });
+      logged = true;
       await this.deps.log.addEvent(id, 'received', { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure });
       // The queue entry is the commit point: after it, the message will be delivered or bounced.
       await this.deps.queue.send('scan', JSON.stringify(envelope));
+      committed = true;
       state.rcpts = [];
       // Bookkeeping after the commit must not change the answer: a 451 now would make the client
       // send the queued message again. Unsettled reservations keep counting until their window ends.
@@ -404,8 +408,18 @@ export class Ingress {
         stream.unpipe(inspector);
         stream.resume();
         this.releaseRcpts(state);
+        if (!committed && !(error instanceof SmtpReply)) this.discardUncommitted(id, blobKey, logged, error);
         callback(error instanceof SmtpReply ? error : this.internalError(error, 'data'));
       });
+  }
+
+  /** A message that failed before its queue entry: the client is told to retry, so keep neither its blob nor a "queued" log record. */
+  private discardUncommitted(id: string, blobKey: string, logged: boolean, cause: unknown): void {
+    const cleanup = async () => {
+      await this.deps.blobs.delete(blobKey);
+      if (logged) await this.deps.log.addEvent(id, 'refused', { reason: 'temporary local problem before queueing', error: errorMessage(cause) }, 'refused');
+    };
+    cleanup().catch((error: unknown) => this.deps.logger.error('discarding an unqueued message failed', { id, error: errorMessage(error) }));
   }
 
   private releaseRcpts(state: SessionState): void {

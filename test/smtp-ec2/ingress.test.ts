@@ -34,8 +34,8 @@ async function blobCount(): Promise<number> {
 }
 
 /** Opens a submission session: EHLO, STARTTLS, EHLO, AUTH PLAIN as alice. */
-async function loggedIn(): Promise<RawSmtp> {
-  const { client } = await RawSmtp.open(fx.ports.submission);
+async function loggedIn(ingress: IngressFixture = fx): Promise<RawSmtp> {
+  const { client } = await RawSmtp.open(ingress.ports.submission);
   await client.command('EHLO client.test');
   await client.startTls();
   await client.command('EHLO client.test');
@@ -284,11 +284,7 @@ describe('after the queue commit', () => {
       },
     });
     try {
-      const { client } = await RawSmtp.open(failing.ports.submission);
-      await client.command('EHLO client.test');
-      await client.startTls();
-      await client.command('EHLO client.test');
-      expect(await client.authPlain('alice@acme.test', PASSWORD)).toMatch(/^235 /);
+      const client = await loggedIn(failing);
       await client.command('MAIL FROM:<alice@acme.test>');
       expect(await client.command('RCPT TO:<bob@example.org>')).toMatch(/^250 /);
       expect(await client.command('DATA')).toMatch(/^354 /);
@@ -296,6 +292,27 @@ describe('after the queue commit', () => {
       expect(await client.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
       expect((await failing.queue.depth('scan')).visible).toBe(1);
       client.close();
+    } finally {
+      await failing.close();
+    }
+  });
+});
+
+describe('before the queue commit', () => {
+  it('a failing queue gets 451 4.3.0 and leaves neither the blob nor a "queued" log record', async () => {
+    const failing = await startIngress();
+    try {
+      failing.queue.send = () => Promise.reject(new Error('database is locked'));
+      const client = await loggedIn(failing);
+      await client.command('MAIL FROM:<alice@acme.test>');
+      expect(await client.command('RCPT TO:<bob@example.org>')).toMatch(/^250 /);
+      expect(await client.command('DATA')).toMatch(/^354 /);
+      client.write('From: alice@acme.test\r\nSubject: unqueued\r\n\r\nHi.\r\n.\r\n');
+      expect(await client.reply()).toMatch(/^451 4\.3\.0 /);
+      client.close();
+      const { items } = await failing.log.search({});
+      await expect.poll(async () => (await failing.log.get(items[0]?.id ?? ''))?.message.status).toBe('refused');
+      await expect.poll(() => readdir(join(failing.dir, 'blobs', 'messages'), { recursive: true }).then((files) => files.filter((f) => f.endsWith('.eml')))).toEqual([]);
     } finally {
       await failing.close();
     }
