@@ -19,7 +19,13 @@ describe('makeIngressPolicy wiring', () => {
     await w.locks.unlock(w.user.id, 'tenant:acme', 'checked');
     expect((await runChecks(w.policy.mailFrom, await w.mailFacts('alice@acme.example'))).final.action).toBe('accept');
     expect(w.lockEvents.map((e) => e.kind)).toEqual(['lock', 'timed-unlock', 'lock', 'manual-unlock']);
-    expect(w.logs.filter((l) => l.message === 'user lock event')).toHaveLength(4);
+    const logged = w.logs.filter((l) => l.message === 'user lock event').map((l) => l.fields);
+    expect(logged).toHaveLength(4);
+    // Notifications and audits read these lines: each names the event, the identity and its reasons.
+    expect(logged[0]).toMatchObject({ event: 'lock', identity: 'alice@acme.example', permanent: false, until: '2026-11-25T15:30:00.000Z', reasons: [{ name: 'SPAM_VERDICT', evidence: { score: 12 } }] });
+    expect(logged[1]).toMatchObject({ event: 'timed-unlock', timedUnlocks: 1, reasons: [{ name: 'SPAM_VERDICT' }] });
+    expect(logged[2]).toMatchObject({ event: 'lock', permanent: true, until: null });
+    expect(logged[3]).toMatchObject({ event: 'manual-unlock', by: 'tenant:acme', reason: 'checked', timedUnlocks: 0 });
   });
 
   it('locks after limitViolations.lockAfter rate-limit refusals within the window', async () => {
