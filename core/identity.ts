@@ -153,3 +153,27 @@ export function matchIpUser<U extends { identity: string }>(users: U[], address:
   }
   return best?.user;
 }
+
+/**
+ * An IP user relays without AUTH, so its range must hold only the tenant's own mail servers:
+ * ranges wider than these are refused (a /0 would be an open relay).
+ */
+export const WIDEST_IP_USER_PREFIX = { ipv4: 16, ipv6: 32 } as const;
+
+export type IpRangeProblem<U> = { reason: 'too-wide'; widest: number } | { reason: 'overlap'; other: U };
+
+/**
+ * Why `range` may not become an IP user of `tenantId`, if it may not: too wide, or overlapping a
+ * range of another tenant (the most specific range wins at connect, so an overlap would let one
+ * tenant take over another's smarthost mail). Nested ranges within one tenant are fine.
+ */
+export function ipRangeProblem<U extends Pick<OutgoingUser, 'tenantId' | 'identity'>>(range: string, tenantId: string, ipUsers: ReadonlyArray<U>): IpRangeProblem<U> | undefined {
+  const { address, prefix, family } = normaliseCidr(range);
+  const widest = WIDEST_IP_USER_PREFIX[family];
+  if (prefix < widest) return { reason: 'too-wide', widest };
+  for (const other of ipUsers) {
+    if (other.tenantId === tenantId) continue;
+    if (cidrContains(other.identity, address) || cidrContains(range, normaliseCidr(other.identity).address)) return { reason: 'overlap', other };
+  }
+  return undefined;
+}

@@ -1,6 +1,6 @@
 // user commands: the outgoing users (SMTP identities) of a tenant.
 import { randomBytes } from 'node:crypto';
-import { hashPassword, IdentityError, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { hashPassword, IdentityError, ipRangeProblem, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { effectiveSettings, parseSettingAssignments } from '../../core/settings.js';
 import { NotFoundError } from '../../core/stores.js';
 import type { LocalStores } from '../local-stores.js';
@@ -27,9 +27,9 @@ async function passwordFromStdin(ctx: CommandContext): Promise<string | undefine
 
 export const userCommands: Record<string, Command> = {
   add: {
-    usage: '--tenant NAME IDENTITY [--password-stdin]',
-    summary: 'Create an outgoing user: user@domain (mailbox), domain (domain user) or IP/CIDR (IP user, no password). Without --password-stdin a password is generated and printed once.',
-    options: { ...tenantOption, 'password-stdin': { type: 'boolean' } },
+    usage: '--tenant NAME IDENTITY [--password-stdin] [--allow-wide]',
+    summary: 'Create an outgoing user: user@domain (mailbox), domain (domain user) or IP/CIDR (IP user, no password; at most /16 or /32 for IPv6 unless --allow-wide, never overlapping another tenant). Without --password-stdin a password is generated and printed once.',
+    options: { ...tenantOption, 'password-stdin': { type: 'boolean' }, 'allow-wide': { type: 'boolean' } },
     async run(ctx) {
       const parsed = parseIdentity(positional(ctx, 0, 'IDENTITY'));
       const given = await passwordFromStdin(ctx);
@@ -42,6 +42,15 @@ export const userCommands: Record<string, Command> = {
           }
         }
         if (parsed.kind === 'ip' && given) throw new UsageError('an IP user has no password');
+        if (parsed.kind === 'ip') {
+          const problem = ipRangeProblem(parsed.identity, tenant.id, await stores.configStore.listUsers({ kind: 'ip' }));
+          if (problem?.reason === 'overlap') {
+            throw new IdentityError(`${parsed.identity} overlaps ${problem.other.identity} of another tenant; an address may belong to one tenant only`);
+          }
+          if (problem?.reason === 'too-wide' && !ctx.values['allow-wide']) {
+            throw new IdentityError(`${parsed.identity} is wider than /${problem.widest}: an IP user relays without AUTH; pass --allow-wide if this whole range really is the tenant's mail servers`);
+          }
+        }
         const password = parsed.kind === 'ip' ? undefined : (given ?? generatePassword());
         const user = await stores.configStore.createUser({
           tenantId: tenant.id,

@@ -1,6 +1,6 @@
 // Outgoing users of the three kinds (mailbox, domain, IP range), their settings and passwords.
 import { randomBytes } from 'node:crypto';
-import { cidrContains, hashPassword, normaliseCidr, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { hashPassword, ipRangeProblem, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import type { LockState } from '../../core/locks.js';
 import { effectiveSettings } from '../../core/settings.js';
 import type { ApiDeps } from './deps.js';
@@ -68,30 +68,13 @@ async function detail(deps: ApiDeps, tenant: Tenant, user: OutgoingUser, now: nu
   };
 }
 
-/**
- * The widest range an IP user may have. An IP user relays without AUTH, so 0.0.0.0/0 would be an
- * open relay; past these widths a range is no longer "the tenant's own servers".
- */
-export const WIDEST_IP_USER_PREFIX = { ipv4: 16, ipv6: 32 } as const;
-
-/**
- * An IP user's range may not overlap another tenant's: the most specific range wins at connect
- * time, so a tenant could otherwise take over another tenant's smarthost traffic (and read its
- * envelopes, subjects and quarantine). Overlaps within one tenant are fine (most specific wins).
- */
 async function checkIpRange(deps: ApiDeps, tenant: Tenant, range: string): Promise<void> {
-  const { address, prefix, family } = normaliseCidr(range);
-  const widest = WIDEST_IP_USER_PREFIX[family];
-  if (prefix < widest) {
-    throw new ApiProblem(422, `${range} is wider than /${widest}: an IP user relays without AUTH, so its range must hold only the tenant's own mail servers`);
+  const problem = ipRangeProblem(range, tenant.id, await deps.configStore.listUsers({ kind: 'ip' }));
+  if (problem?.reason === 'too-wide') {
+    throw new ApiProblem(422, `${range} is wider than /${problem.widest}: an IP user relays without AUTH, so its range must hold only the tenant's own mail servers`);
   }
-  for (const other of await deps.configStore.listUsers({ kind: 'ip' })) {
-    if (other.tenantId === tenant.id) continue;
-    if (cidrContains(other.identity, address) || cidrContains(range, normaliseCidr(other.identity).address)) {
-      // Another tenant's range is not named: the refusal must not reveal its data.
-      throw new ApiProblem(409, `${range} overlaps an IP range of another tenant; ask the operator which addresses are yours`);
-    }
-  }
+  // Another tenant's range is not named: the refusal must not reveal its data.
+  if (problem?.reason === 'overlap') throw new ApiProblem(409, `${range} overlaps an IP range of another tenant; ask the operator which addresses are yours`);
 }
 
 /** 24 characters from 144 random bits: strong, and typeable into a mail client. */

@@ -71,6 +71,9 @@ describe('outpost CLI', () => {
     expect(await failing(['user', 'add', '--tenant', 'nope', 'bob@acme.test'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/no tenant named "nope"/) });
     expect(await failing(['user', 'add', '--tenant', 'acme', '300.1.1.1'])).toMatchObject({ code: 1 });
     expect(await failing(['user', 'add', '--tenant', 'acme', 'alice@acme.test'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/already exists/) });
+    expect(await failing(['user', 'add', '--tenant', 'acme', '10.0.0.0/8'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/wider than \/16.*--allow-wide/) });
+    await outpost(env, ['tenant', 'add', 'globex']);
+    expect(await failing(['user', 'add', '--tenant', 'globex', '192.0.2.7'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/192\.0\.2\.7\/32 overlaps 192\.0\.2\.0\/24 of another tenant/) });
     expect(await failing(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command/) });
     expect(await failing(['user', 'set', '--tenant', 'acme', 'alice@acme.test', 'mailsPerHour=lots'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/whole number/) });
     expect(await failing(['user', 'set', '--tenant', 'acme', 'alice@acme.test', 'colour=blue'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/unknown setting "colour"/) });
