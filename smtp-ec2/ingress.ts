@@ -16,6 +16,7 @@ import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { effectiveSettings } from '../core/settings.js';
 import type { ConfigStore, MessageLog } from '../core/stores.js';
+import type { MessageStats } from '../core/api/stats.js';
 import type { Metrics } from '../core/metrics.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
@@ -53,6 +54,8 @@ export interface IngressDeps {
   tls: { key: Buffer; cert: Buffer };
   policy?: IngressPolicy;
   metrics?: Metrics;
+  /** Per-tenant and per-user statistics of refusals during the session. */
+  stats?: Pick<MessageStats, 'recordRefusal'>;
   /** Called after a message is queued (the single node wakes its scan poller). */
   onQueued?: (queue: string) => void;
 }
@@ -170,6 +173,12 @@ export class Ingress {
     this.deps.policy?.onRefusal?.(facts, result).catch((error: unknown) => {
       this.deps.logger.error('refusal bookkeeping failed', { error: errorMessage(error) });
     });
+    if (facts.sender) {
+      const refusal = { tenantId: facts.sender.tenant.id, userId: facts.sender.user.id, reason: result.symbols[0]?.name ?? 'UNSPECIFIED', at: facts.now };
+      this.deps.stats?.recordRefusal(refusal).catch((error: unknown) => {
+        this.deps.logger.error('refusal statistics failed', { error: errorMessage(error) });
+      });
+    }
     return reply;
   }
 
@@ -309,6 +318,8 @@ export class Ingress {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
       }
       state.rcpts.push(rcpt);
+      // The client left while the checks ran: onClose has released what it saw, not this reservation.
+      if (this.sessions.get(session.id) !== state) this.releaseRcpts(state);
     })()
       .then(() => callback())
       .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'rcpt')));

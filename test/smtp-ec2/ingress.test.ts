@@ -318,3 +318,31 @@ describe('before the queue commit', () => {
     }
   });
 });
+
+describe('a client that leaves during RCPT', () => {
+  it('gets the reservation its RCPT made released once the checks finish', async () => {
+    const released: string[][] = [];
+    let checked = 0;
+    const slow = await startIngress({
+      policy: {
+        rcptTo: [{ name: 'slow-reserve', check: () => new Promise((resolve) => setTimeout(() => { checked += 1; resolve({ action: 'continue', symbols: [] }); }, 300)) }],
+        releaseTransaction: (_facts, rcpts) => {
+          released.push(rcpts);
+          return Promise.resolve();
+        },
+      },
+    });
+    try {
+      const client = await loggedIn(slow);
+      expect(await client.command('MAIL FROM:<alice@acme.test>')).toMatch(/^250 /);
+      client.write('RCPT TO:<bob@example.org>\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      client.close();
+      await expect.poll(() => checked).toBe(1);
+      await expect.poll(() => released).toEqual([['bob@example.org']]);
+      expect(slow.ingress.activeSessions).toBe(0);
+    } finally {
+      await slow.close();
+    }
+  });
+});
