@@ -176,6 +176,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     clock,
     tls,
     metrics,
+    stats: stores.stats,
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
     onQueued: nudge,
   });
@@ -235,6 +236,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       stores.fingerprints.purgeOlderThan(clock.now() - config.scanning.fingerprintRetentionDays * 86_400_000),
       stores.counters.purgeExpired(),
       stores.log.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
+      stores.stats.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
     ]).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();

@@ -27,7 +27,32 @@ const SENT_BY_USER = `NOT EXISTS (
     AND (${NOTICE_EVENT_KEYS.map((key) => `json_extract(e.detail, '$.${key}') IS NOT NULL`).join(' OR ')}))`;
 
 export class SqliteMessageStats implements MessageStats {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    // SMTP-time refusals, counted per user, reason and hour.
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS smtp_refusals (
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, user_id, hour, reason)
+      );
+    `);
+  }
+
+  async recordRefusal(refusal: { tenantId: string; userId: string; reason: string; at: number }): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO smtp_refusals (tenant_id, user_id, hour, reason, count) VALUES (?, ?, ?, ?, 1)
+         ON CONFLICT (tenant_id, user_id, hour, reason) DO UPDATE SET count = count + 1`,
+      )
+      .run(refusal.tenantId, refusal.userId, bucketStart(refusal.at, 'hour'), refusal.reason);
+  }
+
+  async purgeOlderThan(cutoff: number): Promise<number> {
+    return this.db.prepare('DELETE FROM smtp_refusals WHERE hour < ?').run(bucketStart(cutoff, 'hour')).changes;
+  }
 
   async volume(query: VolumeQuery): Promise<VolumePoint[]> {
     const points = emptyPoints(query.from, query.to, query.bucket);
@@ -51,6 +76,17 @@ export class SqliteMessageStats implements MessageStats {
         const reason = refusalReason(row.status, details);
         point.refused[reason] = (point.refused[reason] ?? 0) + 1;
       }
+    }
+    const refusals = this.db
+      .prepare(
+        `SELECT hour, reason, SUM(count) AS count FROM smtp_refusals
+         WHERE tenant_id = @tenantId AND (@userId IS NULL OR user_id = @userId) AND hour >= @from AND hour < @to
+         GROUP BY hour, reason`,
+      )
+      .all({ tenantId: query.tenantId, userId: query.userId ?? null, from: bucketStart(query.from, 'hour'), to: query.to }) as Array<{ hour: number; reason: string; count: number }>;
+    for (const refusal of refusals) {
+      const point = byStart.get(bucketStart(refusal.hour, query.bucket));
+      if (point) point.refused[refusal.reason] = (point.refused[refusal.reason] ?? 0) + refusal.count;
     }
     return points;
   }

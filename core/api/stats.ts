@@ -24,7 +24,10 @@ export interface VolumePoint {
   recipients: number;
   /** Messages delivered to every or some recipient. */
   sent: number;
-  /** Messages not delivered, by reason (symbol name, or the status when no symbol is known). */
+  /**
+   * What was refused, by reason: messages not delivered (symbol name, or the status when no
+   * symbol is known) plus refusals during the SMTP session (the refusal's first symbol).
+   */
   refused: Record<string, number>;
 }
 
@@ -39,6 +42,13 @@ export interface MessageStats {
   volume(query: VolumeQuery): Promise<VolumePoint[]>;
   /** Messages and recipients per user of the tenant within [from, to); users without mail are absent. */
   volumeByUser(tenantId: string, from: number, to: number): Promise<Map<string, UserVolume>>;
+  /**
+   * Counts a refusal during the SMTP session (rate limit, lock, sender rule, size...): no message
+   * exists for it in the message log, yet it is what an outgoing filter refuses most.
+   */
+  recordRefusal(refusal: { tenantId: string; userId: string; reason: string; at: number }): Promise<void>;
+  /** Forgets refusal counts older than `cutoff` (ms). */
+  purgeOlderThan(cutoff: number): Promise<number>;
 }
 
 /**

@@ -99,6 +99,11 @@ describe('mailsPerHour', () => {
     const over = await rawTransaction(smtp, { mailFrom: 'hour@acme.test', rcptTo: ['h3@example.org', 'h4@example.org'] });
     accepted(over.rcpt[0]);
     expectReply(over.rcpt[1], 451, '4.7.1', /Hourly limit of 3 mails reached; retry after/);
+    // The refusal shows in the user's statistics (API and panel), by reason.
+    const hourUser = await e2e.node.stores.configStore.findUserByLogin('hour@acme.test');
+    const now = e2e.clock.now();
+    const stats = await e2e.node.stores.stats.volume({ tenantId: acme.id, userId: hourUser?.id ?? '', from: now - 3_600_000, to: now + 1, bucket: 'day' });
+    expect(stats.reduce((sum, point) => sum + (point.refused.RATE_LIMIT_HOUR ?? 0), 0)).toBe(1);
 
     e2e.clock.advance(61 * MINUTE);
     const later = await rawTransaction(smtp, { mailFrom: 'hour@acme.test', rcptTo: ['h4@example.org'] });

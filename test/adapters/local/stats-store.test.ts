@@ -83,4 +83,22 @@ describe('SqliteMessageStats', () => {
     expect(hour).toEqual({ start: T0, messages: 2, recipients: 3, sent: 1, refused: { bounced: 1 } });
     expect(Object.fromEntries(await stats.volumeByUser('t1', T0, T0 + H))).toEqual({ u1: { messages: 2, recipients: 3 } });
   });
+
+  it('adds refusals during the SMTP session, by reason, per user and per hour or day, and purges them', async () => {
+    const { stats, add } = await setup();
+    await add(T0 + 10, 'quarantined', { events: [{ symbols: [{ name: 'GTUBE' }] }] });
+    await stats.recordRefusal({ tenantId: 't1', userId: 'u1', reason: 'RATE_LIMIT_HOUR', at: T0 + 20 });
+    await stats.recordRefusal({ tenantId: 't1', userId: 'u1', reason: 'RATE_LIMIT_HOUR', at: T0 + 30 });
+    await stats.recordRefusal({ tenantId: 't1', userId: 'u2', reason: 'USER_LOCKED', at: T0 + H + 5 });
+    await stats.recordRefusal({ tenantId: 't2', userId: 'u9', reason: 'RATE_LIMIT_HOUR', at: T0 + 5 });
+    const hourly = await stats.volume({ tenantId: 't1', from: T0, to: T0 + 2 * H, bucket: 'hour' });
+    expect(hourly.map((point) => point.refused)).toEqual([{ GTUBE: 1, RATE_LIMIT_HOUR: 2 }, { USER_LOCKED: 1 }]);
+    // Refusals are not messages: they do not count as accepted mail.
+    expect(hourly.map((point) => point.messages)).toEqual([1, 0]);
+    const oneUser = await stats.volume({ tenantId: 't1', userId: 'u2', from: T0, to: T0 + 86_400_000, bucket: 'day' });
+    expect(oneUser.map((point) => point.refused)).toEqual([{ USER_LOCKED: 1 }]);
+    expect(await stats.purgeOlderThan(T0 + H)).toBe(2);
+    const after = await stats.volume({ tenantId: 't1', from: T0, to: T0 + 2 * H, bucket: 'hour' });
+    expect(after.map((point) => point.refused)).toEqual([{ GTUBE: 1 }, { USER_LOCKED: 1 }]);
+  });
 });
