@@ -11,6 +11,11 @@ export class ConflictError extends Error {
   override name = 'ConflictError';
 }
 
+/** Input a store cannot use (e.g. a pagination cursor it did not issue). */
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+}
+
 export interface ConfigStore {
   createTenant(name: string, settings?: SettingOverrides): Promise<Tenant>;
   getTenant(id: string): Promise<Tenant | undefined>;

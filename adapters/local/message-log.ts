@@ -1,5 +1,5 @@
 // The message log in SQLite: one row a message, and its events in order.
-import type { MessageEvent, MessageLog, MessageRecord, MessageSearch, MessageStatus } from '../../core/stores.js';
+import { InvalidInputError, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import type { Db } from './sqlite.js';
@@ -151,10 +151,12 @@ export class SqliteMessageLog implements MessageLog {
   }
 }
 
-function decodeCursor(cursor: string): [number | null, string | null] {
+function decodeCursor(cursor: string): [number, string] {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const colon = text.indexOf(':');
   const at = Number(text.slice(0, colon));
-  if (colon <= 0 || !Number.isFinite(at)) return [null, null];
+  if (colon <= 0 || !Number.isFinite(at) || colon === text.length - 1) {
+    throw new InvalidInputError('cursor is not one this search returned; start again without it');
+  }
   return [at, text.slice(colon + 1)];
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { DkimKeyError } from '../../core/dkim/keys.js';
 import { IdentityError, type Tenant } from '../../core/identity.js';
 import { errorMessage } from '../../core/log.js';
-import { ConflictError, NotFoundError } from '../../core/stores.js';
+import { ConflictError, NotFoundError, InvalidInputError } from '../../core/stores.js';
 import { authenticate, FailedAuthLimiter } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
@@ -42,6 +42,7 @@ function toProblem(error: unknown, deps: ApiDeps, requestId: string): ApiProblem
   if (error instanceof z.ZodError) return validationProblem('body', error);
   if (error instanceof NotFoundError) return notFound(error.message);
   if (error instanceof ConflictError) return new ApiProblem(409, error.message);
+  if (error instanceof InvalidInputError) return new ApiProblem(400, error.message);
   if (error instanceof IdentityError || error instanceof DkimKeyError) return new ApiProblem(422, error.message);
   deps.logger?.error('api request failed', { requestId, error: errorMessage(error) });
   return new ApiProblem(500, `internal error; give the operator request id ${requestId}`);

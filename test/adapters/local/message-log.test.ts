@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
+import { InvalidInputError } from '../../../core/stores.js';
 
 function setup() {
   let now = 1_700_000_000_000;
@@ -56,6 +57,7 @@ describe('SqliteMessageLog', () => {
     expect((await log.search({ sender: 'X@globex.test' })).items.map((m) => m.id)).toEqual(['B0']);
     expect((await log.search({ status: 'bounced' })).items.map((m) => m.id)).toEqual(['A3']);
     expect((await log.search({ from: 1001, to: 1003 })).items.map((m) => m.id)).toEqual(['A2', 'A1']);
+    await expect(log.search({ cursor: 'garbage' })).rejects.toThrow(InvalidInputError);
   });
 
   it('purges messages received before the cutoff, with their events', async () => {

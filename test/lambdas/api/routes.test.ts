@@ -281,6 +281,7 @@ describe('message log', () => {
     expect((await fx.call('GET', `${t}/messages?status=lost`)).status).toBe(400);
     expect((await fx.call('GET', `${t}/messages?from=yesterday`)).body.errors[0].path).toBe('query.from');
     expect((await fx.call('GET', `${t}/messages?limit=501`)).status).toBe(400);
+    expect(await fx.call('GET', `${t}/messages?cursor=bm90LWEtY3Vyc29y`)).toMatchObject({ status: 400, body: { detail: expect.stringMatching(/cursor/) } });
     const reversed = await fx.call('GET', `${t}/messages?from=2026-03-10T00:00:00Z&to=2026-03-09T00:00:00Z`);
     expect(reversed).toMatchObject({ status: 400, body: { detail: 'query.from must be before query.to' } });
   });
