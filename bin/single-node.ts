@@ -233,7 +233,10 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     const retention = config.scanning.quarantineRetentionDays;
     Promise.all([
       purgeQuarantine({ quarantine: stores.quarantine, blobs: stores.blobs, log: stores.log, clock }, retention),
-      stores.fingerprints.purgeOlderThan(clock.now() - config.scanning.fingerprintRetentionDays * 86_400_000),
+      stores.fingerprints.purgeOlderThan({
+        learned: clock.now() - config.scanning.fingerprintRetentionDays * 86_400_000,
+        sightings: clock.now() - config.scanning.bulkWindowMinutes * 60_000,
+      }),
       stores.counters.purgeExpired(),
       stores.log.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
       stores.stats.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),

@@ -113,9 +113,9 @@ export class SqliteFingerprintStore implements FingerprintStore {
     return identities.size;
   }
 
-  async purgeOlderThan(cutoff: number): Promise<void> {
-    this.db.prepare('DELETE FROM fingerprint_sightings WHERE at < ?').run(cutoff);
-    this.db.prepare('DELETE FROM spam_fingerprints WHERE added_at < ?').run(cutoff);
-    this.db.prepare("DELETE FROM blocked_hashes WHERE source <> 'operator' AND added_at < ?").run(cutoff);
+  async purgeOlderThan(cutoff: { learned: number; sightings: number }): Promise<void> {
+    this.db.prepare('DELETE FROM fingerprint_sightings WHERE at < ?').run(cutoff.sightings);
+    this.db.prepare('DELETE FROM spam_fingerprints WHERE added_at < ?').run(cutoff.learned);
+    this.db.prepare("DELETE FROM blocked_hashes WHERE source <> 'operator' AND added_at < ?").run(cutoff.learned);
   }
 }

@@ -36,8 +36,11 @@ export interface FingerprintStore {
   /** Distinct identities that sent a fingerprint within `maxDistance` bits since `since`. */
   countSenders(fingerprint: string, maxDistance: number, since: number): Promise<number>;
 
-  /** Removes learned fingerprints and sightings older than `cutoff` (operator hashes stay). */
-  purgeOlderThan(cutoff: number): Promise<void>;
+  /**
+   * Removes learned fingerprints and hashes older than `learned` (operator hashes stay) and bulk
+   * sightings older than `sightings` (the bulk detector only looks back its window).
+   */
+  purgeOlderThan(cutoff: { learned: number; sightings: number }): Promise<void>;
 }
 
 export function sha256Hex(data: Buffer): string {

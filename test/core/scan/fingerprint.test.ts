@@ -57,6 +57,12 @@ describe('SqliteFingerprintStore', () => {
     await store.recordSighting(fuzzyFingerprint(newsletter, 20) ?? '', 'user-4', 2000);
     expect(await store.countSenders(fp('E'), 5, 500)).toBe(2);
     expect(await store.countSenders(fp('E'), 5, 0)).toBe(3);
+    // Sightings are kept only as long as the bulk window needs them; learned spam stays longer.
+    await store.addSpamFingerprint(fp('A'), 100);
+    await store.purgeOlderThan({ learned: 50, sightings: 1500 });
+    // user-1 (1000) and user-3 (100) are gone; user-2 (2000, 2500) remains.
+    expect(await store.countSenders(fp('E'), 5, 0)).toBe(1);
+    expect(await store.nearestSpamFingerprint(fp('A'), 0)).toBeDefined();
   });
 
   it('keeps blocked hashes by source; an operator entry is not replaced by a learned one; purge keeps operator entries', async () => {
@@ -68,7 +74,7 @@ describe('SqliteFingerprintStore', () => {
     expect(await store.findBlockedHashes([hash, sha256Hex(Buffer.from('fine'))])).toEqual([
       { sha256: hash, source: 'operator', reason: 'known malware dropper', addedAt: 1 },
     ]);
-    await store.purgeOlderThan(10);
+    await store.purgeOlderThan({ learned: 10, sightings: 10 });
     expect((await store.listBlockedHashes()).map((item) => item.source)).toEqual(['operator']);
   });
 });
