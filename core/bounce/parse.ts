@@ -25,7 +25,24 @@ export interface BounceReport {
 
 const STATUS_RE = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
 const REPLY_RE = /\b([245])\d\d\b/;
-const ADDRESS_RE = /[^\s<>()",;:]+@[^\s<>()",;:]+\.[^\s<>()",;:]+/;
+// Bounces come from anyone: every pattern here must run in linear time on hostile input. The
+// lookbehind lets a match start only where a token starts, and the domain excludes "@", so
+// neither "a.a.a...@" nor "a@a@a@..." makes the engine rescan the line from every position.
+const ADDRESS_RE = /(?<![^\s<>()",;:])[^\s<>()",;:]+@[^\s<>()",;:@]+\.[^\s<>()",;:@]+/;
+/** Lines that end a report and start the returned message (qmail, Exim, others). */
+const RETURNED_MARKER_RE = /^(?:--- Below this line is a copy of the message\.|-{3,}.*copy of the message.*|\s*-+ Original message -+|\s*-+ Returned message -+)\s*$/i;
+/** Marker lines are short; longer lines are not tested, which keeps the patterns above cheap. */
+const MAX_MARKER_LINE = 200;
+
+/** The text before and after the first line matching `re` (undefined when no line does). */
+function splitAtLine(text: string, re: RegExp): { before: string; after: string } | undefined {
+  let at = 0;
+  for (const line of text.split('\n')) {
+    if (line.length <= MAX_MARKER_LINE && re.test(line)) return { before: text.slice(0, at), after: text.slice(at + line.length + 1) };
+    at += line.length + 1;
+  }
+  return undefined;
+}
 
 export function parseBounce(raw: Buffer): BounceReport {
   const root = parseEntity(raw.toString('latin1'));
@@ -66,7 +83,7 @@ function fromPlainText(entities: MimeEntity[]): Omit<BounceReport, 'originalMess
 
 // qmail: "<addr>:" then the reason, up to a blank line; the intro says whether it gave up.
 function qmail(text: string): BounceRecipient[] {
-  const report = text.split(/^--- Below this line is a copy of the message\./m)[0] ?? text;
+  const report = splitAtLine(text, /^--- Below this line is a copy of the message\./)?.before ?? text;
   const permanent = /permanent error/i.test(report);
   const recipients: BounceRecipient[] = [];
   for (const match of report.matchAll(/^<([^>\s]+@[^>\s]+)>:\n((?:.+\n?)*)/gm)) {
@@ -81,7 +98,7 @@ function qmail(text: string): BounceRecipient[] {
 // details indented further, blocks separated by blank lines.
 function exim(text: string): BounceRecipient[] {
   const after = text.split(/following address\(es\) failed:/i)[1] ?? '';
-  const report = after.split(/^-{3,}.*copy of the message/im)[0] ?? after;
+  const report = splitAtLine(after, /^-{3,}.*copy of the message/i)?.before ?? after;
   const permanent = /permanent error/i.test(text);
   const recipients: BounceRecipient[] = [];
   for (const block of report.split(/\n[ \t]*\n/)) {
@@ -128,8 +145,8 @@ function originalIds(entities: MimeEntity[], format: BounceReport['format']): Pi
   else if (returned) headers = parseHeaderFields(splitHeaderBody(returned.body).head);
   if (!headers && format !== 'dsn') {
     const text = entities.filter((entity) => entity.contentType === 'text/plain').map((entity) => entity.body.replace(/\r\n?/g, '\n')).join('\n');
-    const marker = /^(?:--- Below this line is a copy of the message\.|-{3,}.*copy of the message.*|\s*-+ Original message -+|\s*-+ Returned message -+)\s*$/im.exec(text);
-    if (marker) headers = parseHeaderFields(splitHeaderBody(text.slice(marker.index + marker[0].length).replace(/^\n+/, '')).head);
+    const marked = splitAtLine(text, RETURNED_MARKER_RE);
+    if (marked) headers = parseHeaderFields(splitHeaderBody(marked.after.replace(/^\n+/, '')).head);
   }
   const queueId = headers?.get('x-outpost-queue-id')?.[0]?.trim();
   const messageId = headers?.get('message-id')?.[0]?.trim();

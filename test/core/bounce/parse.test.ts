@@ -69,4 +69,27 @@ describe('parseBounce', () => {
     const raw = `Content-Type: multipart/report; report-type=delivery-status; boundary=xx\r\n\r\n--xx\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64\r\n\r\n${status}\r\n--xx--\r\n`;
     expect(parseBounce(Buffer.from(raw)).recipients).toEqual([{ address: 'b64@example.net', status: '5.1.2', action: 'failed', diagnostic: '', hard: true }]);
   });
+
+  // Bounces arrive from anyone on port 25: a crafted one must not stall the bounce stage.
+  const hostile: Record<string, string> = {
+    'a 100 kB line of dashes': `Subject: x\r\n\r\n${'-'.repeat(100_000)}\r\n`,
+    'a DSN recipient "a.a.a...@"': `Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; ${'a.'.repeat(50_000)}@\r\n`,
+    'a transcript line "a@a@a@..."': `Subject: x\r\n\r\n550 ${'a@'.repeat(50_000)}\r\n`,
+    'random bytes': Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 256)).toString('latin1'),
+  };
+  for (const [name, text] of Object.entries(hostile)) {
+    it(`parses hostile input in linear time without throwing: ${name}`, () => {
+      const started = performance.now();
+      const report = parseBounce(Buffer.from(text, 'latin1'));
+      expect(Array.isArray(report.recipients)).toBe(true);
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
+  }
+
+  it('still finds the returned headers after an Exim marker line', () => {
+    const raw = 'Subject: Mail delivery failed\r\n\r\nThe following address(es) failed:\r\n\r\n  gone@example.org\r\n    SMTP error from remote mail server after RCPT TO:<gone@example.org>:\r\n    550 5.1.1 User unknown\r\n\r\n------ This is a copy of the message, including all the headers. ------\r\nX-Outpost-Queue-Id: Q-123\r\nSubject: hi\r\n\r\nbody\r\n';
+    const report = parseBounce(Buffer.from(raw));
+    expect(report).toMatchObject({ format: 'exim', originalMessageId: 'Q-123' });
+    expect(report.recipients).toEqual([expect.objectContaining({ address: 'gone@example.org', status: '5.1.1', hard: true })]);
+  });
 });
