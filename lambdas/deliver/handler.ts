@@ -18,6 +18,9 @@ export const DELIVER_QUEUE = 'deliver';
 /** SQS refuses DelaySeconds above 15 minutes; longer waits are taken in hops (see notBefore). */
 const MAX_QUEUE_DELAY_SECONDS = 900;
 
+/** Message-log events that record what one attempt did for one recipient. */
+const OUTCOME_EVENTS = new Set(['delivered', 'deferred', 'bounced', 'expired']);
+
 
 export const deliverJobSchema = z.object({
   envelope: envelopeSchema,
@@ -113,6 +116,14 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     return messageId;
   }
 
+  /** True when the log already holds this attempt's outcomes (each attempt logs one per recipient). */
+  async function attemptAlreadyRecorded(job: DeliverJob): Promise<boolean> {
+    const history = await log.get(job.envelope.messageId);
+    return (
+      history?.events.some((event) => OUTCOME_EVENTS.has(event.event) && event.detail.attempt === job.attempt && job.pending.includes(String(event.detail.recipient))) ?? false
+    );
+  }
+
   async function handle(record: SqsRecord): Promise<void> {
     const parsed = parseJob(record.body);
     if ('problem' in parsed) {
@@ -126,6 +137,16 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     if (job.notBefore !== undefined && job.notBefore > now + 1000) {
       const wait = Math.min(Math.ceil((job.notBefore - now) / 1000), MAX_QUEUE_DELAY_SECONDS);
       await queue.send(DELIVER_QUEUE, JSON.stringify(job), { delaySeconds: wait });
+      return;
+    }
+
+    if (await attemptAlreadyRecorded(job)) {
+      // A duplicate receive (SQS is at-least-once): this attempt's retry job and DSN were queued
+      // before its outcomes were logged. Only the last step, freeing the blob, may be missing.
+      logger.info('deliver job already handled; duplicate receive dropped', { messageId: envelope.messageId, attempt: job.attempt });
+      const history = await log.get(envelope.messageId);
+      const retried = history?.events.some((event) => event.event === 'deferred' && event.detail.attempt === job.attempt) ?? false;
+      if (!retried) await blobs.delete(envelope.blobKey);
       return;
     }
 

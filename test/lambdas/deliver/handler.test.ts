@@ -263,6 +263,25 @@ describe('deliver handler with a test MX giving chosen answers', () => {
     expect(dsnRecord?.message).toMatchObject({ mailFrom: '', rcptTo: [sender], tenantId: 't1', userId: 'u1' });
   });
 
+  it('drops a duplicate receive of an attempt already done: one delivery, one DSN, blob freed', async () => {
+    const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${mx.port}` } });
+    const sender = `alice-dup-${Date.now()}@sender.test`;
+    const envelope = await accept(node, ['bob@dest.test', 'nobody@dest.test'], sender);
+    const handler = makeDeliverHandler(node.deps);
+    const body = JSON.stringify(deliverJob(envelope));
+    expect(await handler(sqsEvent(body, 'rec-dup'))).toEqual({ batchItemFailures: [] });
+    // SQS hands the same record out again (the first ack was lost).
+    expect(await handler(sqsEvent(body, 'rec-dup'))).toEqual({ batchItemFailures: [] });
+
+    expect(mx.received.filter((mail) => mail.mailFrom === sender)).toHaveLength(1);
+    const events = (await node.log.get(envelope.messageId))?.events ?? [];
+    expect(events.filter((event) => event.event === 'dsn-sent')).toHaveLength(1);
+    expect(events.filter((event) => event.event === 'delivered')).toHaveLength(1);
+    expect((await node.queue.depth('deliver')).visible).toBe(2); // the original job and one DSN
+    expect(await node.blobs.exists(envelope.blobKey)).toBe(false);
+    expect(node.logLines.some((line) => line.includes('duplicate receive dropped'))).toBe(true);
+  });
+
   it('sends no DSN when a message with the null sender bounces', async () => {
     const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${mx.port}` } });
     const envelope = await accept(node, ['nobody@dest.test'], '');
