@@ -238,6 +238,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
         sightings: clock.now() - config.scanning.bulkWindowMinutes * 60_000,
       }),
       stores.counters.purgeExpired(),
+      stores.suppression.purgeExpired(clock.now()),
       stores.log.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
       stores.stats.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
     ]).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));

@@ -26,6 +26,8 @@ export interface SuppressionList {
   list(tenantId: string, now: number): Promise<SuppressionEntry[]>;
   /** The entry in force for this recipient at `now`, if any. */
   find(tenantId: string, address: string, now: number): Promise<SuppressionEntry | undefined>;
+  /** Deletes entries that expired before `now`; returns how many. */
+  purgeExpired(now: number): Promise<number>;
 }
 
 /** How long a hard bounce keeps an address suppressed: mailboxes do come back (re-created, un-full). */

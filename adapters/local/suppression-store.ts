@@ -76,6 +76,10 @@ export class SqliteSuppressionList implements SuppressionList {
     return rows.map(toEntry);
   }
 
+  async purgeExpired(now: number): Promise<number> {
+    return this.db.prepare('DELETE FROM suppressions WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now).changes;
+  }
+
   async find(tenantId: string, address: string, now: number): Promise<SuppressionEntry | undefined> {
     let normalised: string;
     try {

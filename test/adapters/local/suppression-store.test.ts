@@ -71,4 +71,13 @@ describe('SqliteSuppressionList', () => {
     expect((await list.list('t1', T0 + 2000)).map((entry) => entry.address)).toEqual(['b@example.com', 'a@example.com']);
     expect((await list.list('t1', T0 + 6000)).map((entry) => entry.address)).toEqual(['a@example.com']);
   });
+
+  it('purges expired entries and keeps the rest', async () => {
+    const { list } = setup();
+    await suppressHardBounce(list, { tenantId: 't1', address: 'old@example.com', reason: '550', now: T0 });
+    await list.add({ tenantId: 't1', address: 'manual@example.com', source: 'manual', reason: 'asked' });
+    await suppressHardBounce(list, { tenantId: 't1', address: 'new@example.com', reason: '550', now: T0 + 20 * DAY });
+    expect(await list.purgeExpired(T0 + 31 * DAY)).toBe(1);
+    expect((await list.list('t1', T0)).map((entry) => entry.address).sort()).toEqual(['manual@example.com', 'new@example.com']);
+  });
 });
