@@ -230,18 +230,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   for (const item of pollers.values()) item.start();
 
   const housekeeping = setInterval(() => {
-    const retention = config.scanning.quarantineRetentionDays;
-    Promise.all([
-      purgeQuarantine({ quarantine: stores.quarantine, blobs: stores.blobs, log: stores.log, clock }, retention),
-      stores.fingerprints.purgeOlderThan({
-        learned: clock.now() - config.scanning.fingerprintRetentionDays * 86_400_000,
-        sightings: clock.now() - config.scanning.bulkWindowMinutes * 60_000,
-      }),
-      stores.counters.purgeExpired(),
-      stores.suppression.purgeExpired(clock.now()),
-      stores.log.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
-      stores.stats.purgeOlderThan(clock.now() - config.messageLog.retentionDays * 86_400_000),
-    ]).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
+    runHousekeeping(stores, config, clock).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();
 
@@ -267,6 +256,25 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     stores,
     stop,
   };
+}
+
+/**
+ * Removes what has outlived its retention: quarantined messages, learned fingerprints and bulk
+ * sightings, counter entries out of every window, expired suppressions, old message log entries
+ * and refusal statistics. Runs every 10 minutes on the single node.
+ */
+export async function runHousekeeping(stores: LocalStores, config: Config, clock: Clock): Promise<void> {
+  const now = clock.now();
+  const logCutoff = now - config.messageLog.retentionDays * 86_400_000;
+  await purgeQuarantine({ quarantine: stores.quarantine, blobs: stores.blobs, log: stores.log, clock }, config.scanning.quarantineRetentionDays);
+  await stores.fingerprints.purgeOlderThan({
+    learned: now - config.scanning.fingerprintRetentionDays * 86_400_000,
+    sightings: now - config.scanning.bulkWindowMinutes * 60_000,
+  });
+  await stores.counters.purgeExpired();
+  await stores.suppression.purgeExpired(now);
+  await stores.log.purgeOlderThan(logCutoff);
+  await stores.stats.purgeOlderThan(logCutoff);
 }
 
 /** Inserts `check` before the check named `before` (rate limits stay last: they reserve). */
