@@ -124,6 +124,29 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     );
   }
 
+  /**
+   * The message file is gone (lost disk, removed by hand) while recipients are pending: they can
+   * never get it. The sender is told (5.3.0, with the envelope only) instead of the job retrying
+   * into the dead-letter queue in silence.
+   */
+  async function bounceLostContent(job: DeliverJob): Promise<void> {
+    const { envelope } = job;
+    const failures: Failed[] = job.pending.map((recipient) => ({
+      recipient,
+      result: 'permanent',
+      status: '5.3.0',
+      diagnostic: 'the message content was lost on the relay before it could be delivered; please send it again',
+      diagnosticType: 'x-outpost',
+    }));
+    logger.error('message content lost; bouncing pending recipients', { messageId: envelope.messageId, blobKey: envelope.blobKey, recipients: job.pending.length });
+    const stub = Buffer.from(`X-Outpost-Queue-Id: ${envelope.messageId}\r\n\r\n`);
+    const dsnId = envelope.mailFrom !== '' ? await queueDsn(envelope, stub, failures) : undefined;
+    for (const item of failures) {
+      await log.addEvent(envelope.messageId, 'bounced', { recipient: item.recipient, status: item.status, diagnostic: item.diagnostic, attempt: job.attempt }, 'bounced');
+    }
+    await log.addEvent(envelope.messageId, dsnId ? 'dsn-sent' : 'dsn-suppressed', dsnId ? { dsnMessageId: dsnId, recipients: job.pending } : { reason: 'null envelope sender' }, 'bounced');
+  }
+
   async function handle(record: SqsRecord): Promise<void> {
     const parsed = parseJob(record.body);
     if ('problem' in parsed) {
@@ -150,6 +173,10 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       return;
     }
 
+    if (!(await blobs.exists(envelope.blobKey))) {
+      await bounceLostContent(job);
+      return;
+    }
     const original = await blobs.get(envelope.blobKey);
     const outcomes = await deliverEnvelope(envelope, original, job.pending, {
       config,

@@ -10,9 +10,9 @@ import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { parseConfig } from '../../../core/config.js';
 import { createLogger } from '../../../core/log.js';
-import type { Clock, Envelope, Resolver } from '../../../core/ports.js';
+import type { BlobStore, Clock, Envelope, Resolver } from '../../../core/ports.js';
 import type { SqsEvent } from '../../../core/sqs-event.js';
-import { deliverJob, makeDeliverHandler, type DeliverDeps } from '../../../lambdas/deliver/handler.js';
+import { deliverJob, deliverJobSchema, makeDeliverHandler, type DeliverDeps } from '../../../lambdas/deliver/handler.js';
 import { fakeResolver } from '../../helpers/fake-dns.js';
 import { waitFor } from '../../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
@@ -395,13 +395,44 @@ describe('deliver handler on bad input', () => {
     expect(node.logLines.filter((line) => line.includes('invalid deliver job dropped'))).toHaveLength(2);
   });
 
-  it('reports the record as failed, for the queue to retry, when the message blob cannot be read', async () => {
+  it('reports the record as failed, for the queue to retry, when the message blob cannot be read for now', async () => {
     const node = await makeNode({ delivery: { relayHost: '127.0.0.1:9' } });
     const envelope = await accept(node, ['bob@dest.test']);
+    const failingReads: BlobStore = {
+      put: (key, data) => node.blobs.put(key, data),
+      putStream: (key, source) => node.blobs.putStream(key, source),
+      exists: (key) => node.blobs.exists(key),
+      delete: (key) => node.blobs.delete(key),
+      get: async () => {
+        throw new Error('EIO: i/o error, read');
+      },
+    };
+    const handler = makeDeliverHandler({ ...node.deps, blobs: failingReads });
+    const result = await handler(sqsEvent(JSON.stringify(deliverJob(envelope)), 'rec-unreadable'));
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'rec-unreadable' }] });
+    expect(await statusOf(node, envelope.messageId)).toBe('queued');
+    expect(await node.blobs.exists(envelope.blobKey)).toBe(true);
+  });
+
+  it('bounces the pending recipients (5.3.0) and tells the sender when the message content is gone', async () => {
+    const node = await makeNode({ delivery: { relayHost: '127.0.0.1:9' } });
+    const envelope = await accept(node, ['bob@dest.test', 'carol@dest.test']);
     await node.blobs.delete(envelope.blobKey);
     const handler = makeDeliverHandler(node.deps);
     const result = await handler(sqsEvent(JSON.stringify(deliverJob(envelope)), 'rec-missing'));
-    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'rec-missing' }] });
-    expect(await statusOf(node, envelope.messageId)).toBe('queued');
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(await statusOf(node, envelope.messageId)).toBe('bounced');
+    const events = (await node.log.get(envelope.messageId))?.events ?? [];
+    expect(events.filter((event) => event.event === 'bounced').map((event) => [event.detail.recipient, event.detail.status])).toEqual([
+      ['bob@dest.test', '5.3.0'],
+      ['carol@dest.test', '5.3.0'],
+    ]);
+    const jobs = (await node.queue.receive('deliver', { max: 10, visibilityTimeoutSeconds: 60 })).map((item) => deliverJobSchema.parse(JSON.parse(item.body)));
+    const dsn = jobs.find((job) => job.envelope.messageId !== envelope.messageId);
+    if (!dsn) throw new Error('no DSN queued');
+    expect(dsn.envelope).toMatchObject({ mailFrom: '', rcptTo: [envelope.mailFrom] });
+    const report = (await node.blobs.get(dsn.envelope.blobKey)).toString();
+    expect(report).toContain('Status: 5.3.0');
+    expect(report).toContain('Final-Recipient: rfc822; carol@dest.test');
   });
 });
