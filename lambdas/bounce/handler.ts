@@ -79,7 +79,10 @@ export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
 
   async function forward(bounce: Envelope, raw: Buffer, original: MessageRecord, returnPath: string): Promise<string | undefined> {
     const messageId = `${bounce.messageId}-fwd`;
-    if (await log.get(messageId)) return messageId; // forwarded on an earlier receive of this record
+    // The 'queued' event is written after the queue send: a receive of this record that died in
+    // between sends again (at least once) rather than never.
+    const earlier = await log.get(messageId);
+    if (earlier?.events.some((event) => event.event === 'queued')) return messageId;
     const now = clock.now();
     const body = Buffer.concat([Buffer.from(`X-Outpost-Bounce-For: ${original.id}\r\n`, 'latin1'), raw]);
     const envelope: Envelope = {
@@ -97,20 +100,22 @@ export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
       helo: bounce.helo,
     };
     await blobs.put(envelope.blobKey, body);
-    await log.create({
-      id: messageId,
-      tenantId: envelope.tenantId,
-      userId: envelope.userId,
-      identity: envelope.identity,
-      mailFrom: '',
-      rcptTo: envelope.rcptTo,
-      size: envelope.size,
-      subject: 'Forwarded bounce',
-      status: 'queued',
-      receivedAt: now,
-    });
-    await log.addEvent(messageId, 'queued', { bounceFor: original.id });
+    if (!earlier) {
+      await log.create({
+        id: messageId,
+        tenantId: envelope.tenantId,
+        userId: envelope.userId,
+        identity: envelope.identity,
+        mailFrom: '',
+        rcptTo: envelope.rcptTo,
+        size: envelope.size,
+        subject: 'Forwarded bounce',
+        status: 'received',
+        receivedAt: now,
+      });
+    }
     await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope)));
+    await log.addEvent(messageId, 'queued', { bounceFor: original.id }, 'queued');
     return messageId;
   }
 

@@ -123,6 +123,18 @@ describe('bounce handler', () => {
     expect((await log.get('Q1'))?.events.filter((item) => item.event === 'bounce-received')).toHaveLength(1);
   });
 
+  it('still forwards a bounce whose earlier receive died after creating the forward but before queueing it', async () => {
+    const { handler, queue, log, bounceEvent } = await setup();
+    const event = await bounceEvent(withQueueId(fixture('postfix-dsn-hard.eml'), 'Q1'));
+    // What the earlier, interrupted receive left: the forward's log record, nothing queued.
+    await log.create({ id: 'B1-fwd', tenantId: 't1', userId: 'u1', identity: 'MAILER-DAEMON', mailFrom: '', rcptTo: ['ann@example.com'], size: 1, subject: 'Forwarded bounce', status: 'received', receivedAt: T0 });
+    await handler(event);
+    expect((await queue.depth('deliver')).visible).toBe(1);
+    expect((await log.get('B1-fwd'))?.message.status).toBe('queued');
+    await handler(event);
+    expect((await queue.depth('deliver')).visible).toBe(1);
+  });
+
   it('does not forward when the tenant does not want it', async () => {
     const { handler, queue, bounceEvent } = await setup({ forward: false });
     await handler(await bounceEvent(withQueueId(fixture('postfix-dsn-hard.eml'), 'Q1')));
