@@ -36,7 +36,7 @@ export const configSchema = z
         maxMessageBytes: z.number().int().positive().default(26_214_400).describe('Largest message any user may send, in bytes; advertised as SIZE. Per-user limits (setting maxMessageBytes) can only be lower.'),
         maxRecipients: z.number().int().positive().default(100).describe('Recipients accepted in one message; the next RCPT gets 452 4.5.3.'),
         maxCommandLength: z.number().int().min(512).default(4096).describe('Longest SMTP command line accepted, in octets.'),
-        maxLineLength: z.number().int().min(1000).default(10_000).describe('Longest text line accepted in DATA, in octets (RFC 5322 allows 998 plus CRLF; some clients exceed it).'),
+        maxLineLength: z.number().int().min(998).default(998).describe('Longest text line accepted in DATA, in octets, CRLF not counted. RFC 5322 allows 998, and so does Exim by default: longer lines are split by servers downstream, which breaks their DKIM signature. Raise it only for clients that cannot be fixed.'),
         socketTimeoutSeconds: z.number().int().positive().default(300).describe('Idle time after which a client connection is closed.'),
         closeTimeoutSeconds: z.number().int().positive().default(30).describe('On SIGTERM, how long sessions in flight may take before they get 421 and are closed.'),
         tlsKeyFile: z.string().optional().describe('PEM private key for STARTTLS and implicit TLS; if unset, a self-signed certificate is created in dataDir/tls on first start. Env OUTPOST_TLS_KEY_FILE.'),

@@ -17,6 +17,8 @@ import { newQueueId, SmtpReply } from './ingress.js';
 
 /** Bounces carry at most the returned headers and some text; a large one is not a bounce. */
 const MAX_BOUNCE_BYTES = 10 * 1024 * 1024;
+/** Bounces quote what remote servers saw, long lines included: refusing them would lose the DSN. */
+const MAX_BOUNCE_LINE = 65_536;
 
 export interface BounceListenerDeps {
   config: Config;
@@ -115,7 +117,7 @@ export class BounceListener {
     const now = this.deps.clock.now();
     const id = newQueueId(now);
     const blobKey = `bounces/${new Date(now).toISOString().slice(0, 10)}/${id}.eml`;
-    const inspector = new DataInspector(MAX_BOUNCE_BYTES, this.deps.config.smtp.maxLineLength);
+    const inspector = new DataInspector(MAX_BOUNCE_BYTES, MAX_BOUNCE_LINE);
     stream.pipe(inspector);
     (async () => {
       await this.deps.blobs.putStream(blobKey, inspector);

@@ -137,6 +137,20 @@ describe('submission port', () => {
     client.close();
   });
 
+  it('accepts lines of 998 octets and refuses a longer one with 550 5.6.0 (RFC 5322; keeps DKIM intact downstream)', async () => {
+    await drain(fx.queue);
+    for (const [length, expected] of [[998, /^250 2\.0\.0 /], [999, /^550 5\.6\.0 Message has a line longer than 998 octets/]] as const) {
+      const client = await loggedIn();
+      await client.command('MAIL FROM:<alice@acme.test>');
+      await client.command('RCPT TO:<bob@example.org>');
+      await client.command('DATA');
+      client.write(`Subject: long\r\n\r\n${'y'.repeat(length)}\r\n.\r\n`);
+      expect(await client.reply()).toMatch(expected);
+      client.close();
+    }
+    expect(await queued()).toBe(1);
+  });
+
   it('answers 452 4.5.3 past the per-message recipient limit', async () => {
     const client = await loggedIn();
     await client.command('MAIL FROM:<alice@acme.test>');
