@@ -58,6 +58,9 @@ export interface MessageStats {
  * sent, so statistics leave them out.
  */
 export const NOTICE_EVENT_KEYS = ['dsnFor', 'bounceFor'] as const;
+export type NoticeEventKey = (typeof NOTICE_EVENT_KEYS)[number];
+/** The `queued` event detail of a notice; typed so that a renamed key cannot drift from the statistics. */
+export type NoticeEventDetail = Partial<Record<NoticeEventKey, string>>;
 
 export const BUCKET_MS: Record<StatsBucket, number> = { hour: 3_600_000, day: 86_400_000 };
 

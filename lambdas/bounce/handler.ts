@@ -13,6 +13,7 @@ import type { MessageLog, MessageRecord } from '../../core/stores.js';
 import { suppressHardBounce, type SuppressionList } from '../../core/suppression.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { deliverJob } from '../deliver/handler.js';
+import type { NoticeEventDetail } from '../../core/api/stats.js';
 
 export const BOUNCE_QUEUE = 'bounce';
 const DELIVER_QUEUE = 'deliver';
@@ -115,7 +116,7 @@ export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
       });
     }
     await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope)));
-    await log.addEvent(messageId, 'queued', { bounceFor: original.id }, 'queued');
+    await log.addEvent(messageId, 'queued', { bounceFor: original.id } satisfies NoticeEventDetail, 'queued');
     return messageId;
   }
 

@@ -12,6 +12,7 @@ import type { BlobStore, Clock, Envelope, Logger, Queue, Resolver } from '../../
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
 import type { MessageLog, MessageStatus } from '../../core/stores.js';
 import { envelopeSchema } from '../../core/envelope.js';
+import type { NoticeEventDetail } from '../../core/api/stats.js';
 
 export const DELIVER_QUEUE = 'deliver';
 
@@ -111,7 +112,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       status: 'queued',
       receivedAt: now,
     });
-    await log.addEvent(messageId, 'queued', { dsnFor: envelope.messageId });
+    await log.addEvent(messageId, 'queued', { dsnFor: envelope.messageId } satisfies NoticeEventDetail);
     await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(dsn)));
     return messageId;
   }
