@@ -2,7 +2,6 @@
 // turns each outcome into the next step: done, retry later (a new delayed job), or a DSN to the
 // sender. The retry job and the DSN are queued before this record is acknowledged, so a crash at
 // any point repeats work (at-least-once) but never loses a message.
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../../core/config.js';
 import { deliverEnvelope, type Failed, type PrepareMessage, type RecipientOutcome } from '../../core/delivery/deliver.js';
@@ -81,10 +80,17 @@ function finalStatus(job: DeliverJob, permanent: Failed[], expired: Failed[]): M
 export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
   const { blobs, queue, log, config, logger, clock } = deps;
 
-  async function queueDsn(envelope: Envelope, original: Buffer, failures: Failed[]): Promise<string> {
+  /**
+   * Queues the DSN of one attempt. Its id derives from the message and the attempt, and its
+   * 'queued' event is written after the queue send: a receive that died half-way sends it again
+   * (at least once), and one that got through is never repeated.
+   */
+  async function queueDsn(envelope: Envelope, original: Buffer, failures: Failed[], attempt: number): Promise<string> {
+    const messageId = `${envelope.messageId}-dsn${attempt}`;
+    const earlier = await log.get(messageId);
+    if (earlier?.events.some((event) => event.event === 'queued')) return messageId;
     const now = clock.now();
     const raw = composeDsn({ hostname: config.hostname, envelope, original, failures, now });
-    const messageId = randomUUID();
     const dsn: Envelope = {
       messageId,
       // Attributed to the sender's tenant and user, so that they find it in their message log.
@@ -100,20 +106,22 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       helo: config.hostname,
     };
     await blobs.put(dsn.blobKey, raw);
-    await log.create({
-      id: messageId,
-      tenantId: dsn.tenantId,
-      userId: dsn.userId,
-      identity: dsn.identity,
-      mailFrom: '',
-      rcptTo: dsn.rcptTo,
-      size: dsn.size,
-      subject: 'Undelivered Mail Returned to Sender',
-      status: 'queued',
-      receivedAt: now,
-    });
-    await log.addEvent(messageId, 'queued', { dsnFor: envelope.messageId } satisfies NoticeEventDetail);
+    if (!earlier) {
+      await log.create({
+        id: messageId,
+        tenantId: dsn.tenantId,
+        userId: dsn.userId,
+        identity: dsn.identity,
+        mailFrom: '',
+        rcptTo: dsn.rcptTo,
+        size: dsn.size,
+        subject: 'Undelivered Mail Returned to Sender',
+        status: 'received',
+        receivedAt: now,
+      });
+    }
     await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(dsn)));
+    await log.addEvent(messageId, 'queued', { dsnFor: envelope.messageId } satisfies NoticeEventDetail, 'queued');
     return messageId;
   }
 
@@ -141,7 +149,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     }));
     logger.error('message content lost; bouncing pending recipients', { messageId: envelope.messageId, blobKey: envelope.blobKey, recipients: job.pending.length });
     const stub = Buffer.from(`X-Outpost-Queue-Id: ${envelope.messageId}\r\n\r\n`);
-    const dsnId = envelope.mailFrom !== '' ? await queueDsn(envelope, stub, failures) : undefined;
+    const dsnId = envelope.mailFrom !== '' ? await queueDsn(envelope, stub, failures, job.attempt) : undefined;
     for (const item of failures) {
       await log.addEvent(envelope.messageId, 'bounced', { recipient: item.recipient, status: item.status, diagnostic: item.diagnostic, attempt: job.attempt }, 'bounced');
     }
@@ -212,7 +220,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
 
     const failures = [...permanent, ...expired];
     let dsnId: string | undefined;
-    if (failures.length > 0 && envelope.mailFrom !== '') dsnId = await queueDsn(envelope, original, failures);
+    if (failures.length > 0 && envelope.mailFrom !== '') dsnId = await queueDsn(envelope, original, failures, job.attempt);
 
     const status: MessageStatus = nextAttemptAt !== undefined ? 'deferred' : finalStatus(job, permanent, expired);
     const attempt = job.attempt;

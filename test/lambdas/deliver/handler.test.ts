@@ -12,6 +12,7 @@ import { parseConfig } from '../../../core/config.js';
 import { createLogger } from '../../../core/log.js';
 import type { BlobStore, Clock, Envelope, Resolver } from '../../../core/ports.js';
 import type { SqsEvent } from '../../../core/sqs-event.js';
+import type { MessageLog } from '../../../core/stores.js';
 import { deliverJob, deliverJobSchema, makeDeliverHandler, type DeliverDeps } from '../../../lambdas/deliver/handler.js';
 import { fakeResolver } from '../../helpers/fake-dns.js';
 import { waitFor } from '../../helpers/net.js';
@@ -280,6 +281,32 @@ describe('deliver handler with a test MX giving chosen answers', () => {
     expect((await node.queue.depth('deliver')).visible).toBe(2); // the original job and one DSN
     expect(await node.blobs.exists(envelope.blobKey)).toBe(false);
     expect(node.logLines.some((line) => line.includes('duplicate receive dropped'))).toBe(true);
+  });
+
+  it('sends one DSN when a receive died after queueing it but before logging the outcome', async () => {
+    const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${mx.port}` } });
+    const sender = `alice-crash-${Date.now()}@sender.test`;
+    const envelope = await accept(node, ['nobody@dest.test'], sender);
+    let crash = true;
+    const crashingLog: MessageLog = {
+      create: (record) => node.log.create(record),
+      get: (id) => node.log.get(id),
+      search: (query) => node.log.search(query),
+      purgeOlderThan: (cutoff) => node.log.purgeOlderThan(cutoff),
+      addEvent: async (id, event, detail, status) => {
+        if (crash && event === 'bounced') {
+          crash = false;
+          throw new Error('process died here');
+        }
+        return node.log.addEvent(id, event, detail, status);
+      },
+    };
+    const body = JSON.stringify(deliverJob(envelope));
+    expect(await makeDeliverHandler({ ...node.deps, log: crashingLog })(sqsEvent(body, 'rec-crash'))).toEqual({ batchItemFailures: [{ itemIdentifier: 'rec-crash' }] });
+    expect(await makeDeliverHandler(node.deps)(sqsEvent(body, 'rec-crash'))).toEqual({ batchItemFailures: [] });
+    const jobs = (await node.queue.receive('deliver', { max: 10, visibilityTimeoutSeconds: 60 })).map((item) => deliverJobSchema.parse(JSON.parse(item.body)));
+    expect(jobs.filter((job) => job.envelope.mailFrom === '' && job.envelope.rcptTo[0] === sender)).toHaveLength(1);
+    expect(await statusOf(node, envelope.messageId)).toBe('bounced');
   });
 
   it('sends no DSN when a message with the null sender bounces', async () => {
