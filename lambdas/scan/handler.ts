@@ -96,6 +96,15 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   const deliverJob = deps.deliverJob ?? defaultDeliverJob;
 
   const handleEnvelope = async (envelope: Envelope): Promise<void> => {
+    if (!(await deps.blobs.exists(envelope.blobKey))) {
+      // The content is gone (lost disk, removed by hand): there is nothing to scan or deliver.
+      // Delivery bounces a message without content to its sender (5.3.0) instead of this job
+      // retrying into the dead-letter queue in silence.
+      logger.error('message content lost before scanning; handed to delivery to bounce', { messageId: envelope.messageId, blobKey: envelope.blobKey });
+      await deps.log.addEvent(envelope.messageId, 'scan-skipped', { reason: 'message content lost' });
+      await deps.queue.send('deliver', deliverJob(envelope));
+      return;
+    }
     const raw = await deps.blobs.get(envelope.blobKey);
     const settings = await deps.settingsFor(envelope);
     const outcome = await scanMessage(raw, envelope, settings, {

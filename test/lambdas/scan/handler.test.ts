@@ -221,6 +221,28 @@ describe('scan handler', () => {
     expect(JSON.stringify(logged?.events[0]?.detail)).toMatch(/clamd at 127\.0\.0\.1:\d+ could not scan/);
   });
 
+  it('hands a message whose content is gone to delivery (which bounces it) instead of retrying into the dead-letter queue', async () => {
+    const { deps, deliverJobs } = setup();
+    const envelope: Envelope = {
+      messageId: 'LOST1',
+      tenantId: 'tenant-1',
+      userId: 'user-1',
+      identity: 'alice@example.com',
+      mailFrom: 'alice@example.com',
+      rcptTo: ['bob@example.org'],
+      blobKey: 'messages/LOST1.eml',
+      size: 10,
+      receivedAt: 0,
+      clientIp: '192.0.2.10',
+      helo: 'laptop.example.com',
+    };
+    await deps.log.create({ id: 'LOST1', tenantId: 'tenant-1', userId: 'user-1', identity: envelope.identity, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: 10, subject: null, status: 'queued', receivedAt: 0 });
+    const result = await makeScanHandler(deps)(event(JSON.stringify(envelope)));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(await deliverJobs()).toEqual([{ envelope, attempt: 1, pending: ['bob@example.org'] }]);
+    expect((await deps.log.get('LOST1'))?.events.map((item) => [item.event, item.detail.reason])).toEqual([['scan-skipped', 'message content lost']]);
+  });
+
   it('reports a body that is not an envelope as a batch item failure', async () => {
     const { deps } = setup();
     const handler = makeScanHandler(deps);
