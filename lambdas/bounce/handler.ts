@@ -3,7 +3,6 @@
 // 'bounce-received' in that message's log, suppress hard-bounced addresses, count them against
 // the user (invalid-recipient limit), and forward the bounce to the original sender when wanted.
 // SQS delivers at least once: a bounce already recorded is not counted or forwarded again.
-import { z } from 'zod';
 import { batvStrip } from '../../core/batv.js';
 import { parseBounce, type BounceReport } from '../../core/bounce/parse.js';
 import { errorMessage } from '../../core/log.js';
@@ -13,7 +12,7 @@ import type { MessageLog, MessageRecord } from '../../core/stores.js';
 import { suppressHardBounce, type SuppressionList } from '../../core/suppression.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { deliverJob } from '../deliver/handler.js';
-import type { NoticeEventDetail } from '../../core/api/stats.js';
+import { queueNotice, type NoticeDeps } from '../../core/delivery/notice.js';
 
 export const BOUNCE_QUEUE = 'bounce';
 const DELIVER_QUEUE = 'deliver';
@@ -78,45 +77,22 @@ async function attribute(log: MessageLog, report: BounceReport, returnPath: stri
 export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
   const { blobs, queue, log, suppression, logger, clock } = deps;
 
-  async function forward(bounce: Envelope, raw: Buffer, original: MessageRecord, returnPath: string): Promise<string | undefined> {
+  const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope))).then(() => undefined) };
+
+  /** Forwards the bounce to the original sender, tag stripped; queued at most once per bounce. */
+  async function forward(bounce: Envelope, raw: Buffer, original: MessageRecord, returnPath: string): Promise<string> {
     const messageId = `${bounce.messageId}-fwd`;
-    // The 'queued' event is written after the queue send: a receive of this record that died in
-    // between sends again (at least once) rather than never.
-    const earlier = await log.get(messageId);
-    if (earlier?.events.some((event) => event.event === 'queued')) return messageId;
-    const now = clock.now();
-    const body = Buffer.concat([Buffer.from(`X-Outpost-Bounce-For: ${original.id}\r\n`, 'latin1'), raw]);
-    const envelope: Envelope = {
+    await queueNotice(notices, {
       messageId,
-      tenantId: original.tenantId ?? bounce.tenantId,
-      userId: original.userId ?? bounce.userId,
-      identity: 'MAILER-DAEMON',
-      // A forwarded bounce must never bounce back: null sender.
-      mailFrom: '',
-      rcptTo: [returnPath],
+      about: { tenantId: original.tenantId ?? bounce.tenantId, userId: original.userId ?? bounce.userId },
+      to: returnPath,
       blobKey: `bounce-forward/${messageId}`,
-      size: body.length,
-      receivedAt: now,
+      subject: 'Forwarded bounce',
       clientIp: bounce.clientIp,
       helo: bounce.helo,
-    };
-    await blobs.put(envelope.blobKey, body);
-    if (!earlier) {
-      await log.create({
-        id: messageId,
-        tenantId: envelope.tenantId,
-        userId: envelope.userId,
-        identity: envelope.identity,
-        mailFrom: '',
-        rcptTo: envelope.rcptTo,
-        size: envelope.size,
-        subject: 'Forwarded bounce',
-        status: 'received',
-        receivedAt: now,
-      });
-    }
-    await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope)));
-    await log.addEvent(messageId, 'queued', { bounceFor: original.id } satisfies NoticeEventDetail, 'queued');
+      detail: { bounceFor: original.id },
+      compose: () => Buffer.concat([Buffer.from(`X-Outpost-Bounce-For: ${original.id}\r\n`, 'latin1'), raw]),
+    });
     return messageId;
   }
 

@@ -11,7 +11,7 @@ import type { BlobStore, Clock, Envelope, Logger, Queue, Resolver } from '../../
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
 import type { MessageLog, MessageStatus } from '../../core/stores.js';
 import { envelopeSchema } from '../../core/envelope.js';
-import type { NoticeEventDetail } from '../../core/api/stats.js';
+import { queueNotice, type NoticeDeps } from '../../core/delivery/notice.js';
 
 export const DELIVER_QUEUE = 'deliver';
 
@@ -80,48 +80,22 @@ function finalStatus(job: DeliverJob, permanent: Failed[], expired: Failed[]): M
 export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
   const { blobs, queue, log, config, logger, clock } = deps;
 
-  /**
-   * Queues the DSN of one attempt. Its id derives from the message and the attempt, and its
-   * 'queued' event is written after the queue send: a receive that died half-way sends it again
-   * (at least once), and one that got through is never repeated.
-   */
+  const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope))).then(() => undefined) };
+
+  /** Queues the DSN of one attempt to the sender; its id derives from the message and the attempt. */
   async function queueDsn(envelope: Envelope, original: Buffer, failures: Failed[], attempt: number): Promise<string> {
     const messageId = `${envelope.messageId}-dsn${attempt}`;
-    const earlier = await log.get(messageId);
-    if (earlier?.events.some((event) => event.event === 'queued')) return messageId;
-    const now = clock.now();
-    const raw = composeDsn({ hostname: config.hostname, envelope, original, failures, now });
-    const dsn: Envelope = {
+    await queueNotice(notices, {
       messageId,
-      // Attributed to the sender's tenant and user, so that they find it in their message log.
-      tenantId: envelope.tenantId,
-      userId: envelope.userId,
-      identity: 'MAILER-DAEMON',
-      mailFrom: '',
-      rcptTo: [envelope.mailFrom],
+      about: envelope,
+      to: envelope.mailFrom,
       blobKey: `dsn/${messageId}`,
-      size: raw.length,
-      receivedAt: now,
+      subject: 'Undelivered Mail Returned to Sender',
       clientIp: '',
       helo: config.hostname,
-    };
-    await blobs.put(dsn.blobKey, raw);
-    if (!earlier) {
-      await log.create({
-        id: messageId,
-        tenantId: dsn.tenantId,
-        userId: dsn.userId,
-        identity: dsn.identity,
-        mailFrom: '',
-        rcptTo: dsn.rcptTo,
-        size: dsn.size,
-        subject: 'Undelivered Mail Returned to Sender',
-        status: 'received',
-        receivedAt: now,
-      });
-    }
-    await queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(dsn)));
-    await log.addEvent(messageId, 'queued', { dsnFor: envelope.messageId } satisfies NoticeEventDetail, 'queued');
+      detail: { dsnFor: envelope.messageId },
+      compose: () => composeDsn({ hostname: config.hostname, envelope, original, failures, now: clock.now() }),
+    });
     return messageId;
   }
 
