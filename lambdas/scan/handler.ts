@@ -4,7 +4,6 @@
 //   quarantine -> held with its reasons, a report to the sender, event 'quarantined', abuse counted;
 //   retry      -> event 'scan-deferred' with the error, and the record is reported as a batch
 //                 item failure so the queue retries it: never delivered unscanned.
-import { z } from 'zod';
 import type { Symbol } from '../../core/checks/check.js';
 import type { Config } from '../../core/config.js';
 import { errorMessage } from '../../core/log.js';
