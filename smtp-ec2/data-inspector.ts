@@ -3,6 +3,7 @@
 // `\n.\r\n`...), measures line lengths, and keeps the header block so that From headers can be
 // checked. Once the message is known to be refused, nothing more is passed on to storage.
 import { Transform, type TransformCallback } from 'node:stream';
+import { headerValues } from '../core/headers.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -83,15 +84,4 @@ export class DataInspector extends Transform {
     this.defect = defect;
     this.defectAt = at;
   }
-}
-
-/** Values of every header field named `name` in a raw header block, unfolded and trimmed. */
-export function headerValues(block: string, name: string): string[] {
-  const unfolded = block.replace(/\r\n[ \t]+/g, ' ');
-  const values: string[] = [];
-  for (const line of unfolded.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) values.push(line.slice(colon + 1).trim());
-  }
-  return values;
 }

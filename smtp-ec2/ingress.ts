@@ -18,6 +18,7 @@ import { effectiveSettings } from '../core/settings.js';
 import type { ConfigStore, MessageLog } from '../core/stores.js';
 import type { MessageStats } from '../core/api/stats.js';
 import type { Metrics } from '../core/metrics.js';
+import { headerValues } from '../core/headers.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
 
@@ -395,7 +396,7 @@ export class Ingress {
         clientIp: mailFacts.clientIp,
         helo: mailFacts.helo,
       };
-      const subject = /^subject:\s*(.*)$/im.exec(inspector.headerBlock().replace(/\r\n[ \t]+/g, ' '))?.[1]?.slice(0, 300) ?? null;
+      const subject = headerValues(inspector.headerBlock(), 'subject')[0]?.slice(0, 300) ?? null;
       await this.deps.log.create({ id, tenantId: sender.tenant.id, userId: sender.user.id, identity: sender.user.identity, mailFrom: envelope.mailFrom, rcptTo: rcpts, size, subject, status: 'queued', receivedAt: now });
       logged = true;
       await this.deps.log.addEvent(id, 'received', { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure });

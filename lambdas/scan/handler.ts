@@ -18,6 +18,7 @@ import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type HeldReport
 import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
 import { envelopeSchema } from '../../core/envelope.js';
+import { headerBlock, headerValues } from '../../core/headers.js';
 
 
 export interface ScanHandlerDeps {
@@ -67,9 +68,7 @@ function parseEnvelope(body: string): Envelope {
 }
 
 function headerOf(raw: Buffer, name: string): string | undefined {
-  const end = raw.indexOf('\r\n\r\n');
-  const head = raw.subarray(0, end >= 0 ? end : Math.min(raw.length, 65_536)).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
-  return new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(head)?.[1]?.trim();
+  return headerValues(headerBlock(raw), name)[0];
 }
 
 /**
