@@ -9,7 +9,7 @@ import { Metrics } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
 import { purgeQuarantine } from '../core/scan/quarantine.js';
-import { effectiveSettings } from '../core/settings.js';
+import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
@@ -61,11 +61,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
   metrics.declare('outpost_messages_accepted_total', 'counter', 'Messages accepted (250) and queued.');
 
-  const settingsFor = async (userId: string) => {
-    const user = await stores.configStore.getUser(userId);
-    const tenant = user ? await stores.configStore.getTenant(user.tenantId) : undefined;
-    return effectiveSettings(user?.settings, tenant?.settings, config.defaults);
-  };
+  const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
 
   // Policy: limits, locks, sender rules, auth abuse, IP reputation; plus the suppression list.
   const locks = makeUserLocks({

@@ -12,8 +12,8 @@
 import type { Symbol } from './checks/check.js';
 import type { OutgoingUser } from './identity.js';
 import type { Clock, Logger } from './ports.js';
-import { effectiveSettings, type SettingOverrides, type UserSettings } from './settings.js';
-import type { ConfigStore } from './stores.js';
+import type { SettingOverrides, UserSettings } from './settings.js';
+import { userSettings, type ConfigStore } from './stores.js';
 
 export interface LockState {
   userId: string;
@@ -173,9 +173,8 @@ export class UserLocks {
     return this.deps.store.history(userId);
   }
 
-  private async settingsOf(user: OutgoingUser): Promise<UserSettings> {
-    const tenant = await this.deps.configStore.getTenant(user.tenantId);
-    return effectiveSettings(user.settings, tenant?.settings, this.deps.defaults);
+  private settingsOf(user: OutgoingUser): Promise<UserSettings> {
+    return userSettings(this.deps.configStore, user, this.deps.defaults);
   }
 
   private fresh(user: OutgoingUser): { state: LockState; events: LockEvent[] } {

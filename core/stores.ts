@@ -1,7 +1,7 @@
 // Store ports for configuration (tenants, domains, users) and the message log.
 // Implemented by adapters/local (SQLite) and, later, adapters/aws (DynamoDB).
 import type { Domain, IdentityKind, OutgoingUser, Tenant } from './identity.js';
-import type { SettingOverrides } from './settings.js';
+import { effectiveSettings, type SettingOverrides, type UserSettings } from './settings.js';
 
 export class NotFoundError extends Error {
   override name = 'NotFoundError';
@@ -46,6 +46,16 @@ export interface ConfigStore {
 }
 
 export const MESSAGE_STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired'] as const;
+/**
+ * The effective settings of a user: its overrides, over its tenant's defaults, over the
+ * deployment defaults. A user that is not found gets the tenant-less defaults.
+ */
+export async function userSettings(configStore: Pick<ConfigStore, 'getUser' | 'getTenant'>, user: OutgoingUser | string, defaults?: SettingOverrides): Promise<UserSettings> {
+  const found = typeof user === 'string' ? await configStore.getUser(user) : user;
+  const tenant = found ? await configStore.getTenant(found.tenantId) : undefined;
+  return effectiveSettings(found?.settings, tenant?.settings, defaults);
+}
+
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface MessageRecord {

@@ -17,8 +17,7 @@ import type { CounterStore } from '../counters.js';
 import type { OutgoingUser } from '../identity.js';
 import { UserLocks, type LockEvent, type LockStore } from '../locks.js';
 import type { Clock, Logger, Resolver } from '../ports.js';
-import { effectiveSettings } from '../settings.js';
-import type { ConfigStore } from '../stores.js';
+import { userSettings, type ConfigStore } from '../stores.js';
 import { normaliseAddress } from './address.js';
 import { AuthAbuse } from './auth-abuse.js';
 import { dnsbl } from './dnsbl.js';
@@ -100,10 +99,7 @@ export function makeIngressPolicy(deps: IngressPolicyDeps): IngressPolicy {
   const authAbuse = new AuthAbuse({ counters, locks, configStore, clock, reputation, settings: policy.authFailure, logger });
 
   const resolveUser = async (user: OutgoingUser | string) => (typeof user === 'string' ? configStore.getUser(user) : user);
-  const settingsOf = async (user: OutgoingUser) => {
-    const tenant = await configStore.getTenant(user.tenantId);
-    return effectiveSettings(user.settings, tenant?.settings, config.defaults);
-  };
+  const settingsOf = (user: OutgoingUser) => userSettings(configStore, user, config.defaults);
 
   const countViolation = async (facts: Partial<MailFromFacts>, result: CheckResult): Promise<void> => {
     const { lockAfter, windowMinutes } = policy.limitViolations;
