@@ -9,6 +9,7 @@ import { Metrics } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
 import { purgeQuarantine } from '../core/scan/quarantine.js';
+import { effectiveSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
@@ -24,7 +25,7 @@ import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
-import { makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
@@ -60,6 +61,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   metrics.declare('outpost_smtp_sessions_total', 'counter', 'SMTP sessions opened, by listener.');
   metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
   metrics.declare('outpost_messages_accepted_total', 'counter', 'Messages accepted (250) and queued.');
+  metrics.declare(BOUNCES_DROPPED_METRIC, 'counter', 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.');
 
   const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
 
@@ -136,6 +138,10 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       clock,
       onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
       shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
+      hostname: config.hostname,
+      scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
+      maxRecipients: config.bounces.maxRecipients,
+      metrics,
     }),
   );
 
@@ -185,6 +191,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     logger: createLogger('bounce-listener'),
     clock,
     batvKeys: stores.batvKeys,
+    counters: stores.counters,
     tls,
     metrics,
     onQueued: nudge,

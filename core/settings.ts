@@ -26,7 +26,7 @@ export const userSettingsSchema = z
     spamThreshold: z.number().min(0).default(6).describe('Spam score (engine score plus fingerprint and bulk scores) at or above which a message is a spam verdict: quarantined when blockSpam is on, else delivered and counted as abuse.'),
     sendAsAnyAddress: z.boolean().default(false).describe('Off: a mailbox user may send (envelope sender and header From) only as its own address, a domain user only as addresses of its domain; on: as any address (still within requiredFromDomains). Over it: 550 5.7.1.'),
     forwardBounces: z.boolean().default(true).describe('Tenant level: valid bounces received for this tenant\'s mail are forwarded to the original sender (BATV tag stripped), after being recorded.'),
-    bounceValidation: z.boolean().default(false).describe("Tenant level: BATV-tag envelope senders on direct SMTP delivery and refuse bounces to untagged addresses of the tenant's domains."),
+    bounceValidation: z.boolean().default(true).describe("Tenant level: BATV-tag envelope senders on direct SMTP delivery and refuse bounces to untagged addresses of the tenant's domains (550 5.7.1). On by default: bounces of mail sent untagged (before it was turned on) are refused too."),
   })
   .strict();
 

@@ -2,16 +2,20 @@
 // notifications for mail Outpost sent. Admission (null sender, one recipient, a valid BATV tag on
 // an address of a served domain) is decided at RCPT, so callouts get the same answer as bounces.
 // Accepted bounces are stored and queued on 'bounce' for the bounce handler.
+// The listener faces the internet unauthenticated, so it also bounds what one outsider can do:
+// RCPTs per source IP and bounces per return path per hour (450 4.7.1 beyond), and a connection
+// is closed (421 4.7.0) after a few refused RCPTs, so that BATV tags cannot be guessed in bulk.
 import './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { BatvKeyStore } from '../core/batv.js';
 import { decideBounceData, decideBounceRcpt, type BounceTenant } from '../core/bounce/admission.js';
 import type { CheckResult } from '../core/checks/check.js';
 import type { Config } from '../core/config.js';
+import type { CounterStore } from '../core/counters.js';
 import { errorMessage } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
-import { DataInspector } from './data-inspector.js';
+import { DataInspector, type DataDefect } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
 import { newQueueId, SmtpReply } from './ingress.js';
 
@@ -19,6 +23,32 @@ import { newQueueId, SmtpReply } from './ingress.js';
 const MAX_BOUNCE_BYTES = 10 * 1024 * 1024;
 /** Bounces quote what remote servers saw, long lines included: refusing them would lose the DSN. */
 const MAX_BOUNCE_LINE = 65_536;
+const HOUR_MS = 3_600_000;
+
+export const BOUNCE_LISTENER_SYMBOLS = {
+  clientRate: 'BOUNCE_CLIENT_RATE',
+  returnPathRate: 'BOUNCE_RETURN_PATH_RATE',
+  tooManyRefusals: 'BOUNCE_TOO_MANY_REFUSED_RCPTS',
+} as const;
+
+/** The answer to a DATA stream the inspector found unfit: too big, bare line endings, NUL, long lines. */
+function defectRefusal(defect: DataDefect, at: number | undefined): CheckResult {
+  const evidence = { offset: at ?? 0 };
+  switch (defect) {
+    case 'too-big':
+      return { action: 'reject', code: 552, enhancedCode: '5.3.4', text: `Bounce too large (limit ${MAX_BOUNCE_BYTES} bytes)`, symbols: [{ name: 'MESSAGE_TOO_BIG', evidence: { limit: MAX_BOUNCE_BYTES } }] };
+    case 'nul-byte':
+      return { action: 'reject', code: 550, enhancedCode: '5.6.0', text: 'Message contains a NUL character, which SMTP does not allow', symbols: [{ name: 'NUL_IN_DATA', evidence }] };
+    case 'bare-line-ending':
+      return { action: 'reject', code: 550, enhancedCode: '5.6.0', text: 'Message contains a bare CR or LF; lines must end with CRLF', symbols: [{ name: 'BARE_LINE_ENDING', evidence }] };
+    case 'line-too-long':
+    case 'header-too-big':
+      return { action: 'reject', code: 550, enhancedCode: '5.6.0', text: defect === 'line-too-long' ? `Message has a line longer than ${MAX_BOUNCE_LINE} octets` : 'Message header is too large', symbols: [{ name: defect === 'line-too-long' ? 'LINE_TOO_LONG' : 'HEADER_TOO_BIG', evidence }] };
+  }
+}
+
+/** "14:05 UTC": when a refused client may try again. */
+const utcTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 
 export interface BounceListenerDeps {
   config: Config;
@@ -27,6 +57,8 @@ export interface BounceListenerDeps {
   logger: Logger;
   clock: Clock;
   batvKeys: BatvKeyStore;
+  /** Rate limits per source IP and per return path. */
+  counters: Pick<CounterStore, 'reserve'>;
   tenantFor(domain: string): Promise<BounceTenant | undefined>;
   tls: { key: Buffer; cert: Buffer };
   metrics?: Metrics;
@@ -38,6 +70,9 @@ interface Transaction {
   tenantId?: string;
 }
 
+/** Refused RCPTs on one connection, whatever the transaction. */
+type RefusalCount = number;
+
 function replyOf(result: CheckResult): SmtpReply {
   return new SmtpReply(result.code ?? 550, result.enhancedCode ?? '5.7.1', result.text ?? 'Refused');
 }
@@ -45,6 +80,7 @@ function replyOf(result: CheckResult): SmtpReply {
 export class BounceListener {
   readonly server: SMTPServer;
   private readonly transactions = new Map<string, Transaction>();
+  private readonly refusedRcpts = new Map<string, RefusalCount>();
 
   constructor(private readonly deps: BounceListenerDeps) {
     this.server = new SMTPServer({
@@ -69,8 +105,13 @@ export class BounceListener {
       },
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
-      onClose: (session) => this.transactions.delete(session.id),
+      onClose: (session) => {
+        this.transactions.delete(session.id);
+        this.refusedRcpts.delete(session.id);
+      },
     });
+    // A failing socket must not take the process down; smtp-server re-emits connection errors here.
+    this.server.on('error', (error: unknown) => deps.logger.warn('bounce listener connection error', { error: errorMessage(error) }));
   }
 
   private refused(session: SMTPServerSession, result: CheckResult, phase: string): SmtpReply {
@@ -94,6 +135,10 @@ export class BounceListener {
     (async () => {
       const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
       const now = this.deps.clock.now();
+      const { bounces } = this.deps.config;
+      // Every RCPT counts against the source IP, refused ones too: guessing tags costs as much as bouncing.
+      const byClient = await this.rateLimit(`bounce:client:${session.remoteAddress}`, bounces.perClientIpPerHour, now);
+      if (byClient) throw this.refused(session, byClient(BOUNCE_LISTENER_SYMBOLS.clientRate, `Too many bounces from ${session.remoteAddress}`), 'rcpt');
       const result = await decideBounceRcpt({
         mailFrom,
         rcptTo: address.address,
@@ -102,13 +147,39 @@ export class BounceListener {
         tenantFor: (domain) => this.deps.tenantFor(domain),
         batvKeys: await this.deps.batvKeys.keys(now),
       });
-      if (result.action !== 'accept') throw this.refused(session, result, 'rcpt');
+      if (result.action !== 'accept') throw this.refusedRcpt(session, result);
+      const byReturnPath = await this.rateLimit(`bounce:return-path:${address.address.toLowerCase()}`, bounces.perReturnPathPerHour, now);
+      if (byReturnPath) throw this.refused(session, byReturnPath(BOUNCE_LISTENER_SYMBOLS.returnPathRate, `Too many bounces for <${address.address}>`), 'rcpt');
       const evidence = result.symbols[0]?.evidence;
       if (evidence && typeof evidence === 'object' && typeof evidence.tenantId === 'string') transaction.tenantId = evidence.tenantId;
       transaction.rcpts.push(address.address);
     })()
       .then(() => callback())
       .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error)));
+  }
+
+  /** Consumes one unit of an hourly limit; on refusal, a maker of the 450 4.7.1 answer. */
+  private async rateLimit(key: string, limit: number, now: number): Promise<((symbol: string, what: string) => CheckResult) | undefined> {
+    const outcome = await this.deps.counters.reserve({ limits: [{ key, units: 1, limit, windowMs: HOUR_MS }] });
+    if (outcome.ok) return undefined;
+    const { retryAt } = outcome.refused;
+    return (symbol, what) => ({
+      action: 'tempfail',
+      code: 450,
+      enhancedCode: '4.7.1',
+      text: `${what} (limit ${limit} an hour); retry after ${utcTime(Math.max(retryAt, now))}`,
+      symbols: [{ name: symbol, evidence: { key, limit, retryAt } }],
+    });
+  }
+
+  /** A refused RCPT; the last one allowed on a connection closes it (421 4.7.0). */
+  private refusedRcpt(session: SMTPServerSession, result: CheckResult): SmtpReply {
+    const count = (this.refusedRcpts.get(session.id) ?? 0) + 1;
+    this.refusedRcpts.set(session.id, count);
+    const limit = this.deps.config.bounces.maxRefusedRcpts;
+    if (count < limit) return this.refused(session, result, 'rcpt');
+    this.refused(session, { ...result, symbols: [{ name: BOUNCE_LISTENER_SYMBOLS.tooManyRefusals, evidence: { refused: count, limit } }, ...result.symbols] }, 'rcpt');
+    return new SmtpReply(421, '4.7.0', 'Too many refused recipients; closing connection');
   }
 
   private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
@@ -126,13 +197,7 @@ export class BounceListener {
       if (decision.action !== 'accept' || defect) {
         await this.deps.blobs.delete(blobKey);
         if (decision.action !== 'accept') throw this.refused(session, decision, 'data');
-        throw this.refused(
-          session,
-          defect === 'too-big'
-            ? { action: 'reject', code: 552, enhancedCode: '5.3.4', text: 'Bounce too large', symbols: [{ name: 'MESSAGE_TOO_BIG' }] }
-            : { action: 'reject', code: 550, enhancedCode: '5.6.0', text: 'Message contains a bare CR or LF, or an over-long line', symbols: [{ name: 'BARE_LINE_ENDING' }] },
-          'data',
-        );
+        if (defect) throw this.refused(session, defectRefusal(defect, inspector.defectAt), 'data');
       }
       const envelope: Envelope = {
         messageId: id,

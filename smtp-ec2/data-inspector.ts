@@ -1,15 +1,18 @@
 // Watches the DATA stream on its way to the blob store: counts bytes against the sender's size
 // limit, finds bare CR and bare LF (the raw material of SMTP smuggling: `\n.\n`, `\r.\r`,
 // `\n.\r\n`...), measures line lengths, and keeps the header block so that From headers can be
-// checked. Once the message is known to be refused, nothing more is passed on to storage.
+// checked; and NUL bytes (RFC 5321 §4.1.1.4: never in SMTP text; some servers drop them, which
+// turns `\r\n\x00.\r\n` into an end of data one hop later). Once the message is known to be
+// refused, nothing more is passed on to storage.
 import { Transform, type TransformCallback } from 'node:stream';
 import { headerValues } from '../core/headers.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
+const NUL = 0x00;
 const MAX_HEADER_BYTES = 256 * 1024;
 
-export type DataDefect = 'too-big' | 'bare-line-ending' | 'line-too-long' | 'header-too-big';
+export type DataDefect = 'too-big' | 'bare-line-ending' | 'nul-byte' | 'line-too-long' | 'header-too-big';
 
 export class DataInspector extends Transform {
   bytes = 0;
@@ -51,6 +54,7 @@ export class DataInspector extends Transform {
   private inspect(chunk: Buffer): void {
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i];
+      if (byte === NUL) return this.flag('nul-byte', this.bytes - chunk.length + i);
       if (byte === LF) {
         if (this.previous !== CR) return this.flag('bare-line-ending', this.bytes - chunk.length + i);
         this.lineLength = 0;

@@ -377,6 +377,9 @@ export class Ingress {
       if (inspector.defect === 'bare-line-ending') {
         await refuse({ action: 'reject', code: 550, enhancedCode: '5.6.0', text: 'Message contains a bare CR or LF; lines must end with CRLF', symbols: [{ name: 'BARE_LINE_ENDING', evidence: { offset: (inspector.defectAt ?? 0) - received } }] });
       }
+      if (inspector.defect === 'nul-byte') {
+        await refuse({ action: 'reject', code: 550, enhancedCode: '5.6.0', text: 'Message contains a NUL character, which SMTP does not allow', symbols: [{ name: 'NUL_IN_DATA', evidence: { offset: (inspector.defectAt ?? 0) - received } }] });
+      }
       if (inspector.defect === 'line-too-long' || inspector.defect === 'header-too-big') {
         await refuse({ action: 'reject', code: 550, enhancedCode: '5.6.0', text: inspector.defect === 'line-too-long' ? `Message has a line longer than ${config.smtp.maxLineLength} octets` : 'Message header is too large', symbols: [{ name: inspector.defect === 'line-too-long' ? 'LINE_TOO_LONG' : 'HEADER_TOO_BIG', evidence: { limit: config.smtp.maxLineLength } }] });
       }

@@ -13,6 +13,9 @@
 //    server's malformed-recipient handler, if one is registered (`onMalformedRcpt`), before the
 //    501: smtp-server never calls onRcptTo for it, so the ingress could not count it towards the
 //    sender's invalid recipient limit. The handler only answers; the address is never accepted.
+// 5. A command line holding a NUL is refused with 550 5.6.0 and not executed (RFC 5321 §4.1.1.4
+//    forbids NUL in SMTP text): smtp-server would pass it to the handlers, and a server that
+//    drops NULs reads a different command than we did. NUL in DATA is the DataInspector's.
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
@@ -27,6 +30,11 @@ interface PatchableConnection {
   handler_EHLO(command: Buffer, callback: () => void): void;
   handler_RCPT(command: Buffer, callback: () => void): void;
   _parseAddressCommand(name: string, command: Buffer): unknown;
+  _onCommand(command: Buffer, callback?: () => void): void;
+  _whenWritable(next: () => void): void;
+  _upgrading?: boolean;
+  _ready?: boolean;
+  _nextHandler?: unknown;
   session: SMTPServerSession;
   send(code: number, data?: string | string[], context?: unknown): void;
 }
@@ -88,6 +96,16 @@ if (!proto[marker]) {
       this.send(error.responseCode ?? 501, error.message);
       callback();
     });
+  };
+
+  const originalOnCommand = proto._onCommand;
+  proto._onCommand = function (this: PatchableConnection, command, callback) {
+    // Lines that arrive during the TLS handshake, or before the greeting, are smtp-server's to drop.
+    if (this._upgrading || !this._ready || !command.includes(0)) return originalOnCommand.call(this, command, callback);
+    // An AUTH exchange in progress ends here: its next line would otherwise be read as a credential.
+    this._nextHandler = false;
+    this.send(550, '5.6.0 NUL character in a command; SMTP commands are text');
+    setImmediate(() => this._whenWritable(callback ?? (() => undefined)));
   };
 
   const streamProto = SMTPStream.prototype as unknown as PatchableStream;

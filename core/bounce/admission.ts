@@ -36,11 +36,14 @@ export const BOUNCE_SYMBOLS = {
 
 const refuse = (text: string, name: string, evidence: Record<string, unknown>): CheckResult => reject(550, '5.7.1', text, [{ name, evidence }]);
 
+const INVALID_TAG_TEXT = 'the BATV tag of this address is not one we made (forged, altered, moved to another address, or made with a retired key)';
+
 const refusalText: Record<keyof typeof batvSymbols, string> = {
   untagged: 'this address takes bounces only to tagged (BATV) return paths, and this one carries no tag',
   malformed: 'the BATV tag of this address is malformed',
-  'unknown-key': 'the BATV tag of this address was made with a key that is not (or no longer) valid',
-  'bad-hash': 'the BATV tag of this address does not match it (forged, altered, or moved to another address)',
+  // One text for both: telling "no such key" from "wrong hash" would help whoever guesses tags.
+  'unknown-key': INVALID_TAG_TEXT,
+  'bad-hash': INVALID_TAG_TEXT,
   expired: 'the BATV tag of this address has expired; we did not send this message recently',
   'too-far-in-future': 'the BATV tag of this address is dated too far in the future',
 };

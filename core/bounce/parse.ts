@@ -21,6 +21,8 @@ export interface BounceReport {
   originalMessageId?: string;
   /** The Message-ID header field of the returned message. */
   originalHeaderMessageId?: string;
+  /** Recipients the bounce listed beyond `maxRecipients`, not read. */
+  ignoredRecipients?: number;
 }
 
 const STATUS_RE = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
@@ -44,11 +46,17 @@ function splitAtLine(text: string, re: RegExp): { before: string; after: string 
   return undefined;
 }
 
-export function parseBounce(raw: Buffer): BounceReport {
+/**
+ * Reads a bounce. `maxRecipients` caps the recipients taken from it: one message goes to a bounded
+ * number of recipients, and a report listing more is not believed beyond that.
+ */
+export function parseBounce(raw: Buffer, options: { maxRecipients?: number } = {}): BounceReport {
   const root = parseEntity(raw.toString('latin1'));
   const entities = walk(root);
   const report = fromDsn(entities) ?? fromPlainText(entities);
-  return { ...report, ...originalIds(entities, report.format) };
+  const max = options.maxRecipients ?? Infinity;
+  const capped = report.recipients.length > max ? { recipients: report.recipients.slice(0, max), ignoredRecipients: report.recipients.length - max } : {};
+  return { ...report, ...capped, ...originalIds(entities, report.format) };
 }
 
 function fromDsn(entities: MimeEntity[]): Omit<BounceReport, 'originalMessageId' | 'originalHeaderMessageId'> | undefined {

@@ -7,6 +7,12 @@ import type { NoticeEventDetail } from '../api/stats.js';
 import type { BlobStore, Clock, Envelope } from '../ports.js';
 import type { MessageLog } from '../stores.js';
 
+/**
+ * The identity of every notice: mail this relay writes itself. It is never DKIM-signed with a
+ * tenant's key, whatever its From says (a forwarded bounce carries content an outsider wrote).
+ */
+export const NOTICE_IDENTITY = 'MAILER-DAEMON';
+
 export interface Notice {
   /** Stable for the event it reports (e.g. message id + attempt), so that a repeat is detected. */
   messageId: string;
@@ -39,7 +45,7 @@ export async function queueNotice(deps: NoticeDeps, notice: Notice): Promise<voi
     messageId: notice.messageId,
     tenantId: notice.about.tenantId,
     userId: notice.about.userId,
-    identity: 'MAILER-DAEMON',
+    identity: NOTICE_IDENTITY,
     // A notice must never cause another one: null sender.
     mailFrom: '',
     rcptTo: [notice.to],

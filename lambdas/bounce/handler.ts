@@ -1,12 +1,20 @@
 // The bounce stage: takes bounces the listener accepted (queue 'bounce', body: the Envelope of
-// the bounce) and acts on them: parse, attribute to our original message and its user, record
-// 'bounce-received' in that message's log, suppress hard-bounced addresses, count them against
-// the user (invalid-recipient limit), and forward the bounce to the original sender when wanted.
-// SQS delivers at least once: a bounce already recorded is not counted or forwarded again.
+// the bounce) and acts on them: parse, attribute to our original message and its user, scan,
+// record 'bounce-received' in that message's log, suppress the hard-bounced addresses that were
+// recipients of that message, count them against the user (invalid-recipient limit), and forward
+// the bounce to the original sender inside a notice this relay writes. A bounce is an outsider's
+// word: one that cannot be attributed changes nothing, one that fails the scan is dropped (and is
+// never charged to the user it names), and no bounce is ever signed as the tenant.
+// SQS delivers at least once: a bounce already recorded is not counted or forwarded again. The
+// bounce file is removed once handled; a redelivered record whose file is gone is done.
 import { batvStrip } from '../../core/batv.js';
+import { composeForwardedBounce } from '../../core/bounce/forward.js';
 import { parseBounce, type BounceReport } from '../../core/bounce/parse.js';
+import { scanBounce, type BounceScanDeps } from '../../core/bounce/scan.js';
 import { errorMessage } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
+import { verdictReasons } from '../../core/scan/verdict.js';
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
 import type { MessageLog, MessageRecord } from '../../core/stores.js';
 import { suppressHardBounce, type SuppressionList } from '../../core/suppression.js';
@@ -33,7 +41,17 @@ export interface BounceHandlerDeps {
   shouldForward(original: { tenantId: string; userId: string }): Promise<boolean>;
   /** Days a hard-bounced address stays suppressed (default 30). */
   suppressionDays?: number;
+  /** This relay's name: forwarded bounces come from its postmaster. */
+  hostname: string;
+  /** The engines every bounce is scanned with before it changes anything. */
+  scanning: BounceScanDeps;
+  /** Recipients read from one bounce (config bounces.maxRecipients). */
+  maxRecipients: number;
+  metrics?: Pick<Metrics, 'inc'>;
 }
+
+export const BOUNCES_DROPPED_METRIC = 'outpost_bounces_dropped_total';
+const BOUNCES_DROPPED_HELP = 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.';
 
 const bounceBodySchema = envelopeSchema;
 
@@ -59,7 +77,8 @@ const sameAddress = (a: string, b: string): boolean => a.toLowerCase() === b.toL
 async function attribute(log: MessageLog, report: BounceReport, returnPath: string, tenantId: string, now: number): Promise<MessageRecord | undefined> {
   if (report.originalMessageId) {
     const found = await log.get(report.originalMessageId);
-    if (found && sameAddress(found.message.mailFrom, returnPath)) return found.message;
+    const sameTenant = !tenantId || found?.message.tenantId === tenantId;
+    if (found && sameTenant && sameAddress(found.message.mailFrom, returnPath)) return found.message;
   }
   for (const recipient of report.recipients) {
     const { items } = await log.search({
@@ -79,21 +98,26 @@ export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
 
   const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope))).then(() => undefined) };
 
-  /** Forwards the bounce to the original sender, tag stripped; queued at most once per bounce. */
-  async function forward(bounce: Envelope, raw: Buffer, original: MessageRecord, returnPath: string): Promise<string> {
+  /** Forwards the bounce to the original sender inside our own notice; queued at most once per bounce. */
+  async function forward(bounce: Envelope, raw: Buffer, original: MessageRecord & { tenantId: string; userId: string }, returnPath: string): Promise<string> {
     const messageId = `${bounce.messageId}-fwd`;
     await queueNotice(notices, {
       messageId,
-      about: { tenantId: original.tenantId ?? bounce.tenantId, userId: original.userId ?? bounce.userId },
+      about: { tenantId: original.tenantId, userId: original.userId },
       to: returnPath,
       blobKey: `bounce-forward/${messageId}`,
-      subject: 'Forwarded bounce',
+      subject: 'Delivery report about your message',
       clientIp: bounce.clientIp,
       helo: bounce.helo,
       detail: { bounceFor: original.id },
-      compose: () => Buffer.concat([Buffer.from(`X-Outpost-Bounce-For: ${original.id}\r\n`, 'latin1'), raw]),
+      compose: () => composeForwardedBounce({ hostname: deps.hostname, to: returnPath, originalId: original.id, bounce: raw, now: clock.now() }),
     });
     return messageId;
+  }
+
+  /** The bounce file is not kept once the bounce is handled, whatever the outcome. */
+  async function discard(bounce: Envelope): Promise<void> {
+    await blobs.delete(bounce.blobKey);
   }
 
   async function handle(record: SqsRecord): Promise<void> {
@@ -105,55 +129,93 @@ export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
     }
     const { envelope: bounce } = parsed;
     const now = clock.now();
+    if (!(await blobs.exists(bounce.blobKey))) {
+      // Files are removed once handled: this is a redelivered record, or the file was removed by hand.
+      logger.warn('bounce file gone; the record is dropped', { bounceId: bounce.messageId, blobKey: bounce.blobKey });
+      return;
+    }
     const raw = await blobs.get(bounce.blobKey);
-    const report = parseBounce(raw);
+    const report = parseBounce(raw, { maxRecipients: deps.maxRecipients });
     const returnPath = batvStrip(bounce.rcptTo[0] ?? '');
-    const original = await attribute(log, report, returnPath, bounce.tenantId, now);
-    const hard = report.recipients.filter((recipient) => recipient.hard);
+    const found = await attribute(log, report, returnPath, bounce.tenantId, now);
+    const original = found?.tenantId && found.userId ? { ...found, tenantId: found.tenantId, userId: found.userId } : undefined;
+    if (!original) {
+      logger.warn('bounce not attributed to a message we sent; nothing changed', {
+        bounceId: bounce.messageId,
+        returnPath,
+        clientIp: bounce.clientIp,
+        format: report.format,
+        recipients: report.recipients.length,
+      });
+      return discard(bounce);
+    }
+    const history = await log.get(original.id);
+    if (history?.events.some((event) => event.event === 'bounce-received' && event.detail.bounceId === bounce.messageId)) {
+      logger.info('bounce already handled', { bounceId: bounce.messageId, messageId: original.id });
+      return discard(bounce);
+    }
+
+    // Throws when an engine cannot answer: the record is retried, the bounce never acted on unscanned.
+    const verdict = await scanBounce(raw, { bounceId: bounce.messageId, clientIp: bounce.clientIp, helo: bounce.helo, returnPath }, deps.scanning);
+    if (verdict.action !== 'deliver') {
+      // Dropped, and charged to nobody: an outsider must not lock a user by mailing a virus here.
+      deps.metrics?.inc(BOUNCES_DROPPED_METRIC, BOUNCES_DROPPED_HELP, { reason: verdict.kind });
+      logger.warn('bounce dropped', {
+        bounceId: bounce.messageId,
+        messageId: original.id,
+        clientIp: bounce.clientIp,
+        reason: verdict.kind,
+        symbols: verdictReasons(verdict),
+      });
+      return discard(bounce);
+    }
+
+    // Only recipients of the original message: a report naming others is not believed about them.
+    const sentTo = new Set(original.rcptTo.map((address) => address.toLowerCase()));
+    const ours = report.recipients.filter((recipient) => sentTo.has(recipient.address.toLowerCase()));
+    const foreign = report.recipients.filter((recipient) => !sentTo.has(recipient.address.toLowerCase()));
+    const ignored = foreign.length + (report.ignoredRecipients ?? 0);
+    if (ignored > 0) {
+      logger.warn('bounce names recipients the original message did not have; they are ignored', {
+        bounceId: bounce.messageId,
+        messageId: original.id,
+        foreign: foreign.length,
+        examples: foreign.slice(0, 5).map((recipient) => recipient.address),
+        notRead: report.ignoredRecipients ?? 0,
+      });
+    }
+    const hard = ours.filter((recipient) => recipient.hard);
+    const { tenantId, userId } = original;
+    for (const recipient of hard) {
+      await suppressHardBounce(suppression, {
+        tenantId,
+        address: recipient.address,
+        reason: [recipient.status, recipient.diagnostic].filter(Boolean).join(' ').slice(0, 300),
+        now,
+        ...(deps.suppressionDays === undefined ? {} : { days: deps.suppressionDays }),
+      });
+    }
+    for (const recipient of hard) await deps.onHardBounce(userId, recipient.address);
+
+    let forwardedAs: string | undefined;
+    if (returnPath && (await deps.shouldForward({ tenantId, userId }))) {
+      forwardedAs = await forward(bounce, raw, original, returnPath);
+    }
     const summary = {
       bounceId: bounce.messageId,
       format: report.format,
-      recipients: report.recipients.map(({ address, status, action, hard: isHard, diagnostic }) => ({ address, status, action, hard: isHard, diagnostic })),
+      recipients: ours.map(({ address, status, action, hard: isHard, diagnostic }) => ({ address, status, action, hard: isHard, diagnostic })),
+      ...(ignored > 0 ? { ignoredRecipients: ignored } : {}),
     };
-
-    if (!original) {
-      logger.warn('bounce not attributed to a message', { bounceId: bounce.messageId, returnPath, format: report.format, recipients: report.recipients.length });
-    } else {
-      const history = await log.get(original.id);
-      const seen = history?.events.some((event) => event.event === 'bounce-received' && event.detail.bounceId === bounce.messageId) ?? false;
-      if (seen) {
-        logger.info('bounce already handled', { bounceId: bounce.messageId, messageId: original.id });
-        return;
-      }
-    }
-
-    const tenantId = original?.tenantId ?? (bounce.tenantId || null);
-    const userId = original?.userId ?? (bounce.userId || null);
-    if (tenantId) {
-      for (const recipient of hard) {
-        await suppressHardBounce(suppression, {
-          tenantId,
-          address: recipient.address,
-          reason: [recipient.status, recipient.diagnostic].filter(Boolean).join(' ').slice(0, 300),
-          now,
-          ...(deps.suppressionDays === undefined ? {} : { days: deps.suppressionDays }),
-        });
-      }
-    }
-    if (userId) for (const recipient of hard) await deps.onHardBounce(userId, recipient.address);
-
-    let forwardedAs: string | undefined;
-    if (original && tenantId && userId && returnPath && (await deps.shouldForward({ tenantId, userId }))) {
-      forwardedAs = await forward(bounce, raw, original, returnPath);
-    }
     // Recorded last: a crash before this line repeats the steps above (all idempotent but the
     // counter), rather than losing them.
-    if (original) await log.addEvent(original.id, 'bounce-received', { ...summary, ...(forwardedAs ? { forwardedAs } : {}) });
+    await log.addEvent(original.id, 'bounce-received', { ...summary, ...(forwardedAs ? { forwardedAs } : {}) });
+    await discard(bounce);
     logger.info('bounce handled', {
       bounceId: bounce.messageId,
-      messageId: original?.id,
+      messageId: original.id,
       hard: hard.length,
-      soft: report.recipients.length - hard.length,
+      soft: ours.length - hard.length,
       forwarded: forwardedAs !== undefined,
     });
   }

@@ -49,6 +49,14 @@ describe('decideBounceRcpt', () => {
     });
   }
 
+  it('answers an unknown key and a bad hash with one text, so that a guesser cannot tell them apart', async () => {
+    const unknownKey = await decide(batvTag('ann@strict.example', { ...key, index: 8 }, T0));
+    const badHash = await decide(flipHash(tagged));
+    expect(unknownKey.symbols[0]?.name).toBe('BATV_UNKNOWN_KEY');
+    expect(badHash.symbols[0]?.name).toBe('BATV_BAD_HASH');
+    expect(unknownKey.text).toBe(badHash.text);
+  });
+
   it('names the tenant and the original address when it accepts', async () => {
     const result = await decide(tagged);
     expect(result.symbols[0]?.evidence).toEqual({ batv: 'valid', tenantId: 't-strict', original: 'ann@strict.example' });
@@ -69,14 +77,15 @@ describe('bounceTenantsFrom', () => {
     const { SqliteConfigStore } = await import('../../../adapters/local/config-store.js');
     const { bounceTenantsFrom } = await import('../../../core/bounce/admission.js');
     const config = new SqliteConfigStore(openDatabase(':memory:'));
-    const strict = await config.createTenant('strict', { bounceValidation: true });
-    const lax = await config.createTenant('lax');
+    // Validation is the built-in default: a tenant that sets nothing validates its bounces.
+    const strict = await config.createTenant('strict');
+    const lax = await config.createTenant('lax', { bounceValidation: false });
     await config.addDomain(strict.id, 'strict.example');
     await config.addDomain(lax.id, 'lax.example');
     const tenantFor = bounceTenantsFrom(config);
     expect(await tenantFor('strict.example')).toEqual({ tenantId: strict.id, bounceValidation: true });
     expect(await tenantFor('lax.example')).toEqual({ tenantId: lax.id, bounceValidation: false });
-    expect(await bounceTenantsFrom(config, { bounceValidation: true })('lax.example')).toEqual({ tenantId: lax.id, bounceValidation: true });
+    expect(await bounceTenantsFrom(config, { bounceValidation: false })('strict.example')).toEqual({ tenantId: strict.id, bounceValidation: false });
     expect(await tenantFor('nobody.example')).toBeUndefined();
   });
 });
