@@ -19,6 +19,7 @@ import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
+import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
 import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { Check } from '../core/checks/check.js';
 import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
@@ -263,8 +264,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
 
 /**
  * Removes what has outlived its retention: quarantined messages, learned fingerprints and bulk
- * sightings, counter entries out of every window, expired suppressions, old message log entries
- * and refusal statistics. Runs every 10 minutes on the single node.
+ * sightings, counter entries out of every window, expired suppressions, orphan bounce files, old
+ * message log entries and refusal statistics. Runs every 10 minutes on the single node.
  */
 export async function runHousekeeping(stores: LocalStores, config: Config, clock: Clock): Promise<void> {
   const now = clock.now();
@@ -276,6 +277,10 @@ export async function runHousekeeping(stores: LocalStores, config: Config, clock
   });
   await stores.counters.purgeExpired();
   await stores.suppression.purgeExpired(now);
+  await purgeOrphanBounces(
+    { blobs: stores.blobs, queuedBounceJobs: async () => stores.queue.bodies(['bounce', 'bounce-dlq']), clock, logger: createLogger('housekeeping') },
+    config.bounces.orphanHours,
+  );
   await stores.log.purgeOlderThan(logCutoff);
   await stores.stats.purgeOlderThan(logCutoff);
 }

@@ -9,6 +9,7 @@ import './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { BatvKeyStore } from '../core/batv.js';
 import { decideBounceData, decideBounceRcpt, type BounceTenant } from '../core/bounce/admission.js';
+import { BOUNCE_BLOB_PREFIX } from '../core/bounce/housekeeping.js';
 import type { CheckResult } from '../core/checks/check.js';
 import type { Config } from '../core/config.js';
 import type { CounterStore } from '../core/counters.js';
@@ -187,7 +188,7 @@ export class BounceListener {
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const now = this.deps.clock.now();
     const id = newQueueId(now);
-    const blobKey = `bounces/${new Date(now).toISOString().slice(0, 10)}/${id}.eml`;
+    const blobKey = `${BOUNCE_BLOB_PREFIX}${new Date(now).toISOString().slice(0, 10)}/${id}.eml`;
     const inspector = new DataInspector(MAX_BOUNCE_BYTES, MAX_BOUNCE_LINE);
     stream.pipe(inspector);
     (async () => {

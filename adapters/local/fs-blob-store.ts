@@ -1,14 +1,15 @@
 // Message blobs on the filesystem. A blob is written to a temporary file, fsynced, renamed into
 // place and its directory fsynced: once put* resolves, the blob survives a power cut.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { BlobListing, StoredBlob } from '../../core/bounce/housekeeping.js';
 import type { BlobStore } from '../../core/ports.js';
 
-export class FsBlobStore implements BlobStore {
+export class FsBlobStore implements BlobStore, BlobListing {
   constructor(private readonly root: string) {}
 
   private pathOf(key: string): string {
@@ -69,6 +70,26 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  /** Every file under `prefix` (a folder), temporary files of unfinished writes included. */
+  async list(prefix: string): Promise<StoredBlob[]> {
+    const root = resolve(this.root);
+    let entries;
+    try {
+      entries = await readdir(this.pathOf(prefix.replace(/\/+$/, '')), { recursive: true, withFileTypes: true });
+    } catch (error: unknown) {
+      if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return [];
+      throw error;
+    }
+    const found: StoredBlob[] = [];
+    for (const entry of entries) {
+      if (!entry.isFile()) continue;
+      const full = join(entry.parentPath, entry.name);
+      const info = await stat(full).catch(() => undefined);
+      if (info) found.push({ key: relative(root, full).split(sep).join('/'), modifiedAt: info.mtimeMs });
+    }
+    return found;
   }
 
   private async tempFor(path: string): Promise<string> {

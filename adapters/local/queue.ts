@@ -108,6 +108,13 @@ export class SqliteQueue implements Queue {
     return this.db.prepare('UPDATE queue_messages SET visible_at = ?, receipt = NULL WHERE receipt IS NOT NULL AND visible_at > ?').run(this.clock.now(), this.clock.now()).changes;
   }
 
+  /** The bodies of every message in `queues`, whatever their state (housekeeping reads what jobs refer to). */
+  bodies(queues: string[]): string[] {
+    if (queues.length === 0) return [];
+    const rows = this.db.prepare(`SELECT body FROM queue_messages WHERE queue IN (${queues.map(() => '?').join(', ')})`).all(...queues) as Array<{ body: string }>;
+    return rows.map((row) => row.body);
+  }
+
   async depth(queue: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
     const now = this.clock.now();
     const row = this.db
