@@ -11,9 +11,9 @@ import type { OutgoingUser, Tenant } from '../../core/identity.js';
 import { counterKeys } from '../../core/policy/keys.js';
 import { verifyWithDkimpy } from '../helpers/dkimpy.js';
 import { a } from '../helpers/dns-server.js';
-import { headersOf, messageWithStatus, startE2eNode, submit, testZone, tryEnvelope, type E2eNode } from '../helpers/e2e-node.js';
+import { headersOf, messageWithStatus, rawMessage, rawSession, rawTransaction, startE2eNode, submit, testZone, tryEnvelope, type E2eNode } from '../helpers/e2e-node.js';
 import { waitFor } from '../helpers/net.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { dsnFor, sendBounce } from '../helpers/bounce-client.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../helpers/test-mx.js';
 
 const DAY_MS = 86_400_000;
@@ -59,68 +59,16 @@ const invalidRecipients = (user: OutgoingUser): Promise<number> => e2e.node.stor
 const suppressed = (address: string) => e2e.node.stores.suppression.find(tenant.id, address, Date.now());
 const BATV_RETURN_PATH = /^prvs=\d{4}[0-9a-f]{6}=alice@acme\.test$/;
 
-/** An RFC 3464 report as a receiving MTA sends it some time after accepting the message. */
-function dsnFor(original: ReceivedMail, recipient: string): string {
-  const boundary = 'dsn-boundary-7f3a';
-  const end = original.data.indexOf('\r\n\r\n');
-  const returnedHeaders = original.data.subarray(0, end).toString('latin1');
-  return [
-    'From: Mail Delivery System <MAILER-DAEMON@mx.example.org>',
-    `To: ${original.mailFrom}`,
-    'Subject: Undelivered Mail Returned to Sender',
-    `Date: ${new Date().toUTCString()}`,
-    'Message-ID: <dsn-1@mx.example.org>',
-    'Auto-Submitted: auto-replied',
-    'MIME-Version: 1.0',
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
-    '',
-    `--${boundary}`,
-    'Content-Type: text/plain; charset=us-ascii',
-    '',
-    `Your message could not be delivered to <${recipient}>: the mailbox does not exist.`,
-    '',
-    `--${boundary}`,
-    'Content-Type: message/delivery-status',
-    '',
-    'Reporting-MTA: dns; mx.example.org',
-    `Arrival-Date: ${new Date().toUTCString()}`,
-    '',
-    `Final-Recipient: rfc822; ${recipient}`,
-    `Original-Recipient: rfc822; ${recipient}`,
-    'Action: failed',
-    'Status: 5.1.1',
-    'Remote-MTA: dns; store.example.org',
-    `Diagnostic-Code: smtp; 550 5.1.1 <${recipient}>: mailbox unknown`,
-    '',
-    `--${boundary}`,
-    'Content-Type: text/rfc822-headers',
-    '',
-    returnedHeaders,
-    '',
-    `--${boundary}--`,
-    '',
-  ].join('\r\n');
-}
-
 /** One bounce attempt at the bounce listener: the answers to MAIL, RCPT and (if it got that far) DATA. */
-async function bounce(port: number, mailFrom: string, rcptTo: string, message?: string): Promise<{ mail: string; rcpt: string; data?: string }> {
-  const { client, greeting } = await RawSmtp.open(port);
-  try {
-    expect(greeting).toMatch(/^220/);
-    await client.command('EHLO mx.example.org');
-    const mail = await client.command(`MAIL FROM:<${mailFrom}>`);
-    const rcpt = await client.command(`RCPT TO:<${rcptTo}>`);
-    if (!message || !rcpt.startsWith('250')) return { mail, rcpt };
-    const go = await client.command('DATA');
-    if (!go.startsWith('354')) return { mail, rcpt, data: go };
-    const stuffed = message.replace(/\r\n\./g, '\r\n..');
-    const data = await client.command(`${stuffed.endsWith('\r\n') ? stuffed : `${stuffed}\r\n`}.`);
-    await client.command('QUIT');
-    return { mail, rcpt, data };
-  } finally {
-    client.close();
-  }
-}
+const bounce = sendBounce;
+
+/** The bounce stage has nothing left to do: no job queued or in flight, no bounce file stored. */
+const bounceStageIdle = (): Promise<true> =>
+  waitFor('the bounce stage to be idle', async () => {
+    const depth = await e2e.node.stores.queue.depth('bounce');
+    const files = await e2e.node.stores.blobs.list('bounces/');
+    return depth.visible + depth.inFlight + depth.delayed === 0 && files.length === 0 ? true : undefined;
+  });
 
 describe('DKIM signing on delivery', () => {
   it("signs with the user's selector (Ed25519) and the signature verifies with dkimpy as the MX received it", async () => {
@@ -174,7 +122,7 @@ describe('bounces', () => {
     expect(await suppressed('carl@example.org')).toBeUndefined();
     const before = await invalidRecipients(alice);
 
-    const answers = await bounce(e2e.node.ports.bounce, '', original.mailFrom, dsnFor(original, 'carl@example.org'));
+    const answers = await bounce(e2e.node.ports.bounce, '', original.mailFrom, dsnFor(original, ['carl@example.org']));
     expect(answers.mail).toMatch(/^250/);
     expect(answers.rcpt).toMatch(/^250/);
     expect(answers.data).toMatch(/^250/);
@@ -204,16 +152,23 @@ describe('bounces', () => {
   });
 
   it('refuses forged bounces with 550 5.7.1: untagged, altered tag, tag moved to another user, not a null sender', async () => {
-    const tagged = (await received('a tagged message', (m) => BATV_RETURN_PATH.test(m.mailFrom))).mailFrom;
+    // A message of alice's to bob: each forged attempt carries a real report about it, which would
+    // suppress bob and count against alice had the attempt got past RCPT.
+    const original = await received('a tagged message to bob', (m) => BATV_RETURN_PATH.test(m.mailFrom) && m.rcptTo.includes('bob@example.org'));
+    const tagged = original.mailFrom;
+    const report = dsnFor(original, ['bob@example.org']);
+    const before = await invalidRecipients(alice);
     const port = e2e.node.ports.bounce;
-    expect((await bounce(port, '', 'alice@acme.test')).rcpt).toMatch(/^550 5\.7\.1 /);
+    expect((await bounce(port, '', 'alice@acme.test', report)).rcpt).toMatch(/^550 5\.7\.1 /);
     const hash = tagged.slice(9, 15);
     const altered = tagged.slice(0, 9) + (hash[0] === 'a' ? 'b' : 'a') + tagged.slice(10);
-    expect((await bounce(port, '', altered)).rcpt).toMatch(/^550 5\.7\.1 /);
-    expect((await bounce(port, '', tagged.replace('=alice@', '=carol@'))).rcpt).toMatch(/^550 5\.7\.1 /);
-    expect((await bounce(port, 'someone@example.org', tagged)).rcpt).toMatch(/^550 5\.7\.1 .*MAIL FROM:<>/);
-    // A refused bounce changes nothing.
-    expect(await suppressed('alice@acme.test')).toBeUndefined();
+    expect((await bounce(port, '', altered, report)).rcpt).toMatch(/^550 5\.7\.1 /);
+    expect((await bounce(port, '', tagged.replace('=alice@', '=carol@'), report)).rcpt).toMatch(/^550 5\.7\.1 /);
+    expect((await bounce(port, 'someone@example.org', tagged, report)).rcpt).toMatch(/^550 5\.7\.1 .*MAIL FROM:<>/);
+    // A refused bounce changes nothing: once the bounce stage is idle, bob is still not suppressed.
+    await bounceStageIdle();
+    expect(await suppressed('bob@example.org')).toBeUndefined();
+    expect(await invalidRecipients(alice)).toBe(before);
   });
 
   it('turns a 550 at RCPT from the MX into a DSN to the sender, a suppression entry and a refusal next time', async () => {
@@ -237,10 +192,23 @@ describe('bounces', () => {
     expect(entry.source).toBe('bounce');
     expect(await invalidRecipients(alice)).toBe(before + 1);
     const attemptsBefore = testMx.rcptAttempts.filter((address) => address === UNKNOWN_AT_RCPT).length;
-    const next = await tryEnvelope(e2e.node.ports.submission, 'alice@acme.test', [UNKNOWN_AT_RCPT]);
-    expect(next.rcpts[0]).toMatch(/^550 5\.1\.1 .*suppression list/);
+    // A whole message to the suppressed address and a good one: it goes out to the good one only.
+    const { smtp } = await rawSession(e2e.node.ports.submission, 'alice@acme.test');
+    try {
+      const sent = await rawTransaction(smtp, {
+        mailFrom: 'alice@acme.test',
+        rcptTo: [UNKNOWN_AT_RCPT, 'bob@example.org'],
+        message: rawMessage('alice@acme.test', 'bob@example.org', 'after the suppression'),
+      });
+      expect(sent.rcpt[0]).toMatch(/^550 5\.1\.1 .*suppression list/);
+      expect(sent.rcpt[1]).toMatch(/^250 /);
+      expect(sent.end).toMatch(/^250 /);
+    } finally {
+      smtp.close();
+    }
+    const after = await received('the message sent after the suppression', (m) => subjectOf(m) === 'after the suppression');
+    expect(after.rcptTo).toEqual(['bob@example.org']);
     // Refused at our door: the MX never hears of it again.
-    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(testMx.rcptAttempts.filter((address) => address === UNKNOWN_AT_RCPT)).toHaveLength(attemptsBefore);
   });
 });
