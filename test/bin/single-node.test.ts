@@ -74,7 +74,8 @@ describe('outpost start', () => {
 
       const id = await send(ports.submission, 'first');
       const [message] = await sink.waitForMessages(1, 20_000);
-      expect(message?.mailFrom).toBe('alice@acme.test');
+      // Bounce validation is on by default: the return path carries a BATV tag.
+      expect(message?.mailFrom).toMatch(/^prvs=\d{4}[0-9a-f]{6}=alice@acme\.test$/);
       expect(message?.rcptTo).toEqual(['bob@example.org']);
       const text = message?.data.toString('utf8') ?? '';
       expect(text).toContain(`with ESMTPSA id ${id}`);
