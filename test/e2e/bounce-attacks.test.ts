@@ -21,7 +21,7 @@ const BATV = /^prvs=(\d)(\d{3})([0-9a-f]{6})=(.+)$/;
 let clamd: TestDaemon;
 let e2e: E2eNode;
 let tenant: Tenant;
-let users: Record<'alice' | 'rita' | 'nina', OutgoingUser>;
+let users: Record<'alice' | 'rita' | 'nina' | 'olga', OutgoingUser>;
 
 beforeAll(async () => {
   clamd = await startClamd();
@@ -41,6 +41,8 @@ beforeAll(async () => {
     alice: await e2e.user(tenant, 'alice@acme.test'),
     rita: await e2e.user(tenant, 'rita@acme.test'),
     nina: await e2e.user(tenant, 'nina@acme.test'),
+    // Locked at the fifth invalid recipient: one bounce naming many addresses must not get there.
+    olga: await e2e.user(tenant, 'olga@acme.test', { invalidRecipientLimit: 5, autoLock: true }),
   };
 }, 60_000);
 
@@ -142,6 +144,42 @@ describe('forged bounces', () => {
     await delivered('alice@acme.test', 'erin@example.org', 'after the virus bounce');
     const forwards = (await e2e.sink.messages()).filter((m) => m.data.toString('latin1').includes(`X-Outpost-Bounce-For: ${id}`));
     expect(forwards).toEqual([]);
+  });
+});
+
+describe('suppression poisoning', () => {
+  it('suppresses and counts only the recipient of the original message among the 57 a bounce names', async () => {
+    const { id, original } = await delivered('olga@acme.test', 'kim@example.org', 'olga writes to kim');
+    const strangers = Array.from({ length: 56 }, (_, i) => `customer${i}@bigcustomer.example`);
+    const before = await state(users.olga, 'customer0@bigcustomer.example');
+    const answers = await sendBounce(e2e.node.ports.bounce, '', original.mailFrom, dsnFor(original, [...strangers, 'kim@example.org']));
+    expect(answers.data).toMatch(/^250 /);
+    const event = await waitFor('the bounce in the message log', async () => (await stores().log.get(id))?.events.find((e) => e.event === 'bounce-received'));
+    await bounceStageIdle();
+    // Only kim (a recipient of olga's message, listed last, within bounces.maxRecipients) is acted on.
+    expect(event.detail).toMatchObject({ recipients: [{ address: 'kim@example.org', hard: true }], ignoredRecipients: 56 });
+    const after = await state(users.olga, 'customer0@bigcustomer.example');
+    expect(after.suppressed).toEqual([...before.suppressed, 'kim@example.org'].sort());
+    expect(after.invalidRecipients).toBe(before.invalidRecipients + 1);
+    expect(after.lock).toBeNull();
+    expect(after.address).toBeNull();
+  });
+
+  it('changes nothing for a validly tagged bounce that names no message of ours', async () => {
+    const { id, original } = await delivered('olga@acme.test', 'lena@example.org', 'olga writes to lena');
+    const strangers = ['ceo@bigcustomer.example', 'sales@bigcustomer.example'];
+    // No returned headers, and recipients olga never wrote to: nothing to attribute it to.
+    const unrelated = dsnFor({ mailFrom: original.mailFrom, data: Buffer.from('X-Nothing: here\r\n\r\n') }, strangers);
+    const before = await state(users.olga, 'ceo@bigcustomer.example');
+    const answers = await sendBounce(e2e.node.ports.bounce, '', original.mailFrom, unrelated);
+    expect(answers.data).toMatch(/^250 /);
+    await bounceStageIdle();
+    expect(await state(users.olga, 'ceo@bigcustomer.example')).toEqual(before);
+    // Not recorded against olga's last message, and so not forwarded to her either.
+    expect((await stores().log.get(id))?.events.map((e) => e.event)).not.toContain('bounce-received');
+    const bounceId = /queued as (\S+)/.exec(answers.data ?? '')?.[1];
+    expect(bounceId).toBeDefined();
+    expect(await stores().log.get(`${bounceId}-fwd`)).toBeUndefined();
   });
 });
 
@@ -253,5 +291,26 @@ describe('NUL characters', () => {
     } finally {
       smtp.close();
     }
+  });
+});
+
+describe('the per-source-IP rate of the bounce listener', () => {
+  let small: E2eNode;
+
+  beforeAll(async () => {
+    small = await startE2eNode({ config: { bounces: { perClientIpPerHour: 3 } } });
+  });
+
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  it('answers 450 4.7.1 to the RCPT after bounces.perClientIpPerHour from one address, refused ones counted too', async () => {
+    const port = small.node.ports.bounce;
+    // Refused (no tenant serves the domain), yet each one counts against the source address.
+    for (let i = 0; i < 3; i += 1) expect((await sendBounce(port, '', `prvs=0000000000=x${i}@nowhere.example`)).rcpt).toMatch(/^550 5\.7\.1 /);
+    const limited = await sendBounce(port, '', 'prvs=0000000000=x3@nowhere.example');
+    expect(limited.rcpt).toMatch(/^450 4\.7\.1 Too many bounces from 127\.0\.0\.1 \(limit 3 an hour\); retry after \d\d:\d\d UTC/);
+    expect((await small.node.stores.queue.depth('bounce')).visible).toBe(0);
   });
 });
