@@ -26,7 +26,7 @@ import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
-import { BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
@@ -62,7 +62,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   metrics.declare('outpost_smtp_sessions_total', 'counter', 'SMTP sessions opened, by listener.');
   metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
   metrics.declare('outpost_messages_accepted_total', 'counter', 'Messages accepted (250) and queued.');
-  metrics.declare(BOUNCES_DROPPED_METRIC, 'counter', 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.');
+  metrics.declare(BOUNCES_DROPPED_METRIC, 'counter', BOUNCES_DROPPED_HELP);
 
   const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
 

@@ -5,6 +5,7 @@
 // The listener faces the internet unauthenticated, so it also bounds what one outsider can do:
 // RCPTs per source IP and bounces per return path per hour (450 4.7.1 beyond), and a connection
 // is closed (421 4.7.0) after a few refused RCPTs, so that BATV tags cannot be guessed in bulk.
+import { isIP } from 'node:net';
 import './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { BatvKeyStore } from '../core/batv.js';
@@ -48,6 +49,21 @@ function defectRefusal(defect: DataDefect, at: number | undefined): CheckResult 
   }
 }
 
+/**
+ * The unit a source address is counted by: an IPv4 address, or the /64 network of an IPv6 one
+ * (one host commonly holds a whole /64 and could rotate through it).
+ */
+export function rateSource(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => parseInt(group || '0', 16).toString(16)).join(':')}::/64`;
+}
+
 /** "14:05 UTC": when a refused client may try again. */
 const utcTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 
@@ -71,8 +87,6 @@ interface Transaction {
   tenantId?: string;
 }
 
-/** Refused RCPTs on one connection, whatever the transaction. */
-type RefusalCount = number;
 
 function replyOf(result: CheckResult): SmtpReply {
   return new SmtpReply(result.code ?? 550, result.enhancedCode ?? '5.7.1', result.text ?? 'Refused');
@@ -81,7 +95,8 @@ function replyOf(result: CheckResult): SmtpReply {
 export class BounceListener {
   readonly server: SMTPServer;
   private readonly transactions = new Map<string, Transaction>();
-  private readonly refusedRcpts = new Map<string, RefusalCount>();
+  /** Refused RCPTs per connection (session id), whatever the transaction. */
+  private readonly refusedRcpts = new Map<string, number>();
 
   constructor(private readonly deps: BounceListenerDeps) {
     this.server = new SMTPServer({
@@ -138,8 +153,9 @@ export class BounceListener {
       const now = this.deps.clock.now();
       const { bounces } = this.deps.config;
       // Every RCPT counts against the source IP, refused ones too: guessing tags costs as much as bouncing.
-      const byClient = await this.rateLimit(`bounce:client:${session.remoteAddress}`, bounces.perClientIpPerHour, now);
-      if (byClient) throw this.refused(session, byClient(BOUNCE_LISTENER_SYMBOLS.clientRate, `Too many bounces from ${session.remoteAddress}`), 'rcpt');
+      const source = rateSource(session.remoteAddress);
+      const byClient = await this.rateLimit(`bounce:client:${source}`, bounces.perClientIpPerHour, now);
+      if (byClient) throw this.refused(session, byClient(BOUNCE_LISTENER_SYMBOLS.clientRate, `Too many bounces from ${source}`), 'rcpt');
       const result = await decideBounceRcpt({
         mailFrom,
         rcptTo: address.address,

@@ -51,7 +51,7 @@ export interface BounceHandlerDeps {
 }
 
 export const BOUNCES_DROPPED_METRIC = 'outpost_bounces_dropped_total';
-const BOUNCES_DROPPED_HELP = 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.';
+export const BOUNCES_DROPPED_HELP = 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.';
 
 const bounceBodySchema = envelopeSchema;
 
