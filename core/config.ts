@@ -95,7 +95,7 @@ export const configSchema = z
         maxRecipients: z.number().int().min(1).default(100).describe('Recipients read from one bounce; the rest are ignored. Only recipients of the attributed original message are ever suppressed or counted.'),
         maxRefusedRcpts: z.number().int().min(1).default(3).describe('Refused RCPT TO commands on one bounce-listener connection; the last one is answered 421 4.7.0 and the connection is closed (slows down guessing of BATV tags).'),
         perClientIpPerHour: z.number().int().min(1).default(300).describe('RCPT TO commands one source IP may give the bounce listener per hour, refused ones included; more get 450 4.7.1.'),
-        perReturnPathPerHour: z.number().int().min(1).default(30).describe('Bounces accepted for one return path (tagged address) per hour; more get 450 4.7.1.'),
+        perReturnPathPerHour: z.number().int().min(1).default(30).describe('Bounces accepted for one return path (the sender address under its BATV tag, whatever the tag) per hour; more get 450 4.7.1.'),
         orphanHours: z.number().int().min(1).default(24).describe('Age after which housekeeping removes a stored bounce that no queued bounce job refers to (handled bounces are removed at once).'),
       })
       .strict()

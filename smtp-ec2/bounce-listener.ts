@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { BatvKeyStore } from '../core/batv.js';
+import { batvStrip, type BatvKeyStore } from '../core/batv.js';
 import { decideBounceData, decideBounceRcpt, type BounceTenant } from '../core/bounce/admission.js';
 import { BOUNCE_BLOB_PREFIX } from '../core/bounce/housekeeping.js';
 import type { CheckResult } from '../core/checks/check.js';
@@ -87,7 +87,6 @@ interface Transaction {
   tenantId?: string;
 }
 
-
 function replyOf(result: CheckResult): SmtpReply {
   return new SmtpReply(result.code ?? 550, result.enhancedCode ?? '5.7.1', result.text ?? 'Refused');
 }
@@ -165,7 +164,8 @@ export class BounceListener {
         batvKeys: await this.deps.batvKeys.keys(now),
       });
       if (result.action !== 'accept') throw this.refusedRcpt(session, result);
-      const byReturnPath = await this.rateLimit(`bounce:return-path:${address.address.toLowerCase()}`, bounces.perReturnPathPerHour, now);
+      // Counted by the address under the tag: a new day's tag does not start the count again.
+      const byReturnPath = await this.rateLimit(`bounce:return-path:${batvStrip(address.address).toLowerCase()}`, bounces.perReturnPathPerHour, now);
       if (byReturnPath) throw this.refused(session, byReturnPath(BOUNCE_LISTENER_SYMBOLS.returnPathRate, `Too many bounces for <${address.address}>`), 'rcpt');
       const evidence = result.symbols[0]?.evidence;
       if (evidence && typeof evidence === 'object' && typeof evidence.tenantId === 'string') transaction.tenantId = evidence.tenantId;
