@@ -259,7 +259,12 @@ export async function deliverEnvelope(
   }
   const results = await Promise.all(
     [...groups].map(async ([domain, group]) => {
-      const route = await routeDomain(domain, { relayHost: options.config.delivery.relayHost, resolver: options.resolver, mxPort: options.mxPort });
+      const route = await routeDomain(domain, {
+        relayHost: options.config.delivery.relayHost,
+        resolver: options.resolver,
+        mxPort: options.mxPort,
+        allowPrivateAddresses: options.config.delivery.allowPrivateMxAddresses,
+      });
       return deliverGroup(route, prepared.mailFrom, group, prepared.raw, options);
     }),
   );

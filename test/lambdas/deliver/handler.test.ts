@@ -330,7 +330,7 @@ describe('deliver handler with a test MX giving chosen answers', () => {
       'mx.mx-routed.test': { A: ['127.0.0.1'] },
       'nomail.test': { MX: [{ exchange: '', priority: 0 }] },
     });
-    const node = await makeNode({ delivery: {}, resolver, mxPort: mx.port });
+    const node = await makeNode({ delivery: { allowPrivateMxAddresses: true }, resolver, mxPort: mx.port });
     const envelope = await accept(node, ['carol@mx-routed.test', 'x@nomail.test'], '');
     startPoller(node);
 
@@ -339,6 +339,30 @@ describe('deliver handler with a test MX giving chosen answers', () => {
     const events = (await node.log.get(envelope.messageId))?.events ?? [];
     expect(events.find((event) => event.event === 'delivered')?.detail).toMatchObject({ recipient: 'carol@mx-routed.test', remoteMta: 'mx.mx-routed.test' });
     expect(events.find((event) => event.event === 'bounced')?.detail).toMatchObject({ recipient: 'x@nomail.test', status: '5.1.10' });
+  });
+
+  it('never connects to an MX on loopback by default: deferred (4.4.4), then expired with a DSN; delivered when allowed', async () => {
+    const resolver = fakeResolver({
+      'inside.test': { MX: [{ exchange: 'mx.inside.test', priority: 10 }] },
+      'mx.inside.test': { A: ['127.0.0.1'] },
+      'sender.test': { A: ['192.0.2.1'] },
+    });
+    const recipient = `carol-${Date.now()}@inside.test`;
+    const guarded = await makeNode({ delivery: { retrySchedule: [1] }, resolver, mxPort: mx.port });
+    const envelope = await accept(guarded, [recipient]);
+    startPoller(guarded);
+    await waitFor('expired status', async () => ((await statusOf(guarded, envelope.messageId)) === 'expired' ? true : undefined));
+    expect(mx.rcptAttempts).not.toContain(recipient);
+    const events = (await guarded.log.get(envelope.messageId))?.events ?? [];
+    expect(events.find((event) => event.event === 'deferred')?.detail).toMatchObject({ status: '4.4.4', diagnostic: expect.stringMatching(/loopback, private or link-local \(mx\.inside\.test\[127\.0\.0\.1\]\)/) });
+    expect(events.find((event) => event.event === 'expired')?.detail).toMatchObject({ recipient, status: '4.4.7' });
+    expect(events.some((event) => event.event === 'dsn-sent')).toBe(true);
+
+    const allowing = await makeNode({ delivery: { allowPrivateMxAddresses: true }, resolver, mxPort: mx.port });
+    const second = await accept(allowing, [recipient]);
+    await makeDeliverHandler(allowing.deps)(sqsEvent(JSON.stringify(deliverJob(second))));
+    expect(await statusOf(allowing, second.messageId)).toBe('delivered');
+    expect(mailTo(recipient)).toHaveLength(1);
   });
 
   it('waits longer than the queue can delay (SQS: 15 minutes) in hops, without attempting early', async () => {
