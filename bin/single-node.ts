@@ -80,8 +80,9 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   };
 
   const pollers = new Map<string, Poller>();
-  const poller = (queueName: string, handler: SqsHandler): Poller => {
+  const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
+      concurrency,
       queue: stores.queue,
       queueName,
       handler,
@@ -122,6 +123,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       },
       onHardBounce: (envelope, recipient, diagnostic) => hardBounce(envelope.tenantId, envelope.userId, recipient, diagnostic),
     }),
+    // Jobs one by one as slots free: a dead destination holds only its own jobs.
+    config.delivery.concurrency,
   );
 
   // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.

@@ -11,6 +11,12 @@ export interface DeliveryTarget {
   name: string;
   address: string;
   port: number;
+  /**
+   * Use STARTTLS and verify the certificate against `name`: set for a smarthost given by name,
+   * which the operator chose and whose certificate should match it. Opportunistic TLS to MX hosts
+   * stays unverified (delivery.requireTls turns verification on for every target).
+   */
+  verifyTls?: boolean;
 }
 
 /** A routing failure that applies to every recipient of the domain. */
@@ -107,7 +113,8 @@ async function smarthostRoute(relayHost: string, resolver: Resolver): Promise<Ro
   if (addresses.length === 0) {
     return { kind: 'failed', temporary: true, status: '4.4.4', diagnostic: `relay host ${host} has no address; check delivery.relayHost` };
   }
-  return { kind: 'targets', targets: addresses.map((address) => ({ name: host, address, port })) };
+  const verifyTls = isIP(host) === 0;
+  return { kind: 'targets', targets: addresses.map((address) => ({ name: host, address, port, ...(verifyTls ? { verifyTls } : {}) })) };
 }
 
 /** Routes mail for `domain`: smarthost if configured, else MX, else the implicit MX (RFC 5321 5.1). */

@@ -87,7 +87,8 @@ describe('routeDomain', () => {
   it('sends every domain to the relay host when one is configured, without MX lookups', async () => {
     const resolver = fakeResolver(zone);
     const route = await routeDomain('example.test', { relayHost: 'relay.test:587', resolver, mxPort: 2525 });
-    expect(route).toEqual({ kind: 'targets', targets: [{ name: 'relay.test', address: '192.0.2.99', port: 587 }] });
+    // A smarthost given by name: its certificate is verified against that name.
+    expect(route).toEqual({ kind: 'targets', targets: [{ name: 'relay.test', address: '192.0.2.99', port: 587, verifyTls: true }] });
     expect(resolver.calls.some((query) => query.type === 'MX')).toBe(false);
   });
 

@@ -18,6 +18,7 @@ import { fakeResolver } from '../../helpers/fake-dns.js';
 import { waitFor } from '../../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../../helpers/test-mx.js';
+import { makeTestCa } from '../../helpers/tls-certs.js';
 
 const message = Buffer.from(
   ['From: Alice <alice@sender.test>', 'To: bob@dest.test', 'Subject: quarterly report', 'Message-ID: <m1@sender.test>', '', 'Hello Bob,', '.dot line', ''].join('\r\n'),
@@ -422,10 +423,11 @@ describe('deliver handler when queueing the retry fails', () => {
     expect(await statusOf(node, envelope.messageId)).toBe('queued');
   });
 
-  it('delivers over STARTTLS when TLS is required and offered', async () => {
-    const tlsMx = await startTestMx();
+  it('delivers over verified STARTTLS when TLS is required and offered', async () => {
+    const ca = makeTestCa();
+    const tlsMx = await startTestMx({ tls: ca.issue(['127.0.0.1']) });
     try {
-      const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${tlsMx.port}`, requireTls: true } });
+      const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${tlsMx.port}`, requireTls: true, tlsCaFile: ca.caFile } });
       const envelope = await accept(node, ['bob@dest.test']);
       const result = await makeDeliverHandler(node.deps)(sqsEvent(JSON.stringify(deliverJob(envelope))));
       expect(result.batchItemFailures).toEqual([]);
@@ -433,6 +435,7 @@ describe('deliver handler when queueing the retry fails', () => {
       expect(tlsMx.received.map((mail) => mail.secure)).toEqual([true]);
     } finally {
       await tlsMx.stop();
+      ca.remove();
     }
   });
 });
