@@ -19,6 +19,7 @@ import { waitFor } from '../../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../../helpers/test-mx.js';
 import { makeTestCa } from '../../helpers/tls-certs.js';
+import { DeliveryScheduler } from '../../../core/delivery/scheduler.js';
 
 const message = Buffer.from(
   ['From: Alice <alice@sender.test>', 'To: bob@dest.test', 'Subject: quarterly report', 'Message-ID: <m1@sender.test>', '', 'Hello Bob,', '.dot line', ''].join('\r\n'),
@@ -364,6 +365,33 @@ describe('deliver handler with a test MX giving chosen answers', () => {
     await makeDeliverHandler(allowing.deps)(sqsEvent(JSON.stringify(deliverJob(second))));
     expect(await statusOf(allowing, second.messageId)).toBe('delivered');
     expect(mailTo(recipient)).toHaveLength(1);
+  });
+
+  it('postpones a job whose destination is at its concurrency limit, without using up an attempt, then delivers it', async () => {
+    let now = Date.now();
+    const clock: Clock = { now: () => now };
+    const scheduler = new DeliveryScheduler({ perDestination: 1, waitMs: 50 });
+    const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${mx.port}` }, clock });
+    const handler = makeDeliverHandler({ ...node.deps, scheduler });
+    const envelope = await accept(node, ['postponed@dest.test']);
+    const [first] = await node.queue.receive('deliver', { max: 1, visibilityTimeoutSeconds: 30 });
+    const held = await scheduler.acquire(`relay:127.0.0.1:${mx.port}`);
+
+    expect((await handler(sqsEvent(first?.body ?? ''))).batchItemFailures).toEqual([]);
+    expect(mx.rcptAttempts).not.toContain('postponed@dest.test');
+    expect(await statusOf(node, envelope.messageId)).toBe('queued');
+    expect((await node.log.get(envelope.messageId))?.events).toEqual([]);
+    expect(await node.blobs.exists(envelope.blobKey)).toBe(true);
+    expect(await node.queue.depth('deliver')).toMatchObject({ inFlight: 1, delayed: 1 }); // the received job and the postponed one
+    held?.release();
+
+    now += 6_000;
+    const jobs = await node.queue.receive('deliver', { max: 10, visibilityTimeoutSeconds: 30 });
+    const later = jobs.map((item) => deliverJobSchema.parse(JSON.parse(item.body))).find((job) => job.notBefore !== undefined);
+    expect(later).toMatchObject({ attempt: 1, pending: ['postponed@dest.test'] });
+    await handler(sqsEvent(JSON.stringify(later)));
+    expect(await statusOf(node, envelope.messageId)).toBe('delivered');
+    expect(mailTo('postponed@dest.test')).toHaveLength(1);
   });
 
   it('waits longer than the queue can delay (SQS: 15 minutes) in hops, without attempting early', async () => {
