@@ -55,6 +55,34 @@ describe('SqliteQueue', () => {
     expect(dead?.body).toBe('poison');
   });
 
+  it('tells its dead-letter listeners which message moved (queue, receive count, Outpost message id), never the body', async () => {
+    const { queue, advance } = setup(1);
+    const alerts: unknown[] = [];
+    queue.onDeadLetter((deadLetter) => alerts.push(deadLetter));
+    const id = await queue.send('deliver', JSON.stringify({ envelope: { messageId: 'MSG-DEAD', secret: 'body text' }, attempt: 1 }));
+    await queue.receive('deliver', { max: 1, visibilityTimeoutSeconds: 1 });
+    advance(1000);
+    expect(alerts).toEqual([]);
+    expect(await queue.receive('deliver', { max: 1, visibilityTimeoutSeconds: 1 })).toEqual([]);
+    expect(alerts).toEqual([{ queue: 'deliver', queueMessageId: id, receiveCount: 1, messageId: 'MSG-DEAD' }]);
+    expect(await queue.depth('deliver-dlq')).toMatchObject({ visible: 1 });
+  });
+
+  it('redrives a dead-letter queue: its messages are received again from the start (receive count 1)', async () => {
+    const { queue, advance } = setup(1);
+    await queue.send('scan', 'first');
+    await queue.send('scan', 'second');
+    await queue.receive('scan', { max: 2, visibilityTimeoutSeconds: 1 });
+    advance(1000);
+    await queue.receive('scan', { max: 2, visibilityTimeoutSeconds: 1 });
+    expect(await queue.depth('scan-dlq')).toMatchObject({ visible: 2 });
+    expect(await queue.redrive('deliver')).toBe(0);
+    expect(await queue.redrive('scan')).toBe(2);
+    expect(await queue.depth('scan-dlq')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    const again = await queue.receive('scan', { max: 2, visibilityTimeoutSeconds: 1 });
+    expect(again.map((message) => [message.body, message.receiveCount])).toEqual([['first', 1], ['second', 1]]);
+  });
+
   it('changes visibility of a received message', async () => {
     const { queue, advance } = setup();
     await queue.send('q', 'body');
