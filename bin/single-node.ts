@@ -217,6 +217,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       dkimKeys: stores.dkimKeys,
       suppression: stores.suppression,
       quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
+      deadLetters: stores.queue,
     }),
   );
   webRoutes(app);
