@@ -7,7 +7,7 @@ import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { Metrics } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
-import { systemClock } from '../core/ports.js';
+import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeQuarantine } from '../core/scan/quarantine.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
@@ -228,6 +228,13 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
 
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
+  await reportDeadLetters(stores, logger);
+  if (config.delivery.attemptTimeoutSeconds >= config.queue.visibilityTimeoutSeconds) {
+    logger.warn('delivery.attemptTimeoutSeconds is not below queue.visibilityTimeoutSeconds: a slow attempt may be received again and delivered twice', {
+      attemptTimeoutSeconds: config.delivery.attemptTimeoutSeconds,
+      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+    });
+  }
   for (const item of pollers.values()) item.start();
 
   const housekeeping = setInterval(() => {
@@ -303,6 +310,15 @@ function watchDeadLetters(stores: LocalStores, metrics: Metrics, logger: Logger)
     });
     metrics.inc('outpost_dead_letters_total', DEAD_LETTERS_HELP, { queue: deadLetter.queue });
   });
+}
+
+/** At start: messages left in dead-letter queues by earlier runs still need the operator. */
+async function reportDeadLetters(stores: LocalStores, logger: Logger): Promise<void> {
+  for (const queue of QUEUE_NAMES) {
+    const depth = await stores.queue.depth(`${queue}-dlq`);
+    const count = depth.visible + depth.inFlight + depth.delayed;
+    if (count > 0) logger.error(`dead-letter queue ${queue}-dlq holds messages; fix the cause, then run: npx outpost queue redrive ${queue}`, { queue, count });
+  }
 }
 
 /** Gauges read at scrape time: queue depths, message outcomes from the log, locks. */

@@ -244,7 +244,18 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       await deps.queue.send('scan', JSON.stringify(job), { delaySeconds: wait });
       return;
     }
+    if (await tryAlreadyRecorded(job)) {
+      // A duplicate receive (SQS is at-least-once): this try's next job or DSN is already queued.
+      logger.info('scan try already handled; duplicate receive dropped', { messageId: job.envelope.messageId, attempt: job.attempt });
+      return;
+    }
     await handleEnvelope(job.envelope, job.attempt);
+  };
+
+  /** True when the log holds the outcome of this failed try (each logs one, after queueing what follows). */
+  const tryAlreadyRecorded = async (job: ScanJob): Promise<boolean> => {
+    const history = await deps.log.get(job.envelope.messageId);
+    return history?.events.some((event) => (event.event === 'scan-deferred' || event.event === 'scan-expired') && event.detail.attempt === job.attempt) ?? false;
   };
 
   return perRecord(

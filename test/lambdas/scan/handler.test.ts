@@ -221,6 +221,10 @@ describe('scan handler', () => {
     expect(logged?.events[0]?.detail).toMatchObject({ attempt: 1, nextAttemptAt: deps.clock.now() + 60_000 });
     expect(JSON.stringify(logged?.events[0]?.detail)).toMatch(/clamd at 127\.0\.0\.1:\d+ could not scan/);
     expect(await deps.queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    // The queue hands the same record out again: no second retry chain.
+    expect((await makeScanHandler(deps)(event(JSON.stringify(envelope)))).batchItemFailures).toEqual([]);
+    expect(await deps.queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    expect((await deps.log.get(envelope.messageId))?.events.filter((item) => item.event === 'scan-deferred')).toHaveLength(1);
   });
 
   it('retries a scan with clamd down on the delivery retry schedule, then expires the message and sends the sender a DSN', async () => {
