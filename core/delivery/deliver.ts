@@ -269,11 +269,13 @@ function outcomesOfAccepted(info: unknown, recipients: string[], target: Deliver
   });
 }
 
-async function deliverGroup(route: Route, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions): Promise<RecipientOutcome[]> {
-  if (route.kind === 'failed') {
-    const result = route.temporary ? 'temporary' : 'permanent';
-    return recipients.map((recipient) => ({ recipient, result, status: route.status, diagnostic: route.diagnostic, diagnosticType: 'x-outpost' }));
-  }
+/** Every recipient of a domain that could not be routed shares the routing failure. */
+function unroutable(route: Extract<Route, { kind: 'failed' }>, recipients: string[]): RecipientOutcome[] {
+  const result = route.temporary ? 'temporary' : 'permanent';
+  return recipients.map((recipient) => ({ recipient, result, status: route.status, diagnostic: route.diagnostic, diagnosticType: 'x-outpost' }));
+}
+
+async function deliverGroup(route: Extract<Route, { kind: 'targets' }>, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions): Promise<RecipientOutcome[]> {
   const { delivery } = options.config;
   const budget = attemptBudget(delivery.attemptTimeoutSeconds * 1000);
   // Postfix's smtp_mx_address_limit: a domain publishing many dead hosts costs a bounded time;
@@ -315,7 +317,10 @@ export async function deliverEnvelope(
   recipients: string[],
   options: DeliveryOptions,
 ): Promise<RecipientOutcome[]> {
-  const prepared = await (options.prepare ?? identity)(raw, envelope);
+  // Signed once, and only when something is sent: a job whose destinations are all full is
+  // postponed without signing (and without logging a signature) each time.
+  let preparing: ReturnType<PrepareMessage> | undefined;
+  const prepared = (): ReturnType<PrepareMessage> => (preparing ??= (options.prepare ?? identity)(raw, envelope));
   const groups = new Map<string, string[]>();
   for (const recipient of recipients) {
     // With a smarthost all recipients share one transaction.
@@ -332,7 +337,7 @@ export async function deliverEnvelope(
         mxPort: options.mxPort,
         allowPrivateAddresses: options.config.delivery.allowPrivateMxAddresses,
       });
-      if (route.kind === 'failed') return deliverGroup(route, prepared.mailFrom, group, prepared.raw, options);
+      if (route.kind === 'failed') return unroutable(route, group);
       const destination = relayHost ? `relay:${relayHost}` : domain;
       const slot = await scheduler.acquire(destination);
       if (!slot) {
@@ -340,7 +345,8 @@ export async function deliverEnvelope(
         return group.map((recipient) => ({ recipient, result: 'postponed' }));
       }
       try {
-        return await deliverGroup(route, prepared.mailFrom, group, prepared.raw, options);
+        const message = await prepared();
+        return await deliverGroup(route, message.mailFrom, group, message.raw, options);
       } finally {
         slot.release();
       }
