@@ -211,7 +211,8 @@ async function transaction(
       options.logger.warn('STARTTLS failed; retrying in plaintext', { host: target.name, error: error.message });
       return transaction(target, mailFrom, recipients, raw, options, true, budget);
     }
-    const certificate = verify && CERTIFICATE_FAILURE.test(error.message);
+    // No SMTP answer came with it: a remote reply that mentions certificates is no TLS failure.
+    const certificate = verify && error.responseCode === undefined && CERTIFICATE_FAILURE.test(error.message);
     if (error.code === 'ETLS' || certificate) {
       // Only reached when TLS is verified: a receiver without working STARTTLS or with a
       // certificate that does not verify may get fixed; never fall back to plaintext.
