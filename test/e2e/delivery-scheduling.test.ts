@@ -49,10 +49,12 @@ describe('delivery scheduling', () => {
     const dead = await submit(e2e.node.ports.submission, { from: 'alice@acme.test', to: 'x@dead.test', subject: 'to the dead domain' });
     await waitFor('the first blackhole connection', async () => blackholes.connections.length > 0, { timeoutMs: 10_000, intervalMs: 10 });
 
-    const started = Date.now();
+    const submitted = Date.now();
     const alive = await submit(e2e.node.ports.submission, { from: 'alice@acme.test', to: 'y@alive.test', subject: 'to the healthy domain' });
+    // From the 250 (the session itself, TLS and a slow password hash, is no part of the pipeline).
+    const accepted = Date.now();
     await healthy.waitForMail(1, 5_000);
-    const elapsed = Date.now() - started;
+    const elapsed = Date.now() - accepted;
     expect(elapsed).toBeLessThan(2_000);
     expect(healthy.received[0]?.rcptTo).toEqual(['y@alive.test']);
     await messageWithStatus(e2e.node, alive, 'delivered');
@@ -63,6 +65,6 @@ describe('delivery scheduling', () => {
     expect(blackholes.connections.length).toBeLessThanOrEqual(5);
     expect(blackholes.connections).toEqual(DEAD_ADDRESSES.slice(0, 5));
     expect(deferred.events.find((event) => event.event === 'deferred')?.detail).toMatchObject({ recipient: 'x@dead.test', status: '4.4.1', attempt: 1 });
-    console.log(`healthy domain delivered ${elapsed} ms after submission; dead domain tried ${blackholes.connections.length} of ${DEAD_ADDRESSES.length} addresses`);
+    console.log(`healthy domain delivered ${elapsed} ms after its 250 (${accepted - submitted + elapsed} ms from connecting); dead domain tried ${blackholes.connections.length} of ${DEAD_ADDRESSES.length} addresses`);
   }, 30_000);
 });
