@@ -7,7 +7,7 @@ import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { Metrics } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
-import { systemClock } from '../core/ports.js';
+import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeQuarantine } from '../core/scan/quarantine.js';
 import { effectiveSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
@@ -63,6 +63,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
   metrics.declare('outpost_messages_accepted_total', 'counter', 'Messages accepted (250) and queued.');
   metrics.declare(BOUNCES_DROPPED_METRIC, 'counter', BOUNCES_DROPPED_HELP);
+  watchDeadLetters(stores, metrics, logger);
 
   const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
 
@@ -83,8 +84,9 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   };
 
   const pollers = new Map<string, Poller>();
-  const poller = (queueName: string, handler: SqsHandler): Poller => {
+  const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
+      concurrency,
       queue: stores.queue,
       queueName,
       handler,
@@ -125,6 +127,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       },
       onHardBounce: (envelope, recipient, diagnostic) => hardBounce(envelope.tenantId, envelope.userId, recipient, diagnostic),
     }),
+    // Jobs one by one as slots free: a dead destination holds only its own jobs.
+    config.delivery.concurrency,
   );
 
   // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.
@@ -221,6 +225,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       dkimKeys: stores.dkimKeys,
       suppression: stores.suppression,
       quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
+      deadLetters: stores.queue,
     }),
   );
   webRoutes(app);
@@ -231,6 +236,13 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
 
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
+  await reportDeadLetters(stores, logger);
+  if (config.delivery.attemptTimeoutSeconds >= config.queue.visibilityTimeoutSeconds) {
+    logger.warn('delivery.attemptTimeoutSeconds is not below queue.visibilityTimeoutSeconds: a slow attempt may be received again and delivered twice', {
+      attemptTimeoutSeconds: config.delivery.attemptTimeoutSeconds,
+      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+    });
+  }
   for (const item of pollers.values()) item.start();
 
   const housekeeping = setInterval(() => {
@@ -291,6 +303,36 @@ function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string,
   return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
 }
 
+const DEAD_LETTERS_HELP = 'Messages moved to a dead-letter queue after queue.maxReceives failed receives, by queue.';
+
+/**
+ * The operator's alert for a message that ends in a dead-letter queue: an error line naming it
+ * and a counter. The cause (a bug, a store down for long) needs a person; once it is fixed,
+ * `npx outpost queue redrive` (or POST /v1/queues/{queue}/redrive) moves the messages back.
+ */
+function watchDeadLetters(stores: LocalStores, metrics: Metrics, logger: Logger): void {
+  metrics.declare('outpost_dead_letters_total', 'counter', DEAD_LETTERS_HELP);
+  stores.queue.onDeadLetter((deadLetter) => {
+    logger.error('message moved to the dead-letter queue; fix the cause, then run: npx outpost queue redrive ' + deadLetter.queue, {
+      queue: deadLetter.queue,
+      deadLetterQueue: `${deadLetter.queue}-dlq`,
+      queueMessageId: deadLetter.queueMessageId,
+      receiveCount: deadLetter.receiveCount,
+      ...(deadLetter.messageId !== undefined ? { messageId: deadLetter.messageId } : {}),
+    });
+    metrics.inc('outpost_dead_letters_total', DEAD_LETTERS_HELP, { queue: deadLetter.queue });
+  });
+}
+
+/** At start: messages left in dead-letter queues by earlier runs still need the operator. */
+async function reportDeadLetters(stores: LocalStores, logger: Logger): Promise<void> {
+  for (const queue of QUEUE_NAMES) {
+    const depth = await stores.queue.depth(`${queue}-dlq`);
+    const count = depth.visible + depth.inFlight + depth.delayed;
+    if (count > 0) logger.error(`dead-letter queue ${queue}-dlq holds messages; fix the cause, then run: npx outpost queue redrive ${queue}`, { queue, count });
+  }
+}
+
 /** Gauges read at scrape time: queue depths, message outcomes from the log, locks. */
 async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number): Promise<void> {
   metrics.set('outpost_smtp_sessions_active', 'SMTP sessions open now.', {}, activeSessions);
@@ -301,6 +343,8 @@ async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessio
       metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'in_flight' }, depth.inFlight);
       metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'delayed' }, depth.delayed);
     }
+    const dead = await stores.queue.depth(`${name}-dlq`);
+    metrics.set('outpost_dead_letter_messages', 'Messages waiting in a dead-letter queue (alert when above 0), by queue.', { queue: name }, dead.visible + dead.inFlight + dead.delayed);
   }
   const events = stores.db.prepare('SELECT event, COUNT(*) AS n FROM message_events GROUP BY event').all() as Array<{ event: string; n: number }>;
   for (const { event, n } of events) {

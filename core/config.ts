@@ -64,7 +64,13 @@ export const configSchema = z
           .default(DEFAULT_RETRY_SCHEDULE)
           .describe('Seconds to wait before each further delivery attempt after a temporary failure; when the list is used up the message expires and bounces. The default spans about 3 days. Env OUTPOST_RETRY_SCHEDULE (comma separated).'),
         connectTimeoutSeconds: z.number().int().positive().default(30).describe('TCP connect and greeting timeout when delivering.'),
-        requireTls: z.boolean().default(false).describe('Refuse to deliver in plaintext (treated as a temporary failure). By default STARTTLS is used whenever the receiver offers it.'),
+        requireTls: z.boolean().default(false).describe('Refuse to deliver in plaintext, and verify the receiver\'s certificate and name (a failure is temporary, never a fallback to plaintext). By default STARTTLS to MX hosts is used whenever offered, unverified; a smarthost given by name is always verified.'),
+        tlsCaFile: z.string().optional().describe('PEM file of extra certificate authorities trusted when a receiver\'s certificate is verified (requireTls, or a smarthost given by name), in addition to the system\'s.'),
+        allowPrivateMxAddresses: z.boolean().default(false).describe('Deliver to MX hosts (and address literals) whose addresses are loopback, private or link-local. Off by default: such records would let a recipient domain point the relay at internal servers. A smarthost (relayHost) is always allowed.'),
+        mxAddressLimit: z.number().int().min(1).default(5).describe('Most MX addresses tried in one delivery attempt (as Postfix\'s smtp_mx_address_limit); the rest wait for the next attempt.'),
+        attemptTimeoutSeconds: z.number().int().positive().default(240).describe('Time budget of one delivery attempt to one destination, over all its MX addresses; no further address is tried once it is spent. Keep it below queue.visibilityTimeoutSeconds.'),
+        concurrency: z.number().int().min(1).default(50).describe('Delivery jobs the single node runs at once, independent of queue batches: a slow destination holds only its own slots.'),
+        destinationConcurrency: z.number().int().min(1).default(10).describe('Concurrent deliveries to one destination (recipient domain, or the smarthost); jobs for a destination at its limit wait briefly, then are postponed for a few seconds without using up a retry.'),
       })
       .strict()
       .prefault({}),

@@ -41,6 +41,27 @@ export interface Queue {
   depth(queue: string): Promise<{ visible: number; inFlight: number; delayed: number }>;
 }
 
+export const QUEUE_NAMES: readonly QueueName[] = ['scan', 'deliver', 'bounce'];
+
+/** A message the queue moved to `<queue>-dlq` after `maxReceives` receives without success. */
+export interface DeadLetter {
+  queue: string;
+  /** The queue's own id of the message (not Outpost's message id). */
+  queueMessageId: string;
+  receiveCount: number;
+  /** Outpost's message id, when the body names one (an envelope, or a job carrying one). */
+  messageId?: string;
+}
+
+/**
+ * Dead-letter queues the operator can act on (SQLite; on AWS, SQS's redrive). Moving messages
+ * back is for after the cause is fixed: they are received again as if new (receive count 0).
+ */
+export interface DeadLetterQueues {
+  /** Moves every message of `<queue>-dlq` back to `queue`; resolves with how many moved. */
+  redrive(queue: QueueName): Promise<number>;
+}
+
 /** What travels in a queue message body between ingress, scan and deliver. */
 export interface Envelope {
   /** The queue id given to the client in `250 2.0.0 queued as ID`. */

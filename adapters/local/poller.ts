@@ -1,7 +1,9 @@
 // The single node's stand-in for the Lambda SQS event source: receives batches from the SQLite
 // queue, hands them to the same handler the Lambda runs, and deletes what the handler did not
 // report in `batchItemFailures` (those become visible again after the visibility timeout).
-import type { Logger, Queue } from '../../core/ports.js';
+// With `concurrency`, records are handed over one by one as slots free up, so a slow record
+// never holds back the others of its batch (no waiting for the whole batch).
+import type { Logger, Queue, ReceivedMessage } from '../../core/ports.js';
 import type { SqsEvent, SqsHandler } from '../../core/sqs-event.js';
 import { errorMessage } from '../../core/log.js';
 
@@ -13,6 +15,11 @@ export interface PollerOptions {
   visibilityTimeoutSeconds: number;
   pollIntervalMs: number;
   logger: Logger;
+  /**
+   * Records handled at once, each as its own one-record event, receiving more as soon as one
+   * finishes. Unset: one batch at a time, as Lambda's event source hands them.
+   */
+  concurrency?: number;
 }
 
 export class Poller {
@@ -39,9 +46,16 @@ export class Poller {
 
   /** Receives and handles one batch; returns how many records it handled. */
   async pollOnce(): Promise<number> {
-    const { queue, queueName, handler, batchSize, visibilityTimeoutSeconds } = this.options;
+    const { queue, queueName, batchSize, visibilityTimeoutSeconds } = this.options;
     const messages = await queue.receive(queueName, { max: batchSize, visibilityTimeoutSeconds });
     if (messages.length === 0) return 0;
+    await this.handle(messages);
+    return messages.length;
+  }
+
+  /** Hands `messages` to the handler as one event and deletes those it did not report failed. */
+  private async handle(messages: ReceivedMessage[]): Promise<void> {
+    const { queue, queueName, handler } = this.options;
     const event: SqsEvent = {
       Records: messages.map((message) => ({
         messageId: message.messageId,
@@ -63,15 +77,56 @@ export class Poller {
     } catch (error: unknown) {
       // A handler that throws fails the whole batch, as with Lambda.
       this.options.logger.error('handler failed the whole batch', { queue: queueName, error: errorMessage(error) });
-      return messages.length;
+      return;
     }
     for (const message of messages) {
       if (!failed.has(message.messageId)) await queue.delete(queueName, message.receiptHandle);
     }
-    return messages.length;
+  }
+
+  private readonly inFlight = new Set<Promise<void>>();
+
+  /** Concurrency mode: keeps up to `concurrency` records in hand, receiving as slots free. */
+  private async concurrentLoop(concurrency: number): Promise<void> {
+    const { queue, queueName, batchSize, visibilityTimeoutSeconds } = this.options;
+    while (!this.stopped) {
+      const free = concurrency - this.inFlight.size;
+      let received: ReceivedMessage[] = [];
+      if (free > 0) {
+        try {
+          received = await queue.receive(queueName, { max: Math.min(batchSize, free), visibilityTimeoutSeconds });
+        } catch (error: unknown) {
+          this.options.logger.error('poll failed', { queue: queueName, error: errorMessage(error) });
+        }
+      }
+      for (const message of received) {
+        const running: Promise<void> = this.handle([message])
+          .catch((error: unknown) => this.options.logger.error('record handling failed', { queue: queueName, error: errorMessage(error) }))
+          .finally(() => {
+            this.inFlight.delete(running);
+            this.wake?.();
+          });
+        this.inFlight.add(running);
+      }
+      // Full: wait for a slot. Empty queue: wait for the interval, a nudge or a finished record.
+      if ((free <= 0 || received.length === 0) && !this.stopped) await this.pause();
+    }
+    await Promise.all([...this.inFlight]);
+  }
+
+  private async pause(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.options.pollIntervalMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
   }
 
   private async loop(): Promise<void> {
+    if (this.options.concurrency !== undefined) return this.concurrentLoop(this.options.concurrency);
     while (!this.stopped) {
       let handled = 0;
       try {
@@ -79,16 +134,7 @@ export class Poller {
       } catch (error: unknown) {
         this.options.logger.error('poll failed', { queue: this.options.queueName, error: errorMessage(error) });
       }
-      if (handled === 0 && !this.stopped) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.options.pollIntervalMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-      }
+      if (handled === 0 && !this.stopped) await this.pause();
     }
   }
 }

@@ -2,7 +2,7 @@
 // redrive to `<queue>-dlq` after `maxReceives` receives. Receipt handles change on every receive,
 // so a stale handle cannot delete a message another worker now holds (as in SQS).
 import { randomUUID } from 'node:crypto';
-import type { Clock, Queue, ReceivedMessage } from '../../core/ports.js';
+import type { Clock, DeadLetter, DeadLetterQueues, Queue, QueueName, ReceivedMessage } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { immediate, type Db } from './sqlite.js';
 
@@ -21,8 +21,21 @@ export interface SqliteQueueOptions {
   clock?: Clock;
 }
 
-export class SqliteQueue implements Queue {
+/** Outpost's message id named by a queue body, if any: never the body itself (it is mail data). */
+function messageIdOf(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const envelope = 'envelope' in parsed && typeof parsed.envelope === 'object' && parsed.envelope !== null ? parsed.envelope : parsed;
+    return 'messageId' in envelope && typeof envelope.messageId === 'string' ? envelope.messageId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class SqliteQueue implements Queue, DeadLetterQueues {
   private readonly clock: Clock;
+  private readonly deadLetterListeners: Array<(deadLetter: DeadLetter) => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -54,7 +67,27 @@ export class SqliteQueue implements Queue {
     return id;
   }
 
+  /** Calls `listener` for every message moved to a dead-letter queue (the operator's alert). */
+  onDeadLetter(listener: (deadLetter: DeadLetter) => void): void {
+    this.deadLetterListeners.push(listener);
+  }
+
+  async redrive(queue: QueueName): Promise<number> {
+    return this.db
+      .prepare('UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, receive_count = 0, first_received_at = NULL WHERE queue = ?')
+      .run(queue, this.clock.now(), `${queue}-dlq`).changes;
+  }
+
   async receive(queue: string, options: { max: number; visibilityTimeoutSeconds: number }): Promise<ReceivedMessage[]> {
+    const deadLetters: DeadLetter[] = [];
+    const received = this.receiveRows(queue, options, deadLetters);
+    for (const deadLetter of deadLetters) {
+      for (const listener of this.deadLetterListeners) listener(deadLetter);
+    }
+    return received;
+  }
+
+  private receiveRows(queue: string, options: { max: number; visibilityTimeoutSeconds: number }, deadLetters: DeadLetter[]): ReceivedMessage[] {
     const now = this.clock.now();
     return immediate(this.db, () => {
       const rows = this.db
@@ -67,6 +100,8 @@ export class SqliteQueue implements Queue {
           this.db
             .prepare('UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, receive_count = 0 WHERE id = ?')
             .run(`${queue}-dlq`, now, row.id);
+          const messageId = messageIdOf(row.body);
+          deadLetters.push({ queue, queueMessageId: row.id, receiveCount: row.receive_count, ...(messageId !== undefined ? { messageId } : {}) });
           continue;
         }
         const receipt = randomUUID();

@@ -2,6 +2,7 @@
 import { type Command, formatTime, positional, table, tenantNamed, tenantOption, withStores, jsonOption, stringOption } from './common.js';
 import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/stores.js';
 import { UsageError } from './common.js';
+import { QUEUE_NAMES, type QueueName } from '../../core/ports.js';
 
 function messageStatus(value: string | undefined): MessageStatus | undefined {
   if (value === undefined) return undefined;
@@ -65,6 +66,24 @@ export const queueCommands: Record<string, Command> = {
           }
         }
         table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
+      });
+    },
+  },
+  redrive: {
+    usage: '[QUEUE...]',
+    summary: 'Move dead-lettered messages back to their queue (scan, deliver, bounce; default all) once the cause is fixed; a running relay picks them up.',
+    async run(ctx) {
+      const names = ctx.positionals.length > 0 ? ctx.positionals : [...QUEUE_NAMES];
+      const queues = names.map((name): QueueName => {
+        const known = QUEUE_NAMES.find((queue) => queue === name);
+        if (!known) throw new UsageError(`unknown queue "${name}"; queues are ${QUEUE_NAMES.join(', ')}`);
+        return known;
+      });
+      await withStores(ctx, async (stores) => {
+        for (const queue of queues) {
+          const moved = await stores.queue.redrive(queue);
+          ctx.out(`${queue}-dlq -> ${queue}: ${moved} message${moved === 1 ? '' : 's'} moved`);
+        }
       });
     },
   },

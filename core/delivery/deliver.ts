@@ -2,11 +2,14 @@
 // temporary failure (try again later) or permanent failure (bounce). Recipients are grouped by
 // route (one transaction per domain, or one for the smarthost); each group tries its targets in
 // MX order until one takes responsibility for the recipients, like Postfix's smtp client.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import nodemailer from 'nodemailer';
 import type { Config } from '../config.js';
 import type { Envelope, Logger, Resolver } from '../ports.js';
 import { recipientDomain, routeDomain, type DeliveryTarget, type Route } from './route.js';
+import { attemptBudget, DeliveryScheduler, type AttemptBudget } from './scheduler.js';
 
 /** Where a diagnostic came from: the remote server's SMTP answer, or our own observation. */
 export type DiagnosticType = 'smtp' | 'x-outpost';
@@ -30,7 +33,13 @@ export interface Failed {
   remoteMta?: string;
 }
 
-export type RecipientOutcome = Delivered | Failed;
+/** Not attempted: the destination had no free slot (delivery.destinationConcurrency). Try again soon; not an attempt. */
+export interface Postponed {
+  recipient: string;
+  result: 'postponed';
+}
+
+export type RecipientOutcome = Delivered | Failed | Postponed;
 
 /**
  * Last step before the bytes leave: DKIM signing and BATV rewriting of the envelope sender
@@ -45,6 +54,8 @@ export interface DeliveryOptions {
   prepare?: PrepareMessage;
   /** Port of MX hosts (25); tests point it at a local test MX. */
   mxPort?: number;
+  /** Per-destination slots, shared by every delivery of the process (default: one for this call only). */
+  scheduler?: DeliveryScheduler;
 }
 
 /**
@@ -55,6 +66,35 @@ export interface DeliveryOptions {
 const SOCKET_TIMEOUT_MS = 120_000;
 
 const identity: PrepareMessage = async (raw, envelope) => ({ raw, mailFrom: envelope.mailFrom });
+
+/**
+ * Node's messages for a certificate that did not verify (nodemailer replaces their codes with
+ * its own ESOCKET): wrong name, unknown or self-signed issuer, expired, not yet valid.
+ */
+const CERTIFICATE_FAILURE = /certificate|altnames|issuer/i;
+
+function verifiesTls(target: DeliveryTarget, config: DeliveryOptions['config']): boolean {
+  return config.delivery.requireTls || target.verifyTls === true;
+}
+
+const caFiles = new Map<string, string[]>();
+
+/** The system's CAs plus those of delivery.tlsCaFile (Node's `ca` replaces the defaults, so both are given). */
+function trustedCas(file: string | undefined): { ca?: string[] } {
+  if (file === undefined) return {};
+  let cas = caFiles.get(file);
+  if (!cas) {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (error: unknown) {
+      throw new Error(`delivery.tlsCaFile ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    cas = [...rootCertificates, pem];
+    caFiles.set(file, cas);
+  }
+  return { ca: cas };
+}
 
 /** One line, no control characters: remote answers end up in logs, headers and DSNs. */
 function oneLine(text: string): string {
@@ -136,9 +176,12 @@ async function transaction(
   raw: Buffer,
   options: DeliveryOptions,
   ignoreTls: boolean,
+  budget: AttemptBudget,
 ): Promise<TransactionResult> {
   const { config } = options;
-  const timeout = config.delivery.connectTimeoutSeconds * 1000;
+  const timeout = Math.max(1, Math.min(config.delivery.connectTimeoutSeconds * 1000, budget.remaining()));
+  const verify = verifiesTls(target, config);
+  const servername = isIP(target.name) ? {} : { servername: target.name };
   const transport = nodemailer.createTransport({
     host: target.address,
     port: target.port,
@@ -146,9 +189,12 @@ async function transaction(
     secure: false,
     // Opportunistic STARTTLS without certificate checks, like Postfix's "may" level: most MX
     // certificates do not match their names, and plaintext would be the only alternative.
+    // Verified TLS (requireTls, a smarthost by name) is Postfix's "secure" level: no plaintext.
     ignoreTLS: ignoreTls,
-    requireTLS: config.delivery.requireTls,
-    tls: { rejectUnauthorized: false, ...(isIP(target.name) ? {} : { servername: target.name }) },
+    requireTLS: verify,
+    tls: verify
+      ? { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...servername, ...trustedCas(config.delivery.tlsCaFile) }
+      : { rejectUnauthorized: false, ...servername },
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: SOCKET_TIMEOUT_MS,
@@ -160,21 +206,26 @@ async function transaction(
     return { kind: 'done', outcomes: outcomesOfAccepted(info, recipients, target) };
   } catch (caught: unknown) {
     const error = asSmtpError(caught);
-    if (error.code === 'ETLS' && !ignoreTls && !config.delivery.requireTls) {
+    if (error.code === 'ETLS' && !ignoreTls && !verify) {
       // A broken STARTTLS is no reason to keep the mail: Postfix "may" falls back to plaintext too.
       options.logger.warn('STARTTLS failed; retrying in plaintext', { host: target.name, error: error.message });
-      return transaction(target, mailFrom, recipients, raw, options, true);
+      return transaction(target, mailFrom, recipients, raw, options, true, budget);
     }
-    if (error.code === 'ETLS') {
-      // Only reached when TLS is required: a receiver without working STARTTLS may get fixed.
+    // No SMTP answer came with it: a remote reply that mentions certificates is no TLS failure.
+    const certificate = verify && error.responseCode === undefined && CERTIFICATE_FAILURE.test(error.message);
+    if (error.code === 'ETLS' || certificate) {
+      // Only reached when TLS is verified: a receiver without working STARTTLS or with a
+      // certificate that does not verify may get fixed; never fall back to plaintext.
       const where = `${target.name}[${target.address}]:${target.port}`;
       const answer = error.response ? oneLine(error.response) : error.message;
+      const why = config.delivery.requireTls ? 'TLS is required (delivery.requireTls)' : `the smarthost ${target.name} is verified`;
+      options.logger.warn('verified TLS failed; not delivering in plaintext', { host: target.name, address: target.address, error: answer });
       return {
         kind: 'next',
         failure: {
           result: 'temporary',
-          status: '4.7.10',
-          diagnostic: `TLS is required (delivery.requireTls) but STARTTLS with ${where} failed: ${answer}`,
+          status: certificate ? '4.7.5' : '4.7.10',
+          diagnostic: oneLine(`${why} but ${certificate ? 'the certificate of' : 'STARTTLS with'} ${where} ${certificate ? 'did not verify' : 'failed'}: ${answer}`),
           diagnosticType: 'x-outpost',
           remoteMta: target.name,
         },
@@ -219,14 +270,31 @@ function outcomesOfAccepted(info: unknown, recipients: string[], target: Deliver
   });
 }
 
-async function deliverGroup(route: Route, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions): Promise<RecipientOutcome[]> {
-  if (route.kind === 'failed') {
-    const result = route.temporary ? 'temporary' : 'permanent';
-    return recipients.map((recipient) => ({ recipient, result, status: route.status, diagnostic: route.diagnostic, diagnosticType: 'x-outpost' }));
-  }
+/** Every recipient of a domain that could not be routed shares the routing failure. */
+function unroutable(route: Extract<Route, { kind: 'failed' }>, recipients: string[]): RecipientOutcome[] {
+  const result = route.temporary ? 'temporary' : 'permanent';
+  return recipients.map((recipient) => ({ recipient, result, status: route.status, diagnostic: route.diagnostic, diagnosticType: 'x-outpost' }));
+}
+
+async function deliverGroup(route: Extract<Route, { kind: 'targets' }>, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions): Promise<RecipientOutcome[]> {
+  const { delivery } = options.config;
+  const budget = attemptBudget(delivery.attemptTimeoutSeconds * 1000);
+  // Postfix's smtp_mx_address_limit: a domain publishing many dead hosts costs a bounded time;
+  // the others get their turn at the next attempt.
+  const targets = route.targets.slice(0, delivery.mxAddressLimit);
   let last: Omit<Failed, 'recipient'> | undefined;
-  for (const target of route.targets) {
-    const outcome = await transaction(target, mailFrom, recipients, raw, options, false);
+  for (const [index, target] of targets.entries()) {
+    if (budget.remaining() <= 0) {
+      last = {
+        result: 'temporary',
+        status: last?.status ?? '4.4.1',
+        diagnostic: `attempt time budget of ${delivery.attemptTimeoutSeconds}s (delivery.attemptTimeoutSeconds) spent after ${index} of ${targets.length} addresses; last: ${last?.diagnostic ?? 'none'}`,
+        diagnosticType: 'x-outpost',
+        ...(last?.remoteMta ? { remoteMta: last.remoteMta } : {}),
+      };
+      break;
+    }
+    const outcome = await transaction(target, mailFrom, recipients, raw, options, false, budget);
     if (outcome.kind === 'done') return outcome.outcomes;
     last = outcome.failure;
     options.logger.info('delivery target unavailable; trying the next one', { host: target.name, address: target.address, diagnostic: last.diagnostic });
@@ -250,17 +318,39 @@ export async function deliverEnvelope(
   recipients: string[],
   options: DeliveryOptions,
 ): Promise<RecipientOutcome[]> {
-  const prepared = await (options.prepare ?? identity)(raw, envelope);
+  // Signed once, and only when something is sent: a job whose destinations are all full is
+  // postponed without signing (and without logging a signature) each time.
+  let preparing: ReturnType<PrepareMessage> | undefined;
+  const prepared = (): ReturnType<PrepareMessage> => (preparing ??= (options.prepare ?? identity)(raw, envelope));
   const groups = new Map<string, string[]>();
   for (const recipient of recipients) {
     // With a smarthost all recipients share one transaction.
     const key = options.config.delivery.relayHost ? '' : recipientDomain(recipient);
     groups.set(key, [...(groups.get(key) ?? []), recipient]);
   }
+  const scheduler = options.scheduler ?? DeliveryScheduler.fromConfig(options.config);
   const results = await Promise.all(
-    [...groups].map(async ([domain, group]) => {
-      const route = await routeDomain(domain, { relayHost: options.config.delivery.relayHost, resolver: options.resolver, mxPort: options.mxPort });
-      return deliverGroup(route, prepared.mailFrom, group, prepared.raw, options);
+    [...groups].map(async ([domain, group]): Promise<RecipientOutcome[]> => {
+      const { relayHost } = options.config.delivery;
+      const route = await routeDomain(domain, {
+        relayHost,
+        resolver: options.resolver,
+        mxPort: options.mxPort,
+        allowPrivateAddresses: options.config.delivery.allowPrivateMxAddresses,
+      });
+      if (route.kind === 'failed') return unroutable(route, group);
+      const destination = relayHost ? `relay:${relayHost}` : domain;
+      const slot = await scheduler.acquire(destination);
+      if (!slot) {
+        options.logger.info('destination at its concurrency limit; postponed', { destination, recipients: group.length });
+        return group.map((recipient) => ({ recipient, result: 'postponed' }));
+      }
+      try {
+        const message = await prepared();
+        return await deliverGroup(route, message.mailFrom, group, message.raw, options);
+      } finally {
+        slot.release();
+      }
     }),
   );
   const byRecipient = new Map(results.flat().map((outcome) => [outcome.recipient, outcome]));

@@ -3,6 +3,7 @@
 // OUTPOST_DNS_SERVERS governs every lookup (nodemailer would otherwise use the system resolver).
 import { isIP } from 'node:net';
 import type { Resolver } from '../ports.js';
+import { isInternalAddress } from './private-address.js';
 
 /** One address to try, with the name it was found under (for SNI, logs and Remote-MTA). */
 export interface DeliveryTarget {
@@ -10,6 +11,12 @@ export interface DeliveryTarget {
   name: string;
   address: string;
   port: number;
+  /**
+   * Use STARTTLS and verify the certificate against `name`: set for a smarthost given by name,
+   * which the operator chose and whose certificate should match it. Opportunistic TLS to MX hosts
+   * stays unverified (delivery.requireTls turns verification on for every target).
+   */
+  verifyTls?: boolean;
 }
 
 /** A routing failure that applies to every recipient of the domain. */
@@ -29,6 +36,12 @@ export interface RouteOptions {
   resolver: Resolver;
   /** Port of MX hosts: 25 on the Internet; tests point it at a local test MX. */
   mxPort?: number;
+  /**
+   * Keep MX (and address literal) addresses on loopback, private and link-local networks
+   * (delivery.allowPrivateMxAddresses). Default false: they are skipped. The smarthost is the
+   * operator's choice and is never filtered.
+   */
+  allowPrivateAddresses?: boolean;
 }
 
 /** DNS error codes of node:dns that mean "this name does not exist" (NXDOMAIN). */
@@ -100,7 +113,8 @@ async function smarthostRoute(relayHost: string, resolver: Resolver): Promise<Ro
   if (addresses.length === 0) {
     return { kind: 'failed', temporary: true, status: '4.4.4', diagnostic: `relay host ${host} has no address; check delivery.relayHost` };
   }
-  return { kind: 'targets', targets: addresses.map((address) => ({ name: host, address, port })) };
+  const verifyTls = isIP(host) === 0;
+  return { kind: 'targets', targets: addresses.map((address) => ({ name: host, address, port, ...(verifyTls ? { verifyTls } : {}) })) };
 }
 
 /** Routes mail for `domain`: smarthost if configured, else MX, else the implicit MX (RFC 5321 5.1). */
@@ -109,9 +123,14 @@ export async function routeDomain(domain: string, options: RouteOptions): Promis
   if (options.relayHost) return smarthostRoute(options.relayHost, resolver);
   const port = options.mxPort ?? 25;
 
+  const allowed = (address: string): boolean => options.allowPrivateAddresses === true || !isInternalAddress(address);
+
   // Address literal: user@[192.0.2.1] goes straight to that address.
   const literal = /^\[(?:ipv6:)?([^\]]+)\]$/i.exec(domain)?.[1];
-  if (literal !== undefined && isIP(literal)) return { kind: 'targets', targets: [{ name: literal, address: literal, port }] };
+  if (literal !== undefined && isIP(literal)) {
+    if (!allowed(literal)) return internalOnly(domain, [literal]);
+    return { kind: 'targets', targets: [{ name: literal, address: literal, port }] };
+  }
 
   let exchanges: Array<{ exchange: string; priority: number }>;
   try {
@@ -136,20 +155,38 @@ export async function routeDomain(domain: string, options: RouteOptions): Promis
   const hosts = exchanges.length > 0 ? [...exchanges].sort((a, b) => a.priority - b.priority).map((mx) => mx.exchange) : [domain];
 
   const targets: DeliveryTarget[] = [];
+  const skipped: string[] = [];
   let transient: unknown;
   for (const host of hosts) {
     const name = host.replace(/\.$/, '');
     try {
-      for (const address of await addressesOf(name, resolver)) targets.push({ name, address, port });
+      for (const address of await addressesOf(name, resolver)) {
+        if (allowed(address)) targets.push({ name, address, port });
+        else skipped.push(`${name}[${address}]`);
+      }
     } catch (error: unknown) {
       transient = error;
     }
   }
   if (targets.length > 0) return { kind: 'targets', targets };
+  if (skipped.length > 0 && transient === undefined) return internalOnly(domain, skipped);
   if (transient !== undefined) return temporaryDnsFailure(`the mail hosts of ${domain}`, transient);
   if (exchanges.length === 0) {
     return { kind: 'failed', temporary: false, status: '5.1.2', diagnostic: `recipient domain ${domain} has no MX and no address records` };
   }
   // Like Postfix: MX hosts without addresses are usually a DNS change in progress, so defer.
   return { kind: 'failed', temporary: true, status: '4.4.4', diagnostic: `no MX host of ${domain} has an address (${hosts.join(', ')})` };
+}
+
+/**
+ * Every address of the domain is internal. Temporary, like Postfix's "MX host has no usable
+ * address": DNS may be fixed; if not, the message bounces when its retry schedule runs out.
+ */
+function internalOnly(domain: string, skipped: string[]): Route {
+  return {
+    kind: 'failed',
+    temporary: true,
+    status: '4.4.4',
+    diagnostic: `every mail host address of ${domain} is loopback, private or link-local (${skipped.join(', ')}); skipped (delivery.allowPrivateMxAddresses is off)`,
+  };
 }

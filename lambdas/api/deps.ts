@@ -6,7 +6,7 @@ import type { ApiKeyStore } from '../../core/api/api-keys.js';
 import type { MessageStats } from '../../core/api/stats.js';
 import type { DkimKeyStore } from '../../core/dkim/keys.js';
 import type { UserLocks } from '../../core/locks.js';
-import type { BlobStore, Clock, Logger, Queue } from '../../core/ports.js';
+import type { BlobStore, Clock, DeadLetterQueues, Logger, Queue } from '../../core/ports.js';
 import type { DeliverJobBody, QuarantineStore } from '../../core/scan/quarantine.js';
 import type { SettingOverrides } from '../../core/settings.js';
 import type { SuppressionList } from '../../core/suppression.js';
@@ -28,6 +28,8 @@ export interface ApiDeps {
   suppression?: SuppressionList;
   /** Held messages; releasing one queues it for delivery, deleting one deletes its blob. */
   quarantine?: { store: QuarantineStore; blobs: BlobStore; queue: Queue; deliverJob?: DeliverJobBody };
+  /** Dead-letter queues the operator may redrive (POST /v1/queues/{queue}/redrive). */
+  deadLetters?: DeadLetterQueues;
   /** Failed token checks allowed per client IP within the window before 429 (default 10 per minute). */
   authFailures?: { max: number; windowMs: number };
   /** The client IP; by default from the node server's socket or API Gateway's request context. */

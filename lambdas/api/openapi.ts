@@ -107,6 +107,7 @@ export function openApiDocument(routes: Route[]): JsonObject {
       { name: 'dkim', description: 'DKIM keys of the tenant domains with their DNS records' },
       { name: 'quarantine', description: 'Messages held by the content scan' },
       { name: 'suppression', description: 'Recipients mail is refused to' },
+      { name: 'queues', description: 'Pipeline queues (operator only): redrive dead-lettered messages' },
     ],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Operator token or tenant API key' } },

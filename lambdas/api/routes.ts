@@ -4,8 +4,9 @@ import { dkimRoutes } from './routes-dkim.js';
 import { lockRoutes } from './routes-locks.js';
 import { messageRoutes } from './routes-messages.js';
 import { quarantineRoutes } from './routes-quarantine.js';
+import { queueRoutes } from './routes-queues.js';
 import { suppressionRoutes } from './routes-suppression.js';
 import { tenantRoutes } from './routes-tenants.js';
 import { userRoutes } from './routes-users.js';
 
-export const apiRoutes: Route[] = [...tenantRoutes, ...userRoutes, ...messageRoutes, ...lockRoutes, ...dkimRoutes, ...quarantineRoutes, ...suppressionRoutes];
+export const apiRoutes: Route[] = [...tenantRoutes, ...userRoutes, ...messageRoutes, ...lockRoutes, ...dkimRoutes, ...quarantineRoutes, ...suppressionRoutes, ...queueRoutes];

@@ -12,6 +12,7 @@ import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event
 import type { MessageLog, MessageStatus } from '../../core/stores.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { queueNotice, type NoticeDeps } from '../../core/delivery/notice.js';
+import { DeliveryScheduler, POSTPONE_SECONDS } from '../../core/delivery/scheduler.js';
 
 export const DELIVER_QUEUE = 'deliver';
 
@@ -55,6 +56,8 @@ export interface DeliverDeps {
   onHardBounce?: (envelope: Envelope, recipient: string, diagnostic: string) => Promise<void>;
   /** Port of MX hosts (25); tests point it at a local test MX. */
   mxPort?: number;
+  /** Per-destination concurrency, shared by every job this process runs (default: one per handler). */
+  scheduler?: DeliveryScheduler;
 }
 
 function parseJob(body: string): { job: DeliverJob } | { problem: string } {
@@ -79,6 +82,7 @@ function finalStatus(job: DeliverJob, permanent: Failed[], expired: Failed[]): M
 
 export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
   const { blobs, queue, log, config, logger, clock } = deps;
+  const scheduler = deps.scheduler ?? DeliveryScheduler.fromConfig(config);
 
   const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope))).then(() => undefined) };
 
@@ -151,7 +155,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       // before its outcomes were logged. Only the last step, freeing the blob, may be missing.
       logger.info('deliver job already handled; duplicate receive dropped', { messageId: envelope.messageId, attempt: job.attempt });
       const history = await log.get(envelope.messageId);
-      const retried = history?.events.some((event) => event.event === 'deferred' && event.detail.attempt === job.attempt) ?? false;
+      const retried = history?.events.some((event) => (event.event === 'deferred' || event.event === 'postponed') && event.detail.attempt === job.attempt) ?? false;
       if (!retried) await blobs.delete(envelope.blobKey);
       return;
     }
@@ -167,14 +171,19 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       logger,
       prepare: deps.prepare,
       mxPort: deps.mxPort,
+      scheduler,
     });
     const delivered = outcomes.filter((item): item is Extract<RecipientOutcome, { result: 'delivered' }> => item.result === 'delivered');
     const temporary = outcomes.filter((item): item is Failed => item.result === 'temporary');
     const permanent = outcomes.filter((item): item is Failed => item.result === 'permanent');
+    // Their destination was full: not attempted, so no retry is used up.
+    const postponed = outcomes.filter((item) => item.result === 'postponed').map((item) => item.recipient);
 
     // Retry first: from here on a crash repeats this attempt instead of dropping recipients.
+    // At most one follow-up job, so that the last one to finish knows every recipient's fate.
     let expired: Failed[] = [];
     let nextAttemptAt: number | undefined;
+    let postponedUntil: number | undefined;
     const delay = config.delivery.retrySchedule[job.attempt - 1];
     if (temporary.length > 0 && delay !== undefined) {
       // Counted from now, after this attempt, as the queue counts the delay from the send.
@@ -182,21 +191,33 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       const retry: DeliverJob = {
         envelope,
         attempt: job.attempt + 1,
-        pending: temporary.map((item) => item.recipient),
+        pending: [...temporary.map((item) => item.recipient), ...postponed],
         bounced: [...job.bounced, ...permanent.map((item) => item.recipient)],
         notBefore: nextAttemptAt,
       };
       await queue.send(DELIVER_QUEUE, JSON.stringify(retry), { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) });
-    } else if (temporary.length > 0) {
+    } else {
       // The retry schedule is used up: the last temporary answer becomes a bounce (RFC 3463 4.4.7).
       expired = temporary.map((item) => ({ ...item, status: '4.4.7' }));
+      if (postponed.length > 0) {
+        postponedUntil = clock.now() + POSTPONE_SECONDS * 1000;
+        const later: DeliverJob = {
+          envelope,
+          attempt: job.attempt,
+          pending: postponed,
+          bounced: [...job.bounced, ...permanent.map((item) => item.recipient), ...expired.map((item) => item.recipient)],
+          notBefore: postponedUntil,
+        };
+        await queue.send(DELIVER_QUEUE, JSON.stringify(later), { delaySeconds: POSTPONE_SECONDS });
+      }
     }
+    const followUp = nextAttemptAt !== undefined || postponedUntil !== undefined;
 
     const failures = [...permanent, ...expired];
     let dsnId: string | undefined;
     if (failures.length > 0 && envelope.mailFrom !== '') dsnId = await queueDsn(envelope, original, failures, job.attempt);
 
-    const status: MessageStatus = nextAttemptAt !== undefined ? 'deferred' : finalStatus(job, permanent, expired);
+    const status: MessageStatus = followUp ? 'deferred' : finalStatus(job, permanent, expired);
     const attempt = job.attempt;
     for (const item of delivered) {
       await log.addEvent(envelope.messageId, 'delivered', { recipient: item.recipient, response: item.response, remoteMta: item.remoteMta, attempt }, status);
@@ -216,6 +237,11 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     for (const item of expired) {
       await log.addEvent(envelope.messageId, 'expired', { recipient: item.recipient, status: item.status, diagnostic: item.diagnostic, remoteMta: item.remoteMta, attempt }, status);
     }
+    if (postponedUntil !== undefined && outcomes.length > postponed.length) {
+      // Only with other outcomes of this attempt logged: then a duplicate receive of this job
+      // must keep the message for the postponed job (see the duplicate check above).
+      for (const recipient of postponed) await log.addEvent(envelope.messageId, 'postponed', { recipient, attempt, until: postponedUntil }, status);
+    }
     if (dsnId !== undefined) {
       await log.addEvent(envelope.messageId, 'dsn-sent', { dsnMessageId: dsnId, recipients: failures.map((item) => item.recipient) }, status);
     } else if (failures.length > 0) {
@@ -227,6 +253,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       attempt,
       delivered: delivered.length,
       deferred: nextAttemptAt !== undefined ? temporary.length : 0,
+      postponed: postponed.length,
       bounced: failures.length,
       status,
     });
@@ -242,7 +269,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       }
     }
 
-    if (nextAttemptAt === undefined) await blobs.delete(envelope.blobKey);
+    if (!followUp) await blobs.delete(envelope.blobKey);
   }
 
   return perRecord(handle, (record, error) => {

@@ -2,8 +2,11 @@
 // single node), runs the content checks and acts on the verdict:
 //   deliver    -> a job on the 'deliver' queue, event 'scanned' with the symbols;
 //   quarantine -> held with its reasons, a report to the sender, event 'quarantined', abuse counted;
-//   retry      -> event 'scan-deferred' with the error, and the record is reported as a batch
-//                 item failure so the queue retries it: never delivered unscanned.
+//   retry      -> event 'scan-deferred' with the error and the time of the next try; a scan job
+//                 is queued again after the delay of delivery.retrySchedule for this try, so an
+//                 engine that stays down is retried for as long as delivery would be (about three
+//                 days); then the message expires and the sender gets a DSN. Never delivered
+//                 unscanned, never left to the dead-letter queue in silence.
 import type { Symbol } from '../../core/checks/check.js';
 import type { Config } from '../../core/config.js';
 import { errorMessage } from '../../core/log.js';
@@ -19,6 +22,29 @@ import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { headerBlock, headerValues } from '../../core/headers.js';
+import { z } from 'zod';
+import { composeDsn, type FailedRecipient } from '../../core/delivery/dsn.js';
+import { queueNotice } from '../../core/delivery/notice.js';
+
+/** SQS refuses DelaySeconds above 15 minutes; longer waits are taken in hops (see notBefore). */
+const MAX_QUEUE_DELAY_SECONDS = 900;
+
+/**
+ * A scan job after a failed try: the envelope with the number of the next try and its earliest
+ * time. The first try's body is the bare envelope, as the ingress queues it.
+ */
+const scanRetrySchema = z.object({
+  envelope: envelopeSchema,
+  /** 2 for the second try; try n waits delivery.retrySchedule[n - 2] seconds after try n - 1. */
+  attempt: z.number().int().min(2),
+  notBefore: z.number(),
+});
+
+interface ScanJob {
+  envelope: Envelope;
+  attempt: number;
+  notBefore?: number;
+}
 
 
 export interface ScanHandlerDeps {
@@ -52,19 +78,21 @@ export function scanStartupWarnings(deps: { virusScanner?: VirusScanner; spamEng
   return warnings;
 }
 
-function parseEnvelope(body: string): Envelope {
+function parseScanJob(body: string): ScanJob {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     throw new Error('scan job body is not JSON; it is retried and ends in the scan dead-letter queue');
   }
+  const retry = scanRetrySchema.safeParse(json);
+  if (retry.success) return retry.data;
   const parsed = envelopeSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new Error(`scan job body is not an envelope (${issues}); it is retried and ends in the scan dead-letter queue`);
   }
-  return parsed.data;
+  return { envelope: parsed.data, attempt: 1 };
 }
 
 function headerOf(raw: Buffer, name: string): string | undefined {
@@ -93,7 +121,52 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   const { config, logger } = deps;
   const deliverJob = deps.deliverJob ?? defaultDeliverJob;
 
-  const handleEnvelope = async (envelope: Envelope): Promise<void> => {
+  /**
+   * The engines could not give a verdict on this try. The next try is queued after the delay of
+   * delivery.retrySchedule for it; when the schedule is used up, the message expires: the sender
+   * is told (DSN, 4.4.7) and its content is deleted.
+   */
+  const deferScan = async (envelope: Envelope, attempt: number, symbols: Symbol[], reason: string): Promise<void> => {
+    const delay = config.delivery.retrySchedule[attempt - 1];
+    if (delay !== undefined) {
+      const nextAttemptAt = deps.clock.now() + delay * 1000;
+      await deps.queue.send('scan', JSON.stringify({ envelope, attempt: attempt + 1, notBefore: nextAttemptAt }), { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) });
+      await deps.log.addEvent(envelope.messageId, 'scan-deferred', { symbols, attempt, nextAttemptAt }, 'deferred');
+      logger.warn('scan deferred; retrying later', { messageId: envelope.messageId, attempt, nextAttemptAt, reason });
+      return;
+    }
+    const failures: FailedRecipient[] = envelope.rcptTo.map((recipient) => ({
+      recipient,
+      status: '4.4.7',
+      diagnostic: `the message could not be checked for viruses and spam (${reason}); it was not delivered. Please send it again later`,
+      diagnosticType: 'x-outpost',
+    }));
+    let dsnId: string | undefined;
+    if (envelope.mailFrom !== '') {
+      dsnId = `${envelope.messageId}-dsn-scan`;
+      const original = await deps.blobs.get(envelope.blobKey);
+      await queueNotice(
+        { blobs: deps.blobs, log: deps.log, clock: deps.clock, enqueue: (notice) => deps.queue.send('deliver', deliverJob(notice)).then(() => undefined) },
+        {
+          messageId: dsnId,
+          about: envelope,
+          to: envelope.mailFrom,
+          blobKey: `dsn/${dsnId}`,
+          subject: 'Undelivered Mail Returned to Sender',
+          clientIp: '',
+          helo: config.hostname,
+          detail: { dsnFor: envelope.messageId },
+          compose: () => composeDsn({ hostname: config.hostname, envelope, original, failures, now: deps.clock.now() }),
+        },
+      );
+    }
+    await deps.log.addEvent(envelope.messageId, 'scan-expired', { symbols, attempt, reason }, 'expired');
+    await deps.log.addEvent(envelope.messageId, dsnId ? 'dsn-sent' : 'dsn-suppressed', dsnId ? { dsnMessageId: dsnId, recipients: envelope.rcptTo } : { reason: 'null envelope sender' }, 'expired');
+    logger.error('scan retries used up; message expired and the sender told', { messageId: envelope.messageId, attempt, reason, dsn: dsnId ?? null });
+    await deps.blobs.delete(envelope.blobKey);
+  };
+
+  const handleEnvelope = async (envelope: Envelope, attempt = 1): Promise<void> => {
     if (!(await deps.blobs.exists(envelope.blobKey))) {
       // The content is gone (lost disk, removed by hand): there is nothing to scan or deliver.
       // Delivery bounces a message without content to its sender (5.3.0) instead of this job
@@ -114,9 +187,10 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
     });
     const { verdict } = outcome;
     if (verdict.action === 'retry') {
-      await deps.log.addEvent(envelope.messageId, 'scan-deferred', { symbols: verdict.symbols }, 'deferred');
-      const reason = verdict.symbols[0]?.evidence;
-      throw new Error(`scan of ${envelope.messageId} deferred: ${typeof reason === 'object' ? String(reason.error) : 'engine failure'}`);
+      const evidence = verdict.symbols[0]?.evidence;
+      const reason = typeof evidence === 'object' && evidence !== null && 'error' in evidence ? String(evidence.error) : 'engine failure';
+      await deferScan(envelope, attempt, verdict.symbols, reason);
+      return;
     }
     await learnFromVerdict(outcome, envelope, { fingerprints: deps.fingerprints, clock: deps.clock, scanning: config.scanning });
     // Counted before acting: if counting fails the scan is retried, which may count twice but
@@ -162,8 +236,30 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
     }
   };
 
+  const handleJob = async (job: ScanJob): Promise<void> => {
+    const now = deps.clock.now();
+    if (job.notBefore !== undefined && job.notBefore > now + 1000) {
+      // Received early (a wait longer than the queue's delay limit): queued again for the rest.
+      const wait = Math.min(Math.ceil((job.notBefore - now) / 1000), MAX_QUEUE_DELAY_SECONDS);
+      await deps.queue.send('scan', JSON.stringify(job), { delaySeconds: wait });
+      return;
+    }
+    if (await tryAlreadyRecorded(job)) {
+      // A duplicate receive (SQS is at-least-once): this try's next job or DSN is already queued.
+      logger.info('scan try already handled; duplicate receive dropped', { messageId: job.envelope.messageId, attempt: job.attempt });
+      return;
+    }
+    await handleEnvelope(job.envelope, job.attempt);
+  };
+
+  /** True when the log holds the outcome of this failed try (each logs one, after queueing what follows). */
+  const tryAlreadyRecorded = async (job: ScanJob): Promise<boolean> => {
+    const history = await deps.log.get(job.envelope.messageId);
+    return history?.events.some((event) => (event.event === 'scan-deferred' || event.event === 'scan-expired') && event.detail.attempt === job.attempt) ?? false;
+  };
+
   return perRecord(
-    async (record) => handleEnvelope(parseEnvelope(record.body)),
+    async (record) => handleJob(parseScanJob(record.body)),
     (record, error) => logger.error('scan failed; the message will be retried', { sqsMessageId: record.messageId, error: errorMessage(error) }),
   );
 }

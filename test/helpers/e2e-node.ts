@@ -71,6 +71,8 @@ export interface E2eNodeOptions {
   zone?: Zone;
   /** host:port of the smarthost; without it the fixture starts postfix's smtp-sink for it. */
   relayHost?: string;
+  /** Port of MX hosts, for tests that deliver by MX (config delivery.relayHost set to undefined). */
+  mxPort?: number;
 }
 
 export async function startE2eNode(options: E2eNodeOptions = {}): Promise<E2eNode> {
@@ -88,13 +90,14 @@ export async function startE2eNode(options: E2eNodeOptions = {}): Promise<E2eNod
     smtp: { port: 0, smtpsPort: 0, bouncePort: 0, ...asObject(smtp) },
     http: { port: 0, ...asObject(http) },
     // Retries a second apart and a short connect timeout: a failed delivery shows within seconds.
-    delivery: { relayHost, retrySchedule: [1, 1, 1], connectTimeoutSeconds: 5, ...asObject(delivery) },
+    // The test MXs listen on loopback, which MX delivery skips unless allowed.
+    delivery: { relayHost, retrySchedule: [1, 1, 1], connectTimeoutSeconds: 5, allowPrivateMxAddresses: true, ...asObject(delivery) },
     dns: { servers: [dns.address], timeoutMs: 1000, ...asObject(dnsConfig) },
     queue: { pollIntervalMs: 50, visibilityTimeoutSeconds: 30, ...asObject(queue) },
   });
   let node: RunningNode;
   try {
-    node = await startNode(config, { clock, logger: createLogger('outpost', { level: 'error' }) });
+    node = await startNode(config, { clock, logger: createLogger('outpost', { level: 'error' }), mxPort: options.mxPort });
   } catch (error: unknown) {
     await Promise.all([dns.stop(), sink?.stop()]);
     throw error;

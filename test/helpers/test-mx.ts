@@ -26,6 +26,8 @@ export interface TestMx {
   received: ReceivedMail[];
   /** Every RCPT TO the server saw, accepted or not, in order. */
   rcptAttempts: string[];
+  /** Every MAIL FROM the server saw, and whether the session was under TLS then. */
+  mailFromAttempts: Array<{ address: string; secure: boolean }>;
   waitForMail(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
   stop(): Promise<void>;
 }
@@ -35,6 +37,10 @@ export interface TestMxOptions {
   rcptAnswer?: (address: string) => MxAnswer | undefined;
   /** The answer after DATA; undefined accepts the message. */
   dataAnswer?: (mail: ReceivedMail) => MxAnswer | undefined;
+  /** Key and certificate for STARTTLS; default smtp-server's built-in self-signed one. */
+  tls?: { key: string; cert: string };
+  /** Do not offer STARTTLS at all. */
+  noStartTls?: boolean;
 }
 
 function smtpError(answer: MxAnswer): Error {
@@ -44,12 +50,18 @@ function smtpError(answer: MxAnswer): Error {
 export async function startTestMx(options: TestMxOptions = {}): Promise<TestMx> {
   const received: ReceivedMail[] = [];
   const rcptAttempts: string[] = [];
+  const mailFromAttempts: Array<{ address: string; secure: boolean }> = [];
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['AUTH'],
+    disabledCommands: options.noStartTls ? ['AUTH', 'STARTTLS'] : ['AUTH'],
     disableReverseLookup: true,
     logger: false,
     size: 50 * 1024 * 1024,
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
+    onMailFrom(address, session, callback) {
+      mailFromAttempts.push({ address: address.address, secure: session.secure });
+      callback();
+    },
     onRcptTo(address, _session, callback) {
       rcptAttempts.push(address.address);
       const answer = options.rcptAnswer?.(address.address);
@@ -74,6 +86,8 @@ export async function startTestMx(options: TestMxOptions = {}): Promise<TestMx> 
       });
     },
   });
+  // A client that drops the session mid-handshake (a certificate it refused) must not end the test process.
+  server.on('error', () => undefined);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -85,6 +99,7 @@ export async function startTestMx(options: TestMxOptions = {}): Promise<TestMx> 
     port,
     received,
     rcptAttempts,
+    mailFromAttempts,
     waitForMail: (count, timeoutMs = 10_000) =>
       waitFor(`${count} messages at the test MX`, async () => (received.length >= count ? received : undefined), { timeoutMs, intervalMs: 25 }).catch(() => {
         throw new Error(`test MX received ${received.length} messages, expected ${count}`);

@@ -6,6 +6,7 @@ import { Poller } from '../../../adapters/local/poller.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { createLogger } from '../../../core/log.js';
+import { waitFor } from '../../helpers/net.js';
 
 function setup(maxReceives = 3) {
   let now = 1_000_000;
@@ -53,6 +54,34 @@ describe('SqliteQueue', () => {
     expect(await queue.receive('q', { max: 1, visibilityTimeoutSeconds: 1 })).toEqual([]);
     const [dead] = await queue.receive('q-dlq', { max: 1, visibilityTimeoutSeconds: 1 });
     expect(dead?.body).toBe('poison');
+  });
+
+  it('tells its dead-letter listeners which message moved (queue, receive count, Outpost message id), never the body', async () => {
+    const { queue, advance } = setup(1);
+    const alerts: unknown[] = [];
+    queue.onDeadLetter((deadLetter) => alerts.push(deadLetter));
+    const id = await queue.send('deliver', JSON.stringify({ envelope: { messageId: 'MSG-DEAD', secret: 'body text' }, attempt: 1 }));
+    await queue.receive('deliver', { max: 1, visibilityTimeoutSeconds: 1 });
+    advance(1000);
+    expect(alerts).toEqual([]);
+    expect(await queue.receive('deliver', { max: 1, visibilityTimeoutSeconds: 1 })).toEqual([]);
+    expect(alerts).toEqual([{ queue: 'deliver', queueMessageId: id, receiveCount: 1, messageId: 'MSG-DEAD' }]);
+    expect(await queue.depth('deliver-dlq')).toMatchObject({ visible: 1 });
+  });
+
+  it('redrives a dead-letter queue: its messages are received again from the start (receive count 1)', async () => {
+    const { queue, advance } = setup(1);
+    await queue.send('scan', 'first');
+    await queue.send('scan', 'second');
+    await queue.receive('scan', { max: 2, visibilityTimeoutSeconds: 1 });
+    advance(1000);
+    await queue.receive('scan', { max: 2, visibilityTimeoutSeconds: 1 });
+    expect(await queue.depth('scan-dlq')).toMatchObject({ visible: 2 });
+    expect(await queue.redrive('deliver')).toBe(0);
+    expect(await queue.redrive('scan')).toBe(2);
+    expect(await queue.depth('scan-dlq')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    const again = await queue.receive('scan', { max: 2, visibilityTimeoutSeconds: 1 });
+    expect(again.map((message) => [message.body, message.receiveCount])).toEqual([['first', 1], ['second', 1]]);
   });
 
   it('changes visibility of a received message', async () => {
@@ -123,6 +152,48 @@ describe('Poller', () => {
     advance(5000);
     await poller.pollOnce();
     expect(calls).toBe(2);
+    expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+});
+
+describe('Poller with concurrency', () => {
+  it('hands records over one by one as slots free: a slow record holds back neither its batch nor later records', async () => {
+    const { queue } = setup();
+    await queue.send('q', 'slow');
+    await queue.send('q', 'fast-1');
+    let releaseSlow = (): void => undefined;
+    const slowDone = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const handled: string[] = [];
+    const poller = new Poller({
+      queue,
+      queueName: 'q',
+      batchSize: 10,
+      visibilityTimeoutSeconds: 60,
+      pollIntervalMs: 10,
+      concurrency: 2,
+      logger: createLogger('test', { level: 'error' }),
+      handler: async (event) => {
+        expect(event.Records).toHaveLength(1);
+        const body = event.Records[0]?.body ?? '';
+        if (body === 'slow') await slowDone;
+        handled.push(body);
+        return { batchItemFailures: [] };
+      },
+    });
+    poller.start();
+    try {
+      await waitFor('the fast record', async () => handled.includes('fast-1'), { timeoutMs: 2000, intervalMs: 5 });
+      // Its slot is free again while the slow one is still held: the next record is taken at once.
+      await queue.send('q', 'fast-2');
+      poller.nudge();
+      await waitFor('the record sent later', async () => handled.includes('fast-2'), { timeoutMs: 2000, intervalMs: 5 });
+      expect(handled).toEqual(['fast-1', 'fast-2']);
+      expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 1, delayed: 0 });
+    } finally {
+      releaseSlow();
+      await poller.stop();
+    }
+    expect(handled).toEqual(['fast-1', 'fast-2', 'slow']);
     expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 });

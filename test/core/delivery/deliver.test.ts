@@ -11,7 +11,8 @@ import { startTestMx, type TestMx } from '../../helpers/test-mx.js';
 const logger = createLogger('test', { write: () => undefined });
 
 function config(delivery: Record<string, unknown> = {}): Config {
-  return parseConfig({ hostname: 'relay.outpost.test', delivery: { connectTimeoutSeconds: 5, ...delivery } });
+  // The test MX listens on loopback, which MX delivery skips unless allowed.
+  return parseConfig({ hostname: 'relay.outpost.test', delivery: { connectTimeoutSeconds: 5, allowPrivateMxAddresses: true, ...delivery } });
 }
 
 function envelope(rcptTo: string[], mailFrom = 'alice@sender.test'): Envelope {

@@ -21,6 +21,13 @@ const zone: Zone = {
   'flaky-mx.test': { MX: [{ exchange: 'mx.flaky-mx.test', priority: 10 }] },
   'mx.flaky-mx.test': 'TIMEOUT',
   'relay.test': { A: ['192.0.2.99'] },
+  'inside.test': { MX: [{ exchange: 'mx1.inside.test', priority: 10 }, { exchange: 'mx2.inside.test', priority: 20 }] },
+  'mx1.inside.test': { A: ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254'], AAAA: ['::1', 'fe80::1', 'fd00::5', '::ffff:127.0.0.1'] },
+  'mx2.inside.test': { A: ['100.64.0.1', '0.0.0.0'] },
+  'mixed.test': { MX: [{ exchange: 'mx.inside-first.test', priority: 10 }, { exchange: 'mx.public.test', priority: 20 }] },
+  'mx.inside-first.test': { A: ['10.0.0.25'] },
+  'mx.public.test': { A: ['192.0.2.25'] },
+  'implicit-inside.test': { A: ['192.168.0.10'] },
 };
 
 describe('routeDomain', () => {
@@ -80,7 +87,8 @@ describe('routeDomain', () => {
   it('sends every domain to the relay host when one is configured, without MX lookups', async () => {
     const resolver = fakeResolver(zone);
     const route = await routeDomain('example.test', { relayHost: 'relay.test:587', resolver, mxPort: 2525 });
-    expect(route).toEqual({ kind: 'targets', targets: [{ name: 'relay.test', address: '192.0.2.99', port: 587 }] });
+    // A smarthost given by name: its certificate is verified against that name.
+    expect(route).toEqual({ kind: 'targets', targets: [{ name: 'relay.test', address: '192.0.2.99', port: 587, verifyTls: true }] });
     expect(resolver.calls.some((query) => query.type === 'MX')).toBe(false);
   });
 
@@ -94,6 +102,35 @@ describe('routeDomain', () => {
   it('delivers to an address literal domain directly', async () => {
     const route = await routeDomain('[192.0.2.7]', { resolver: fakeResolver(zone), mxPort: 2525 });
     expect(route).toEqual({ kind: 'targets', targets: [{ name: '192.0.2.7', address: '192.0.2.7', port: 2525 }] });
+  });
+});
+
+describe('routeDomain and internal addresses', () => {
+  it('skips MX addresses on loopback, private and link-local networks, failing temporarily (4.4.4) when none is left', async () => {
+    const route = await routeDomain('inside.test', { resolver: fakeResolver(zone) });
+    expect(route).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.4' });
+    if (route.kind !== 'failed') throw new Error('expected a failure');
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::5', '::ffff:127.0.0.1', '100.64.0.1', '0.0.0.0']) {
+      expect(route.diagnostic).toContain(`[${address}]`);
+    }
+    expect(route.diagnostic).toMatch(/allowPrivateMxAddresses/);
+  });
+
+  it('keeps the public addresses of a domain whose first MX is internal', async () => {
+    expect(await routeDomain('mixed.test', { resolver: fakeResolver(zone) })).toEqual({ kind: 'targets', targets: [{ name: 'mx.public.test', address: '192.0.2.25', port: 25 }] });
+  });
+
+  it('skips an internal implicit MX and an internal address literal', async () => {
+    expect(await routeDomain('implicit-inside.test', { resolver: fakeResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.4' });
+    expect(await routeDomain('[127.0.0.1]', { resolver: fakeResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.4' });
+    expect(await routeDomain('[IPv6:::1]', { resolver: fakeResolver(zone) })).toMatchObject({ kind: 'failed', temporary: true, status: '4.4.4' });
+  });
+
+  it('keeps them when allowPrivateAddresses is set, and never filters the smarthost', async () => {
+    const allowed = await routeDomain('implicit-inside.test', { resolver: fakeResolver(zone), allowPrivateAddresses: true });
+    expect(allowed).toEqual({ kind: 'targets', targets: [{ name: 'implicit-inside.test', address: '192.168.0.10', port: 25 }] });
+    const relayed = await routeDomain('inside.test', { resolver: fakeResolver(zone), relayHost: '127.0.0.1:2500' });
+    expect(relayed).toEqual({ kind: 'targets', targets: [{ name: '127.0.0.1', address: '127.0.0.1', port: 2500 }] });
   });
 });
 

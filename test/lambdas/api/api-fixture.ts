@@ -72,6 +72,7 @@ export class ApiFixture {
             dkimKeys: new SqliteDkimKeyStore(this.db, secretBoxFromKey(randomBytes(32)), this.clock),
             suppression: new SqliteSuppressionList(this.db, this.clock),
             quarantine: { store: new SqliteQuarantineStore(this.db), blobs: this.blobs, queue: this.queue },
+            deadLetters: this.queue,
           }
         : {}),
     };

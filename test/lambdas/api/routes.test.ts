@@ -434,6 +434,20 @@ describe('suppression list', () => {
   });
 });
 
+describe('queues', () => {
+  it('moves a dead-letter queue back for the operator only', async () => {
+    await fx.queue.send('deliver-dlq', JSON.stringify({ envelope: { messageId: 'DEAD-1' } }));
+    expect((await fx.call('POST', '/v1/queues/deliver/redrive', { token: acme.key })).status).toBe(403);
+    expect(await fx.queue.depth('deliver-dlq')).toMatchObject({ visible: 1 });
+    const reply = await fx.call('POST', '/v1/queues/deliver/redrive');
+    expect(reply).toMatchObject({ status: 200, body: { queue: 'deliver', deadLetterQueue: 'deliver-dlq', moved: 1 } });
+    expect(await fx.queue.depth('deliver-dlq')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    const back = await fx.queue.receive('deliver', { max: 10, visibilityTimeoutSeconds: 30 });
+    expect(back.filter((message) => message.body.includes('DEAD-1')).map((message) => message.receiveCount)).toEqual([1]);
+    expect((await fx.call('POST', '/v1/queues/mail/redrive')).status).toBe(404);
+  });
+});
+
 describe('store failures and secrets', () => {
   it('answers a failing suppression store with a 500 problem and a request id, not with "not on the list"', async () => {
     const broken = new ApiFixture();

@@ -18,6 +18,8 @@ import { fakeResolver } from '../../helpers/fake-dns.js';
 import { waitFor } from '../../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../../helpers/test-mx.js';
+import { makeTestCa } from '../../helpers/tls-certs.js';
+import { DeliveryScheduler } from '../../../core/delivery/scheduler.js';
 
 const message = Buffer.from(
   ['From: Alice <alice@sender.test>', 'To: bob@dest.test', 'Subject: quarterly report', 'Message-ID: <m1@sender.test>', '', 'Hello Bob,', '.dot line', ''].join('\r\n'),
@@ -330,7 +332,7 @@ describe('deliver handler with a test MX giving chosen answers', () => {
       'mx.mx-routed.test': { A: ['127.0.0.1'] },
       'nomail.test': { MX: [{ exchange: '', priority: 0 }] },
     });
-    const node = await makeNode({ delivery: {}, resolver, mxPort: mx.port });
+    const node = await makeNode({ delivery: { allowPrivateMxAddresses: true }, resolver, mxPort: mx.port });
     const envelope = await accept(node, ['carol@mx-routed.test', 'x@nomail.test'], '');
     startPoller(node);
 
@@ -339,6 +341,57 @@ describe('deliver handler with a test MX giving chosen answers', () => {
     const events = (await node.log.get(envelope.messageId))?.events ?? [];
     expect(events.find((event) => event.event === 'delivered')?.detail).toMatchObject({ recipient: 'carol@mx-routed.test', remoteMta: 'mx.mx-routed.test' });
     expect(events.find((event) => event.event === 'bounced')?.detail).toMatchObject({ recipient: 'x@nomail.test', status: '5.1.10' });
+  });
+
+  it('never connects to an MX on loopback by default: deferred (4.4.4), then expired with a DSN; delivered when allowed', async () => {
+    const resolver = fakeResolver({
+      'inside.test': { MX: [{ exchange: 'mx.inside.test', priority: 10 }] },
+      'mx.inside.test': { A: ['127.0.0.1'] },
+      'sender.test': { A: ['192.0.2.1'] },
+    });
+    const recipient = `carol-${Date.now()}@inside.test`;
+    const guarded = await makeNode({ delivery: { retrySchedule: [1] }, resolver, mxPort: mx.port });
+    const envelope = await accept(guarded, [recipient]);
+    startPoller(guarded);
+    await waitFor('expired status', async () => ((await statusOf(guarded, envelope.messageId)) === 'expired' ? true : undefined));
+    expect(mx.rcptAttempts).not.toContain(recipient);
+    const events = (await guarded.log.get(envelope.messageId))?.events ?? [];
+    expect(events.find((event) => event.event === 'deferred')?.detail).toMatchObject({ status: '4.4.4', diagnostic: expect.stringMatching(/loopback, private or link-local \(mx\.inside\.test\[127\.0\.0\.1\]\)/) });
+    expect(events.find((event) => event.event === 'expired')?.detail).toMatchObject({ recipient, status: '4.4.7' });
+    expect(events.some((event) => event.event === 'dsn-sent')).toBe(true);
+
+    const allowing = await makeNode({ delivery: { allowPrivateMxAddresses: true }, resolver, mxPort: mx.port });
+    const second = await accept(allowing, [recipient]);
+    await makeDeliverHandler(allowing.deps)(sqsEvent(JSON.stringify(deliverJob(second))));
+    expect(await statusOf(allowing, second.messageId)).toBe('delivered');
+    expect(mailTo(recipient)).toHaveLength(1);
+  });
+
+  it('postpones a job whose destination is at its concurrency limit, without using up an attempt, then delivers it', async () => {
+    let now = Date.now();
+    const clock: Clock = { now: () => now };
+    const scheduler = new DeliveryScheduler({ perDestination: 1, waitMs: 50 });
+    const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${mx.port}` }, clock });
+    const handler = makeDeliverHandler({ ...node.deps, scheduler });
+    const envelope = await accept(node, ['postponed@dest.test']);
+    const [first] = await node.queue.receive('deliver', { max: 1, visibilityTimeoutSeconds: 30 });
+    const held = await scheduler.acquire(`relay:127.0.0.1:${mx.port}`);
+
+    expect((await handler(sqsEvent(first?.body ?? ''))).batchItemFailures).toEqual([]);
+    expect(mx.rcptAttempts).not.toContain('postponed@dest.test');
+    expect(await statusOf(node, envelope.messageId)).toBe('queued');
+    expect((await node.log.get(envelope.messageId))?.events).toEqual([]);
+    expect(await node.blobs.exists(envelope.blobKey)).toBe(true);
+    expect(await node.queue.depth('deliver')).toMatchObject({ inFlight: 1, delayed: 1 }); // the received job and the postponed one
+    held?.release();
+
+    now += 6_000;
+    const jobs = await node.queue.receive('deliver', { max: 10, visibilityTimeoutSeconds: 30 });
+    const later = jobs.map((item) => deliverJobSchema.parse(JSON.parse(item.body))).find((job) => job.notBefore !== undefined);
+    expect(later).toMatchObject({ attempt: 1, pending: ['postponed@dest.test'] });
+    await handler(sqsEvent(JSON.stringify(later)));
+    expect(await statusOf(node, envelope.messageId)).toBe('delivered');
+    expect(mailTo('postponed@dest.test')).toHaveLength(1);
   });
 
   it('waits longer than the queue can delay (SQS: 15 minutes) in hops, without attempting early', async () => {
@@ -398,10 +451,11 @@ describe('deliver handler when queueing the retry fails', () => {
     expect(await statusOf(node, envelope.messageId)).toBe('queued');
   });
 
-  it('delivers over STARTTLS when TLS is required and offered', async () => {
-    const tlsMx = await startTestMx();
+  it('delivers over verified STARTTLS when TLS is required and offered', async () => {
+    const ca = makeTestCa();
+    const tlsMx = await startTestMx({ tls: ca.issue(['127.0.0.1']) });
     try {
-      const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${tlsMx.port}`, requireTls: true } });
+      const node = await makeNode({ delivery: { relayHost: `127.0.0.1:${tlsMx.port}`, requireTls: true, tlsCaFile: ca.caFile } });
       const envelope = await accept(node, ['bob@dest.test']);
       const result = await makeDeliverHandler(node.deps)(sqsEvent(JSON.stringify(deliverJob(envelope))));
       expect(result.batchItemFailures).toEqual([]);
@@ -409,6 +463,7 @@ describe('deliver handler when queueing the retry fails', () => {
       expect(tlsMx.received.map((mail) => mail.secure)).toEqual([true]);
     } finally {
       await tlsMx.stop();
+      ca.remove();
     }
   });
 });

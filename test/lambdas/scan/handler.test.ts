@@ -33,12 +33,12 @@ afterAll(async () => {
   await clamd?.stop();
 });
 
-function setup(overrides: SettingOverrides = {}, options: { clamdPort?: number } = {}) {
+function setup(overrides: SettingOverrides = {}, options: { clamdPort?: number; retrySchedule?: number[] } = {}) {
   const db = openDatabase(':memory:');
   let now = 1_800_000_000_000;
   const clock = { now: () => now };
   const dir = mkdtempSync(join(tmpdir(), 'outpost-scan-'));
-  const config = parseConfig({ dataDir: dir, hostname: 'relay.example.net' });
+  const config = parseConfig({ dataDir: dir, hostname: 'relay.example.net', ...(options.retrySchedule ? { delivery: { retrySchedule: options.retrySchedule } } : {}) });
   const abuse: Array<{ kind: string; symbols: Symbol[] }> = [];
   const deps: ScanHandlerDeps = {
     blobs: new FsBlobStore(join(dir, 'blobs')),
@@ -210,15 +210,70 @@ describe('scan handler', () => {
     expect((await deliverJobs()).map((job) => job.envelope.rcptTo)).toEqual([['alice@example.com']]);
   });
 
-  it('defers when clamd is down: a batch item failure, "scan-deferred" in the log, nothing delivered', async () => {
+  it('defers when clamd is down: "scan-deferred" in the log, a scan job queued after the first retry delay, nothing delivered', async () => {
     const { submit, deliverJobs, deps } = setup({}, { clamdPort: await freePort() });
     const { envelope, result } = await submit(await mail({ text: 'Hi Bob, the notes.' }));
-    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'sqs-1' }]);
+    expect(result.batchItemFailures).toEqual([]);
     expect(await deliverJobs()).toEqual([]);
     const logged = await deps.log.get(envelope.messageId);
     expect(logged?.message.status).toBe('deferred');
     expect(logged?.events[0]?.event).toBe('scan-deferred');
+    expect(logged?.events[0]?.detail).toMatchObject({ attempt: 1, nextAttemptAt: deps.clock.now() + 60_000 });
     expect(JSON.stringify(logged?.events[0]?.detail)).toMatch(/clamd at 127\.0\.0\.1:\d+ could not scan/);
+    expect(await deps.queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    // The queue hands the same record out again: no second retry chain.
+    expect((await makeScanHandler(deps)(event(JSON.stringify(envelope)))).batchItemFailures).toEqual([]);
+    expect(await deps.queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    expect((await deps.log.get(envelope.messageId))?.events.filter((item) => item.event === 'scan-deferred')).toHaveLength(1);
+  });
+
+  it('retries a scan with clamd down on the delivery retry schedule, then expires the message and sends the sender a DSN', async () => {
+    const { submit, deliverJobs, deps, advance } = setup({}, { clamdPort: await freePort(), retrySchedule: [60, 300, 3600] });
+    const { envelope } = await submit(await mail({ text: 'Hi Bob, the notes.', subject: 'stranded notes' }));
+    const handler = makeScanHandler(deps);
+    const takeScanJob = async () => {
+      const [job] = await deps.queue.receive('scan', { max: 1, visibilityTimeoutSeconds: 30 });
+      if (job) await deps.queue.delete('scan', job.receiptHandle);
+      return job;
+    };
+    // Not before its delay: the queue keeps it hidden.
+    advance(59_000);
+    expect(await takeScanJob()).toBeUndefined();
+    advance(1_000);
+    for (const wait of [300_000, 3_600_000]) {
+      const job = await takeScanJob();
+      expect(job).toBeDefined();
+      expect((await handler(event(job?.body ?? ''))).batchItemFailures).toEqual([]);
+      // Longer than the queue's 15-minute delay limit: taken in hops, never tried early.
+      let waited = 0;
+      while (waited < wait) {
+        expect(await deliverJobs()).toEqual([]);
+        const step = Math.min(900_000, wait - waited);
+        advance(step);
+        waited += step;
+        if (waited < wait) {
+          const hop = await takeScanJob();
+          expect(hop).toBeDefined();
+          await handler(event(hop?.body ?? ''));
+        }
+      }
+    }
+    const last = await takeScanJob();
+    expect((await handler(event(last?.body ?? ''))).batchItemFailures).toEqual([]);
+    expect(await takeScanJob()).toBeUndefined();
+
+    const logged = await deps.log.get(envelope.messageId);
+    expect(logged?.message.status).toBe('expired');
+    expect(logged?.events.filter((item) => item.event === 'scan-deferred').map((item) => item.detail.attempt)).toEqual([1, 2, 3]);
+    expect(logged?.events.map((item) => item.event).slice(-2)).toEqual(['scan-expired', 'dsn-sent']);
+    const jobs = await deliverJobs();
+    expect(jobs.map((job) => [job.envelope.mailFrom, job.envelope.rcptTo])).toEqual([['', ['alice@example.com']]]);
+    const dsn = (await deps.blobs.get(jobs[0]?.envelope.blobKey ?? '')).toString();
+    expect(dsn).toContain('Final-Recipient: rfc822; bob@example.org');
+    expect(dsn).toContain('Status: 4.4.7');
+    expect(dsn).toMatch(/could not be checked for viruses and spam/);
+    expect(dsn).toContain('Subject: stranded notes');
+    expect(await deps.blobs.exists(envelope.blobKey)).toBe(false);
   });
 
   it('hands a message whose content is gone to delivery (which bounces it) instead of retrying into the dead-letter queue', async () => {
