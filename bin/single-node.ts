@@ -213,6 +213,9 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       dkimKeys: stores.dkimKeys,
       suppression: stores.suppression,
       quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
+      resolver,
+      relayHostname: config.hostname,
+      audit: stores.audit,
     }),
   );
   webRoutes(app);
