@@ -83,6 +83,11 @@ describe('domains added with a tenant key', () => {
     expect(vouched.body).toMatchObject({ state: 'verified', verification: null });
   });
 
+  it('a subdomain of a domain the tenant verified is verified at once; one of another tenant’s domain is pending', async () => {
+    expect((await fx.call('POST', `${base(acme)}/domains`, { token: acme.key, body: { name: 'news.acme.example' } })).body).toMatchObject({ state: 'verified' });
+    expect((await fx.call('POST', `${base(acme)}/domains`, { token: acme.key, body: { name: 'news.globex.example' } })).body).toMatchObject({ state: 'pending' });
+  });
+
   it('withdraws a pending claim', async () => {
     await fx.call('POST', `${base(acme)}/domains`, { token: acme.key, body: { name: 'maybe.example' } });
     expect((await fx.call('DELETE', `${base(acme)}/domains/maybe.example`, { token: acme.key })).status).toBe(204);
