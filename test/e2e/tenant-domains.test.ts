@@ -111,3 +111,19 @@ describe('sending as another tenant', () => {
     expect(await other.command('MAIL FROM:<news@pending.test>')).toMatch(/^250 /);
   });
 });
+
+describe("the operator's ceilings at the ingress", () => {
+  it('hold a user whose stored settings are beyond them: "no limit" is lowered to the ceiling', async () => {
+    const capped = await e2e.tenant('capped', ['capped.test'], { mailsPerHour: 0, mailsPerMinute: 0 });
+    e2e.dns.zone['capped.test'] = [a('127.0.0.1')];
+    await e2e.user(capped, 'bulk@capped.test', { mailsPerHour: 0 });
+    await e2e.node.stores.configStore.updateTenant(capped.id, { ceilings: { mailsPerHour: 2 } });
+    const smtp = await session('bulk@capped.test');
+    const { rcpt } = await rawTransaction(smtp, { mailFrom: 'bulk@capped.test', rcptTo: ['c1@example.org', 'c2@example.org', 'c3@example.org'] });
+    expect(rcpt[0]).toMatch(/^250 /);
+    expect(rcpt[1]).toMatch(/^250 /);
+    const parsed = parseReply(rcpt[2] ?? '');
+    expect({ code: parsed.code, enhanced: parsed.enhanced }).toEqual({ code: 451, enhanced: '4.7.1' });
+    expect(parsed.text).toMatch(/Hourly limit of 2 mails reached/);
+  });
+});
