@@ -14,7 +14,7 @@ import { createResolver } from '../../adapters/local/dns.js';
 import { buildWeb } from '../../scripts/build-web.mjs';
 import { webRoutes } from '../../web/serve.js';
 import { startDnsServer, txt, type DnsServer } from '../helpers/dns-server.js';
-import { ApiFixture, seedTenant, type SeededTenant } from '../lambdas/api/api-fixture.js';
+import { ApiFixture, OPERATOR_TOKEN, seedTenant, type SeededTenant } from '../lambdas/api/api-fixture.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'web');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -112,6 +112,17 @@ describe('the panel with a tenant key', () => {
     expect(await verified.textContent()).toContain(`tenant-key:${acme.keyId}`);
     expect(await page.getByRole('row', { name: /ceilings\.changed/ }).textContent()).toContain('operator');
     await shot('24-audit-log');
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('the panel with the operator token', () => {
+  it("lists every tenant's latest changes on the Tenants page", async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key or operator token').fill(OPERATOR_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Latest changes, all tenants' }).waitFor();
+    expect(await page.getByRole('row', { name: /domain\.verified/ }).textContent()).toMatch(/acme.*tenant-key:/);
     expect(pageErrors).toEqual([]);
   });
 });
