@@ -21,8 +21,6 @@ type NumericKey = keyof typeof NUMERIC;
 const BOOLEAN = ['autoLock', 'blockSpam', 'requireValidSender', 'sendAsAnyAddress', 'forwardBounces', 'bounceValidation'] as const;
 type BooleanKey = (typeof BOOLEAN)[number];
 
-const numericCeiling = (key: string) => z.number().min(key === 'spamThreshold' ? 0 : 1).describe(`Highest ${key} a tenant may set.`);
-
 export const ceilingsSchema = z
   .object({
     mailsPerMinute: z.number().int().min(1).optional().describe('Highest mailsPerMinute (0, no limit, is above it).'),
@@ -31,7 +29,7 @@ export const ceilingsSchema = z
     invalidRecipientLimit: z.number().int().min(1).optional().describe('Highest invalidRecipientLimit (0, no limit, is above it).'),
     maxMessageBytes: z.number().int().min(1).optional().describe('Highest maxMessageBytes.'),
     maxTimedUnlocks: z.number().int().min(0).optional().describe('Highest maxTimedUnlocks.'),
-    spamThreshold: numericCeiling('spamThreshold').optional(),
+    spamThreshold: z.number().min(0).optional().describe('Highest spamThreshold (a higher threshold lets more spam through).'),
     autoLock: z.boolean().optional().describe('Forced value of autoLock.'),
     blockSpam: z.boolean().optional().describe('Forced value of blockSpam.'),
     requireValidSender: z.boolean().optional().describe('Forced value of requireValidSender.'),
