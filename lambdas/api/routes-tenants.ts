@@ -4,6 +4,7 @@ import { ceilingsSchema } from '../../core/ceilings.js';
 import {
   assertNotPublicSuffix,
   assertNotRelayDomain,
+  domainAndParents,
   lookUpVerification,
   newVerificationToken,
   verificationName,
@@ -65,6 +66,15 @@ export function applySettingsPatch(current: SettingOverrides, patch: Record<stri
     else next[key] = value;
   }
   return settingOverridesSchema.parse(next);
+}
+
+/** The tenant that verified the closest parent of `name`, if any. */
+async function closestVerifiedParent(deps: ApiDeps, name: string): Promise<string | undefined> {
+  for (const parent of domainAndParents(name).slice(1)) {
+    const served = await deps.configStore.getDomain(parent);
+    if (served) return served.tenantId;
+  }
+  return undefined;
 }
 
 /** A domain that leaves a tenant takes its DKIM keys along: whoever adds it next starts clean. */
@@ -322,6 +332,12 @@ export const tenantRoutes: Route[] = [
       assertNotPublicSuffix(name);
       if (isTenantKey(caller)) {
         assertNotRelayDomain(name, deps.relayHostname);
+        // A subdomain of a domain the tenant verified is proven already: it controls the parent's DNS.
+        if ((await closestVerifiedParent(deps, name)) === tenant.id) {
+          const domain = await deps.configStore.addDomain(tenant.id, name);
+          await recordAudit(deps, caller, tenant.id, 'domain.added', name, { verified: true, by: 'verified parent domain' });
+          return { status: 201, body: presentDomain(domain) };
+        }
         const claim = await deps.configStore.claimDomain(tenant.id, name, newVerificationToken());
         await recordAudit(deps, caller, tenant.id, 'domain.claimed', name);
         return { status: 201, body: presentClaim(claim) };
