@@ -121,7 +121,7 @@ describe('the panel with the operator token', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key or operator token').fill(OPERATOR_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Latest changes, all tenants' }).waitFor();
+    await page.getByText('Recent changes (audit log)').click();
     expect(await page.getByRole('row', { name: /domain\.verified/ }).textContent()).toMatch(/acme.*tenant-key:/);
     expect(pageErrors).toEqual([]);
   });
