@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SqliteApiKeyStore } from '../adapters/local/api-key-store.js';
+import { SqliteAuditLog } from '../adapters/local/audit-log.js';
 import { SqliteBatvKeyStore } from '../adapters/local/batv-key-store.js';
 import { SqliteConfigStore } from '../adapters/local/config-store.js';
 import { SqliteCounterStore } from '../adapters/local/counter-store.js';
@@ -38,6 +39,7 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     suppression: new SqliteSuppressionList(db, clock),
     apiKeys: new SqliteApiKeyStore(db),
     stats: new SqliteMessageStats(db),
+    audit: new SqliteAuditLog(db, clock),
     close: () => db.close(),
   };
 }

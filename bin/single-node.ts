@@ -226,6 +226,9 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       suppression: stores.suppression,
       quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
       deadLetters: stores.queue,
+      resolver,
+      relayHostname: config.hostname,
+      audit: stores.audit,
     }),
   );
   webRoutes(app);

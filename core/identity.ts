@@ -2,6 +2,7 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
+import type { Ceilings } from './ceilings.js';
 import type { SettingOverrides } from './settings.js';
 
 const scrypt = promisify(scryptCallback) as (
@@ -17,6 +18,8 @@ export interface Tenant {
   id: string;
   name: string;
   settings: SettingOverrides;
+  /** Set by the operator: how far the tenant may loosen its settings (core/ceilings.ts). */
+  ceilings: Ceilings;
   suspended: boolean;
   createdAt: number;
 }
@@ -174,6 +177,60 @@ export function ipRangeProblem<U extends Pick<OutgoingUser, 'tenantId' | 'identi
   for (const other of ipUsers) {
     if (other.tenantId === tenantId) continue;
     if (cidrContains(other.identity, address) || cidrContains(range, normaliseCidr(other.identity).address)) return { reason: 'overlap', other };
+  }
+  return undefined;
+}
+
+/** The widest range an IP user made with a tenant key may cover: one small network of mail servers. */
+export const WIDEST_TENANT_IP_PREFIX = { ipv4: 24, ipv6: 56 } as const;
+
+/**
+ * Addresses that are never a tenant's own public mail servers (IANA special-purpose registries):
+ * a range touching one, made with a tenant key, would let whoever sits there relay without AUTH.
+ */
+export const SPECIAL_IP_RANGES: ReadonlyArray<{ range: string; what: string }> = [
+  { range: '0.0.0.0/8', what: 'reserved ("this network")' },
+  { range: '10.0.0.0/8', what: 'private' },
+  { range: '100.64.0.0/10', what: 'shared address space (carrier-grade NAT)' },
+  { range: '127.0.0.0/8', what: 'loopback' },
+  { range: '169.254.0.0/16', what: 'link-local' },
+  { range: '172.16.0.0/12', what: 'private' },
+  { range: '192.0.0.0/24', what: 'reserved (IETF protocol assignments)' },
+  { range: '192.0.2.0/24', what: 'reserved (documentation)' },
+  { range: '192.88.99.0/24', what: 'reserved (6to4 relay anycast)' },
+  { range: '192.168.0.0/16', what: 'private' },
+  { range: '198.18.0.0/15', what: 'reserved (benchmarking)' },
+  { range: '198.51.100.0/24', what: 'reserved (documentation)' },
+  { range: '203.0.113.0/24', what: 'reserved (documentation)' },
+  { range: '224.0.0.0/4', what: 'multicast' },
+  { range: '240.0.0.0/4', what: 'reserved' },
+  { range: '::/128', what: 'reserved (unspecified)' },
+  { range: '::1/128', what: 'loopback' },
+  { range: '::ffff:0:0/96', what: 'reserved (IPv4-mapped)' },
+  { range: '64:ff9b::/96', what: 'reserved (NAT64)' },
+  { range: '100::/64', what: 'reserved (discard)' },
+  { range: '2001::/23', what: 'reserved (IETF protocol assignments)' },
+  { range: '2001:db8::/32', what: 'reserved (documentation)' },
+  { range: '2002::/16', what: 'reserved (6to4)' },
+  { range: 'fc00::/7', what: 'private (unique local)' },
+  { range: 'fe80::/10', what: 'link-local' },
+  { range: 'ff00::/8', what: 'multicast' },
+];
+
+/**
+ * Why a tenant key may not make `range` an IP user, if it may not: wider than /24 (IPv6 /56), or
+ * touching a loopback, private, link-local, multicast or reserved range. The operator is not bound.
+ */
+export function tenantIpRangeProblem(range: string): string | undefined {
+  const { address, prefix, family } = normaliseCidr(range);
+  const widest = WIDEST_TENANT_IP_PREFIX[family];
+  if (prefix < widest) return `${range} is wider than /${widest}: a tenant may make IP users of at most a /${widest}; ask the operator for a wider range`;
+  for (const special of SPECIAL_IP_RANGES) {
+    const other = normaliseCidr(special.range);
+    if (other.family !== family) continue;
+    if (cidrContains(special.range, address) || cidrContains(range, other.address)) {
+      return `${range} lies in ${special.range}, which is ${special.what}: it cannot hold a tenant's public mail servers`;
+    }
   }
   return undefined;
 }

@@ -29,9 +29,16 @@ export interface LockState {
   reasons: Symbol[];
   /** Timeout unlocks since the last manual unlock. */
   timedUnlocks: number;
+  /**
+   * Who locked by hand: a lock placed by the operator is lifted only by the operator; null for an
+   * automatic lock (abuse), which the tenant may lift.
+   */
+  placedBy: LockPlacer | null;
   /** Optimistic concurrency: bumped on every write. 0 = never stored. */
   version: number;
 }
+
+export type LockPlacer = 'operator' | 'tenant';
 
 export type LockEventKind = 'lock' | 'timed-unlock' | 'manual-unlock';
 
@@ -101,7 +108,7 @@ export class UserLocks {
    * Locks the user for `lockMinutes` (or permanently once the timeout unlocks are used up), if
    * its `autoLock` setting is on. An already locked user stays locked as it is.
    */
-  async lockAfterAbuse(user: OutgoingUser | string, reasons: Symbol[], settings?: UserSettings): Promise<LockOutcome> {
+  async lockAfterAbuse(user: OutgoingUser | string, reasons: Symbol[], settings?: UserSettings, placedBy: LockPlacer | null = null): Promise<LockOutcome> {
     const found = typeof user === 'string' ? await this.deps.configStore.getUser(user) : user;
     if (!found) return { locked: false, reason: 'unknown-user' };
     const effective = settings ?? (await this.settingsOf(found));
@@ -114,12 +121,21 @@ export class UserLocks {
       const base = current ? this.expire(current) : this.fresh(found);
       if (base.state.locked) {
         alreadyLocked = true;
+        // The operator's lock takes over a lock that is already there: the operator's word stands.
+        if (placedBy === 'operator' && base.state.placedBy !== 'operator') {
+          const now = this.deps.clock.now();
+          const permanent = effective.maxTimedUnlocks === 0 || base.state.permanent;
+          const until = permanent ? null : now + effective.lockMinutes * 60_000;
+          const next: LockState = { ...base.state, placedBy, permanent, until, reasons: [...reasons, ...base.state.reasons] };
+          const event: LockEvent = { kind: 'lock', userId: next.userId, tenantId: next.tenantId, identity: next.identity, at: now, reasons, until, permanent, timedUnlocks: next.timedUnlocks };
+          return { state: next, events: [...base.events, event] };
+        }
         return base;
       }
       const now = this.deps.clock.now();
       const permanent = base.state.timedUnlocks >= effective.maxTimedUnlocks;
       const until = permanent ? null : now + effective.lockMinutes * 60_000;
-      const next: LockState = { ...base.state, locked: true, permanent, lockedAt: now, until, reasons };
+      const next: LockState = { ...base.state, locked: true, permanent, lockedAt: now, until, reasons, placedBy };
       const event: LockEvent = {
         kind: 'lock',
         userId: next.userId,
@@ -144,7 +160,7 @@ export class UserLocks {
       const base = current ? this.expire(current) : user ? this.fresh(user) : undefined;
       if (!base) return undefined;
       const now = this.deps.clock.now();
-      const next: LockState = { ...base.state, locked: false, permanent: false, until: null, timedUnlocks: 0 };
+      const next: LockState = { ...base.state, locked: false, permanent: false, until: null, timedUnlocks: 0, placedBy: null };
       const event: LockEvent = {
         kind: 'manual-unlock',
         userId: next.userId,
@@ -189,6 +205,7 @@ export class UserLocks {
         until: null,
         reasons: [],
         timedUnlocks: 0,
+        placedBy: null,
         version: 0,
       },
       events: [],
@@ -200,7 +217,7 @@ export class UserLocks {
     if (!state.locked || state.permanent || state.until === null || state.until > this.deps.clock.now()) {
       return { state, events: [] };
     }
-    const next: LockState = { ...state, locked: false, until: null, timedUnlocks: state.timedUnlocks + 1 };
+    const next: LockState = { ...state, locked: false, until: null, timedUnlocks: state.timedUnlocks + 1, placedBy: null };
     const event: LockEvent = {
       kind: 'timed-unlock',
       userId: state.userId,

@@ -1,5 +1,7 @@
 // Store ports for configuration (tenants, domains, users) and the message log.
 // Implemented by adapters/local (SQLite) and, later, adapters/aws (DynamoDB).
+import { clampToCeilings, type Ceilings } from './ceilings.js';
+import type { DomainClaim } from './domains.js';
 import type { Domain, IdentityKind, OutgoingUser, Tenant } from './identity.js';
 import { effectiveSettings, type SettingOverrides, type UserSettings } from './settings.js';
 
@@ -21,13 +23,23 @@ export interface ConfigStore {
   getTenant(id: string): Promise<Tenant | undefined>;
   getTenantByName(name: string): Promise<Tenant | undefined>;
   listTenants(): Promise<Tenant[]>;
-  updateTenant(id: string, changes: { settings?: SettingOverrides; suspended?: boolean }): Promise<Tenant>;
+  updateTenant(id: string, changes: { settings?: SettingOverrides; ceilings?: Ceilings; suspended?: boolean }): Promise<Tenant>;
   deleteTenant(id: string): Promise<void>;
 
+  /** A verified domain (the operator vouches); drops every pending claim on it. */
   addDomain(tenantId: string, name: string): Promise<Domain>;
+  /** Verified domains only: pending claims are neither served, signed for nor sent from. */
   getDomain(name: string): Promise<Domain | undefined>;
   listDomains(tenantId?: string): Promise<Domain[]>;
   removeDomain(tenantId: string, name: string): Promise<void>;
+
+  /** A pending claim of `tenantId` on `name` (Conflict when verified by anyone, or already claimed by this tenant). */
+  claimDomain(tenantId: string, name: string, token: string): Promise<DomainClaim>;
+  getDomainClaim(tenantId: string, name: string): Promise<DomainClaim | undefined>;
+  listDomainClaims(tenantId: string): Promise<DomainClaim[]>;
+  /** Turns the claim into the verified domain and drops the other tenants' claims, atomically; Conflict when someone proved it first. */
+  verifyDomainClaim(tenantId: string, name: string): Promise<Domain>;
+  removeDomainClaim(tenantId: string, name: string): Promise<void>;
 
   createUser(input: {
     tenantId: string;
@@ -53,7 +65,12 @@ export const MESSAGE_STATUSES = ['received', 'queued', 'scanning', 'deferred', '
 export async function userSettings(configStore: Pick<ConfigStore, 'getUser' | 'getTenant'>, user: OutgoingUser | string, defaults?: SettingOverrides): Promise<UserSettings> {
   const found = typeof user === 'string' ? await configStore.getUser(user) : user;
   const tenant = found ? await configStore.getTenant(found.tenantId) : undefined;
-  return effectiveSettings(found?.settings, tenant?.settings, defaults);
+  return effectiveUserSettings(found?.settings, tenant, defaults);
+}
+
+/** User overrides over tenant defaults over deployment defaults, held within the tenant's ceilings. */
+export function effectiveUserSettings(user: SettingOverrides | undefined, tenant: Pick<Tenant, 'settings' | 'ceilings'> | undefined, defaults?: SettingOverrides): UserSettings {
+  return clampToCeilings(effectiveSettings(user, tenant?.settings, defaults), tenant?.ceilings);
 }
 
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];

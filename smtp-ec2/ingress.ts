@@ -14,8 +14,7 @@ import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from
 import { matchIpUser, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
 import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
-import { effectiveSettings } from '../core/settings.js';
-import type { ConfigStore, MessageLog } from '../core/stores.js';
+import { effectiveUserSettings, type ConfigStore, type MessageLog } from '../core/stores.js';
 import type { MessageStats } from '../core/api/stats.js';
 import type { Metrics } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
@@ -256,7 +255,7 @@ export class Ingress {
     if (!user) return undefined;
     const tenant = await configStore.getTenant(user.tenantId);
     if (!tenant) return undefined;
-    return { user, tenant, via, settings: effectiveSettings(user.settings, tenant.settings, config.defaults) };
+    return { user, tenant, via, settings: effectiveUserSettings(user.settings, tenant, config.defaults) };
   }
 
   private onMailFrom(

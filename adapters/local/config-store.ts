@@ -1,17 +1,26 @@
 // Tenants, domains and outgoing users in SQLite.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { ceilingsSchema, type Ceilings } from '../../core/ceilings.js';
+import type { DomainClaim } from '../../core/domains.js';
 import type { Domain, IdentityKind, OutgoingUser, Tenant } from '../../core/identity.js';
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
-import type { Db } from './sqlite.js';
+import { immediate, type Db } from './sqlite.js';
 
 interface TenantRow {
   id: string;
   name: string;
   settings: string;
+  ceilings: string;
   suspended: number;
+  created_at: number;
+}
+interface ClaimRow {
+  name: string;
+  tenant_id: string;
+  token: string;
   created_at: number;
 }
 interface DomainRow {
@@ -36,10 +45,27 @@ function parseSettings(text: string): SettingOverrides {
   return parsed.success ? parsed.data : {};
 }
 
+function parseCeilings(text: string): Ceilings {
+  const parsed = ceilingsSchema.safeParse(JSON.parse(text));
+  return parsed.success ? parsed.data : {};
+}
+
+/**
+ * A user's id follows from its tenant and identity, so that deleting and re-creating the user
+ * finds its locks and counters (keyed by user id) where they were, for as long as they last.
+ */
+export function userIdFor(tenantId: string, identity: string): string {
+  const hex = createHash('sha256').update(`${tenantId}\n${identity}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
+}
+
+const toClaim = (row: ClaimRow): DomainClaim => ({ name: row.name, tenantId: row.tenant_id, token: row.token, createdAt: row.created_at });
+
 const toTenant = (row: TenantRow): Tenant => ({
   id: row.id,
   name: row.name,
   settings: parseSettings(row.settings),
+  ceilings: parseCeilings(row.ceilings),
   suspended: row.suspended === 1,
   createdAt: row.created_at,
 });
@@ -88,7 +114,17 @@ export class SqliteConfigStore implements ConfigStore {
         created_at INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id);
+      CREATE TABLE IF NOT EXISTS domain_claims (
+        name TEXT NOT NULL,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        token TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+      );
+      CREATE INDEX IF NOT EXISTS domain_claims_name ON domain_claims (name);
     `);
+    const tenantColumns = db.prepare('PRAGMA table_info(tenants)').all() as Array<{ name: string }>;
+    if (!tenantColumns.some((column) => column.name === 'ceilings')) db.exec("ALTER TABLE tenants ADD COLUMN ceilings TEXT NOT NULL DEFAULT '{}'");
   }
 
   async createTenant(name: string, settings: SettingOverrides = {}): Promise<Tenant> {
@@ -96,12 +132,13 @@ export class SqliteConfigStore implements ConfigStore {
       id: randomUUID(),
       name,
       settings: JSON.stringify(settingOverridesSchema.parse(settings)),
+      ceilings: '{}',
       suspended: 0,
       created_at: this.clock.now(),
     };
     try {
       this.db
-        .prepare('INSERT INTO tenants (id, name, settings, suspended, created_at) VALUES (@id, @name, @settings, @suspended, @created_at)')
+        .prepare('INSERT INTO tenants (id, name, settings, ceilings, suspended, created_at) VALUES (@id, @name, @settings, @ceilings, @suspended, @created_at)')
         .run(row);
     } catch (error: unknown) {
       if (isUniqueViolation(error)) throw new ConflictError(`tenant "${name}" already exists`);
@@ -124,15 +161,16 @@ export class SqliteConfigStore implements ConfigStore {
     return (this.db.prepare('SELECT * FROM tenants ORDER BY name').all() as TenantRow[]).map(toTenant);
   }
 
-  async updateTenant(id: string, changes: { settings?: SettingOverrides; suspended?: boolean }): Promise<Tenant> {
+  async updateTenant(id: string, changes: { settings?: SettingOverrides; ceilings?: Ceilings; suspended?: boolean }): Promise<Tenant> {
     const current = await this.getTenant(id);
     if (!current) throw new NotFoundError(`no tenant ${id}`);
     const settings = changes.settings ? settingOverridesSchema.parse(changes.settings) : current.settings;
+    const ceilings = changes.ceilings ? ceilingsSchema.parse(changes.ceilings) : current.ceilings;
     const suspended = changes.suspended ?? current.suspended;
     this.db
-      .prepare('UPDATE tenants SET settings = ?, suspended = ? WHERE id = ?')
-      .run(JSON.stringify(settings), suspended ? 1 : 0, id);
-    return { ...current, settings, suspended };
+      .prepare('UPDATE tenants SET settings = ?, ceilings = ?, suspended = ? WHERE id = ?')
+      .run(JSON.stringify(settings), JSON.stringify(ceilings), suspended ? 1 : 0, id);
+    return { ...current, settings, ceilings, suspended };
   }
 
   async deleteTenant(id: string): Promise<void> {
@@ -143,12 +181,65 @@ export class SqliteConfigStore implements ConfigStore {
   async addDomain(tenantId: string, name: string): Promise<Domain> {
     const row: DomainRow = { name, tenant_id: tenantId, created_at: this.clock.now() };
     try {
-      this.db.prepare('INSERT INTO domains (name, tenant_id, created_at) VALUES (@name, @tenant_id, @created_at)').run(row);
+      immediate(this.db, () => {
+        this.db.prepare('INSERT INTO domains (name, tenant_id, created_at) VALUES (@name, @tenant_id, @created_at)').run(row);
+        this.db.prepare('DELETE FROM domain_claims WHERE name = ?').run(name);
+      });
     } catch (error: unknown) {
       if (isUniqueViolation(error)) throw new ConflictError(`domain "${name}" is already served`);
       throw error;
     }
     return toDomain(row);
+  }
+
+  async claimDomain(tenantId: string, name: string, token: string): Promise<DomainClaim> {
+    const row: ClaimRow = { name, tenant_id: tenantId, token, created_at: this.clock.now() };
+    immediate(this.db, () => {
+      const served = this.db.prepare('SELECT tenant_id FROM domains WHERE name = ?').get(name) as { tenant_id: string } | undefined;
+      if (served?.tenant_id === tenantId) throw new ConflictError(`domain "${name}" is already one of this tenant's verified domains`);
+      if (served) throw new ConflictError(`domain "${name}" is already served and verified`);
+      try {
+        this.db.prepare('INSERT INTO domain_claims (name, tenant_id, token, created_at) VALUES (@name, @tenant_id, @token, @created_at)').run(row);
+      } catch (error: unknown) {
+        if (isUniqueViolation(error)) throw new ConflictError(`domain "${name}" is already pending for this tenant; publish its TXT record and verify it`);
+        throw error;
+      }
+    });
+    return toClaim(row);
+  }
+
+  async getDomainClaim(tenantId: string, name: string): Promise<DomainClaim | undefined> {
+    const row = this.db.prepare('SELECT * FROM domain_claims WHERE tenant_id = ? AND name = ?').get(tenantId, name) as ClaimRow | undefined;
+    return row && toClaim(row);
+  }
+
+  async listDomainClaims(tenantId: string): Promise<DomainClaim[]> {
+    return (this.db.prepare('SELECT * FROM domain_claims WHERE tenant_id = ? ORDER BY name').all(tenantId) as ClaimRow[]).map(toClaim);
+  }
+
+  async verifyDomainClaim(tenantId: string, name: string): Promise<Domain> {
+    const row: DomainRow = { name, tenant_id: tenantId, created_at: this.clock.now() };
+    const outcome = immediate(this.db, (): 'verified' | 'no-claim' | 'taken' => {
+      const served = this.db.prepare('SELECT tenant_id FROM domains WHERE name = ?').get(name) as { tenant_id: string } | undefined;
+      const claim = this.db.prepare('SELECT 1 FROM domain_claims WHERE tenant_id = ? AND name = ?').get(tenantId, name);
+      if (served && served.tenant_id !== tenantId) {
+        // The first to prove it won; a claim left behind (e.g. added by the operator) goes now.
+        this.db.prepare('DELETE FROM domain_claims WHERE name = ?').run(name);
+        return 'taken';
+      }
+      if (!claim) return 'no-claim';
+      this.db.prepare('INSERT INTO domains (name, tenant_id, created_at) VALUES (@name, @tenant_id, @created_at)').run(row);
+      this.db.prepare('DELETE FROM domain_claims WHERE name = ?').run(name);
+      return 'verified';
+    });
+    if (outcome === 'taken') throw new ConflictError(`domain "${name}" was proven by another tenant first; this claim is dropped`);
+    if (outcome === 'no-claim') throw new NotFoundError(`no pending domain ${name}`);
+    return toDomain(row);
+  }
+
+  async removeDomainClaim(tenantId: string, name: string): Promise<void> {
+    const result = this.db.prepare('DELETE FROM domain_claims WHERE tenant_id = ? AND name = ?').run(tenantId, name);
+    if (result.changes === 0) throw new NotFoundError(`no pending domain ${name}`);
   }
 
   async getDomain(name: string): Promise<Domain | undefined> {
@@ -177,7 +268,7 @@ export class SqliteConfigStore implements ConfigStore {
     settings?: SettingOverrides;
   }): Promise<OutgoingUser> {
     const row: UserRow = {
-      id: randomUUID(),
+      id: userIdFor(input.tenantId, input.identity),
       tenant_id: input.tenantId,
       kind: input.kind,
       identity: input.identity,

@@ -2,7 +2,7 @@
 // one IMMEDIATE transaction, so two sessions that lock (or unlock) the same user at once cannot
 // both win.
 import type { Symbol } from '../../core/checks/check.js';
-import type { LockEvent, LockEventKind, LockState, LockStore } from '../../core/locks.js';
+import type { LockEvent, LockEventKind, LockPlacer, LockState, LockStore } from '../../core/locks.js';
 import { immediate, type Db } from './sqlite.js';
 
 interface StateRow {
@@ -15,8 +15,11 @@ interface StateRow {
   until: number | null;
   reasons: string;
   timed_unlocks: number;
+  placed_by: string | null;
   version: number;
 }
+
+const placer = (value: string | null): LockPlacer | null => (value === 'operator' || value === 'tenant' ? value : null);
 
 interface EventRow {
   detail: string;
@@ -38,6 +41,7 @@ const toState = (row: StateRow): LockState => ({
   until: row.until,
   reasons: parseReasons(row.reasons),
   timedUnlocks: row.timed_unlocks,
+  placedBy: placer(row.placed_by),
   version: row.version,
 });
 
@@ -77,6 +81,8 @@ export class SqliteLockStore implements LockStore {
       );
       CREATE INDEX IF NOT EXISTS user_lock_events_user ON user_lock_events (user_id, at);
     `);
+    const columns = db.prepare('PRAGMA table_info(user_locks)').all() as Array<{ name: string }>;
+    if (!columns.some((column) => column.name === 'placed_by')) db.exec('ALTER TABLE user_locks ADD COLUMN placed_by TEXT');
   }
 
   async read(userId: string): Promise<LockState | undefined> {
@@ -90,11 +96,11 @@ export class SqliteLockStore implements LockStore {
       if ((row?.version ?? 0) !== expectedVersion) return false;
       this.db
         .prepare(
-          `INSERT INTO user_locks (user_id, tenant_id, identity, locked, permanent, locked_at, until, reasons, timed_unlocks, version)
-           VALUES (@userId, @tenantId, @identity, @locked, @permanent, @lockedAt, @until, @reasons, @timedUnlocks, @version)
+          `INSERT INTO user_locks (user_id, tenant_id, identity, locked, permanent, locked_at, until, reasons, timed_unlocks, placed_by, version)
+           VALUES (@userId, @tenantId, @identity, @locked, @permanent, @lockedAt, @until, @reasons, @timedUnlocks, @placedBy, @version)
            ON CONFLICT(user_id) DO UPDATE SET tenant_id = excluded.tenant_id, identity = excluded.identity, locked = excluded.locked,
              permanent = excluded.permanent, locked_at = excluded.locked_at, until = excluded.until, reasons = excluded.reasons,
-             timed_unlocks = excluded.timed_unlocks, version = excluded.version`,
+             timed_unlocks = excluded.timed_unlocks, placed_by = excluded.placed_by, version = excluded.version`,
         )
         .run({
           userId: next.userId,
@@ -106,6 +112,7 @@ export class SqliteLockStore implements LockStore {
           until: next.until,
           reasons: JSON.stringify(next.reasons),
           timedUnlocks: next.timedUnlocks,
+          placedBy: next.placedBy,
           version: next.version,
         });
       const insert = this.db.prepare('INSERT INTO user_lock_events (user_id, tenant_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)');

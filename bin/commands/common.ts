@@ -1,4 +1,5 @@
 // What every CLI command shares: its shape, argument helpers, and the stores it works on.
+import { CLI_ACTOR, type AuditAction } from '../../core/audit.js';
 import type { Config } from '../../core/config.js';
 import type { Tenant } from '../../core/identity.js';
 import { NotFoundError } from '../../core/stores.js';
@@ -52,6 +53,11 @@ export async function withStores<T>(ctx: CommandContext, fn: (stores: LocalStore
   } finally {
     stores.close();
   }
+}
+
+/** Records an operator action taken with the CLI in the audit log. */
+export async function auditCli(stores: LocalStores, tenantId: string | null, action: AuditAction, target: string, detail: Record<string, unknown> = {}): Promise<void> {
+  await stores.audit.record({ tenantId, actor: CLI_ACTOR, action, target, detail });
 }
 
 export async function tenantNamed(stores: LocalStores, name: string): Promise<Tenant> {

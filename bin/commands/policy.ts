@@ -3,7 +3,7 @@ import { makeUserLocks } from '../../core/policy/index.js';
 import { createLogger } from '../../core/log.js';
 import type { LocalStores } from '../local-stores.js';
 import type { CommandContext } from './common.js';
-import { type Command, formatTime, positional, requiredOption, stringOption, table, tenantNamed, tenantOption, withStores, jsonOption } from './common.js';
+import { auditCli, type Command, formatTime, positional, requiredOption, stringOption, table, tenantNamed, tenantOption, withStores, jsonOption } from './common.js';
 import { userOf } from './users.js';
 
 function locksFor(ctx: CommandContext, stores: LocalStores) {
@@ -69,7 +69,9 @@ export const unlockCommand: Command = {
     await withStores(ctx, async (stores) => {
       const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
       const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
-      await locksFor(ctx, stores).unlock(user.id, 'operator', stringOption(ctx, 'reason') ?? 'unlocked with the CLI');
+      const reason = stringOption(ctx, 'reason') ?? 'unlocked with the CLI';
+      await locksFor(ctx, stores).unlock(user.id, 'operator', reason);
+      await auditCli(stores, tenant.id, 'user.unlocked', user.identity, { reason });
       ctx.out(`${user.identity} unlocked`);
     });
   },

@@ -1,7 +1,7 @@
 // quarantine commands: messages held by the scanner, with their reasons.
 import { deleteFromQuarantine, describeReasons, releaseFromQuarantine } from '../../core/scan/quarantine.js';
 import { NotFoundError } from '../../core/stores.js';
-import { type Command, formatTime, positional, stringOption, table, tenantNamed, tenantOption, withStores, jsonOption } from './common.js';
+import { auditCli, type Command, formatTime, positional, stringOption, table, tenantNamed, tenantOption, withStores, jsonOption } from './common.js';
 
 export const quarantineCommands: Record<string, Command> = {
   list: {
@@ -24,8 +24,10 @@ export const quarantineCommands: Record<string, Command> = {
     async run(ctx) {
       await withStores(ctx, async (stores) => {
         const id = positional(ctx, 0, 'QUEUE-ID');
-        if (!(await stores.quarantine.get(id))) throw new NotFoundError(`message ${id} is not in quarantine`);
+        const entry = await stores.quarantine.get(id);
+        if (!entry) throw new NotFoundError(`message ${id} is not in quarantine`);
         await releaseFromQuarantine(stores, id, 'operator');
+        await auditCli(stores, entry.tenantId, 'quarantine.released', id, { kind: entry.kind });
         ctx.out(`${id} released to delivery`);
       });
     },
@@ -36,8 +38,10 @@ export const quarantineCommands: Record<string, Command> = {
     async run(ctx) {
       await withStores(ctx, async (stores) => {
         const id = positional(ctx, 0, 'QUEUE-ID');
-        if (!(await stores.quarantine.get(id))) throw new NotFoundError(`message ${id} is not in quarantine`);
+        const entry = await stores.quarantine.get(id);
+        if (!entry) throw new NotFoundError(`message ${id} is not in quarantine`);
         await deleteFromQuarantine(stores, id, 'operator');
+        await auditCli(stores, entry.tenantId, 'quarantine.deleted', id, { kind: entry.kind });
         ctx.out(`${id} deleted`);
       });
     },

@@ -1,10 +1,10 @@
 // user commands: the outgoing users (SMTP identities) of a tenant.
 import { randomBytes } from 'node:crypto';
 import { hashPassword, IdentityError, ipRangeProblem, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
-import { effectiveSettings, parseSettingAssignments } from '../../core/settings.js';
-import { NotFoundError } from '../../core/stores.js';
+import { parseSettingAssignments } from '../../core/settings.js';
+import { effectiveUserSettings, NotFoundError } from '../../core/stores.js';
 import type { LocalStores } from '../local-stores.js';
-import { type Command, type CommandContext, formatTime, positional, readStdin, requiredOption, table, tenantNamed, tenantOption, withStores, UsageError, jsonOption } from './common.js';
+import { auditCli, type Command, type CommandContext, formatTime, positional, readStdin, requiredOption, table, tenantNamed, tenantOption, withStores, UsageError, jsonOption } from './common.js';
 import { splitAssignments } from './tenants.js';
 
 export function generatePassword(): string {
@@ -59,6 +59,7 @@ export const userCommands: Record<string, Command> = {
           domain: parsed.domain,
           passwordHash: password ? await hashPassword(password) : null,
         });
+        await auditCli(stores, tenant.id, 'user.created', user.identity, { kind: user.kind });
         ctx.out(`${user.kind} user ${user.identity} created in tenant ${tenant.name} (id ${user.id})`);
         if (password && !given) ctx.out(`password: ${password}`);
       });
@@ -89,7 +90,7 @@ export const userCommands: Record<string, Command> = {
       await withStores(ctx, async (stores) => {
         const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
         const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
-        const settings = effectiveSettings(user.settings, tenant.settings, ctx.config.defaults);
+        const settings = effectiveUserSettings(user.settings, tenant, ctx.config.defaults);
         ctx.out(JSON.stringify({ identity: user.identity, kind: user.kind, tenant: tenant.name, id: user.id, settings, overrides: user.settings }, null, 2));
       });
     },
@@ -108,7 +109,8 @@ export const userCommands: Record<string, Command> = {
         const overrides: Record<string, unknown> = { ...user.settings, ...parseSettingAssignments(set) };
         for (const key of cleared) delete overrides[key];
         const updated = await stores.configStore.updateUser(user.id, { settings: overrides });
-        ctx.out(JSON.stringify(effectiveSettings(updated.settings, tenant.settings, ctx.config.defaults), null, 2));
+        await auditCli(stores, tenant.id, 'settings.changed', user.identity, { changes: pairs });
+        ctx.out(JSON.stringify(effectiveUserSettings(updated.settings, tenant, ctx.config.defaults), null, 2));
       });
     },
   },
@@ -124,6 +126,7 @@ export const userCommands: Record<string, Command> = {
         if (user.kind === 'ip') throw new UsageError('an IP user has no password');
         const password = given ?? generatePassword();
         await stores.configStore.updateUser(user.id, { passwordHash: await hashPassword(password) });
+        await auditCli(stores, tenant.id, 'user.password-set', user.identity);
         ctx.out(`password of ${user.identity} changed`);
         if (!given) ctx.out(`password: ${password}`);
       });
@@ -138,6 +141,7 @@ export const userCommands: Record<string, Command> = {
         const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
         const user = await userOf(stores, tenant, positional(ctx, 0, 'IDENTITY'));
         await stores.configStore.deleteUser(user.id);
+        await auditCli(stores, tenant.id, 'user.deleted', user.identity);
         ctx.out(`user ${user.identity} removed`);
       });
     },

@@ -4,8 +4,8 @@
 // (bounces of mail we never sent, to forged senders) stops at the door.
 import { batvSymbols, batvValidate, defaultBatvPolicy, type BatvKey, type BatvPolicy } from '../batv.js';
 import { reject, type CheckResult } from '../checks/check.js';
-import { effectiveSettings, type SettingOverrides } from '../settings.js';
-import type { ConfigStore } from '../stores.js';
+import type { SettingOverrides } from '../settings.js';
+import { effectiveUserSettings, type ConfigStore } from '../stores.js';
 
 export interface BounceTenant {
   tenantId: string;
@@ -106,6 +106,6 @@ export function bounceTenantsFrom(
     if (!served) return undefined;
     const tenant = await config.getTenant(served.tenantId);
     if (!tenant) return undefined;
-    return { tenantId: tenant.id, bounceValidation: effectiveSettings(tenant.settings, deploymentDefaults).bounceValidation };
+    return { tenantId: tenant.id, bounceValidation: effectiveUserSettings(undefined, tenant, deploymentDefaults).bounceValidation };
   };
 }

@@ -2,10 +2,10 @@
 // check, see the files next to this one), plus the bookkeeping hooks the ingress calls.
 //
 //   connect : dnsbl, ip-reputation
-//   MAIL    : locked-sender, valid-sender, envelope-from-domain, envelope-send-as
+//   MAIL    : locked-sender, valid-sender, envelope-from-domain, envelope-send-as, envelope-domain-ownership
 //   RCPT    : locked-sender, invalid-recipient-restriction, recipient-validity, rate-limits (keep last)
 //   RCPT with an address smtp-server's parser refused: the same without rate-limits
-//   DATA    : header-from
+//   DATA    : header-from, header-from-domain-ownership
 //
 // Counting follows SES: a message to N recipients counts N. RCPT reserves; `afterAccept` keeps
 // the reservations of the accepted recipients once the message is queued; `releaseTransaction`
@@ -21,6 +21,7 @@ import { userSettings, type ConfigStore } from '../stores.js';
 import { normaliseAddress } from './address.js';
 import { AuthAbuse } from './auth-abuse.js';
 import { dnsbl } from './dnsbl.js';
+import { envelopeDomainOwnership, headerFromDomainOwnership } from './domain-ownership.js';
 import { headerFrom } from './header-from.js';
 import { invalidRecipientRestriction, recordInvalidRecipients } from './invalid-recipients.js';
 import { counterKeys, MINUTE_MS } from './keys.js';
@@ -54,6 +55,9 @@ const REPUTATION_REFUSALS: ReadonlySet<string> = new Set([
   PolicySymbol.SENDER_DOMAIN_UNRESOLVABLE,
   PolicySymbol.SENDER_DOMAIN_NOT_ALLOWED,
   PolicySymbol.SEND_AS_NOT_ALLOWED,
+  PolicySymbol.SENDER_UNCHECKABLE,
+  PolicySymbol.SENDER_DOMAIN_OF_OTHER_TENANT,
+  PolicySymbol.HEADER_FROM_DOMAIN_OF_OTHER_TENANT,
   PolicySymbol.HEADER_FROM_COUNT,
   PolicySymbol.HEADER_FROM_INVALID,
   PolicySymbol.HEADER_FROM_DOMAIN_NOT_ALLOWED,
@@ -116,10 +120,10 @@ export function makeIngressPolicy(deps: IngressPolicyDeps): IngressPolicy {
   return {
     maxAuthFailuresPerConnection: policy.authFailure.perConnection,
     connect: [dnsbl(resolver, policy, logger), reputation.check()],
-    mailFrom: [lockedSender(locks), validSender(resolver), envelopeFromDomain(), envelopeSendAs()],
+    mailFrom: [lockedSender(locks), validSender(resolver), envelopeFromDomain(), envelopeSendAs(), envelopeDomainOwnership(configStore)],
     rcptTo: [...recipientChecks, rateLimits(counters)],
     malformedRcptTo: recipientChecks,
-    data: [headerFrom()],
+    data: [headerFrom(), headerFromDomainOwnership(configStore)],
     afterAccept: (facts) => counters.settle(facts.sessionId, facts.rcptTo.map(normaliseAddress)),
     releaseTransaction: (facts) => counters.settle(facts.sessionId, []),
     async onRefusal(facts, result) {

@@ -83,7 +83,14 @@ export function envelopeSendAs(): Check<MailFromFacts> {
     check(facts) {
       if (facts.mailFrom === '') return pass(); // the null sender is valid-sender's business
       const mailbox = parseMailbox(facts.mailFrom);
-      if (!mailbox || mayUseAddress(facts.sender, mailbox)) return pass();
+      if (!mailbox) {
+        // Checked here, not only by valid-sender: requireValidSender=false must not open a way
+        // around the send-as and domain rules with an address they cannot read.
+        return reject(550, '5.7.1', `Sender <${facts.mailFrom}> is not an address whose domain can be checked; use a full address like name@example.org`, [
+          { name: PolicySymbol.SENDER_UNCHECKABLE, evidence: { mailFrom: facts.mailFrom.slice(0, 200) } },
+        ]);
+      }
+      if (mayUseAddress(facts.sender, mailbox)) return pass();
       const { user } = facts.sender;
       const may = user.kind === 'domain' ? `addresses of ${user.domain ?? user.identity}` : `<${user.identity}>`;
       return reject(550, '5.7.1', `${user.identity} may not send as <${facts.mailFrom}>; use ${may}`, [

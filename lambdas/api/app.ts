@@ -141,7 +141,7 @@ export function createApiApp(deps: ApiDeps): Hono {
       '/v1/*',
       cors({
         origin: deps.corsOrigins,
-        allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+        allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
         allowHeaders: ['Authorization', 'Content-Type'],
         exposeHeaders: ['Location', 'Retry-After', 'X-Request-Id'],
         maxAge: 600,

@@ -3,10 +3,11 @@
 // then answer 501.
 import type { Context } from 'hono';
 import type { ApiKeyStore } from '../../core/api/api-keys.js';
+import type { AuditLog } from '../../core/audit.js';
 import type { MessageStats } from '../../core/api/stats.js';
 import type { DkimKeyStore } from '../../core/dkim/keys.js';
 import type { UserLocks } from '../../core/locks.js';
-import type { BlobStore, Clock, DeadLetterQueues, Logger, Queue } from '../../core/ports.js';
+import type { BlobStore, Clock, DeadLetterQueues, Logger, Queue, Resolver } from '../../core/ports.js';
 import type { DeliverJobBody, QuarantineStore } from '../../core/scan/quarantine.js';
 import type { SettingOverrides } from '../../core/settings.js';
 import type { SuppressionList } from '../../core/suppression.js';
@@ -30,6 +31,12 @@ export interface ApiDeps {
   quarantine?: { store: QuarantineStore; blobs: BlobStore; queue: Queue; deliverJob?: DeliverJobBody };
   /** Dead-letter queues the operator may redrive (POST /v1/queues/{queue}/redrive). */
   deadLetters?: DeadLetterQueues;
+  /** Looks up the TXT records that prove a tenant's pending domain. */
+  resolver?: Resolver;
+  /** The relay's host name (config `hostname`): tenants may not claim it or its registrable domain. */
+  relayHostname?: string;
+  /** Who changed what; every change made through the API is recorded when given. */
+  audit?: AuditLog;
   /** Failed token checks allowed per client IP within the window before 429 (default 10 per minute). */
   authFailures?: { max: number; windowMs: number };
   /** The client IP; by default from the node server's socket or API Gateway's request context. */

@@ -98,8 +98,8 @@ export function openApiDocument(routes: Route[]): JsonObject {
       { name: 'auth', description: 'Who is calling' },
       { name: 'tenants', description: 'Tenants (operator only, except reading your own)' },
       { name: 'keys', description: 'Tenant API keys (operator only); a key is shown once and stored hashed' },
-      { name: 'settings', description: 'Tenant default settings of its outgoing users' },
-      { name: 'domains', description: 'Sending domains of a tenant' },
+      { name: 'settings', description: "Tenant default settings of its outgoing users, and the operator's ceilings on them" },
+      { name: 'domains', description: 'Sending domains of a tenant: verified, or pending until a DNS TXT record proves them' },
       { name: 'users', description: 'Outgoing users: mailbox (user@domain), domain, and IP ranges (smarthost)' },
       { name: 'messages', description: 'Message log search' },
       { name: 'statistics', description: 'Volumes per hour or day, refusals by reason' },
@@ -108,6 +108,7 @@ export function openApiDocument(routes: Route[]): JsonObject {
       { name: 'quarantine', description: 'Messages held by the content scan' },
       { name: 'suppression', description: 'Recipients mail is refused to' },
       { name: 'queues', description: 'Pipeline queues (operator only): redrive dead-lettered messages' },
+      { name: 'audit', description: 'Who changed what: releases, unlocks, settings, ceilings, domains, keys' },
     ],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Operator token or tenant API key' } },

@@ -16,7 +16,7 @@ import { ApiProblem } from './problem.js';
 export type Access = 'public' | 'any' | 'operator' | 'tenant';
 
 /** Optional ports: a route that needs one answers 501 when the deployment did not provide it. */
-export type OptionalPort = 'locks' | 'dkimKeys' | 'suppression' | 'quarantine' | 'deadLetters';
+export type OptionalPort = 'locks' | 'dkimKeys' | 'suppression' | 'quarantine' | 'deadLetters' | 'audit';
 
 export type Caller = { role: 'operator' } | { role: 'tenant'; key: ApiKey };
 
@@ -44,7 +44,7 @@ export interface ResponseSpec {
 
 export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
   operationId: string;
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI style: /v1/tenants/{tenantId}/users/{userId}. */
   path: string;
   tag: string;
@@ -62,7 +62,7 @@ export interface RouteDef<P extends z.ZodType, Q extends z.ZodType, B extends z.
 /** A route with its types erased, as kept in the table. */
 export interface Route {
   operationId: string;
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   tag: string;
   summary: string;
@@ -109,3 +109,6 @@ function decodeCursor(cursor: string): string {
 export function callerName(caller: Caller): string {
   return caller.role === 'operator' ? 'operator' : `tenant-key:${caller.key.id}`;
 }
+
+/** Whether the caller is a tenant key (bound by the operator's ceilings, locks and domain rules). */
+export const isTenantKey = (caller: Caller): caller is { role: 'tenant'; key: ApiKey } => caller.role === 'tenant';

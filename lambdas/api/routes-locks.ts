@@ -1,9 +1,10 @@
 // Locks of outgoing users: who is locked, lock and unlock by hand (with a reason), history.
 import type { LockEvent, UserLocks } from '../../core/locks.js';
-import { effectiveSettings } from '../../core/settings.js';
+import { effectiveUserSettings } from '../../core/stores.js';
+import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem } from './problem.js';
-import { callerName, defineRoute, iso, isoOrNull, paginate, type Route } from './route.js';
+import { callerName, defineRoute, iso, isoOrNull, isTenantKey, paginate, type Route } from './route.js';
 import { presentLock, userOf } from './routes-users.js';
 import { lockBody, lockedUserSchema, lockEventSchema, lockSchema, pageOf, pageQuery, tenantParams, unlockBody, userParams } from './schemas.js';
 
@@ -59,7 +60,7 @@ export const lockRoutes: Route[] = [
     responses: { 200: { description: 'The lock state', schema: lockSchema } },
     handle: async ({ tenant, params, body, caller, deps }) => {
       const user = await userOf(deps, tenant, params.userId);
-      const settings = effectiveSettings(user.settings, tenant.settings, deps.defaults);
+      const settings = effectiveUserSettings(user.settings, tenant, deps.defaults);
       // lockAfterAbuse decides permanence by the timeout unlocks left: none left -> permanent.
       const outcome = await locksOf(deps).lockAfterAbuse(
         user,
@@ -70,8 +71,10 @@ export const lockRoutes: Route[] = [
           lockMinutes: body.minutes ?? settings.lockMinutes,
           maxTimedUnlocks: body.minutes === undefined ? 0 : Number.MAX_SAFE_INTEGER,
         },
+        isTenantKey(caller) ? 'tenant' : 'operator',
       );
       if (!outcome.locked) throw new ApiProblem(409, `user ${user.id} could not be locked (${outcome.reason})`);
+      await recordAudit(deps, caller, tenant.id, 'user.locked', user.identity, { reason: body.reason, minutes: body.minutes ?? null });
       return { status: 200, body: presentLock(outcome.state) };
     },
   }),
@@ -88,7 +91,13 @@ export const lockRoutes: Route[] = [
     responses: { 200: { description: 'The lock state', schema: lockSchema } },
     handle: async ({ tenant, params, body, caller, deps }) => {
       const user = await userOf(deps, tenant, params.userId);
-      return { status: 200, body: presentLock(await locksOf(deps).unlock(user.id, callerName(caller), body.reason)) };
+      const current = await locksOf(deps).status(user.id);
+      if (current?.locked && current.placedBy === 'operator' && isTenantKey(caller)) {
+        throw new ApiProblem(403, `${user.identity} was locked by the operator; only the operator can unlock it`);
+      }
+      const state = await locksOf(deps).unlock(user.id, callerName(caller), body.reason);
+      await recordAudit(deps, caller, tenant.id, 'user.unlocked', user.identity, { reason: body.reason });
+      return { status: 200, body: presentLock(state) };
     },
   }),
   defineRoute({

@@ -4,7 +4,8 @@ import { deleteFromQuarantine, describeReasons, releaseFromQuarantine, type Quar
 import type { Tenant } from '../../core/identity.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
-import { callerName, defineRoute, iso, type Route } from './route.js';
+import { recordAudit } from './audit.js';
+import { callerName, defineRoute, iso, isTenantKey, type Route } from './route.js';
 import { pageOf, pageQuery, quarantineDetailSchema, quarantineParams, quarantineSchema, tenantParams } from './schemas.js';
 
 /** Headers larger than this are cut: they are for reading, and a hostile message may have megabytes. */
@@ -110,14 +111,19 @@ export const quarantineRoutes: Route[] = [
     path: '/v1/tenants/{tenantId}/quarantine/{messageId}/release',
     tag: 'quarantine',
     summary: 'Release a held message: it is delivered as it is, without scanning it again',
+    description: 'A virus verdict is released by the operator only (a tenant key gets 403).',
     access: 'tenant',
     requires: 'quarantine',
     params: quarantineParams,
-    responses: { 204: { description: 'Queued for delivery' } },
+    responses: { 204: { description: 'Queued for delivery' }, 403: { description: 'A virus verdict, and the caller is a tenant key' } },
     handle: async ({ tenant, params, caller, deps }) => {
       const entry = await entryOf(deps, tenant, params.messageId);
+      if (entry.kind === 'virus' && isTenantKey(caller)) {
+        throw new ApiProblem(403, `message ${entry.messageId} was held for a virus; only the operator can release it`);
+      }
       const q = quarantineOf(deps);
       await releaseFromQuarantine({ quarantine: q.store, blobs: q.blobs, queue: q.queue, log: deps.messageLog, clock: deps.clock, ...(q.deliverJob ? { deliverJob: q.deliverJob } : {}) }, entry.messageId, callerName(caller));
+      await recordAudit(deps, caller, tenant.id, 'quarantine.released', entry.messageId, { kind: entry.kind });
       return { status: 204 };
     },
   }),
@@ -135,6 +141,7 @@ export const quarantineRoutes: Route[] = [
       const entry = await entryOf(deps, tenant, params.messageId);
       const q = quarantineOf(deps);
       await deleteFromQuarantine({ quarantine: q.store, blobs: q.blobs, queue: q.queue, log: deps.messageLog, clock: deps.clock }, entry.messageId, callerName(caller));
+      await recordAudit(deps, caller, tenant.id, 'quarantine.deleted', entry.messageId, { kind: entry.kind });
       return { status: 204 };
     },
   }),

@@ -1,13 +1,29 @@
 // Tenants (operator), their API keys (operator), their default settings and domains.
 import { issueApiKey, type ApiKey } from '../../core/api/api-keys.js';
+import { ceilingsSchema } from '../../core/ceilings.js';
+import {
+  assertNotPublicSuffix,
+  assertNotRelayDomain,
+  domainAndParents,
+  lookUpVerification,
+  newVerificationToken,
+  verificationName,
+  verificationValue,
+  type DomainClaim,
+} from '../../core/domains.js';
 import { normaliseDomain, type Domain, type Tenant } from '../../core/identity.js';
-import { effectiveSettings, settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
+import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { deleteFromQuarantine } from '../../core/scan/quarantine.js';
+import { effectiveUserSettings } from '../../core/stores.js';
+import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
-import { callerName, defineRoute, iso, isoOrNull, paginate, type Route } from './route.js';
+import { callerName, defineRoute, iso, isoOrNull, isTenantKey, paginate, type Route } from './route.js';
+import { assertWithinTenantBounds } from './tenant-bounds.js';
 import {
   addDomainBody,
+  ceilingsViewSchema,
+  putCeilingsBody,
   apiKeySchema,
   callerSchema,
   createApiKeyBody,
@@ -33,7 +49,13 @@ export const presentTenant = (tenant: Tenant) => ({
   createdAt: iso(tenant.createdAt),
 });
 const presentKey = (key: ApiKey) => ({ id: key.id, name: key.name, createdAt: iso(key.createdAt), lastUsedAt: isoOrNull(key.lastUsedAt) });
-const presentDomain = (domain: Domain) => ({ name: domain.name, createdAt: iso(domain.createdAt) });
+const presentDomain = (domain: Domain) => ({ name: domain.name, state: 'verified' as const, createdAt: iso(domain.createdAt), verification: null });
+const presentClaim = (claim: DomainClaim) => ({
+  name: claim.name,
+  state: 'pending' as const,
+  createdAt: iso(claim.createdAt),
+  verification: { type: 'TXT' as const, name: verificationName(claim.name), value: verificationValue(claim.token) },
+});
 
 /** Applies a settings PATCH (null removes a key) to stored overrides, validating the result. */
 export function applySettingsPatch(current: SettingOverrides, patch: Record<string, unknown>): SettingOverrides {
@@ -44,6 +66,15 @@ export function applySettingsPatch(current: SettingOverrides, patch: Record<stri
     else next[key] = value;
   }
   return settingOverridesSchema.parse(next);
+}
+
+/** The tenant that verified the closest parent of `name`, if any. */
+async function closestVerifiedParent(deps: ApiDeps, name: string): Promise<string | undefined> {
+  for (const parent of domainAndParents(name).slice(1)) {
+    const served = await deps.configStore.getDomain(parent);
+    if (served) return served.tenantId;
+  }
+  return undefined;
 }
 
 /** A domain that leaves a tenant takes its DKIM keys along: whoever adds it next starts clean. */
@@ -77,8 +108,9 @@ export const tenantRoutes: Route[] = [
     access: 'operator',
     body: createTenantBody,
     responses: { 201: { description: 'Created', schema: tenantSchema }, 409: { description: 'A tenant of that name exists' } },
-    handle: async ({ body, deps }) => {
+    handle: async ({ body, caller, deps }) => {
       const tenant = await deps.configStore.createTenant(body.name, body.settings ?? {});
+      await recordAudit(deps, caller, tenant.id, 'tenant.created', tenant.name);
       return { status: 201, body: presentTenant(tenant), headers: { Location: `/v1/tenants/${tenant.id}` } };
     },
   }),
@@ -118,7 +150,11 @@ export const tenantRoutes: Route[] = [
     params: tenantParams,
     body: patchTenantBody,
     responses: { 200: { description: 'The tenant', schema: tenantSchema } },
-    handle: async ({ tenant, body, deps }) => ({ status: 200, body: presentTenant(await deps.configStore.updateTenant(tenant.id, { suspended: body.suspended })) }),
+    handle: async ({ tenant, body, caller, deps }) => {
+      const updated = await deps.configStore.updateTenant(tenant.id, { suspended: body.suspended });
+      await recordAudit(deps, caller, tenant.id, body.suspended ? 'tenant.suspended' : 'tenant.unsuspended', tenant.name);
+      return { status: 200, body: presentTenant(updated) };
+    },
   }),
   defineRoute({
     operationId: 'deleteTenant',
@@ -147,6 +183,7 @@ export const tenantRoutes: Route[] = [
         }
       }
       await deps.configStore.deleteTenant(tenant.id);
+      await recordAudit(deps, caller, tenant.id, 'tenant.deleted', tenant.name);
       return { status: 204 };
     },
   }),
@@ -161,8 +198,9 @@ export const tenantRoutes: Route[] = [
     params: tenantParams,
     body: createApiKeyBody,
     responses: { 201: { description: 'Created; `key` is shown only now', schema: createdApiKeySchema } },
-    handle: async ({ tenant, body, deps, now }) => {
+    handle: async ({ tenant, body, caller, deps, now }) => {
       const { key, token } = await issueApiKey(deps.apiKeys, { tenantId: tenant.id, name: body.name, now });
+      await recordAudit(deps, caller, tenant.id, 'key.created', key.id, { name: key.name });
       return { status: 201, body: { ...presentKey(key), key: token } };
     },
   }),
@@ -191,8 +229,9 @@ export const tenantRoutes: Route[] = [
     access: 'operator',
     params: keyParams,
     responses: { 204: { description: 'Revoked' } },
-    handle: async ({ tenant, params, deps }) => {
+    handle: async ({ tenant, params, caller, deps }) => {
       if (!(await deps.apiKeys.revoke(tenant.id, params.keyId))) throw notFound(`tenant ${tenant.id} has no API key ${params.keyId}`);
+      await recordAudit(deps, caller, tenant.id, 'key.revoked', params.keyId);
       return { status: 204 };
     },
   }),
@@ -206,7 +245,7 @@ export const tenantRoutes: Route[] = [
     access: 'tenant',
     params: tenantParams,
     responses: { 200: { description: 'Overrides set at tenant level and the resulting defaults', schema: settingsViewSchema } },
-    handle: async ({ tenant, deps }) => ({ status: 200, body: { overrides: tenant.settings, effective: effectiveSettings(tenant.settings, deps.defaults) } }),
+    handle: async ({ tenant, deps }) => ({ status: 200, body: { overrides: tenant.settings, effective: effectiveUserSettings(undefined, tenant, deps.defaults) } }),
   }),
   defineRoute({
     operationId: 'updateTenantSettings',
@@ -218,10 +257,41 @@ export const tenantRoutes: Route[] = [
     params: tenantParams,
     body: settingsPatchBody,
     responses: { 200: { description: 'The new settings', schema: settingsViewSchema } },
-    handle: async ({ tenant, body, deps }) => {
+    handle: async ({ tenant, body, caller, deps }) => {
+      assertWithinTenantBounds(caller, tenant, body);
       const settings = applySettingsPatch(tenant.settings, body);
       const updated = await deps.configStore.updateTenant(tenant.id, { settings });
-      return { status: 200, body: { overrides: updated.settings, effective: effectiveSettings(updated.settings, deps.defaults) } };
+      await recordAudit(deps, caller, tenant.id, 'settings.changed', 'tenant', { changes: body });
+      return { status: 200, body: { overrides: updated.settings, effective: effectiveUserSettings(undefined, updated, deps.defaults) } };
+    },
+  }),
+  defineRoute({
+    operationId: 'getCeilings',
+    method: 'get',
+    path: '/v1/tenants/{tenantId}/ceilings',
+    tag: 'settings',
+    summary: "The operator's ceilings on the tenant's settings",
+    access: 'tenant',
+    params: tenantParams,
+    responses: { 200: { description: 'The ceilings', schema: ceilingsViewSchema } },
+    handle: async ({ tenant }) => ({ status: 200, body: { ceilings: tenant.ceilings } }),
+  }),
+  defineRoute({
+    operationId: 'putCeilings',
+    method: 'put',
+    path: '/v1/tenants/{tenantId}/ceilings',
+    tag: 'settings',
+    summary: "Set the tenant's ceilings (operator): the highest value of each limit, or the forced value of a boolean",
+    description:
+      'A numeric setting may not exceed its ceiling (0, "no limit", counts as above every ceiling); a boolean ceiling forces the value. Tenant keys are refused (403) values beyond them; values stored earlier are clamped in the effective settings.',
+    access: 'operator',
+    params: tenantParams,
+    body: putCeilingsBody,
+    responses: { 200: { description: 'The ceilings', schema: ceilingsViewSchema } },
+    handle: async ({ tenant, body, caller, deps }) => {
+      const updated = await deps.configStore.updateTenant(tenant.id, { ceilings: ceilingsSchema.parse(body) });
+      await recordAudit(deps, caller, tenant.id, 'ceilings.changed', 'tenant', { ceilings: updated.ceilings });
+      return { status: 200, body: { ceilings: updated.ceilings } };
     },
   }),
 
@@ -230,14 +300,15 @@ export const tenantRoutes: Route[] = [
     method: 'get',
     path: '/v1/tenants/{tenantId}/domains',
     tag: 'domains',
-    summary: "The tenant's sending domains",
+    summary: "The tenant's sending domains, verified and pending (with the TXT record that proves them)",
     access: 'tenant',
     params: tenantParams,
     query: pageQuery,
     responses: { 200: { description: 'A page of domains', schema: pageOf(domainSchema) } },
     handle: async ({ tenant, query, deps }) => {
-      const page = paginate(await deps.configStore.listDomains(tenant.id), (domain) => domain.name, query.limit, query.cursor);
-      return { status: 200, body: { items: page.items.map(presentDomain), nextCursor: page.nextCursor } };
+      const all = [...(await deps.configStore.listDomains(tenant.id)).map(presentDomain), ...(await deps.configStore.listDomainClaims(tenant.id)).map(presentClaim)];
+      const page = paginate(all, (domain) => domain.name, query.limit, query.cursor);
+      return { status: 200, body: { items: page.items, nextCursor: page.nextCursor } };
     },
   }),
   defineRoute({
@@ -245,14 +316,69 @@ export const tenantRoutes: Route[] = [
     method: 'post',
     path: '/v1/tenants/{tenantId}/domains',
     tag: 'domains',
-    summary: 'Add a sending domain',
+    summary: 'Add a sending domain: verified when the operator adds it, pending (to be proven by a DNS TXT record) when a tenant key does',
+    description:
+      'A pending domain cannot be sent from or signed for, and blocks nobody: other tenants may claim it too, the first to prove it with POST .../domains/{domain}/verify wins and the other claims are dropped. Public suffixes are refused, and so, for tenant keys, is the relay\'s own domain.',
     access: 'tenant',
     params: tenantParams,
     body: addDomainBody,
-    responses: { 201: { description: 'Added', schema: domainSchema }, 409: { description: 'The domain is already served' }, 422: { description: 'Not a domain name' } },
-    handle: async ({ tenant, body, deps }) => {
+    responses: {
+      201: { description: 'Added (verified) or claimed (pending)', schema: domainSchema },
+      409: { description: 'The domain is already served and verified, or already pending for this tenant' },
+      422: { description: "Not a domain name, a public suffix, or the relay's own domain" },
+    },
+    handle: async ({ tenant, body, caller, deps }) => {
       const name = normaliseDomain(body.name);
-      return { status: 201, body: presentDomain(await deps.configStore.addDomain(tenant.id, name)) };
+      assertNotPublicSuffix(name);
+      if (isTenantKey(caller)) {
+        assertNotRelayDomain(name, deps.relayHostname);
+        // A subdomain of a domain the tenant verified is proven already: it controls the parent's DNS.
+        if ((await closestVerifiedParent(deps, name)) === tenant.id) {
+          const domain = await deps.configStore.addDomain(tenant.id, name);
+          await recordAudit(deps, caller, tenant.id, 'domain.added', name, { verified: true, by: 'verified parent domain' });
+          return { status: 201, body: presentDomain(domain) };
+        }
+        const claim = await deps.configStore.claimDomain(tenant.id, name, newVerificationToken());
+        await recordAudit(deps, caller, tenant.id, 'domain.claimed', name);
+        return { status: 201, body: presentClaim(claim) };
+      }
+      const domain = await deps.configStore.addDomain(tenant.id, name);
+      await recordAudit(deps, caller, tenant.id, 'domain.added', name, { verified: true });
+      return { status: 201, body: presentDomain(domain) };
+    },
+  }),
+  defineRoute({
+    operationId: 'verifyDomain',
+    method: 'post',
+    path: '/v1/tenants/{tenantId}/domains/{domain}/verify',
+    tag: 'domains',
+    summary: 'Prove a pending domain: looks up its TXT record now',
+    description: 'Publish `_outpost-verify.<domain> TXT "outpost-verify=<token>"` (shown in the domain\'s `verification`), then call this. A verified domain answers as it is.',
+    access: 'tenant',
+    params: domainParams,
+    responses: {
+      200: { description: 'Verified', schema: domainSchema },
+      404: { description: 'No such domain of the tenant' },
+      409: { description: 'Another tenant proved it first; this claim is dropped' },
+      422: { description: 'The TXT record is not (yet) there' },
+    },
+    handle: async ({ tenant, params, caller, deps }) => {
+      const name = params.domain.trim().toLowerCase();
+      const served = await deps.configStore.getDomain(name);
+      if (served?.tenantId === tenant.id) return { status: 200, body: presentDomain(served) };
+      const claim = await deps.configStore.getDomainClaim(tenant.id, name);
+      // A claim dropped because another tenant proved the domain first is "not found", like any
+      // domain that is not the tenant's: nothing about the other tenant shows.
+      if (!claim) throw notFound(`tenant ${tenant.id} has no domain ${name}`);
+      if (!deps.resolver) throw new ApiProblem(501, 'DNS lookups are not available in this deployment');
+      const outcome = await lookUpVerification(deps.resolver, claim);
+      if (!outcome.proven) {
+        deps.logger?.info('domain verification failed', { tenantId: tenant.id, domain: name, why: outcome.why });
+        throw new ApiProblem(422, `${name} is not proven yet: ${outcome.why}; publish ${verificationName(name)} TXT "${verificationValue(claim.token)}" and try again`);
+      }
+      const domain = await deps.configStore.verifyDomainClaim(tenant.id, name);
+      await recordAudit(deps, caller, tenant.id, 'domain.verified', name, { record: verificationName(name) });
+      return { status: 200, body: presentDomain(domain) };
     },
   }),
   defineRoute({
@@ -260,20 +386,26 @@ export const tenantRoutes: Route[] = [
     method: 'delete',
     path: '/v1/tenants/{tenantId}/domains/{domain}',
     tag: 'domains',
-    summary: 'Remove a sending domain and its DKIM keys (refused while users of it exist)',
+    summary: 'Remove a sending domain and its DKIM keys (refused while users of it exist), or withdraw a pending claim',
     access: 'tenant',
     params: domainParams,
     responses: { 204: { description: 'Removed' }, 409: { description: 'Users of the domain exist' } },
-    handle: async ({ tenant, params, deps }) => {
+    handle: async ({ tenant, params, caller, deps }) => {
       const name = params.domain.trim().toLowerCase();
       const domain = await deps.configStore.getDomain(name);
-      if (!domain || domain.tenantId !== tenant.id) throw notFound(`tenant ${tenant.id} has no domain ${name}`);
+      if (!domain || domain.tenantId !== tenant.id) {
+        if (!(await deps.configStore.getDomainClaim(tenant.id, name))) throw notFound(`tenant ${tenant.id} has no domain ${name}`);
+        await deps.configStore.removeDomainClaim(tenant.id, name);
+        await recordAudit(deps, caller, tenant.id, 'domain.removed', name, { pending: true });
+        return { status: 204 };
+      }
       const users = (await deps.configStore.listUsers({ tenantId: tenant.id })).filter((user) => user.domain === name);
       if (users.length > 0) {
         throw new ApiProblem(409, `${users.length} user(s) of ${name} exist (e.g. ${users[0]?.identity ?? ''}); delete them first`);
       }
       await deps.configStore.removeDomain(tenant.id, name);
       await removeDkimKeysOf(deps, name);
+      await recordAudit(deps, caller, tenant.id, 'domain.removed', name);
       return { status: 204 };
     },
   }),

@@ -1,12 +1,14 @@
 // Outgoing users of the three kinds (mailbox, domain, IP range), their settings and passwords.
 import { randomBytes } from 'node:crypto';
-import { hashPassword, ipRangeProblem, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { hashPassword, ipRangeProblem, parseIdentity, tenantIpRangeProblem, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import type { LockState } from '../../core/locks.js';
-import { effectiveSettings } from '../../core/settings.js';
+import { effectiveUserSettings } from '../../core/stores.js';
+import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
-import { defineRoute, iso, isoOrNull, paginate, type Route } from './route.js';
+import { defineRoute, iso, isoOrNull, isTenantKey, paginate, type Caller, type Route } from './route.js';
 import { applySettingsPatch } from './routes-tenants.js';
+import { assertWithinTenantBounds } from './tenant-bounds.js';
 import {
   createdUserSchema,
   createUserBody,
@@ -38,6 +40,7 @@ export function presentLock(state: LockState | undefined) {
     until: isoOrNull(state?.until),
     reasons: state?.reasons ?? [],
     timedUnlocks: state?.timedUnlocks ?? 0,
+    placedBy: state?.placedBy ?? null,
   };
 }
 
@@ -64,11 +67,15 @@ async function detail(deps: ApiDeps, tenant: Tenant, user: OutgoingUser, now: nu
   return {
     ...summary(user, await lockOf(deps, user.id), today),
     overrides: user.settings,
-    effective: effectiveSettings(user.settings, tenant.settings, deps.defaults),
+    effective: effectiveUserSettings(user.settings, tenant, deps.defaults),
   };
 }
 
-async function checkIpRange(deps: ApiDeps, tenant: Tenant, range: string): Promise<void> {
+async function checkIpRange(deps: ApiDeps, caller: Caller, tenant: Tenant, range: string): Promise<void> {
+  if (isTenantKey(caller)) {
+    const refused = tenantIpRangeProblem(range);
+    if (refused) throw new ApiProblem(422, refused);
+  }
   const problem = ipRangeProblem(range, tenant.id, await deps.configStore.listUsers({ kind: 'ip' }));
   if (problem?.reason === 'too-wide') {
     throw new ApiProblem(422, `${range} is wider than /${problem.widest}: an IP user relays without AUTH, so its range must hold only the tenant's own mail servers`);
@@ -114,10 +121,11 @@ export const userRoutes: Route[] = [
     responses: {
       201: { description: 'Created', schema: createdUserSchema },
       409: { description: "The identity exists, or the IP range overlaps another tenant's" },
-      422: { description: 'Invalid identity, domain not of the tenant, a password for an IP user, or an IP range wider than /16 (IPv4) or /32 (IPv6)' },
+      422: { description: 'Invalid identity, domain not of the tenant, a password for an IP user, an IP range wider than /16 (IPv4) or /32 (IPv6), or, with a tenant key, wider than /24 (IPv6 /56) or in a loopback, private, link-local, multicast or reserved range' },
     },
-    handle: async ({ tenant, body, deps, now }) => {
+    handle: async ({ tenant, body, caller, deps, now }) => {
       const parsed = parseIdentity(body.identity);
+      assertWithinTenantBounds(caller, tenant, body.settings);
       if (parsed.domain !== null) {
         const domain = await deps.configStore.getDomain(parsed.domain);
         if (domain?.tenantId !== tenant.id) {
@@ -127,7 +135,7 @@ export const userRoutes: Route[] = [
       if (parsed.kind === 'ip' && body.password !== undefined) {
         throw new ApiProblem(422, 'IP users are identified by their source address and take no password; leave out "password"');
       }
-      if (parsed.kind === 'ip') await checkIpRange(deps, tenant, parsed.identity);
+      if (parsed.kind === 'ip') await checkIpRange(deps, caller, tenant, parsed.identity);
       const generated = parsed.kind !== 'ip' && body.password === undefined ? generatePassword() : undefined;
       const password = body.password ?? generated;
       const user = await deps.configStore.createUser({
@@ -138,6 +146,7 @@ export const userRoutes: Route[] = [
         passwordHash: password === undefined ? null : await hashPassword(password),
         settings: body.settings ?? {},
       });
+      await recordAudit(deps, caller, tenant.id, 'user.created', user.identity, { kind: user.kind });
       return {
         status: 201,
         body: { ...(await detail(deps, tenant, user, now)), ...(generated ? { generatedPassword: generated } : {}) },
@@ -166,9 +175,11 @@ export const userRoutes: Route[] = [
     params: userParams,
     body: settingsPatchBody,
     responses: { 200: { description: 'The user', schema: userDetailSchema } },
-    handle: async ({ tenant, params, body, deps, now }) => {
+    handle: async ({ tenant, params, body, caller, deps, now }) => {
       const user = await userOf(deps, tenant, params.userId);
+      assertWithinTenantBounds(caller, tenant, body);
       const updated = await deps.configStore.updateUser(user.id, { settings: applySettingsPatch(user.settings, body) });
+      await recordAudit(deps, caller, tenant.id, 'settings.changed', user.identity, { changes: body });
       return { status: 200, body: await detail(deps, tenant, updated, now) };
     },
   }),
@@ -186,11 +197,12 @@ export const userRoutes: Route[] = [
       204: { description: 'The given password was set' },
       422: { description: 'IP users have no password' },
     },
-    handle: async ({ tenant, params, body, deps }) => {
+    handle: async ({ tenant, params, body, caller, deps }) => {
       const user = await userOf(deps, tenant, params.userId);
       if (user.kind === 'ip') throw new ApiProblem(422, 'IP users are identified by their source address and have no password');
       const generated = body.password === undefined ? generatePassword() : undefined;
       await deps.configStore.updateUser(user.id, { passwordHash: await hashPassword(body.password ?? generated ?? '') });
+      await recordAudit(deps, caller, tenant.id, 'user.password-set', user.identity);
       return generated ? { status: 200, body: { generatedPassword: generated } } : { status: 204 };
     },
   }),
@@ -203,9 +215,10 @@ export const userRoutes: Route[] = [
     access: 'tenant',
     params: userParams,
     responses: { 204: { description: 'Deleted' } },
-    handle: async ({ tenant, params, deps }) => {
+    handle: async ({ tenant, params, caller, deps }) => {
       const user = await userOf(deps, tenant, params.userId);
       await deps.configStore.deleteUser(user.id);
+      await recordAudit(deps, caller, tenant.id, 'user.deleted', user.identity);
       return { status: 204 };
     },
   }),

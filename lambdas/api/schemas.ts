@@ -1,6 +1,7 @@
 // The shapes the API reads and writes, as zod schemas: requests are validated with them and the
 // OpenAPI document is generated from them, so the two cannot drift apart.
 import { z } from 'zod';
+import { ceilingsSchema } from '../../core/ceilings.js';
 import { settingOverridesSchema, userSettingsSchema } from '../../core/settings.js';
 
 /** Ids in paths are opaque: anything that is not an existing id of the caller's tenant is a 404. */
@@ -80,9 +81,35 @@ export const settingsViewSchema = z.object({
 });
 
 // ---- domains
-export const domainSchema = z.object({ name: z.string(), createdAt: timestamp });
+export const domainSchema = z.object({
+  name: z.string(),
+  state: z.enum(['verified', 'pending']).describe('pending: added with a tenant key and not proven yet; it cannot be sent from or signed for.'),
+  createdAt: timestamp,
+  verification: z
+    .object({
+      type: z.literal('TXT'),
+      name: z.string().describe('Where to publish the record: _outpost-verify.<domain>.'),
+      value: z.string().describe('The text the record must hold: outpost-verify=<token>.'),
+    })
+    .nullable()
+    .describe('The DNS record that proves a pending domain; null once verified.'),
+});
 export const addDomainBody = z.object({ name: z.string().min(1).max(253) }).strict();
 export const domainParams = tenantParams.extend({ domain: z.string().min(1).max(253).describe('Domain name') });
+
+// ---- ceilings
+export const ceilingsViewSchema = z.object({ ceilings: ceilingsSchema.describe('Set by the operator; absent keys have no ceiling.') });
+export const putCeilingsBody = ceilingsSchema.describe('The whole set of ceilings (keys left out have none).');
+
+// ---- audit
+export const auditEntrySchema = z.object({
+  at: timestamp,
+  tenantId: z.string().nullable(),
+  actor: z.string().describe('operator, operator (cli), or tenant-key:<key id>.'),
+  action: z.string().describe('e.g. domain.verified, user.unlocked, settings.changed, ceilings.changed, quarantine.released, key.created.'),
+  target: z.string(),
+  detail: z.record(z.string(), z.unknown()),
+});
 
 // ---- users
 export const lockSchema = z.object({
@@ -92,6 +119,7 @@ export const lockSchema = z.object({
   until: nullableTimestamp.describe('When a temporary lock ends.'),
   reasons: z.array(symbolSchema),
   timedUnlocks: z.number().int(),
+  placedBy: z.enum(['operator', 'tenant']).nullable().describe('Who locked by hand; null for an automatic lock. A lock placed by the operator is lifted only by the operator.'),
 });
 export const volumeSchema = z.object({
   messages: z.number().int(),

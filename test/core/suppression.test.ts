@@ -17,7 +17,7 @@ const facts = (rcptTo: string, tenantId = 't1'): RcptToFacts => ({
   secure: true,
   sender: {
     user: { id: 'u1', tenantId, kind: 'mailbox', identity: 'ann@example.com', domain: 'example.com', passwordHash: null, settings: {}, createdAt: 0 },
-    tenant: { id: tenantId, name: 'acme', settings: {}, suspended: false, createdAt: 0 },
+    tenant: { id: tenantId, name: 'acme', settings: {}, ceilings: {}, suspended: false, createdAt: 0 },
     settings: builtInSettings,
     via: 'auth',
   },

@@ -69,7 +69,7 @@ function isIssue(value: unknown): value is { path: string; message: string } {
 }
 
 /** Calls the API; resolves to the JSON body (undefined for 204), rejects with ApiError. */
-export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: { body?: unknown; query?: Query; token?: string } = {}): Promise<T> {
+export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options: { body?: unknown; query?: Query; token?: string } = {}): Promise<T> {
   const token = options.token ?? session.token();
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers['Authorization'] = `Bearer ${token}`;

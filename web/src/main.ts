@@ -5,6 +5,7 @@ import type { ViewContext } from './context.js';
 import { h, mount } from './dom.js';
 import type { Tenant } from './types.js';
 import { clearNotices, errorBox, notify } from './ui.js';
+import { auditView } from './views/audit.js';
 import { defaultsView } from './views/defaults.js';
 import { dkimView } from './views/dkim.js';
 import { domainsView } from './views/domains.js';
@@ -33,6 +34,7 @@ const SECTIONS: Section[] = [
   { hash: '#/dkim', label: 'DKIM keys', needs: 'GET /v1/tenants/{tenantId}/dkim-keys' },
   { hash: '#/suppressions', label: 'Suppression list', needs: 'GET /v1/tenants/{tenantId}/suppressions' },
   { hash: '#/defaults', label: 'Defaults', needs: 'GET /v1/tenants/{tenantId}/settings' },
+  { hash: '#/audit', label: 'Audit log', needs: 'GET /v1/tenants/{tenantId}/audit' },
 ];
 
 const main = (): HTMLElement => document.getElementById('main') ?? document.body;
@@ -145,6 +147,7 @@ async function render(navigated: boolean): Promise<void> {
   else if (first === 'messages') view = messagesView(ctx, params);
   else if (first === 'suppressions') view = suppressionsView(ctx);
   else if (first === 'defaults') view = defaultsView(ctx);
+  else if (first === 'audit') view = auditView(ctx);
   else view = usersView(ctx, params);
 
   const busy = navigated ? setTimeout(() => main().setAttribute('aria-busy', 'true'), 150) : undefined;

@@ -35,7 +35,9 @@ export type Message = z.output<typeof messageSchema>;
 export type MessageDetail = z.output<typeof messageDetailSchema>;
 export type Stats = z.output<typeof statsSchema>;
 
-import type { quarantineDetailSchema, quarantineSchema, suppressionSchema } from '../../lambdas/api/schemas.js';
+import type { auditEntrySchema, ceilingsViewSchema, quarantineDetailSchema, quarantineSchema, suppressionSchema } from '../../lambdas/api/schemas.js';
+export type CeilingsView = z.output<typeof ceilingsViewSchema>;
+export type AuditEntry = z.output<typeof auditEntrySchema>;
 export type Quarantined = z.output<typeof quarantineSchema>;
 export type QuarantinedDetail = z.output<typeof quarantineDetailSchema>;
 export type Suppression = z.output<typeof suppressionSchema>;

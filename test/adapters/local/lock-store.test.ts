@@ -13,6 +13,7 @@ const state = (overrides: Partial<LockState> = {}): LockState => ({
   until: 61_000,
   reasons: [{ name: 'INVALID_RECIPIENT_LIMIT', evidence: { count: 5 } }],
   timedUnlocks: 0,
+  placedBy: null,
   version: 1,
   ...overrides,
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { SqliteApiKeyStore } from '../../../adapters/local/api-key-store.js';
+import { SqliteAuditLog } from '../../../adapters/local/audit-log.js';
 import { SqliteConfigStore } from '../../../adapters/local/config-store.js';
 import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
 import { FsBlobStore } from '../../../adapters/local/fs-blob-store.js';
@@ -19,7 +20,7 @@ import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
 import { UserLocks } from '../../../core/locks.js';
-import type { Envelope } from '../../../core/ports.js';
+import type { Envelope, Resolver } from '../../../core/ports.js';
 import { allRoutes, createApiApp } from '../../../lambdas/api/app.js';
 import type { ApiDeps } from '../../../lambdas/api/deps.js';
 
@@ -51,7 +52,10 @@ export class ApiFixture {
   readonly queue: SqliteQueue;
   readonly blobs: FsBlobStore;
 
-  constructor(options: { optionalPorts?: boolean; authFailures?: { max: number; windowMs: number } } = {}) {
+  /** The relay's host name the API is told about (tenants may not claim it). */
+  static readonly RELAY_HOSTNAME = 'mx.outpost-relay.example';
+
+  constructor(options: { optionalPorts?: boolean; authFailures?: { max: number; windowMs: number }; resolver?: Resolver } = {}) {
     const configStore = new SqliteConfigStore(this.db, this.clock);
     const messageLog = new SqliteMessageLog(this.db, this.clock);
     this.queue = new SqliteQueue(this.db, { maxReceives: 5, clock: this.clock });
@@ -65,6 +69,8 @@ export class ApiFixture {
       stats: new SqliteMessageStats(this.db),
       clock: this.clock,
       checkResponses: true,
+      relayHostname: ApiFixture.RELAY_HOSTNAME,
+      ...(options.resolver ? { resolver: options.resolver } : {}),
       ...(options.authFailures ? { authFailures: options.authFailures } : {}),
       ...(optional
         ? {
@@ -73,6 +79,7 @@ export class ApiFixture {
             suppression: new SqliteSuppressionList(this.db, this.clock),
             quarantine: { store: new SqliteQuarantineStore(this.db), blobs: this.blobs, queue: this.queue },
             deadLetters: this.queue,
+            audit: new SqliteAuditLog(this.db, this.clock),
           }
         : {}),
     };

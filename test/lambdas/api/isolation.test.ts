@@ -11,6 +11,7 @@ const sampleBodies: Record<string, unknown> = {
   createApiKey: { name: 'stolen' },
   updateTenantSettings: { mailsPerHour: 1 },
   addDomain: { name: 'intruder.example' },
+  putCeilings: { mailsPerHour: 1 },
   createUser: { identity: 'mallory@a-corp.example', password: 'longenough1' },
   updateUserSettings: { mailsPerHour: 1 },
   setUserPassword: { password: 'attacker-password' },
@@ -60,8 +61,9 @@ describe('tenant isolation', () => {
   });
 
   beforeAll(async () => {
-    a = await seedTenant(fx, 'a-corp', '192.0.2.0/28');
-    b = await seedTenant(fx, 'b-corp', '198.51.100.0/28');
+    // Public-looking ranges: a tenant key may not make IP users in documentation ranges.
+    a = await seedTenant(fx, 'a-corp', '203.0.114.0/28');
+    b = await seedTenant(fx, 'b-corp', '203.0.115.0/28');
     before = await snapshotOfA();
   });
   afterAll(() => fx.close());
@@ -112,18 +114,18 @@ describe('tenant isolation', () => {
   });
 
   it("refuses an IP range that overlaps another tenant's, whichever is wider, without naming it", async () => {
-    // a-corp has 192.0.2.0/28: a narrower range inside it would win at connect time and take a-corp's smarthost traffic.
-    for (const identity of ['192.0.2.5', '192.0.2.0/30', '192.0.0.0/16', '192.0.2.8/29']) {
+    // a-corp has 203.0.114.0/28: a narrower range inside it would win at connect time and take a-corp's smarthost traffic.
+    for (const identity of ['203.0.114.5', '203.0.114.0/30', '203.0.114.0/24', '203.0.114.8/29']) {
       const reply = await fx.call('POST', `/v1/tenants/${b.tenantId}/users`, { token: b.key, body: { identity } });
       expect(reply.status, identity).toBe(409);
       expect(reply.body.detail).toContain('another tenant');
       expect(JSON.stringify(reply.body)).not.toContain(a.tenantId);
-      expect(JSON.stringify(reply.body)).not.toContain('192.0.2.0/28');
+      expect(JSON.stringify(reply.body)).not.toContain('203.0.114.0/28');
     }
-    const beside = await fx.call('POST', `/v1/tenants/${b.tenantId}/users`, { token: b.key, body: { identity: '192.0.2.16/28' } });
+    const beside = await fx.call('POST', `/v1/tenants/${b.tenantId}/users`, { token: b.key, body: { identity: '203.0.114.16/28' } });
     expect(beside.status).toBe(201);
     // Within one tenant, nested ranges are allowed (the most specific one wins).
-    const nested = await fx.call('POST', `/v1/tenants/${a.tenantId}/users`, { token: a.key, body: { identity: '192.0.2.1' } });
+    const nested = await fx.call('POST', `/v1/tenants/${a.tenantId}/users`, { token: a.key, body: { identity: '203.0.114.1' } });
     expect(nested.status).toBe(201);
     await fx.call('DELETE', `/v1/tenants/${b.tenantId}/users/${beside.body.id}`, { token: b.key });
     await fx.call('DELETE', `/v1/tenants/${a.tenantId}/users/${nested.body.id}`, { token: a.key });

@@ -139,8 +139,8 @@ describe('tenant settings', () => {
 
 describe('domains', () => {
   it('adds (normalised), lists and removes; refuses duplicates, bad names and removal while users exist', async () => {
-    const added = await fx.call('POST', `${t}/domains`, { token: acme.key, body: { name: 'Mail.Acme.Example.' } });
-    expect(added).toMatchObject({ status: 201, body: { name: 'mail.acme.example' } });
+    const added = await fx.call('POST', `${t}/domains`, { body: { name: 'Mail.Acme.Example.' } });
+    expect(added).toMatchObject({ status: 201, body: { name: 'mail.acme.example', state: 'verified', verification: null } });
     const listed = await fx.call('GET', `${t}/domains`, { token: acme.key });
     expect(listed.body.items.map((d: { name: string }) => d.name)).toEqual(['acme.example', 'mail.acme.example']);
     expect((await fx.call('POST', `${t}/domains`, { body: { name: 'mail.acme.example' } })).status).toBe(409);
@@ -188,15 +188,15 @@ describe('outgoing users', () => {
     expect((await fx.call('POST', `${t}/users`, { body: { identity: 'dan@acme.example', settings: { autoLock: 'yes' } } })).status).toBe(400);
   });
 
-  it('refuses IP ranges wider than /16 (IPv4) or /32 (IPv6): an IP user relays without AUTH', async () => {
+  it('refuses IP ranges wider than /16 (IPv4) or /32 (IPv6) even to the operator: an IP user relays without AUTH', async () => {
     for (const identity of ['0.0.0.0/0', '10.0.0.0/15', '::/0', '2001:db8::/31']) {
-      const reply = await fx.call('POST', `${t}/users`, { token: acme.key, body: { identity } });
+      const reply = await fx.call('POST', `${t}/users`, { body: { identity } });
       expect(reply.status, identity).toBe(422);
       expect(reply.headers.get('content-type')).toContain('application/problem+json');
       expect(reply.body.detail).toContain('relays without AUTH');
     }
     expect((await fx.call('GET', `${t}/users?kind=ip&limit=100`)).body.items.map((u: { identity: string }) => u.identity)).not.toContain('0.0.0.0/0');
-    const widest = await fx.call('POST', `${t}/users`, { token: acme.key, body: { identity: '10.20.0.0/16' } });
+    const widest = await fx.call('POST', `${t}/users`, { body: { identity: '10.20.0.0/16' } });
     expect(widest.status).toBe(201);
     expect((await fx.call('DELETE', `${t}/users/${widest.body.id}`)).status).toBe(204);
   });
@@ -568,6 +568,19 @@ describe('mounting', () => {
     expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
     const plain = await createApiApp(fx.deps).request('/v1/me', { method: 'OPTIONS', headers: { origin: 'https://panel.example' } });
     expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('ceilings, domain verification and the audit log', () => {
+  it('answers each of their routes', async () => {
+    expect((await fx.call('PUT', `${t}/ceilings`, { body: { mailsPerHour: 5000 } })).body).toEqual({ ceilings: { mailsPerHour: 5000 } });
+    expect((await fx.call('GET', `${t}/ceilings`, { token: acme.key })).body).toEqual({ ceilings: { mailsPerHour: 5000 } });
+    expect((await fx.call('PUT', `${t}/ceilings`, { body: {} })).status).toBe(200);
+    // A verified domain answers as it is, without a DNS lookup.
+    expect((await fx.call('POST', `${t}/domains/acme.example/verify`, { token: acme.key })).body).toMatchObject({ name: 'acme.example', state: 'verified' });
+    const own = await fx.call('GET', `${t}/audit`, { token: acme.key });
+    expect(own.body.items[0]).toMatchObject({ action: 'ceilings.changed', actor: 'operator', tenantId: acme.tenantId });
+    expect((await fx.call('GET', '/v1/audit')).body.items.length).toBeGreaterThan(0);
   });
 });
 

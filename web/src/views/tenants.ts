@@ -2,11 +2,13 @@
 import { api, session, tenantPath, type Page } from '../api.js';
 import { go } from '../context.js';
 import { field, formatTime, h } from '../dom.js';
-import type { ApiKey, CreatedApiKey, Tenant } from '../types.js';
+import type { ApiKey, AuditEntry, CreatedApiKey, Tenant } from '../types.js';
 import { errorBox, notify, onClick, onSubmit, pageHeading, shownOnce, table } from '../ui.js';
 
 export async function tenantsView(refresh: () => void): Promise<HTMLElement> {
   const tenants = await api<Page<Tenant>>('GET', '/v1/tenants', { query: { limit: 500 } });
+  // Deployments without an audit log answer 501: the section is left out then.
+  const audit = await api<Page<AuditEntry>>('GET', '/v1/audit', { query: { limit: 20 } }).catch(() => undefined);
   const secret = h('div', {});
 
   const name = h('input', { name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
@@ -58,7 +60,15 @@ export async function tenantsView(refresh: () => void): Promise<HTMLElement> {
     secret,
     table('Tenants', ['Name', 'Id', 'State', 'Actions', 'Keys'], rows, 'No tenants yet: create the first one below.'),
     create,
+    audit ? auditCard(audit.items, new Map(tenants.items.map((tenant) => [tenant.id, tenant.name]))) : null,
   );
+}
+
+/** The latest audit entries of every tenant (a tenant's own are on its Audit log page). */
+function auditCard(entries: AuditEntry[], names: Map<string, string>): HTMLElement {
+  const rows = entries.map((entry) => [formatTime(entry.at), entry.tenantId ? (names.get(entry.tenantId) ?? entry.tenantId) : '—', entry.actor, h('code', {}, entry.action), entry.target]);
+  // Folded: the page is about tenants; the log is there for the operator who looks for it.
+  return h('details', { class: 'card' }, h('summary', {}, 'Recent changes (audit log)'), table('Recent changes', ['When', 'Tenant', 'Who', 'Action', 'What'], rows, 'Nothing recorded yet.'));
 }
 
 async function renderKeys(tenant: Tenant, box: HTMLElement, secret: HTMLElement): Promise<void> {
