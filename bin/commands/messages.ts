@@ -2,6 +2,7 @@
 import { type Command, formatTime, positional, table, tenantNamed, tenantOption, withStores, jsonOption, stringOption } from './common.js';
 import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/stores.js';
 import { UsageError } from './common.js';
+import { printHeld } from './holds.js';
 
 function messageStatus(value: string | undefined): MessageStatus | undefined {
   if (value === undefined) return undefined;
@@ -54,7 +55,7 @@ export const messageCommands: Record<string, Command> = {
 export const queueCommands: Record<string, Command> = {
   status: {
     usage: '',
-    summary: 'Depth of each pipeline queue and its dead-letter queue.',
+    summary: 'Depth of each pipeline queue and its dead-letter queue, and the held mail per user (overdue: held longer than the retry schedule).',
     async run(ctx) {
       await withStores(ctx, async (stores) => {
         const rows: string[][] = [];
@@ -65,6 +66,7 @@ export const queueCommands: Record<string, Command> = {
           }
         }
         table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
+        await printHeld(ctx, stores);
       });
     },
   },

@@ -12,6 +12,7 @@ import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event
 import type { MessageLog, MessageStatus } from '../../core/stores.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { queueNotice, type NoticeDeps } from '../../core/delivery/notice.js';
+import type { HoldCheck } from '../../core/holds.js';
 
 export const DELIVER_QUEUE = 'deliver';
 
@@ -55,6 +56,8 @@ export interface DeliverDeps {
   onHardBounce?: (envelope: Envelope, recipient: string, diagnostic: string) => Promise<void>;
   /** Port of MX hosts (25); tests point it at a local test MX. */
   mxPort?: number;
+  /** Holds the job instead of attempting it while its sender is locked or on hold (also a retry whose time came). */
+  holds?: HoldCheck;
 }
 
 function parseJob(body: string): { job: DeliverJob } | { problem: string } {
@@ -139,6 +142,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     }
     const { job } = parsed;
     const { envelope } = job;
+    if (await deps.holds?.holdIfSenderStopped(DELIVER_QUEUE, envelope, record.body)) return;
     const now = clock.now();
     if (job.notBefore !== undefined && job.notBefore > now + 1000) {
       const wait = Math.min(Math.ceil((job.notBefore - now) / 1000), MAX_QUEUE_DELAY_SECONDS);

@@ -19,6 +19,7 @@ import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { headerBlock, headerValues } from '../../core/headers.js';
+import type { HoldCheck } from '../../core/holds.js';
 
 
 export interface ScanHandlerDeps {
@@ -37,6 +38,8 @@ export interface ScanHandlerDeps {
   onAbuse?: (envelope: Envelope, kind: 'spam' | 'virus', symbols: Symbol[]) => Promise<void>;
   /** The 'deliver' job body; owned by delivery. Default: { envelope, attempt: 1, pending: rcptTo }. */
   deliverJob?: DeliverJobBody;
+  /** Holds the job instead of scanning it while its sender is locked or on hold. */
+  holds?: HoldCheck;
 }
 
 /** Warnings to print at start when scanning runs with less than real engines. */
@@ -93,7 +96,8 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   const { config, logger } = deps;
   const deliverJob = deps.deliverJob ?? defaultDeliverJob;
 
-  const handleEnvelope = async (envelope: Envelope): Promise<void> => {
+  const handleEnvelope = async (envelope: Envelope, body: string): Promise<void> => {
+    if (await deps.holds?.holdIfSenderStopped('scan', envelope, body)) return;
     if (!(await deps.blobs.exists(envelope.blobKey))) {
       // The content is gone (lost disk, removed by hand): there is nothing to scan or deliver.
       // Delivery bounces a message without content to its sender (5.3.0) instead of this job
@@ -163,7 +167,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   };
 
   return perRecord(
-    async (record) => handleEnvelope(parseEnvelope(record.body)),
+    async (record) => handleEnvelope(parseEnvelope(record.body), record.body),
     (record, error) => logger.error('scan failed; the message will be retried', { sqsMessageId: record.messageId, error: errorMessage(error) }),
   );
 }
