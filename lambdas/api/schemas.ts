@@ -2,7 +2,6 @@
 // OpenAPI document is generated from them, so the two cannot drift apart.
 import { z } from 'zod';
 import { settingOverridesSchema, userSettingsSchema } from '../../core/settings.js';
-import { MESSAGE_STATUSES } from '../../core/stores.js';
 
 /** Ids in paths are opaque: anything that is not an existing id of the caller's tenant is a 404. */
 export const idParam = z.string().min(1).max(200);
@@ -131,7 +130,7 @@ export const passwordBody = z.object({ password: smtpPassword.optional().describ
 export const generatedPasswordSchema = z.object({ generatedPassword: z.string().describe('Shown once.') });
 
 // ---- messages
-export const messageStatus = z.enum(MESSAGE_STATUSES);
+export const messageStatus = z.enum(['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired', 'held-locked', 'held-manual', 'purged']);
 export const messageSchema = z.object({
   id: z.string().describe('Queue id, as in "250 2.0.0 queued as ID".'),
   userId: z.string().nullable(),

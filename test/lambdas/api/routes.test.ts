@@ -3,6 +3,8 @@
 // the last test fails if a route of the table was never answered with success here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../../core/identity.js';
+import { MESSAGE_STATUSES } from '../../../core/stores.js';
+import { messageStatus } from '../../../lambdas/api/schemas.js';
 import { allRoutes, createApiApp } from '../../../lambdas/api/app.js';
 import { ApiFixture, seedTenant, type SeededTenant } from './api-fixture.js';
 
@@ -445,6 +447,10 @@ describe('held mail', () => {
     expect((await fx.queue.depth('deliver')).visible).toBe(before + 1);
     expect((await fx.call('GET', `${t}/messages/q-1`)).body.message.status).toBe('queued');
     expect((await fx.call('GET', user)).body).toMatchObject({ onHold: false, messages: [] });
+  });
+
+  it('documents every message status the log can hold', () => {
+    expect(messageStatus.options).toEqual([...MESSAGE_STATUSES]);
   });
 
   it('purges held mail with its files, and refuses to release while the user is locked', async () => {
