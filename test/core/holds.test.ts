@@ -150,6 +150,21 @@ describe('release and purge', () => {
     expect((await stores.log.get('M1'))?.message.status).toBe('queued');
   });
 
+  it('releases the held mail on an unlock, unless the sender is also on hold', async () => {
+    const { stores, holds, locks, user, envelope, lock } = await setup();
+    await lock();
+    const queued = await envelope();
+    await holds.holdIfSenderStopped('scan', queued, JSON.stringify(queued));
+    await holds.hold(user, 'operator');
+    await locks.unlock(user.id, 'operator', 'fixed');
+    expect((await stores.queue.depth('scan')).visible).toBe(0);
+    await stores.holdStore.removeSenderHold(user.id);
+    await lock();
+    await locks.unlock(user.id, 'operator', 'fixed again');
+    expect((await stores.queue.depth('scan')).visible).toBe(1);
+    expect((await stores.log.get(queued.messageId))?.events.at(-1)).toMatchObject({ event: 'hold-released', detail: { by: 'unlock' } });
+  });
+
   it('leaves mail of a locked or on-hold sender held at the hold check, and releases it when a timed lock ends', async () => {
     const { stores, clock, holds, user, envelope, lock } = await setup();
     await lock();

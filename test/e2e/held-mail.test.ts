@@ -146,7 +146,11 @@ describe('a lock holds the mail its user already queued', () => {
     expect((await api('GET', `/v1/tenants/${acme.id}/users/${erin}/queue`)).body.messages).toHaveLength(3);
 
     expect((await api('POST', `/v1/tenants/${acme.id}/users/${erin}/unlock`, { reason: 'cleaned up' })).status).toBe(200);
-    for (const id of ids.erin ?? []) await messageWithStatus(e2e.node, id, 'delivered');
+    for (const id of ids.erin ?? []) {
+      const delivered = await messageWithStatus(e2e.node, id, 'delivered');
+      // Released by the unlock itself, not by the next hold check.
+      expect(delivered.events.find((event) => event.event === 'hold-released')?.detail).toMatchObject({ by: 'unlock' });
+    }
     await retryRounds();
     expect(await sinkSubjects()).toEqual(['alice 1', 'alice 2', 'bob 1', 'erin 1', 'erin 2']);
   });
@@ -186,8 +190,10 @@ describe('a lock holds the mail its user already queued', () => {
     const held = await messageWithStatus(e2e.node, id, 'held-manual');
     expect(held.events.at(-1)).toMatchObject({ event: 'held-manual', detail: { stage: 'scan' } });
     await retryRounds();
-    expect((await e2e.node.stores.log.get(id))?.message.status).toBe('held-manual');
     // The hold check leaves mail on hold alone: the user is not locked, but it is on hold.
+    const stillHeld = await e2e.node.stores.log.get(id);
+    expect(stillHeld?.message.status).toBe('held-manual');
+    expect(stillHeld?.events.filter((event) => event.event === 'hold-released')).toEqual([]);
     expect(await cli(['queue', 'status'])).toMatch(/frank@acme\.test\s+acme\s+manual\s+1\s/);
 
     expect(await cli(['queue', 'release', '--tenant', 'acme', 'frank@acme.test'])).toMatch(/1 held message put back/);
