@@ -18,7 +18,8 @@ export function locksAndHoldsFor(ctx: CommandContext, stores: LocalStores) {
     clock: stores.clock,
     configStore: stores.configStore,
     config: ctx.config,
-    logger: createLogger('locks', { level: 'warn' }),
+    // Warnings (a purge, a hold) go to stderr as JSON: the audit line, apart from the command's output.
+    logger: createLogger('holds', { level: 'warn', write: (line) => process.stderr.write(line + '\n') }),
   });
 }
 

@@ -168,6 +168,7 @@ describe('a lock holds the mail its user already queued', () => {
     const dave = ids.dave ?? [];
     const blobKeys = await Promise.all(dave.map(async (id) => (await e2e.node.stores.holdStore.list({ userId: await userId('dave@acme.test') })).find((held) => held.messageId === id)?.blobKey ?? ''));
     for (const key of blobKeys) expect(await e2e.node.stores.blobs.exists(key)).toBe(true);
+    await expect(cli(['queue', 'release', '--tenant', 'acme', 'dave@acme.test'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/dave@acme\.test is locked; .*unlock/) });
     expect(await cli(['queue', 'purge', '--tenant', 'acme', 'dave@acme.test'])).toMatch(/2 held messages of dave@acme\.test purged/);
     for (const id of dave) {
       const purged = await e2e.node.stores.log.get(id);
