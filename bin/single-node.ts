@@ -238,7 +238,11 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();
   // The hold check: a timed lock ends without anyone acting, so its held mail is looked after here.
+  // One check at a time: a large release may outlast the interval (claims keep a second one safe, not useful).
+  let holdCheckRunning = false;
   const holdCheck = setInterval(() => {
+    if (holdCheckRunning) return;
+    holdCheckRunning = true;
     holds
       .releaseEnded()
       .then((released) => {
@@ -246,7 +250,10 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
         nudge('scan');
         nudge('deliver');
       })
-      .catch((error: unknown) => logger.error('hold check failed', { error: errorMessage(error) }));
+      .catch((error: unknown) => logger.error('hold check failed', { error: errorMessage(error) }))
+      .finally(() => {
+        holdCheckRunning = false;
+      });
   }, config.queue.holdCheckSeconds * 1000);
   holdCheck.unref();
 
@@ -300,7 +307,7 @@ function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string,
   return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
 }
 
-/** Gauges read at scrape time: queue depths, message outcomes from the log, locks. */
+/** Gauges read at scrape time: queue depths, message outcomes from the log, held mail, locks. */
 async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number, queueLifetime: number): Promise<void> {
   metrics.set('outpost_smtp_sessions_active', 'SMTP sessions open now.', {}, activeSessions);
   for (const name of ['scan', 'deliver', 'bounce']) {
