@@ -11,6 +11,7 @@ import { SqliteCounterStore } from '../adapters/local/counter-store.js';
 import { SqliteDkimKeyStore } from '../adapters/local/dkim-key-store.js';
 import { SqliteFingerprintStore } from '../adapters/local/fingerprint-store.js';
 import { FsBlobStore } from '../adapters/local/fs-blob-store.js';
+import { SqliteHoldStore } from '../adapters/local/hold-store.js';
 import { SqliteLockStore } from '../adapters/local/lock-store.js';
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
@@ -32,6 +33,7 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
     counters: new SqliteCounterStore(db, clock),
     lockStore: new SqliteLockStore(db),
+    holdStore: new SqliteHoldStore(db),
     fingerprints: new SqliteFingerprintStore(db),
     quarantine: new SqliteQuarantineStore(db),
     dkimKeys: new SqliteDkimKeyStore(db, box, clock),

@@ -22,7 +22,8 @@ import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
 import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { Check } from '../core/checks/check.js';
-import { makeIngressPolicy, makeUserLocks } from '../core/policy/index.js';
+import { makeIngressPolicy } from '../core/policy/index.js';
+import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
@@ -67,8 +68,12 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
 
   const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
 
-  // Policy: limits, locks, sender rules, auth abuse, IP reputation; plus the suppression list.
-  const locks = makeUserLocks({
+  // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
+  const { locks, holds } = makeLocksAndHolds({
+    holdStore: stores.holdStore,
+    queue: stores.queue,
+    blobs: stores.blobs,
+    log: stores.log,
     store: stores.lockStore,
     counters: stores.counters,
     clock,
@@ -126,6 +131,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
         return prepared;
       },
       onHardBounce: (envelope, recipient, diagnostic) => hardBounce(envelope.tenantId, envelope.userId, recipient, diagnostic),
+      holds,
     }),
     // Jobs one by one as slots free: a dead destination holds only its own jobs.
     config.delivery.concurrency,
@@ -166,6 +172,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     quarantine: stores.quarantine,
     settingsFor: (envelope) => settingsFor(envelope.userId),
     onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
+    holds,
   });
   poller('scan', async (event) => {
     const response = await scanHandler(event);
@@ -207,7 +214,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/metrics', async (c) => {
-    await collectGauges(metrics, stores, ingress.activeSessions);
+    await collectGauges(metrics, stores, ingress.activeSessions, queueLifetimeMs(config.delivery.retrySchedule));
     return c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
   app.route(
@@ -229,6 +236,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       resolver,
       relayHostname: config.hostname,
       audit: stores.audit,
+      holds: { holds, store: stores.holdStore, queueLifetimeMs: queueLifetimeMs(config.delivery.retrySchedule) },
     }),
   );
   webRoutes(app);
@@ -252,12 +260,32 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     runHousekeeping(stores, config, clock).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
   }, HOUSEKEEPING_INTERVAL_MS);
   housekeeping.unref();
+  // The hold check: a timed lock ends without anyone acting, so its held mail is looked after here.
+  // One check at a time: a large release may outlast the interval (claims keep a second one safe, not useful).
+  let holdCheckRunning = false;
+  const holdCheck = setInterval(() => {
+    if (holdCheckRunning) return;
+    holdCheckRunning = true;
+    holds
+      .releaseEnded()
+      .then((released) => {
+        if (released === 0) return;
+        nudge('scan');
+        nudge('deliver');
+      })
+      .catch((error: unknown) => logger.error('hold check failed', { error: errorMessage(error) }))
+      .finally(() => {
+        holdCheckRunning = false;
+      });
+  }, config.queue.holdCheckSeconds * 1000);
+  holdCheck.unref();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping: no new connections; sessions in flight may finish', { closeTimeoutSeconds: config.smtp.closeTimeoutSeconds });
       clearInterval(housekeeping);
+      clearInterval(holdCheck);
       await Promise.all([ingress.close(), bounceListener.close()]);
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
       await Promise.all([...pollers.values()].map((item) => item.stop()));
@@ -336,8 +364,8 @@ async function reportDeadLetters(stores: LocalStores, logger: Logger): Promise<v
   }
 }
 
-/** Gauges read at scrape time: queue depths, message outcomes from the log, locks. */
-async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number): Promise<void> {
+/** Gauges read at scrape time: queue depths, message outcomes from the log, held mail, locks. */
+async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number, queueLifetime: number): Promise<void> {
   metrics.set('outpost_smtp_sessions_active', 'SMTP sessions open now.', {}, activeSessions);
   for (const name of ['scan', 'deliver', 'bounce']) {
     for (const queue of [name, `${name}-dlq`]) {
@@ -352,6 +380,17 @@ async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessio
   const events = stores.db.prepare('SELECT event, COUNT(*) AS n FROM message_events GROUP BY event').all() as Array<{ event: string; n: number }>;
   for (const { event, n } of events) {
     metrics.set('outpost_message_events', 'Message log events (delivered, deferred, bounced, scanned, quarantined, ...) since the log began.', { event }, n);
+  }
+  const held = await stores.holdStore.summary({ overdueBefore: stores.clock.now() - queueLifetime });
+  for (const reason of ['locked', 'manual'] as const) {
+    const ofReason = held.filter((item) => item.reason === reason);
+    metrics.set('outpost_queue_held', 'Messages held out of the pipeline (sender locked, or put on hold), by reason.', { reason }, ofReason.reduce((sum, item) => sum + item.count, 0));
+    metrics.set(
+      'outpost_queue_held_overdue',
+      "Held messages held longer than the queue's lifetime (the retry schedule's total); they stay held until released or purged.",
+      { reason },
+      ofReason.reduce((sum, item) => sum + item.overdue, 0),
+    );
   }
   const locked = await stores.lockStore.listLocked({});
   metrics.set('outpost_locked_users', 'Users locked now, by kind of lock.', { kind: 'temporary' }, locked.filter((l) => !l.permanent).length);

@@ -87,6 +87,7 @@ export const configSchema = z
         maxReceives: z.number().int().positive().default(10).describe('Receives after which a message that keeps failing is moved to its dead-letter queue.'),
         pollIntervalMs: z.number().int().positive().default(250).describe('How often the single node polls an empty queue.'),
         batchSize: z.number().int().min(1).max(10).default(10).describe('Messages handed to a handler at once (SQS batch size).'),
+        holdCheckSeconds: z.number().int().positive().default(30).describe('How often the single node re-queues held mail whose sender is free again: a timed lock that ended releases the mail within this time.'),
       })
       .strict()
       .prefault({}),

@@ -57,7 +57,7 @@ export interface ConfigStore {
   deleteUser(id: string): Promise<void>;
 }
 
-export const MESSAGE_STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired'] as const;
+export const MESSAGE_STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired', 'held-locked', 'held-manual', 'purged'] as const;
 /**
  * The effective settings of a user: its overrides, over its tenant's defaults, over the
  * deployment defaults. A user that is not found gets the tenant-less defaults.

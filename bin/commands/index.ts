@@ -9,6 +9,7 @@ import { dkimCommands } from './dkim.js';
 import { lockCommands, unlockCommand } from './policy.js';
 import { quarantineCommands } from './quarantine.js';
 import { suppressionCommands } from './suppression.js';
+import { holdCommands } from './holds.js';
 
 export type { CommandContext } from './common.js';
 
@@ -23,6 +24,6 @@ export const commandGroups: Record<string, Record<string, Command>> = {
   suppression: suppressionCommands,
   quarantine: quarantineCommands,
   message: messageCommands,
-  queue: queueCommands,
+  queue: { ...queueCommands, ...holdCommands },
   config: configCommands,
 };

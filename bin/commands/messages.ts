@@ -3,6 +3,7 @@ import { type Command, formatTime, positional, table, tenantNamed, tenantOption,
 import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/stores.js';
 import { UsageError } from './common.js';
 import { QUEUE_NAMES, type QueueName } from '../../core/ports.js';
+import { printHeld } from './holds.js';
 
 function messageStatus(value: string | undefined): MessageStatus | undefined {
   if (value === undefined) return undefined;
@@ -55,7 +56,7 @@ export const messageCommands: Record<string, Command> = {
 export const queueCommands: Record<string, Command> = {
   status: {
     usage: '',
-    summary: 'Depth of each pipeline queue and its dead-letter queue.',
+    summary: 'Depth of each pipeline queue and its dead-letter queue, and the held mail per user (overdue: held longer than the retry schedule).',
     async run(ctx) {
       await withStores(ctx, async (stores) => {
         const rows: string[][] = [];
@@ -66,6 +67,7 @@ export const queueCommands: Record<string, Command> = {
           }
         }
         table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
+        await printHeld(ctx, stores);
       });
     },
   },

@@ -1,20 +1,13 @@
 // lock commands: automatic locks, their reasons and history, and manual unlock.
-import { makeUserLocks } from '../../core/policy/index.js';
-import { createLogger } from '../../core/log.js';
 import type { LocalStores } from '../local-stores.js';
 import type { CommandContext } from './common.js';
 import { auditCli, type Command, formatTime, positional, requiredOption, stringOption, table, tenantNamed, tenantOption, withStores, jsonOption } from './common.js';
 import { userOf } from './users.js';
+import { locksAndHoldsFor } from './holds.js';
 
+/** An unlock also releases the user's held mail. */
 function locksFor(ctx: CommandContext, stores: LocalStores) {
-  return makeUserLocks({
-    store: stores.lockStore,
-    counters: stores.counters,
-    clock: stores.clock,
-    configStore: stores.configStore,
-    config: ctx.config,
-    logger: createLogger('locks', { level: 'warn' }),
-  });
+  return locksAndHoldsFor(ctx, stores).locks;
 }
 
 export const lockCommands: Record<string, Command> = {
@@ -63,7 +56,7 @@ export const lockCommands: Record<string, Command> = {
 
 export const unlockCommand: Command = {
   usage: '--tenant NAME IDENTITY [--reason TEXT]',
-  summary: 'Lift a lock (temporary or permanent); resets the count of timed unlocks.',
+  summary: 'Lift a lock (temporary or permanent); resets the count of timed unlocks; puts the mail the lock held back in the queue.',
   options: { ...tenantOption, reason: { type: 'string' } },
   async run(ctx) {
     await withStores(ctx, async (stores) => {

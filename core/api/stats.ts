@@ -64,7 +64,7 @@ export type NoticeEventDetail = Partial<Record<NoticeEventKey, string>>;
 
 export const BUCKET_MS: Record<StatsBucket, number> = { hour: 3_600_000, day: 86_400_000 };
 
-export const REFUSED_STATUSES: ReadonlySet<MessageStatus> = new Set<MessageStatus>(['refused', 'quarantined', 'bounced', 'expired']);
+export const REFUSED_STATUSES: ReadonlySet<MessageStatus> = new Set<MessageStatus>(['refused', 'quarantined', 'bounced', 'expired', 'purged']);
 
 export function bucketStart(at: number, bucket: StatsBucket): number {
   return Math.floor(at / BUCKET_MS[bucket]) * BUCKET_MS[bucket];

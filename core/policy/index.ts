@@ -164,6 +164,8 @@ export interface UserLocksWiring {
   config: Config;
   logger?: Logger;
   onLockEvent?: (event: LockEvent) => void;
+  /** Called after a manual unlock has forgotten the counters: releases the user's held mail. */
+  afterUnlock?: (userId: string) => Promise<void>;
 }
 
 /**
@@ -189,6 +191,7 @@ export function makeUserLocks(wiring: UserLocksWiring): UserLocks {
         await counters.reset(counterKeys.authFailuresUser(user.identity));
         await counters.reset(counterKeys.authBlockUser(user.identity));
       }
+      await wiring.afterUnlock?.(userId);
     },
   });
 }

@@ -6,6 +6,7 @@ import type { ApiKeyStore } from '../../core/api/api-keys.js';
 import type { AuditLog } from '../../core/audit.js';
 import type { MessageStats } from '../../core/api/stats.js';
 import type { DkimKeyStore } from '../../core/dkim/keys.js';
+import type { HoldStore, MailHolds } from '../../core/holds.js';
 import type { UserLocks } from '../../core/locks.js';
 import type { BlobStore, Clock, DeadLetterQueues, Logger, Queue, Resolver } from '../../core/ports.js';
 import type { DeliverJobBody, QuarantineStore } from '../../core/scan/quarantine.js';
@@ -25,6 +26,8 @@ export interface ApiDeps {
   /** Deployment defaults of the settings (config `defaults`), for effective settings. */
   defaults?: SettingOverrides;
   locks?: UserLocks;
+  /** Held mail of locked or held senders: hold, release, purge (with `locks`). */
+  holds?: { holds: MailHolds; store: HoldStore; queueLifetimeMs: number };
   dkimKeys?: DkimKeyStore;
   suppression?: SuppressionList;
   /** Held messages; releasing one queues it for delivery, deleting one deletes its blob. */

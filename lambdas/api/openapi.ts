@@ -104,6 +104,7 @@ export function openApiDocument(routes: Route[]): JsonObject {
       { name: 'messages', description: 'Message log search' },
       { name: 'statistics', description: 'Volumes per hour or day, refusals by reason' },
       { name: 'locks', description: 'User locks: list, lock, unlock, history' },
+      { name: 'queue', description: 'Held mail of a user (locked, or put on hold): list, hold, release, purge' },
       { name: 'dkim', description: 'DKIM keys of the tenant domains with their DNS records' },
       { name: 'quarantine', description: 'Messages held by the content scan' },
       { name: 'suppression', description: 'Recipients mail is refused to' },

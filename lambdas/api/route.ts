@@ -16,7 +16,7 @@ import { ApiProblem } from './problem.js';
 export type Access = 'public' | 'any' | 'operator' | 'tenant';
 
 /** Optional ports: a route that needs one answers 501 when the deployment did not provide it. */
-export type OptionalPort = 'locks' | 'dkimKeys' | 'suppression' | 'quarantine' | 'deadLetters' | 'audit';
+export type OptionalPort = 'locks' | 'dkimKeys' | 'suppression' | 'quarantine' | 'deadLetters' | 'audit' | 'holds';
 
 export type Caller = { role: 'operator' } | { role: 'tenant'; key: ApiKey };
 

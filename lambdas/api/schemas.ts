@@ -158,7 +158,7 @@ export const passwordBody = z.object({ password: smtpPassword.optional().describ
 export const generatedPasswordSchema = z.object({ generatedPassword: z.string().describe('Shown once.') });
 
 // ---- messages
-export const messageStatus = z.enum(['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired']);
+export const messageStatus = z.enum(['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired', 'held-locked', 'held-manual', 'purged']);
 export const messageSchema = z.object({
   id: z.string().describe('Queue id, as in "250 2.0.0 queued as ID".'),
   userId: z.string().nullable(),

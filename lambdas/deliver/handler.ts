@@ -13,6 +13,7 @@ import type { MessageLog, MessageStatus } from '../../core/stores.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { queueNotice, type NoticeDeps } from '../../core/delivery/notice.js';
 import { DeliveryScheduler, POSTPONE_SECONDS } from '../../core/delivery/scheduler.js';
+import type { HoldCheck } from '../../core/holds.js';
 
 export const DELIVER_QUEUE = 'deliver';
 
@@ -58,6 +59,8 @@ export interface DeliverDeps {
   mxPort?: number;
   /** Per-destination concurrency, shared by every job this process runs (default: one per handler). */
   scheduler?: DeliveryScheduler;
+  /** Holds the job instead of attempting it while its sender is locked or on hold (also a retry whose time came). */
+  holds?: HoldCheck;
 }
 
 function parseJob(body: string): { job: DeliverJob } | { problem: string } {
@@ -143,6 +146,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     }
     const { job } = parsed;
     const { envelope } = job;
+    if (await deps.holds?.holdIfSenderStopped(DELIVER_QUEUE, envelope, record.body)) return;
     const now = clock.now();
     if (job.notBefore !== undefined && job.notBefore > now + 1000) {
       const wait = Math.min(Math.ceil((job.notBefore - now) / 1000), MAX_QUEUE_DELAY_SECONDS);

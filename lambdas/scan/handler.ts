@@ -45,6 +45,7 @@ interface ScanJob {
   attempt: number;
   notBefore?: number;
 }
+import type { HoldCheck } from '../../core/holds.js';
 
 
 export interface ScanHandlerDeps {
@@ -63,6 +64,8 @@ export interface ScanHandlerDeps {
   onAbuse?: (envelope: Envelope, kind: 'spam' | 'virus', symbols: Symbol[]) => Promise<void>;
   /** The 'deliver' job body; owned by delivery. Default: { envelope, attempt: 1, pending: rcptTo }. */
   deliverJob?: DeliverJobBody;
+  /** Holds the job instead of scanning it while its sender is locked or on hold. */
+  holds?: HoldCheck;
 }
 
 /** Warnings to print at start when scanning runs with less than real engines. */
@@ -236,7 +239,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
     }
   };
 
-  const handleJob = async (job: ScanJob): Promise<void> => {
+  const handleJob = async (job: ScanJob, body: string): Promise<void> => {
     const now = deps.clock.now();
     if (job.notBefore !== undefined && job.notBefore > now + 1000) {
       // Received early (a wait longer than the queue's delay limit): queued again for the rest.
@@ -249,6 +252,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       logger.info('scan try already handled; duplicate receive dropped', { messageId: job.envelope.messageId, attempt: job.attempt });
       return;
     }
+    if (await deps.holds?.holdIfSenderStopped('scan', job.envelope, body)) return;
     await handleEnvelope(job.envelope, job.attempt);
   };
 
@@ -259,7 +263,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   };
 
   return perRecord(
-    async (record) => handleJob(parseScanJob(record.body)),
+    async (record) => handleJob(parseScanJob(record.body), record.body),
     (record, error) => logger.error('scan failed; the message will be retried', { sqsMessageId: record.messageId, error: errorMessage(error) }),
   );
 }

@@ -54,11 +54,12 @@ export function parseSinkDump(dump: Buffer): SinkMessage {
   return { helo, mailFrom, rcptTo, data };
 }
 
-export async function startSmtpSink(options: { extraArgs?: string[] } = {}): Promise<SmtpSink> {
+/** `port`: listen there (a port the test reserved, e.g. a smarthost that was down until now); a free one otherwise. */
+export async function startSmtpSink(options: { extraArgs?: string[]; port?: number } = {}): Promise<SmtpSink> {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-sink-'));
   // smtp-sink drops to "nobody" when started as root, and nobody must write the dumps.
   await chmod(dir, 0o777);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const args = [...(asRoot ? ['-u', 'nobody'] : []), '-d', `${dir}/msg.`, ...(options.extraArgs ?? []), `127.0.0.1:${port}`, '64'];
   const child = spawn(SMTP_SINK, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -11,6 +11,7 @@ import { SqliteAuditLog } from '../../../adapters/local/audit-log.js';
 import { SqliteConfigStore } from '../../../adapters/local/config-store.js';
 import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
 import { FsBlobStore } from '../../../adapters/local/fs-blob-store.js';
+import { SqliteHoldStore } from '../../../adapters/local/hold-store.js';
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../../../adapters/local/quarantine-store.js';
@@ -19,6 +20,7 @@ import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
+import { MailHolds } from '../../../core/holds.js';
 import { UserLocks } from '../../../core/locks.js';
 import type { Envelope, Resolver } from '../../../core/ports.js';
 import { allRoutes, createApiApp } from '../../../lambdas/api/app.js';
@@ -61,6 +63,9 @@ export class ApiFixture {
     this.queue = new SqliteQueue(this.db, { maxReceives: 5, clock: this.clock });
     this.blobs = new FsBlobStore(join(this.dir, 'blobs'));
     const optional = options.optionalPorts ?? true;
+    const locks = new UserLocks({ store: new SqliteLockStore(this.db), clock: this.clock, configStore });
+    const holdStore = new SqliteHoldStore(this.db);
+    const holds = new MailHolds({ store: holdStore, queue: this.queue, blobs: this.blobs, log: messageLog, clock: this.clock, activeLock: (userId) => locks.activeLock(userId) });
     this.deps = {
       operatorToken: OPERATOR_TOKEN,
       configStore,
@@ -74,7 +79,8 @@ export class ApiFixture {
       ...(options.authFailures ? { authFailures: options.authFailures } : {}),
       ...(optional
         ? {
-            locks: new UserLocks({ store: new SqliteLockStore(this.db), clock: this.clock, configStore }),
+            locks,
+            holds: { holds, store: holdStore, queueLifetimeMs: 3 * 86_400_000 },
             dkimKeys: new SqliteDkimKeyStore(this.db, secretBoxFromKey(randomBytes(32)), this.clock),
             suppression: new SqliteSuppressionList(this.db, this.clock),
             quarantine: { store: new SqliteQuarantineStore(this.db), blobs: this.blobs, queue: this.queue },

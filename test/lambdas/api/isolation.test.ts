@@ -58,6 +58,7 @@ describe('tenant isolation', () => {
     quarantine: (await fx.call('GET', `/v1/tenants/${a.tenantId}/quarantine`)).body,
     suppressions: (await fx.call('GET', `/v1/tenants/${a.tenantId}/suppressions`)).body,
     messages: (await fx.call('GET', `/v1/tenants/${a.tenantId}/messages`)).body,
+    heldMail: (await fx.call('GET', `/v1/tenants/${a.tenantId}/users/${a.mailboxUserId}/queue`)).body,
   });
 
   beforeAll(async () => {

@@ -3,6 +3,8 @@
 // the last test fails if a route of the table was never answered with success here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../../core/identity.js';
+import { MESSAGE_STATUSES } from '../../../core/stores.js';
+import { messageStatus } from '../../../lambdas/api/schemas.js';
 import { allRoutes, createApiApp } from '../../../lambdas/api/app.js';
 import { ApiFixture, seedTenant, type SeededTenant } from './api-fixture.js';
 
@@ -416,6 +418,61 @@ describe('quarantine', () => {
   });
 });
 
+describe('held mail', () => {
+  /** A deliver job of `userId` as the deliver stage would find it: held when its sender is locked or on hold. */
+  async function deliverJobComesUp(userId: string, messageId: string): Promise<boolean> {
+    const envelope = { messageId, tenantId: acme.tenantId, userId, identity: 'acme.example', mailFrom: 'news@acme.example', rcptTo: ['x@dest.example'], blobKey: `messages/${messageId}.eml`, size: 10, receivedAt: fx.now, clientIp: '192.0.2.9', helo: 'h' };
+    await fx.blobs.put(envelope.blobKey, Buffer.from('Subject: s\r\n\r\nbody'));
+    await fx.deps.messageLog.create({ id: messageId, tenantId: acme.tenantId, userId, identity: 'acme.example', mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: 10, subject: 's', status: 'queued', receivedAt: fx.now });
+    return (await fx.deps.holds?.holds.holdIfSenderStopped('deliver', envelope, JSON.stringify({ envelope, attempt: 1, pending: envelope.rcptTo }))) ?? false;
+  }
+
+  it('lets the tenant hold a user, lists what is held, and releases it back to the queue once', async () => {
+    const user = `${t}/users/${acme.domainUserId}/queue`;
+    expect(await deliverJobComesUp(acme.domainUserId, 'q-free')).toBe(false);
+    expect((await fx.call('POST', `${user}/hold`, { token: acme.key })).body).toEqual({ onHold: true, alreadyOnHold: false });
+    expect(await deliverJobComesUp(acme.domainUserId, 'q-1')).toBe(true);
+    const listed = await fx.call('GET', user, { token: acme.key });
+    expect(listed.body).toMatchObject({ onHold: true, heldBy: `tenant-key:${acme.keyId}`, messages: [{ messageId: 'q-1', stage: 'deliver', reason: 'manual', overdue: false }] });
+    expect((await fx.call('GET', `${t}/messages/q-1`)).body.message.status).toBe('held-manual');
+
+    // Held longer than the queue's lifetime: flagged, never dropped.
+    fx.now += 4 * 86_400_000;
+    expect((await fx.call('GET', user)).body.messages[0].overdue).toBe(true);
+    fx.now -= 4 * 86_400_000;
+
+    const before = (await fx.queue.depth('deliver')).visible;
+    expect((await fx.call('POST', `${user}/release`, { token: acme.key })).body).toEqual({ released: 1 });
+    expect((await fx.call('POST', `${user}/release`, { token: acme.key })).body).toEqual({ released: 0 });
+    expect((await fx.queue.depth('deliver')).visible).toBe(before + 1);
+    expect((await fx.call('GET', `${t}/messages/q-1`)).body.message.status).toBe('queued');
+    expect((await fx.call('GET', user)).body).toMatchObject({ onHold: false, messages: [] });
+  });
+
+  it('documents every message status the log can hold', () => {
+    expect(messageStatus.options).toEqual([...MESSAGE_STATUSES]);
+  });
+
+  it('purges held mail with its files, and refuses to release while the user is locked', async () => {
+    const user = `${t}/users/${acme.domainUserId}/queue`;
+    await fx.call('POST', `${t}/users/${acme.domainUserId}/lock`, { body: { reason: 'compromised' } });
+    expect(await deliverJobComesUp(acme.domainUserId, 'q-2')).toBe(true);
+    expect((await fx.call('GET', user)).body.messages).toEqual([expect.objectContaining({ messageId: 'q-2', reason: 'locked' })]);
+    expect((await fx.call('GET', `${t}/messages/q-2`)).body.message.status).toBe('held-locked');
+
+    const refused = await fx.call('POST', `${user}/release`, { token: acme.key });
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toMatch(/is locked.*unlock/);
+    expect((await fx.call('GET', user)).body.messages).toHaveLength(1);
+
+    expect((await fx.call('POST', `${user}/purge`, { token: acme.key })).body).toEqual({ purged: 1 });
+    expect(await fx.blobs.exists('messages/q-2.eml')).toBe(false);
+    expect((await fx.call('GET', `${t}/messages/q-2`)).body.message.status).toBe('purged');
+    expect((await fx.call('GET', user)).body.messages).toEqual([]);
+    await fx.call('POST', `${t}/users/${acme.domainUserId}/unlock`, { body: { reason: 'cleaned' } });
+  });
+});
+
 describe('suppression list', () => {
   it('lists, adds (with optional expiry) and removes recipients', async () => {
     const listed = await fx.call('GET', `${t}/suppressions`, { token: acme.key });
@@ -499,7 +556,7 @@ describe('optional ports', () => {
     try {
       const tenant = (await bare.call('POST', '/v1/tenants', { body: { name: 'bare' } })).body;
       const requiring = allRoutes.filter((route) => route.requires);
-      expect(requiring.map((route) => route.requires).sort()).toEqual(expect.arrayContaining(['dkimKeys', 'locks', 'quarantine', 'suppression']));
+      expect(requiring.map((route) => route.requires).sort()).toEqual(expect.arrayContaining(['dkimKeys', 'holds', 'locks', 'quarantine', 'suppression']));
       for (const route of requiring) {
         const path = route.path.replace('{tenantId}', tenant.id).replace(/\{\w+\}/g, 'x');
         const reply = await bare.call(route.method.toUpperCase(), path, route.body ? { body: {} } : {});

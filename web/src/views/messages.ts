@@ -5,7 +5,7 @@ import { field, formatTime, h } from '../dom.js';
 import type { Message, MessageDetail } from '../types.js';
 import { onSubmit, pageHeading, table } from '../ui.js';
 
-const STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired'];
+const STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired', 'held-locked', 'held-manual', 'purged'];
 const SEARCH_KEYS = ['sender', 'recipient', 'status', 'from', 'to', 'userId', 'cursor'] as const;
 
 /** datetime-local (no zone) -> ISO with offset, in the browser's zone. */
