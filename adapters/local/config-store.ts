@@ -63,33 +63,7 @@ export class SqliteConfigStore implements ConfigStore {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS tenants (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        settings TEXT NOT NULL DEFAULT '{}',
-        suspended INTEGER NOT NULL DEFAULT 0,
-        created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS domains (
-        name TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS users (
-        id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL CHECK (kind IN ('mailbox', 'domain', 'ip')),
-        identity TEXT NOT NULL UNIQUE,
-        domain TEXT,
-        password_hash TEXT,
-        settings TEXT NOT NULL DEFAULT '{}',
-        created_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id);
-    `);
-  }
+  ) {}
 
   async createTenant(name: string, settings: SettingOverrides = {}): Promise<Tenant> {
     const row: TenantRow = {
