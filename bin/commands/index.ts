@@ -9,6 +9,7 @@ import { dkimCommands } from './dkim.js';
 import { lockCommands, unlockCommand } from './policy.js';
 import { quarantineCommands } from './quarantine.js';
 import { suppressionCommands } from './suppression.js';
+import { backupCommand } from './backup.js';
 
 export type { CommandContext } from './common.js';
 
@@ -25,4 +26,5 @@ export const commandGroups: Record<string, Record<string, Command>> = {
   message: messageCommands,
   queue: queueCommands,
   config: configCommands,
+  backup: { '': backupCommand },
 };
