@@ -15,7 +15,9 @@ import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
-import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { bodyReader, setAsideDamagedEntries } from '../adapters/local/damaged-entries.js';
+import { envelopeSchema } from '../core/envelope.js';
 import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { makeOutgoingPreparer } from '../core/dkim/sign.js';
@@ -221,6 +223,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     server.once('error', reject);
   });
 
+  await setAsideDamaged(stores, config, logger, metrics, clock);
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
   for (const item of pollers.values()) item.start();
@@ -271,6 +274,22 @@ export async function runHousekeeping(stores: LocalStores, config: Config, clock
   await stores.suppression.purgeExpired(now);
   await stores.log.purgeOlderThan(logCutoff);
   await stores.stats.purgeOlderThan(logCutoff);
+}
+
+/** Sets aside queue entries damaged on disk (a bad body, a missing or garbled message file), so that they neither block start-up nor fail forever. */
+async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logger, metrics: Metrics, clock: Clock): Promise<void> {
+  const envelopeBody = bodyReader(envelopeSchema, (envelope) => envelope);
+  const { damaged, unchecked } = await setAsideDamagedEntries(stores.db, {
+    dataDir: config.dataDir,
+    now: clock.now(),
+    readers: { scan: envelopeBody, bounce: envelopeBody, deliver: bodyReader(deliverJobSchema, (job) => job.envelope) },
+  });
+  for (const entry of damaged) {
+    logger.error('damaged queue entry set aside; see: npx outpost queue status', { ...entry });
+    metrics.inc('outpost_damaged_entries_total', 'Queue entries set aside at start-up because their body or message file was damaged.', { queue: entry.queue });
+    if (entry.messageId) await stores.log.addEvent(entry.messageId, 'set-aside', { reason: entry.reason, movedTo: entry.movedBlob }).catch((error: unknown) => logger.warn('recording the set-aside event failed', { id: entry.messageId, error: errorMessage(error) }));
+  }
+  for (const entry of unchecked) logger.warn('queue entry could not be checked at start-up; left in place', entry);
 }
 
 /** Inserts `check` before the check named `before` (rate limits stay last: they reserve). */

@@ -2,6 +2,7 @@
 import { type Command, formatTime, positional, table, tenantNamed, tenantOption, withStores, jsonOption, stringOption } from './common.js';
 import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/stores.js';
 import { UsageError } from './common.js';
+import { countDamagedEntries, listDamagedEntries } from '../../adapters/local/damaged-entries.js';
 
 function messageStatus(value: string | undefined): MessageStatus | undefined {
   if (value === undefined) return undefined;
@@ -54,7 +55,7 @@ export const messageCommands: Record<string, Command> = {
 export const queueCommands: Record<string, Command> = {
   status: {
     usage: '',
-    summary: 'Depth of each pipeline queue and its dead-letter queue.',
+    summary: 'Depth of each pipeline queue and its dead-letter queue, and the entries set aside as damaged at start-up.',
     async run(ctx) {
       await withStores(ctx, async (stores) => {
         const rows: string[][] = [];
@@ -65,6 +66,16 @@ export const queueCommands: Record<string, Command> = {
           }
         }
         table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
+        // Entries damaged on disk, set aside at start-up (their files are in the data folder's damaged/).
+        const damaged = countDamagedEntries(stores.db);
+        if (damaged === 0) return;
+        ctx.out('');
+        ctx.out(`set aside as damaged: ${damaged} (newest 20 below; files kept in ${ctx.config.dataDir}/damaged)`);
+        table(
+          ctx.out,
+          ['FOUND', 'QUEUE', 'MESSAGE', 'REASON'],
+          listDamagedEntries(stores.db, 20).map((entry) => [formatTime(entry.foundAt), entry.queue, entry.messageId ?? `(row ${entry.queueMessageId})`, entry.reason]),
+        );
       });
     },
   },
