@@ -276,7 +276,7 @@ export async function runHousekeeping(stores: LocalStores, config: Config, clock
   await stores.stats.purgeOlderThan(logCutoff);
 }
 
-/** Sets aside queue entries damaged on disk (a bad body, a missing or garbled message file), so that they neither block start-up nor fail forever. */
+/** Deals with queue entries damaged on disk (a bad body: set aside; a missing or garbled message file: set aside and bounced), so that they neither block start-up nor fail forever or in silence. */
 async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logger, metrics: Metrics, clock: Clock): Promise<void> {
   const envelopeBody = bodyReader(envelopeSchema, (envelope) => envelope);
   const { damaged, unchecked } = await setAsideDamagedEntries(stores.db, {
@@ -285,9 +285,9 @@ async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logg
     readers: { scan: envelopeBody, bounce: envelopeBody, deliver: bodyReader(deliverJobSchema, (job) => job.envelope) },
   });
   for (const entry of damaged) {
-    logger.error('damaged queue entry set aside; see: npx outpost queue status', { ...entry });
+    logger.error(entry.action === 'bounced' ? 'damaged message file set aside; the message bounces to its sender' : 'damaged queue entry set aside', { ...entry, see: 'npx outpost queue status' });
     metrics.inc('outpost_damaged_entries_total', 'Queue entries set aside at start-up because their body or message file was damaged.', { queue: entry.queue });
-    if (entry.messageId) await stores.log.addEvent(entry.messageId, 'set-aside', { reason: entry.reason, movedTo: entry.movedBlob }).catch((error: unknown) => logger.warn('recording the set-aside event failed', { id: entry.messageId, error: errorMessage(error) }));
+    if (entry.messageId) await stores.log.addEvent(entry.messageId, 'damaged', { reason: entry.reason, movedTo: entry.movedBlob }).catch((error: unknown) => logger.warn('recording the set-aside event failed', { id: entry.messageId, error: errorMessage(error) }));
   }
   for (const entry of unchecked) logger.warn('queue entry could not be checked at start-up; left in place', entry);
 }

@@ -1,10 +1,14 @@
-// Start-up check of the single node's pipeline queues. A queue row whose body no longer parses,
-// or whose message file is missing, shorter than the message it holds, or does not begin with a
-// header field, cannot be handled: left in place it would fail on every receive until it reached
-// the dead-letter queue, and a bad entry must never stop the relay from starting. Each one is set
-// aside: the row moves to `damaged_entries` with its reason, its message file (if any) moves to
-// `<dataDir>/damaged/`, and the caller logs it; the rest of the queue is delivered as usual.
-// `npx outpost queue status` lists what was set aside.
+// Start-up check of the single node's pipeline queues, so that damage on disk neither stops the
+// relay from starting nor fails in silence:
+// - a queue row whose body no longer parses can never be handled (left in place it would fail on
+//   every receive until it reached the dead-letter queue): it is set aside, i.e. moved to the
+//   table `damaged_entries` with its reason;
+// - a message file that is missing, shorter than the message it held, or does not begin with a
+//   header field cannot be delivered: the file (if any) moves to `<dataDir>/damaged/`, the entry
+//   is recorded in `damaged_entries`, and the queue row stays, so that the pipeline finds the
+//   content gone and bounces the message to its sender (5.3.0) as it does for any lost content.
+// The caller logs each entry; `npx outpost queue status` lists them; a later start does not
+// report the same entry again.
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { z } from 'zod';
@@ -30,6 +34,8 @@ export interface DamagedEntry {
   queueMessageId: string;
   /** The queue id of the message, when the body still names one. */
   messageId: string | null;
+  /** 'set-aside': the row left the queue; 'bounced': the file was damaged, the row stays for the pipeline to bounce. */
+  action: 'set-aside' | 'bounced';
   reason: string;
   movedBlob: string | null;
   foundAt: number;
@@ -87,9 +93,9 @@ async function problemOf(row: QueueRow, readers: QueueBodyReaders, blobRoot: str
 }
 
 /**
- * Sets aside every damaged entry of the queues `readers` knows (not their dead-letter queues);
- * returns what it set aside. Never throws for a damaged entry; an entry it cannot check (an I/O
- * error other than a missing file) is left in place and reported in `unchecked`.
+ * Checks every entry of the queues `readers` knows (not their dead-letter queues) and deals with
+ * the damaged ones as described above; returns them. Never throws for a damaged entry; an entry
+ * it cannot check (an I/O error other than a missing file) is left alone and reported in `unchecked`.
  */
 export async function setAsideDamagedEntries(
   db: Db,
@@ -97,7 +103,12 @@ export async function setAsideDamagedEntries(
 ): Promise<{ damaged: DamagedEntry[]; unchecked: Array<{ queueMessageId: string; error: string }> }> {
   const blobRoot = join(options.dataDir, 'blobs');
   const queues = Object.keys(options.readers);
-  const rows = db.prepare(`SELECT id, queue, body FROM queue_messages WHERE queue IN (${queues.map(() => '?').join(', ')})`).all(...queues) as QueueRow[];
+  const rows = db
+    .prepare(
+      `SELECT id, queue, body FROM queue_messages WHERE queue IN (${queues.map(() => '?').join(', ')})
+       AND id NOT IN (SELECT queue_message_id FROM damaged_entries)`,
+    )
+    .all(...queues) as QueueRow[];
   const damaged: DamagedEntry[] = [];
   const unchecked: Array<{ queueMessageId: string; error: string }> = [];
   const moved = new Map<string, string>();
@@ -119,12 +130,13 @@ export async function setAsideDamagedEntries(
         moved.set(found.blobKey, movedBlob);
       }
     }
-    const entry: DamagedEntry = { queue: row.queue, queueMessageId: row.id, messageId: found.messageId, reason: found.reason, movedBlob, foundAt: options.now };
+    const action = found.blobKey ? 'bounced' : 'set-aside';
+    const entry: DamagedEntry = { queue: row.queue, queueMessageId: row.id, messageId: found.messageId, action, reason: found.reason, movedBlob, foundAt: options.now };
     db.transaction(() => {
       db.prepare(
-        'INSERT INTO damaged_entries (queue, queue_message_id, message_id, body, reason, moved_blob, found_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ).run(entry.queue, entry.queueMessageId, entry.messageId, row.body, entry.reason, entry.movedBlob, entry.foundAt);
-      db.prepare('DELETE FROM queue_messages WHERE id = ?').run(row.id);
+        'INSERT INTO damaged_entries (queue, queue_message_id, message_id, action, body, reason, moved_blob, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(entry.queue, entry.queueMessageId, entry.messageId, entry.action, row.body, entry.reason, entry.movedBlob, entry.foundAt);
+      if (action === 'set-aside') db.prepare('DELETE FROM queue_messages WHERE id = ?').run(row.id);
     })();
     damaged.push(entry);
   }
@@ -134,9 +146,10 @@ export async function setAsideDamagedEntries(
 /** Entries set aside so far, newest first. */
 export function listDamagedEntries(db: Db, limit = 100): DamagedEntry[] {
   const rows = db
-    .prepare('SELECT queue, queue_message_id, message_id, reason, moved_blob, found_at FROM damaged_entries ORDER BY found_at DESC, id DESC LIMIT ?')
-    .all(limit) as Array<{ queue: string; queue_message_id: string; message_id: string | null; reason: string; moved_blob: string | null; found_at: number }>;
+    .prepare('SELECT queue, queue_message_id, message_id, action, reason, moved_blob, found_at FROM damaged_entries ORDER BY found_at DESC, id DESC LIMIT ?')
+    .all(limit) as Array<{ queue: string; queue_message_id: string; message_id: string | null; action: string; reason: string; moved_blob: string | null; found_at: number }>;
   return rows.map((row) => ({
+    action: row.action === 'bounced' ? 'bounced' : 'set-aside',
     queue: row.queue,
     queueMessageId: row.queue_message_id,
     messageId: row.message_id,

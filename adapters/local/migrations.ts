@@ -206,7 +206,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', up: (db) => db.exec(initialSchema) },
   {
     version: 2,
-    name: 'damaged queue entries set aside at start-up',
+    name: 'damaged queue entries found at start-up',
     up: (db) =>
       db.exec(`
         CREATE TABLE damaged_entries (
@@ -214,6 +214,7 @@ export const MIGRATIONS: readonly Migration[] = [
           queue TEXT NOT NULL,
           queue_message_id TEXT NOT NULL,
           message_id TEXT,
+          action TEXT NOT NULL CHECK (action IN ('set-aside', 'bounced')),
           body TEXT NOT NULL,
           reason TEXT NOT NULL,
           moved_blob TEXT,

@@ -73,8 +73,8 @@ export const queueCommands: Record<string, Command> = {
         ctx.out(`set aside as damaged: ${damaged} (newest 20 below; files kept in ${ctx.config.dataDir}/damaged)`);
         table(
           ctx.out,
-          ['FOUND', 'QUEUE', 'MESSAGE', 'REASON'],
-          listDamagedEntries(stores.db, 20).map((entry) => [formatTime(entry.foundAt), entry.queue, entry.messageId ?? `(row ${entry.queueMessageId})`, entry.reason]),
+          ['FOUND', 'QUEUE', 'MESSAGE', 'ACTION', 'REASON'],
+          listDamagedEntries(stores.db, 20).map((entry) => [formatTime(entry.foundAt), entry.queue, entry.messageId ?? `(row ${entry.queueMessageId})`, entry.action, entry.reason]),
         );
       });
     },

@@ -1,7 +1,8 @@
 // Damage on disk at start-up: a queue row whose body is garbage, message files truncated,
-// overwritten or gone. The node starts anyway, sets those entries aside (reported in the log,
-// the message log and `npx outpost queue status`), and delivers the rest; a second start finds
-// nothing new to set aside (no crash loop, no repeated reports).
+// overwritten or gone. The node starts anyway and sets those entries aside (reported in the log,
+// the message log and `npx outpost queue status`); a message whose file is damaged bounces to its
+// sender (5.3.0, content lost) rather than going out mangled; the rest is delivered. A later start
+// finds nothing new (no crash loop, no repeated reports).
 import Database from 'better-sqlite3';
 import { open, rm, truncate } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -49,21 +50,26 @@ describe('damaged queue entries at start-up', () => {
     const second = await startE2eNode({ config: { dataDir } });
     nodes.push(second);
     second.clock.advance(2 * 3600_000);
-    const received = await second.sink.waitForMessages(good.length, 20_000);
-    expect(received.map((message) => headersOf(message.data).get('x-outpost-queue-id')?.[0])).toEqual(good);
     for (const id of good) await messageWithStatus(second.node, id, 'delivered');
     for (const id of [truncated, garbled, missing]) {
-      const found = await second.node.stores.log.get(id ?? '');
-      expect(found?.events.find((event) => event.event === 'set-aside')?.detail, id).toBeDefined();
+      const { events } = await messageWithStatus(second.node, id ?? '', 'bounced');
+      expect(events.find((event) => event.event === 'damaged')?.detail, id).toBeDefined();
+      expect(events.find((event) => event.event === 'bounced')?.detail, id).toMatchObject({ status: '5.3.0' });
+      expect(events.some((event) => event.event === 'dsn-sent'), id).toBe(true);
     }
+    // At the smarthost: the intact message, and the three DSNs to the sender; nothing mangled.
+    const received = await second.sink.waitForMessages(good.length + 3, 20_000);
+    expect(received.filter((message) => message.mailFrom !== '').map((message) => headersOf(message.data).get('x-outpost-queue-id')?.[0])).toEqual(good);
+    expect(received.filter((message) => message.mailFrom === '').map((message) => message.rcptTo)).toEqual([['alice@acme.test'], ['alice@acme.test'], ['alice@acme.test']]);
     expect(existsSync(join(dataDir, 'damaged'))).toBe(true);
 
     const status = await outpost({ ...process.env, OUTPOST_DATA_DIR: dataDir, OUTPOST_LOG_LEVEL: 'error' }, ['queue', 'status']);
     expect(status).toContain('set aside as damaged: 4');
     expect(status).toContain('body is not JSON');
-    expect(status).toMatch(new RegExp(`${truncated}\\s+message file is truncated`));
-    expect(status).toMatch(new RegExp(`${garbled}\\s+message file does not begin with a header field`));
-    expect(status).toMatch(new RegExp(`${missing}\\s+message file is missing`));
+    expect(status).toMatch(/\(row \S+\)\s+set-aside\s+body is not JSON/);
+    expect(status).toMatch(new RegExp(`${truncated}\\s+bounced\\s+message file is truncated`));
+    expect(status).toMatch(new RegExp(`${garbled}\\s+bounced\\s+message file does not begin with a header field`));
+    expect(status).toMatch(new RegExp(`${missing}\\s+bounced\\s+message file is missing`));
 
     // A third start finds nothing new: the entries stay set aside, reported once.
     await second.node.stop();
