@@ -93,6 +93,9 @@ export async function backupDataFolder(dataDir: string, db: Db, destination: str
 
   const snapshot = new Database(join(destination, DATABASE_FILE), { readonly: true });
   try {
+    // The copy is checked before it is called a backup.
+    const integrity: unknown = snapshot.pragma('integrity_check', { simple: true });
+    if (integrity !== 'ok') throw new BackupError(`the database copy in ${destination} fails its integrity check (${String(integrity)}); do not rely on it`);
     const rows = snapshot.prepare("SELECT body FROM queue_messages WHERE queue NOT LIKE '%-dlq'").all() as Array<{ body: string }>;
     let missingFiles = 0;
     for (const row of rows) {

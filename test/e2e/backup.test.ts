@@ -35,9 +35,13 @@ describe('outpost backup', () => {
     expect(output).toContain(`backup written to ${backupDir}`);
     await during;
     expect((await stat(backupDir)).mode & 0o777).toBe(0o700);
+    expect(output).toMatch(/database\s+schema version \d+, \d+ messages in the pipeline queues/);
     for (const file of ['secret-box.key', 'operator-token', 'tls/key.pem', 'tls/cert.pem']) {
       expect((await readFile(join(backupDir, file))).equals(await readFile(join(first.dataDir, file))), file).toBe(true);
     }
+
+    // A second backup never overwrites the first.
+    await expect(outpost({ ...process.env, OUTPOST_DATA_DIR: first.dataDir, OUTPOST_LOG_LEVEL: 'error' }, ['backup', backupDir])).rejects.toThrow(/is not empty/);
 
     // Restore: copy the backup into a fresh data folder and start there, smarthost up.
     const restoredDir = join(await mkdtemp(join(tmpdir(), 'outpost-restored-')), 'data');
