@@ -121,26 +121,42 @@ export async function setAsideDamagedEntries(
       continue;
     }
     if (!found) continue;
-    let movedBlob: string | null = null;
-    if (found.blobKey && found.reason !== 'message file is missing') {
-      movedBlob = moved.get(found.blobKey) ?? join(DAMAGED_DIR, `${row.id}-${basename(found.blobKey)}`);
-      if (!moved.has(found.blobKey)) {
-        await mkdir(join(options.dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
-        await rename(join(blobRoot, found.blobKey), join(options.dataDir, movedBlob));
-        moved.set(found.blobKey, movedBlob);
-      }
+    try {
+      damaged.push(await setAside(db, row, found, options, moved));
+    } catch (error: unknown) {
+      // Never a reason not to start: the entry stays where it is, and the pipeline deals with it.
+      unchecked.push({ queueMessageId: row.id, error: error instanceof Error ? error.message : String(error) });
     }
-    const action = found.blobKey ? 'bounced' : 'set-aside';
-    const entry: DamagedEntry = { queue: row.queue, queueMessageId: row.id, messageId: found.messageId, action, reason: found.reason, movedBlob, foundAt: options.now };
-    db.transaction(() => {
-      db.prepare(
-        'INSERT INTO damaged_entries (queue, queue_message_id, message_id, action, body, reason, moved_blob, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(entry.queue, entry.queueMessageId, entry.messageId, entry.action, row.body, entry.reason, entry.movedBlob, entry.foundAt);
-      if (action === 'set-aside') db.prepare('DELETE FROM queue_messages WHERE id = ?').run(row.id);
-    })();
-    damaged.push(entry);
   }
   return { damaged, unchecked };
+}
+
+async function setAside(
+  db: Db,
+  row: QueueRow,
+  found: { reason: string; messageId: string | null; blobKey: string | null },
+  options: { dataDir: string; now: number },
+  moved: Map<string, string>,
+): Promise<DamagedEntry> {
+  const blobRoot = join(options.dataDir, 'blobs');
+  let movedBlob: string | null = null;
+  if (found.blobKey && found.reason !== 'message file is missing') {
+    movedBlob = moved.get(found.blobKey) ?? join(DAMAGED_DIR, `${row.id}-${basename(found.blobKey)}`);
+    if (!moved.has(found.blobKey)) {
+      await mkdir(join(options.dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
+      await rename(join(blobRoot, found.blobKey), join(options.dataDir, movedBlob));
+      moved.set(found.blobKey, movedBlob);
+    }
+  }
+  const action = found.blobKey ? 'bounced' : 'set-aside';
+  const entry: DamagedEntry = { queue: row.queue, queueMessageId: row.id, messageId: found.messageId, action, reason: found.reason, movedBlob, foundAt: options.now };
+  db.transaction(() => {
+    db.prepare(
+      'INSERT INTO damaged_entries (queue, queue_message_id, message_id, action, body, reason, moved_blob, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(entry.queue, entry.queueMessageId, entry.messageId, entry.action, row.body, entry.reason, entry.movedBlob, entry.foundAt);
+    if (action === 'set-aside') db.prepare('DELETE FROM queue_messages WHERE id = ?').run(row.id);
+  })();
+  return entry;
 }
 
 /** Entries set aside so far, newest first. */
