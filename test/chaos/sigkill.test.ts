@@ -23,6 +23,8 @@ import { parseSinkDump, startSmtpSink, type SmtpSink } from '../helpers/smtp-sin
 
 const LOAD_SECONDS = Number(process.env.OUTPOST_CHAOS_SECONDS ?? 40);
 const SENDERS = 12;
+/** Kill/restart cycles at least, however slow the machine (a start takes seconds under load). */
+const MIN_KILLS = 4;
 const DRAIN_MS = Math.max(60_000, LOAD_SECONDS * 600);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -139,9 +141,9 @@ describe('chaos: SIGKILL under sustained load', () => {
     let relay: RelayProcess | undefined;
     const started = Date.now();
     try {
-      while (Date.now() - started < LOAD_SECONDS * 1000) {
+      while (kills < MIN_KILLS || Date.now() - started < LOAD_SECONDS * 1000) {
         relay = await startRelay(env);
-        await sleep(2000 + Math.random() * 5000);
+        await sleep(1500 + Math.random() * 4500);
         relay.child.kill('SIGKILL');
         await relay.exited;
         kills += 1;
@@ -179,7 +181,6 @@ describe('chaos: SIGKILL under sustained load', () => {
         deliveredWithout250: unacknowledged,
       };
       process.stdout.write(`chaos summary ${JSON.stringify(summary)}\n`);
-      expect(kills).toBeGreaterThanOrEqual(3);
       expect(acked.size).toBeGreaterThan(100);
       expect(lost, `acknowledged but never delivered: ${lost.slice(0, 10).join(', ')}`).toEqual([]);
       expect(unexplained, 'delivered twice although not in flight at any kill').toEqual([]);
@@ -188,5 +189,5 @@ describe('chaos: SIGKILL under sustained load', () => {
       relay?.child.kill('SIGKILL');
       await relay?.exited;
     }
-  }, LOAD_SECONDS * 1000 + DRAIN_MS + 120_000);
+  }, LOAD_SECONDS * 1000 + DRAIN_MS + 180_000);
 });
