@@ -16,7 +16,9 @@ import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
-import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { bodyReader, setAsideDamagedEntries } from '../adapters/local/damaged-entries.js';
+import { envelopeSchema } from '../core/envelope.js';
 import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
@@ -245,6 +247,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     server.once('error', reject);
   });
 
+  await setAsideDamaged(stores, config, logger, metrics, clock);
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
   await reportDeadLetters(stores, logger);
@@ -326,6 +329,22 @@ export async function runHousekeeping(stores: LocalStores, config: Config, clock
   );
   await stores.log.purgeOlderThan(logCutoff);
   await stores.stats.purgeOlderThan(logCutoff);
+}
+
+/** Deals with queue entries damaged on disk (a bad body: set aside; a missing or garbled message file: set aside and bounced), so that they neither block start-up nor fail forever or in silence. */
+async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logger, metrics: Metrics, clock: Clock): Promise<void> {
+  const envelopeBody = bodyReader(envelopeSchema, (envelope) => envelope);
+  const { damaged, unchecked } = await setAsideDamagedEntries(stores.db, {
+    dataDir: config.dataDir,
+    now: clock.now(),
+    readers: { scan: envelopeBody, bounce: envelopeBody, deliver: bodyReader(deliverJobSchema, (job) => job.envelope) },
+  });
+  for (const entry of damaged) {
+    logger.error(entry.action === 'bounced' ? 'damaged message file set aside; the message bounces to its sender' : 'damaged queue entry set aside', { ...entry, see: 'npx outpost queue status' });
+    metrics.inc('outpost_damaged_entries_total', 'Queue entries set aside at start-up because their body or message file was damaged.', { queue: entry.queue });
+    if (entry.messageId) await stores.log.addEvent(entry.messageId, 'damaged', { reason: entry.reason, movedTo: entry.movedBlob }).catch((error: unknown) => logger.warn('recording the set-aside event failed', { id: entry.messageId, error: errorMessage(error) }));
+  }
+  for (const entry of unchecked) logger.warn('queue entry could not be checked at start-up; left in place', entry);
 }
 
 /** Inserts `check` before the check named `before` (rate limits stay last: they reserve). */

@@ -457,7 +457,9 @@ export class Ingress {
   }
 
   private internalError(error: unknown, phase: string): SmtpReply {
-    this.deps.logger.error('internal error', { phase, error: errorMessage(error) });
+    this.deps.logger.error('internal error', { phase, error: errorMessage(error), code: errorCode(error) });
+    // A full disk (message file or database) is "mail system full" (RFC 3463 X.3.1): the client keeps the message and retries.
+    if (STORAGE_FULL_CODES.has(errorCode(error) ?? '')) return new SmtpReply(452, '4.3.1', 'Insufficient system storage; please try again later');
     return new SmtpReply(451, '4.3.0', 'Temporary local problem; please try again later');
   }
 
@@ -508,6 +510,13 @@ function withAsciiDomain(address: string): string {
   const domain = address.slice(at + 1);
   if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return address;
   return address.slice(0, at + 1) + (domainToASCII(domain) || domain);
+}
+
+/** Error codes of a full disk or quota: from the filesystem (message files) and from SQLite. */
+const STORAGE_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 
 function receivedHeader(facts: MailFromFacts, hostname: string, id: string, now: number): string {

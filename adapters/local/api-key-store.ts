@@ -20,19 +20,7 @@ const toKey = (row: Row): ApiKey => ({
 });
 
 export class SqliteApiKeyStore implements ApiKeyStore {
-  constructor(private readonly db: Db) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS api_keys (
-        id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        secret_hash TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        last_used_at INTEGER
-      );
-      CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id, created_at);
-    `);
-  }
+  constructor(private readonly db: Db) {}
 
   async insert(key: ApiKey & { secretHash: string }): Promise<void> {
     this.db

@@ -34,20 +34,7 @@ export class SqliteAuditLog implements AuditLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS audit_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at INTEGER NOT NULL,
-        tenant_id TEXT,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        detail TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS audit_events_tenant ON audit_events (tenant_id, id);
-    `);
-  }
+  ) {}
 
   async record(entry: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {
     this.db

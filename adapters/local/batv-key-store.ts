@@ -18,16 +18,7 @@ export class SqliteBatvKeyStore implements BatvKeyStore {
     private readonly db: Db,
     private readonly box: SecretBox,
     private readonly policy: BatvPolicy = defaultBatvPolicy,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS batv_keys (
-        key_index INTEGER PRIMARY KEY CHECK (key_index BETWEEN 0 AND 9),
-        sealed_secret TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        retired_at INTEGER
-      );
-    `);
-  }
+  ) {}
 
   async keys(now: number): Promise<BatvKey[]> {
     const cutoff = now - this.policy.graceDays * DAY_MS;

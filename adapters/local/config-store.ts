@@ -89,43 +89,7 @@ export class SqliteConfigStore implements ConfigStore {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS tenants (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        settings TEXT NOT NULL DEFAULT '{}',
-        suspended INTEGER NOT NULL DEFAULT 0,
-        created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS domains (
-        name TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS users (
-        id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL CHECK (kind IN ('mailbox', 'domain', 'ip')),
-        identity TEXT NOT NULL UNIQUE,
-        domain TEXT,
-        password_hash TEXT,
-        settings TEXT NOT NULL DEFAULT '{}',
-        created_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id);
-      CREATE TABLE IF NOT EXISTS domain_claims (
-        name TEXT NOT NULL,
-        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        token TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (tenant_id, name)
-      );
-      CREATE INDEX IF NOT EXISTS domain_claims_name ON domain_claims (name);
-    `);
-    const tenantColumns = db.prepare('PRAGMA table_info(tenants)').all() as Array<{ name: string }>;
-    if (!tenantColumns.some((column) => column.name === 'ceilings')) db.exec("ALTER TABLE tenants ADD COLUMN ceilings TEXT NOT NULL DEFAULT '{}'");
-  }
+  ) {}
 
   async createTenant(name: string, settings: SettingOverrides = {}): Promise<Tenant> {
     const row: TenantRow = {

@@ -19,23 +19,7 @@ export class SqliteCounterStore implements CounterStore {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS counter_entries (
-        id INTEGER PRIMARY KEY,
-        key TEXT NOT NULL,
-        member TEXT,
-        at INTEGER NOT NULL,
-        units INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        hold_tx TEXT,
-        hold_item TEXT
-      );
-      CREATE INDEX IF NOT EXISTS counter_entries_key ON counter_entries (key, at);
-      CREATE INDEX IF NOT EXISTS counter_entries_expiry ON counter_entries (expires_at);
-      CREATE INDEX IF NOT EXISTS counter_entries_hold ON counter_entries (hold_tx) WHERE hold_tx IS NOT NULL;
-    `);
-  }
+  ) {}
 
   async reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Promise<ReserveOutcome> {
     const now = this.clock.now();

@@ -31,20 +31,7 @@ export class SqliteDkimKeyStore implements DkimKeyStore {
     private readonly db: Db,
     private readonly box: SecretBox,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS dkim_keys (
-        domain TEXT NOT NULL,
-        selector TEXT NOT NULL,
-        algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa', 'ed25519')),
-        public_key TEXT NOT NULL,
-        sealed_private_key TEXT NOT NULL,
-        is_default INTEGER NOT NULL DEFAULT 0,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (domain, selector)
-      );
-    `);
-  }
+  ) {}
 
   async insert(key: {
     domain: string;

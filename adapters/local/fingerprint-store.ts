@@ -19,28 +19,7 @@ const bandParams = (fingerprint: string): Record<string, number> =>
   Object.fromEntries(fingerprintBands(fingerprint).map((band, i) => [`b${i}`, band]));
 
 export class SqliteFingerprintStore implements FingerprintStore {
-  constructor(private readonly db: Db) {
-    const bands = BAND_COLUMNS.map((column) => `${column} INTEGER NOT NULL`).join(', ');
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS blocked_hashes (
-        sha256 TEXT PRIMARY KEY,
-        source TEXT NOT NULL CHECK (source IN ('operator', 'virus', 'spam')),
-        reason TEXT NOT NULL,
-        added_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS spam_fingerprints (
-        fingerprint TEXT PRIMARY KEY, ${bands}, added_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS fingerprint_sightings (
-        fingerprint TEXT NOT NULL, ${bands}, identity TEXT NOT NULL, at INTEGER NOT NULL,
-        PRIMARY KEY (fingerprint, identity)
-      );
-      CREATE INDEX IF NOT EXISTS fingerprint_sightings_at ON fingerprint_sightings (at);
-    `);
-    for (const table of ['spam_fingerprints', 'fingerprint_sightings']) {
-      for (const column of BAND_COLUMNS) db.exec(`CREATE INDEX IF NOT EXISTS ${table}_${column} ON ${table} (${column})`);
-    }
-  }
+  constructor(private readonly db: Db) {}
 
   async blockHash(entry: BlockedHash): Promise<void> {
     // An operator entry is never downgraded to a learned one.

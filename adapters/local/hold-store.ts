@@ -47,33 +47,7 @@ function toHeld(row: HeldRow): HeldMessage {
 }
 
 export class SqliteHoldStore implements HoldStore {
-  constructor(private readonly db: Db) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS held_messages (
-        id TEXT PRIMARY KEY,
-        message_id TEXT NOT NULL,
-        tenant_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        identity TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        body TEXT NOT NULL,
-        blob_key TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        held_at INTEGER NOT NULL,
-        claim TEXT,
-        claimed_at INTEGER
-      );
-      CREATE INDEX IF NOT EXISTS held_messages_user ON held_messages (user_id, held_at);
-      CREATE INDEX IF NOT EXISTS held_messages_tenant ON held_messages (tenant_id, held_at);
-      CREATE TABLE IF NOT EXISTS sender_holds (
-        user_id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        identity TEXT NOT NULL,
-        held_by TEXT NOT NULL,
-        at INTEGER NOT NULL
-      );
-    `);
-  }
+  constructor(private readonly db: Db) {}
 
   async add(held: HeldMessage): Promise<boolean> {
     const result = this.db

@@ -56,34 +56,7 @@ function toEvent(row: EventRow): LockEvent | undefined {
 }
 
 export class SqliteLockStore implements LockStore {
-  constructor(private readonly db: Db) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS user_locks (
-        user_id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        identity TEXT NOT NULL,
-        locked INTEGER NOT NULL,
-        permanent INTEGER NOT NULL,
-        locked_at INTEGER,
-        until INTEGER,
-        reasons TEXT NOT NULL,
-        timed_unlocks INTEGER NOT NULL,
-        version INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS user_locks_locked ON user_locks (locked, tenant_id);
-      CREATE TABLE IF NOT EXISTS user_lock_events (
-        id INTEGER PRIMARY KEY,
-        user_id TEXT NOT NULL,
-        tenant_id TEXT NOT NULL,
-        at INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS user_lock_events_user ON user_lock_events (user_id, at);
-    `);
-    const columns = db.prepare('PRAGMA table_info(user_locks)').all() as Array<{ name: string }>;
-    if (!columns.some((column) => column.name === 'placed_by')) db.exec('ALTER TABLE user_locks ADD COLUMN placed_by TEXT');
-  }
+  constructor(private readonly db: Db) {}
 
   async read(userId: string): Promise<LockState | undefined> {
     const row = this.db.prepare('SELECT * FROM user_locks WHERE user_id = ?').get(userId) as StateRow | undefined;

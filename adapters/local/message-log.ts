@@ -36,32 +36,7 @@ export class SqliteMessageLog implements MessageLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS messages (
-        id TEXT PRIMARY KEY,
-        tenant_id TEXT,
-        user_id TEXT,
-        identity TEXT,
-        mail_from TEXT NOT NULL,
-        rcpt_to TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        subject TEXT,
-        status TEXT NOT NULL,
-        received_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS messages_tenant_time ON messages (tenant_id, received_at);
-      CREATE TABLE IF NOT EXISTS message_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id TEXT NOT NULL,
-        at INTEGER NOT NULL,
-        event TEXT NOT NULL,
-        detail TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS message_events_message ON message_events (message_id, seq);
-    `);
-  }
+  ) {}
 
   async create(record: Omit<MessageRecord, 'updatedAt'>): Promise<void> {
     this.db

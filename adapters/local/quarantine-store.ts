@@ -42,23 +42,7 @@ function toEntry(row: Row): QuarantineEntry {
 }
 
 export class SqliteQuarantineStore implements QuarantineStore {
-  constructor(private readonly db: Db) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS quarantine (
-        message_id TEXT PRIMARY KEY,
-        tenant_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        subject TEXT,
-        blob_key TEXT NOT NULL,
-        quarantined_at INTEGER NOT NULL,
-        envelope TEXT NOT NULL,
-        symbols TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS quarantine_tenant_time ON quarantine (tenant_id, quarantined_at);
-      CREATE INDEX IF NOT EXISTS quarantine_time ON quarantine (quarantined_at);
-    `);
-  }
+  constructor(private readonly db: Db) {}
 
   async add(entry: QuarantineEntry): Promise<void> {
     this.db

@@ -42,20 +42,6 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
     private readonly options: SqliteQueueOptions,
   ) {
     this.clock = options.clock ?? systemClock;
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS queue_messages (
-        id TEXT PRIMARY KEY,
-        queue TEXT NOT NULL,
-        body TEXT NOT NULL,
-        visible_at INTEGER NOT NULL,
-        receipt TEXT,
-        receive_count INTEGER NOT NULL DEFAULT 0,
-        sent_at INTEGER NOT NULL,
-        first_received_at INTEGER
-      );
-      CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, visible_at);
-      CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
-    `);
   }
 
   async send(queue: string, body: string, options: { delaySeconds?: number } = {}): Promise<string> {

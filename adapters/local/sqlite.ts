@@ -1,8 +1,10 @@
 // Opens the single node's SQLite database. WAL lets the CLI and the relay use it at once;
-// synchronous=FULL makes a committed transaction durable before we answer 250.
+// synchronous=FULL makes a committed transaction durable before we answer 250. Opening brings the
+// schema up to date (migrations.ts), so every store finds its tables.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { migrate } from './migrations.js';
 
 export type Db = Database.Database;
 
@@ -13,6 +15,12 @@ export function openDatabase(path: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  try {
+    migrate(db);
+  } catch (error: unknown) {
+    db.close();
+    throw error;
+  }
   return db;
 }
 

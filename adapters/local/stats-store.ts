@@ -1,5 +1,5 @@
 // Sending statistics over the SQLite message log (tables `messages` and `message_events`, created
-// by SqliteMessageLog, which must be constructed on the same database first).
+// by the schema migrations in migrations.ts).
 import {
   bucketStart,
   emptyPoints,
@@ -27,19 +27,7 @@ const SENT_BY_USER = `NOT EXISTS (
     AND (${NOTICE_EVENT_KEYS.map((key) => `json_extract(e.detail, '$.${key}') IS NOT NULL`).join(' OR ')}))`;
 
 export class SqliteMessageStats implements MessageStats {
-  constructor(private readonly db: Db) {
-    // SMTP-time refusals, counted per user, reason and hour.
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS smtp_refusals (
-        tenant_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        hour INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        PRIMARY KEY (tenant_id, user_id, hour, reason)
-      );
-    `);
-  }
+  constructor(private readonly db: Db) {}
 
   async recordRefusal(refusal: { tenantId: string; userId: string; reason: string; at: number }): Promise<void> {
     this.db

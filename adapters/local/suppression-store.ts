@@ -27,19 +27,7 @@ export class SqliteSuppressionList implements SuppressionList {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS suppressions (
-        tenant_id TEXT NOT NULL,
-        address TEXT NOT NULL,
-        source TEXT NOT NULL CHECK (source IN ('bounce', 'manual')),
-        reason TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER,
-        PRIMARY KEY (tenant_id, address)
-      );
-    `);
-  }
+  ) {}
 
   async add(entry: { tenantId: string; address: string; source: SuppressionSource; reason: string; expiresAt?: number | null }): Promise<SuppressionEntry> {
     const row: Row = {

@@ -10,6 +10,7 @@ import { lockCommands, unlockCommand } from './policy.js';
 import { quarantineCommands } from './quarantine.js';
 import { suppressionCommands } from './suppression.js';
 import { holdCommands } from './holds.js';
+import { backupCommand } from './backup.js';
 
 export type { CommandContext } from './common.js';
 
@@ -26,4 +27,5 @@ export const commandGroups: Record<string, Record<string, Command>> = {
   message: messageCommands,
   queue: { ...queueCommands, ...holdCommands },
   config: configCommands,
+  backup: { '': backupCommand },
 };

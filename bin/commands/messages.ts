@@ -4,6 +4,7 @@ import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/
 import { UsageError } from './common.js';
 import { QUEUE_NAMES, type QueueName } from '../../core/ports.js';
 import { printHeld } from './holds.js';
+import { countDamagedEntries, listDamagedEntries } from '../../adapters/local/damaged-entries.js';
 
 function messageStatus(value: string | undefined): MessageStatus | undefined {
   if (value === undefined) return undefined;
@@ -56,7 +57,7 @@ export const messageCommands: Record<string, Command> = {
 export const queueCommands: Record<string, Command> = {
   status: {
     usage: '',
-    summary: 'Depth of each pipeline queue and its dead-letter queue, and the held mail per user (overdue: held longer than the retry schedule).',
+    summary: 'Depth of each pipeline queue and its dead-letter queue, the held mail per user (overdue: held longer than the retry schedule), and the entries set aside as damaged at start-up.',
     async run(ctx) {
       await withStores(ctx, async (stores) => {
         const rows: string[][] = [];
@@ -68,6 +69,16 @@ export const queueCommands: Record<string, Command> = {
         }
         table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
         await printHeld(ctx, stores);
+        // Entries damaged on disk, set aside at start-up (their files are in the data folder's damaged/).
+        const damaged = countDamagedEntries(stores.db);
+        if (damaged === 0) return;
+        ctx.out('');
+        ctx.out(`set aside as damaged: ${damaged} (newest 20 below; files kept in ${ctx.config.dataDir}/damaged)`);
+        table(
+          ctx.out,
+          ['FOUND', 'QUEUE', 'MESSAGE', 'ACTION', 'REASON'],
+          listDamagedEntries(stores.db, 20).map((entry) => [formatTime(entry.foundAt), entry.queue, entry.messageId ?? `(row ${entry.queueMessageId})`, entry.action, entry.reason]),
+        );
       });
     },
   },

@@ -170,6 +170,13 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   };
 
   const handleEnvelope = async (envelope: Envelope, attempt = 1): Promise<void> => {
+    // The queue is at-least-once (and a crash between queueing the deliver job and deleting this
+    // job hands it over again): 'scanned' is logged after the deliver job is queued, so once it is
+    // there, scanning again would only deliver the message twice.
+    if ((await deps.log.get(envelope.messageId))?.events.some((event) => event.event === 'scanned')) {
+      logger.info('scan job already handled; duplicate receive dropped', { messageId: envelope.messageId });
+      return;
+    }
     if (!(await deps.blobs.exists(envelope.blobKey))) {
       // The content is gone (lost disk, removed by hand): there is nothing to scan or deliver.
       // Delivery bounces a message without content to its sender (5.3.0) instead of this job
