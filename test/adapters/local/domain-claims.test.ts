@@ -1,5 +1,9 @@
 // Pending domain claims and the columns added to existing databases, on real SQLite.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildReleaseZeroDatabase } from '../../helpers/release-zero.js';
 import { SqliteConfigStore, userIdFor } from '../../../adapters/local/config-store.js';
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
@@ -45,20 +49,21 @@ describe('domain claims', () => {
 });
 
 describe('existing databases', () => {
-  it('gain tenants.ceilings and user_locks.placed_by, keeping their rows', async () => {
-    const db = openDatabase(':memory:');
-    db.exec(`
-      CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, settings TEXT NOT NULL DEFAULT '{}', suspended INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
-      INSERT INTO tenants (id, name, settings, suspended, created_at) VALUES ('t1', 'old', '{"mailsPerHour":7}', 0, 1);
-      CREATE TABLE user_locks (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, identity TEXT NOT NULL, locked INTEGER NOT NULL, permanent INTEGER NOT NULL,
-        locked_at INTEGER, until INTEGER, reasons TEXT NOT NULL, timed_unlocks INTEGER NOT NULL, version INTEGER NOT NULL);
-      INSERT INTO user_locks VALUES ('u1', 't1', 'a@old.test', 1, 1, 1, NULL, '[]', 0, 1);
-    `);
+  it('gain tenants.ceilings and user_locks.placed_by by migration, keeping their rows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-claims-'));
+    const path = join(dir, 'outpost.db');
+    buildReleaseZeroDatabase(path, (db) => {
+      db.exec(`
+        INSERT INTO tenants (id, name, settings, suspended, created_at) VALUES ('t1', 'old', '{"mailsPerHour":7}', 0, 1);
+        INSERT INTO user_locks VALUES ('u1', 't1', 'a@old.test', 1, 1, 1, NULL, '[]', 0, 1);
+      `);
+    });
+    const db = openDatabase(path);
     const configStore = new SqliteConfigStore(db);
-    new SqliteConfigStore(db); // twice: idempotent
     expect(await configStore.getTenant('t1')).toMatchObject({ name: 'old', settings: { mailsPerHour: 7 }, ceilings: {} });
     const locks = new SqliteLockStore(db);
-    new SqliteLockStore(db);
     expect(await locks.read('u1')).toMatchObject({ locked: true, permanent: true, placedBy: null });
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
