@@ -14,17 +14,26 @@ import { createSqsServer } from 'local-aws-sqs';
 import S3rver from 's3rver';
 import { freePort, waitFor } from './net.js';
 
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 export interface Emulator {
   /** http://127.0.0.1:PORT */
   endpoint: string;
+  /** Fake static credentials the emulator accepts. */
+  credentials: Credentials;
   stop(): Promise<void>;
 }
 
-export const emulatorCredentials = { accessKeyId: 'AKIDEMULATOR', secretAccessKey: 'emulator-secret' };
+const fakeCredentials: Credentials = { accessKeyId: 'AKIDEMULATOR', secretAccessKey: 'emulator-secret' };
+/** s3rver checks signatures against its one built-in key pair. */
+const s3rverCredentials: Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-/** Client options for an emulator: its endpoint, us-east-1, fake static credentials. */
-export function emulatorClientConfig(endpoint: string): { endpoint: string; region: string; credentials: typeof emulatorCredentials } {
-  return { endpoint, region: 'us-east-1', credentials: emulatorCredentials };
+/** Client options for an emulator: its endpoint, us-east-1, its fake static credentials. */
+export function emulatorClientConfig(emulator: Pick<Emulator, 'endpoint' | 'credentials'>): { endpoint: string; region: string; credentials: Credentials } {
+  return { endpoint: emulator.endpoint, region: 'us-east-1', credentials: emulator.credentials };
 }
 
 const dynamoDir = fileURLToPath(new URL('../../node_modules/amplify-dynamodb-simulator/emulator', import.meta.url));
@@ -44,7 +53,7 @@ export async function startDynamoDbLocal(): Promise<Emulator> {
   child.on('error', (error: Error) => (exited = `could not start java: ${error.message}`));
   child.on('exit', (code) => (exited ??= `exited with ${code}: ${output.slice(-2000)}`));
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new DynamoDBClient({ ...emulatorClientConfig(endpoint), maxAttempts: 1 });
+  const client = new DynamoDBClient({ ...emulatorClientConfig({ endpoint, credentials: fakeCredentials }), maxAttempts: 1 });
   try {
     await waitFor(
       `DynamoDB Local on port ${port}`,
@@ -66,6 +75,7 @@ export async function startDynamoDbLocal(): Promise<Emulator> {
   }
   return {
     endpoint,
+    credentials: fakeCredentials,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -92,12 +102,12 @@ function endpointOf(server: Server): string {
 export async function startS3rver(buckets: string[]): Promise<Emulator> {
   const directory = mkdtempSync(join(tmpdir(), 'outpost-s3rver-'));
   const s3rver = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: buckets.map((name) => ({ name })) });
-  const server = await s3rver.run();
-  server.on('error', () => undefined);
+  const address = await s3rver.run();
   return {
-    endpoint: endpointOf(server),
+    endpoint: `http://127.0.0.1:${address.port}`,
+    credentials: s3rverCredentials,
     stop: async () => {
-      await closeServer(server);
+      await s3rver.close();
       rmSync(directory, { recursive: true, force: true });
     },
   };
@@ -107,5 +117,5 @@ export async function startS3rver(buckets: string[]): Promise<Emulator> {
 export async function startLocalSqs(): Promise<Emulator> {
   const server = await createSqsServer({ port: 0, hostname: '127.0.0.1', region: 'us-east-1', emulateQueueCreationLifecycle: false });
   server.on('error', () => undefined);
-  return { endpoint: endpointOf(server), stop: () => closeServer(server) };
+  return { endpoint: endpointOf(server), credentials: fakeCredentials, stop: () => closeServer(server) };
 }

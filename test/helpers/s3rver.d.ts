@@ -1,6 +1,6 @@
 // s3rver ships no types; this is the part of its API the tests use.
 declare module 's3rver' {
-  import type { Server } from 'node:http';
+  import type { AddressInfo } from 'node:net';
   interface S3rverOptions {
     address?: string;
     port?: number;
@@ -11,7 +11,8 @@ declare module 's3rver' {
   }
   export default class S3rver {
     constructor(options: S3rverOptions);
-    run(): Promise<Server>;
+    /** Listens and resolves with the address. */
+    run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }
 }

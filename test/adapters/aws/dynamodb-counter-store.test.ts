@@ -15,7 +15,7 @@ let tables = 0;
 
 beforeAll(async () => {
   dynamo = await startDynamoDbLocal();
-  client = new DynamoDBClient(emulatorClientConfig(dynamo.endpoint));
+  client = new DynamoDBClient(emulatorClientConfig(dynamo));
   documents = DynamoDBDocumentClient.from(client);
 });
 
