@@ -15,6 +15,8 @@ export interface AwsClientOptions {
   /** e.g. http://127.0.0.1:8000 for an emulator; unset on AWS. */
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Attempts per request, retries included (the SDK's default is 3). */
+  maxAttempts?: number;
 }
 
 export function dynamoDbDocumentClient(options: AwsClientOptions): DynamoDBDocumentClient {
