@@ -6,6 +6,7 @@
 // (core/bounce/ses-event.ts reads them): SES rewrites the envelope sender, so no DSN reaches our
 // bounce listener and BATV does not apply.
 import { SendEmailCommand, type MessageTag, type SESv2Client } from '@aws-sdk/client-sesv2';
+import { SES_TAGS } from '../../core/bounce/ses-event.js';
 import type { Mailer, MailerOutcome, MailerResult, MailTags, OutgoingMail } from '../../core/ports/mailer.js';
 
 export const SES_MAX_RAW_BYTES = 40 * 1024 * 1024;
@@ -27,9 +28,9 @@ export function sesTagValue(value: string): string {
 
 export function sesTags(tags: MailTags | undefined): MessageTag[] {
   const pairs: Array<[string, string | undefined]> = [
-    ['outpost-tenant', tags?.tenantId],
-    ['outpost-user', tags?.userId],
-    ['outpost-message', tags?.messageId],
+    [SES_TAGS.tenantId, tags?.tenantId],
+    [SES_TAGS.userId, tags?.userId],
+    [SES_TAGS.messageId, tags?.messageId],
   ];
   return pairs.flatMap(([name, value]) => (value === undefined || value === '' ? [] : [{ Name: name, Value: sesTagValue(value) }]));
 }
