@@ -32,6 +32,14 @@ export const TABLES = {
     ttlAttribute: 'expiresAt',
     indexes: [],
   },
+  messages: {
+    purpose: 'Message log: one item per message (#MSG) and one per event (E#<at>#<seq>) in the partition M#<id>; searched through sharded indexes per tenant and across tenants',
+    ttlAttribute: 'expiresAt',
+    indexes: [
+      { name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+      { name: 'byTime', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    ],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;
