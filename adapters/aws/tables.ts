@@ -40,6 +40,15 @@ export const TABLES = {
       { name: 'byTime', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     ],
   },
+  suppressions: {
+    purpose: "Suppression lists: one item per (tenant, address), partition '<tenant>#<address>'; listed per tenant through a sparse index",
+    ttlAttribute: 'expiresAt',
+    indexes: [{ name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
+  },
+  locks: {
+    purpose: 'Lock state of each outgoing user (#STATE, versioned) and its history (E#<at>#<seq>) in the partition U#<user>; locked users in a sparse index',
+    indexes: [{ name: 'locked', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;

@@ -3,10 +3,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
+import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
+import { DynamoDbSuppressionList } from '../../../adapters/aws/dynamodb-suppression-list.js';
 import { createTables, type TableName } from '../../../adapters/aws/tables.js';
 import { emulatorClientConfig, startDynamoDbLocal, type Emulator } from '../../helpers/aws-emulators.js';
+import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
+import { suppressionListContract } from '../../core/suppression-list.contract.js';
 
 let dynamo: Emulator;
 let client: DynamoDBClient;
@@ -34,3 +38,7 @@ messageLogContract('DynamoDB (DynamoDB Local)', async (clock) => ({
   log: new DynamoDbMessageLog({ client: documents, table: await fresh('messages'), clock }),
   close: () => undefined,
 }));
+
+suppressionListContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbSuppressionList({ client: documents, table: await fresh('suppressions'), clock }));
+
+lockStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbLockStore({ client: documents, table: await fresh('locks') }));
