@@ -49,6 +49,13 @@ export const TABLES = {
     purpose: 'Lock state of each outgoing user (#STATE, versioned) and its history (E#<at>#<seq>) in the partition U#<user>; locked users in a sparse index',
     indexes: [{ name: 'locked', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
   },
+  config: {
+    purpose: 'Tenants, domains, outgoing users, and the unique names they claim (tenant name, domain, login); listed per tenant (byParent) and per kind (byKind)',
+    indexes: [
+      { name: 'byParent', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+      { name: 'byKind', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    ],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;

@@ -3,11 +3,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
+import { DynamoDbConfigStore } from '../../../adapters/aws/dynamodb-config-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
 import { DynamoDbSuppressionList } from '../../../adapters/aws/dynamodb-suppression-list.js';
 import { createTables, type TableName } from '../../../adapters/aws/tables.js';
 import { emulatorClientConfig, startDynamoDbLocal, type Emulator } from '../../helpers/aws-emulators.js';
+import { configStoreContract } from '../../core/config-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
 import { suppressionListContract } from '../../core/suppression-list.contract.js';
@@ -42,3 +44,5 @@ messageLogContract('DynamoDB (DynamoDB Local)', async (clock) => ({
 suppressionListContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbSuppressionList({ client: documents, table: await fresh('suppressions'), clock }));
 
 lockStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbLockStore({ client: documents, table: await fresh('locks') }));
+
+configStoreContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbConfigStore({ client: documents, table: await fresh('config'), clock }));
