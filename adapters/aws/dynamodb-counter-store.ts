@@ -159,10 +159,16 @@ export class DynamoDbCounterStore implements CounterStore {
       if (key === undefined) continue;
       byKey.set(key, [...(byKey.get(key) ?? []), hold]);
     }
-    for (const [pk, group] of byKey) {
-      // 30 holds need at most 91 actions (3 each and the head).
-      for (let i = 0; i < group.length; i += 30) await this.settleKey(pk, transaction, group.slice(i, i + 30), kept);
-    }
+    // Holds that are all kept only need their index items removed: no head changes, one batch.
+    const keptOnly = holds.filter((hold) => kept.has(str(hold, 'item') ?? ''));
+    const released = new Map([...byKey].map(([pk, group]) => [pk, group.filter((hold) => !kept.has(str(hold, 'item') ?? ''))]));
+    await Promise.all([
+      deleteAll(this.client, this.table, keptOnly.flatMap((hold) => (str(hold, 'sk') === undefined ? [] : [{ pk: holdPk(transaction), sk: str(hold, 'sk') ?? '' }]))),
+      ...[...released].map(async ([pk, group]) => {
+        // 30 holds need at most 91 actions (3 each and the head).
+        for (let i = 0; i < group.length; i += 30) await this.settleKey(pk, transaction, group.slice(i, i + 30), kept);
+      }),
+    ]);
   }
 
   private async settleKey(pk: string, transaction: string, holds: Item[], kept: Set<string>): Promise<void> {
