@@ -1,12 +1,22 @@
 // The SQLite stores against the contract suites the DynamoDB stores pass too.
+import { SqliteApiKeyStore } from '../../../adapters/local/api-key-store.js';
+import { SqliteBatvKeyStore } from '../../../adapters/local/batv-key-store.js';
 import { SqliteConfigStore } from '../../../adapters/local/config-store.js';
+import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
+import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
+import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
+import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
+import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { suppressionListContract } from '../../core/suppression-list.contract.js';
 
 suppressionListContract('SQLite', async (clock) => new SqliteSuppressionList(openDatabase(':memory:'), clock));
 lockStoreContract('SQLite', async () => new SqliteLockStore(openDatabase(':memory:')));
 configStoreContract('SQLite', async (clock) => new SqliteConfigStore(openDatabase(':memory:'), clock));
+apiKeyStoreContract('SQLite', async () => new SqliteApiKeyStore(openDatabase(':memory:')));
+dkimKeyStoreContract('SQLite', async (clock) => new SqliteDkimKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 7)), clock));
+batvKeyStoreContract('SQLite', async () => new SqliteBatvKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 5))));
