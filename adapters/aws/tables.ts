@@ -56,6 +56,13 @@ export const TABLES = {
       { name: 'byKind', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     ],
   },
+  quarantine: {
+    purpose: 'Held messages (the message stays in S3): one item per message Q#<id>; listed newest first per tenant and across tenants (sharded), oldest first for retention',
+    indexes: [
+      { name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+      { name: 'byTime', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    ],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;

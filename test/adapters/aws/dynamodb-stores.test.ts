@@ -17,6 +17,7 @@ import { DynamoDbConfigStore } from '../../../adapters/aws/dynamodb-config-store
 import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
+import { DynamoDbQuarantineStore } from '../../../adapters/aws/dynamodb-quarantine-store.js';
 import { DynamoDbSuppressionList } from '../../../adapters/aws/dynamodb-suppression-list.js';
 import { createTables, type TableName } from '../../../adapters/aws/tables.js';
 import { emulatorClientConfig, startDynamoDbLocal, type Emulator } from '../../helpers/aws-emulators.js';
@@ -26,6 +27,7 @@ import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
+import { quarantineStoreContract } from '../../core/quarantine-store.contract.js';
 import { suppressionListContract } from '../../core/suppression-list.contract.js';
 
 let dynamo: Emulator;
@@ -92,3 +94,5 @@ describe('DynamoDbDkimKeyStore', () => {
     expect((await other.signingKey('example.com'))?.privateKeyPem).toMatch(/BEGIN PRIVATE KEY/);
   });
 });
+
+quarantineStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbQuarantineStore({ client: documents, table: await fresh('quarantine') }));

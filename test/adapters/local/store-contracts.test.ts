@@ -6,12 +6,14 @@ import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
+import { SqliteQuarantineStore } from '../../../adapters/local/quarantine-store.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
 import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
 import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
+import { quarantineStoreContract } from '../../core/quarantine-store.contract.js';
 import { suppressionListContract } from '../../core/suppression-list.contract.js';
 
 suppressionListContract('SQLite', async (clock) => new SqliteSuppressionList(openDatabase(':memory:'), clock));
@@ -20,3 +22,4 @@ configStoreContract('SQLite', async (clock) => new SqliteConfigStore(openDatabas
 apiKeyStoreContract('SQLite', async () => new SqliteApiKeyStore(openDatabase(':memory:')));
 dkimKeyStoreContract('SQLite', async (clock) => new SqliteDkimKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 7)), clock));
 batvKeyStoreContract('SQLite', async () => new SqliteBatvKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 5))));
+quarantineStoreContract('SQLite', async () => new SqliteQuarantineStore(openDatabase(':memory:')));
