@@ -63,6 +63,10 @@ export const TABLES = {
       { name: 'byTime', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     ],
   },
+  fingerprints: {
+    purpose: 'Blocked attachment hashes (H#<sha256>), learned spam fingerprints and bulk sightings, each fingerprint under its 8 one-byte bands (SB#/BB#<band>#<value>) for near-duplicate lookups',
+    indexes: [{ name: 'byKind', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' }],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;

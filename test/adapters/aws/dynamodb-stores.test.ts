@@ -15,6 +15,7 @@ import { DynamoDbApiKeyStore } from '../../../adapters/aws/dynamodb-api-key-stor
 import { DynamoDbBatvKeyStore } from '../../../adapters/aws/dynamodb-batv-key-store.js';
 import { DynamoDbConfigStore } from '../../../adapters/aws/dynamodb-config-store.js';
 import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-store.js';
+import { DynamoDbFingerprintStore } from '../../../adapters/aws/dynamodb-fingerprint-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
 import { DynamoDbQuarantineStore } from '../../../adapters/aws/dynamodb-quarantine-store.js';
@@ -25,6 +26,7 @@ import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
 import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
+import { fingerprintStoreContract } from '../../core/fingerprint-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
 import { quarantineStoreContract } from '../../core/quarantine-store.contract.js';
@@ -96,3 +98,5 @@ describe('DynamoDbDkimKeyStore', () => {
 });
 
 quarantineStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbQuarantineStore({ client: documents, table: await fresh('quarantine') }));
+
+fingerprintStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbFingerprintStore({ client: documents, table: await fresh('fingerprints') }));
