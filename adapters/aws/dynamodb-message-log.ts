@@ -10,9 +10,10 @@
 // retention; `purgeOlderThan` does the same at once (housekeeping).
 import { createHash } from 'node:crypto';
 import { PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { bucketStart, NOTICE_EVENT_KEYS, REFUSED_STATUSES, refusalReason } from '../../core/api/stats.js';
 import { ConflictError, InvalidInputError, MESSAGE_STATUSES, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
 import { systemClock, type Clock } from '../../core/ports.js';
-import { deleteAll, queryAll, requireNum, requireStr, scanAll, str, strings, ttlSeconds, type Item } from './dynamo-items.js';
+import { backoff, bool, deleteAll, isContention, num, queryAll, requireNum, requireStr, scanAll, str, strings, ttlSeconds, type Item } from './dynamo-items.js';
 
 export const TENANT_SHARDS = 8;
 export const ALL_SHARDS = 16;
@@ -23,6 +24,46 @@ const pad = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart
 const messagePk = (id: string): string => `M#${id}`;
 const shardOf = (id: string, shards: number): number => createHash('sha1').update(id).digest().readUInt32BE(0) % shards;
 const sortKey = (receivedAt: number, id: string): string => `${pad(receivedAt)}#${id}`;
+
+/**
+ * What one message adds to its hour's statistics: a message and its recipients unless it is a
+ * notice Outpost sent on the user's behalf (a DSN or forwarded bounce), sent when delivered, and
+ * one refusal under its reason when not delivered. Statistics are pre-aggregated: every change of
+ * a message's status moves its share in the same transaction (see DynamoDbMessageStats).
+ */
+interface Share {
+  messages: number;
+  recipients: number;
+  sent: number;
+  refused: Record<string, number>;
+}
+
+function contribution(state: { notice: boolean; status: MessageStatus; reason: string | undefined; recipients: number }): Share {
+  if (state.notice) return { messages: 0, recipients: 0, sent: 0, refused: {} };
+  return {
+    messages: 1,
+    recipients: state.recipients,
+    sent: state.status === 'delivered' || state.status === 'partially-delivered' ? 1 : 0,
+    refused: state.reason === undefined ? {} : { [state.reason]: 1 },
+  };
+}
+
+function difference(after: Share, before: Share): Share {
+  const refused: Record<string, number> = {};
+  for (const [reason, count] of Object.entries(after.refused)) refused[reason] = (refused[reason] ?? 0) + count;
+  for (const [reason, count] of Object.entries(before.refused)) refused[reason] = (refused[reason] ?? 0) - count;
+  return { messages: after.messages - before.messages, recipients: after.recipients - before.recipients, sent: after.sent - before.sent, refused };
+}
+
+/** The counter attributes of a share: `refused:<reason>` per reason. */
+function shareFields(share: Share): Record<string, number> {
+  return { messages: share.messages, recipients: share.recipients, sent: share.sent, ...Object.fromEntries(Object.entries(share.refused).map(([reason, count]) => [`refused:${reason}`, count])) };
+}
+
+/** Statistics of a tenant live in one partition per UTC day, one item per hour and user. */
+export function statsKey(tenantId: string, at: number, sk: string): { pk: string; sk: string } {
+  return { pk: `STAT#${tenantId}#${bucketStart(at, 'day')}`, sk };
+}
 
 export interface DynamoDbMessageLogOptions {
   client: DynamoDBDocumentClient;
@@ -78,28 +119,38 @@ export class DynamoDbMessageLog implements MessageLog {
 
   async create(record: Omit<MessageRecord, 'updatedAt'>): Promise<void> {
     const sk = sortKey(record.receivedAt, record.id);
+    const share = contribution({ notice: false, status: record.status, reason: REFUSED_STATUSES.has(record.status) ? record.status : undefined, recipients: record.rcptTo.length });
+    const stats = this.statsUpdate(record.tenantId, record.userId, record.receivedAt, share);
     try {
       await this.client.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: messagePk(record.id),
-            sk: MESSAGE,
-            ...record,
-            updatedAt: record.receivedAt,
-            // Lower-cased copies for case-insensitive search filters.
-            senderLower: record.mailFrom.toLowerCase(),
-            rcptLower: record.rcptTo.map((address) => address.toLowerCase()),
-            ...(record.tenantId === null ? {} : { gsi1pk: `T#${record.tenantId}#${shardOf(record.id, TENANT_SHARDS)}`, gsi1sk: sk }),
-            gsi2pk: `A#${shardOf(record.id, ALL_SHARDS)}`,
-            gsi2sk: sk,
-            expiresAt: ttlSeconds(record.receivedAt + this.retentionMs),
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: {
+                  pk: messagePk(record.id),
+                  sk: MESSAGE,
+                  ...record,
+                  updatedAt: record.receivedAt,
+                  ...(REFUSED_STATUSES.has(record.status) ? { refusedReason: record.status } : {}),
+                  // Lower-cased copies for case-insensitive search filters.
+                  senderLower: record.mailFrom.toLowerCase(),
+                  rcptLower: record.rcptTo.map((address) => address.toLowerCase()),
+                  ...(record.tenantId === null ? {} : { gsi1pk: `T#${record.tenantId}#${shardOf(record.id, TENANT_SHARDS)}`, gsi1sk: sk }),
+                  gsi2pk: `A#${shardOf(record.id, ALL_SHARDS)}`,
+                  gsi2sk: sk,
+                  expiresAt: ttlSeconds(record.receivedAt + this.retentionMs),
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            ...(stats ? [stats] : []),
+          ],
         }),
       );
     } catch (error: unknown) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') throw new ConflictError(`message ${record.id} is already in the log`);
+      if (error instanceof Error && error.name === 'TransactionCanceledException' && /ConditionalCheckFailed/.test(error.message)) throw new ConflictError(`message ${record.id} is already in the log`);
       throw error;
     }
   }
@@ -118,34 +169,95 @@ export class DynamoDbMessageLog implements MessageLog {
         expiresAt: ttlSeconds(now + this.retentionMs),
       },
     };
-    if (!status) {
+    const notice = event === 'queued' && NOTICE_EVENT_KEYS.some((key) => detail[key] !== undefined && detail[key] !== null);
+    // Only events that can change the statistics need the message read first.
+    if (!status && !notice && !Array.isArray(detail.symbols)) {
       await this.client.send(new PutCommand(put));
       return;
     }
-    const update = {
-      TableName: this.table,
-      Key: { pk: messagePk(messageId), sk: MESSAGE },
-      UpdateExpression: 'SET #status = :status, updatedAt = :now',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':status': status, ':now': now },
-    };
-    try {
-      await this.client.send(new TransactWriteCommand({ TransactItems: [{ Put: put }, { Update: update }] }));
-    } catch (error: unknown) {
-      // No such message (as in SQLite, the event is still kept; there is no status to move).
-      if (!(error instanceof Error && error.name === 'TransactionCanceledException' && /ConditionalCheckFailed/.test(error.message))) throw error;
-      await this.client.send(new PutCommand(put));
+    for (let attempt = 0; ; attempt++) {
+      const items = await this.partition(messageId);
+      const item = items.find((candidate) => str(candidate, 'sk') === MESSAGE);
+      const found = item ? { message: toRecord(item), events: items.filter((candidate) => str(candidate, 'sk')?.startsWith('E#')).map(toEvent) } : undefined;
+      if (!found || !item) {
+        // No such message (as in SQLite, the event is still kept; there is no status to move).
+        await this.client.send(new PutCommand(put));
+        return;
+      }
+      const { message, events } = found;
+      const revision = num(item, 'revision');
+      const before = { notice: bool(item, 'notice') ?? false, status: message.status, reason: str(item, 'refusedReason'), recipients: message.rcptTo.length };
+      const nextStatus = status ?? message.status;
+      const after = {
+        notice: before.notice || notice,
+        status: nextStatus,
+        reason: REFUSED_STATUSES.has(nextStatus) ? refusalReason(nextStatus, [...events, { detail }]) : undefined,
+        recipients: before.recipients,
+      };
+      const stats = this.statsUpdate(message.tenantId, message.userId, message.receivedAt, difference(contribution(after), contribution(before)));
+      try {
+        await this.client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Put: put },
+              {
+                Update: {
+                  TableName: this.table,
+                  Key: { pk: messagePk(messageId), sk: MESSAGE },
+                  UpdateExpression: `SET #status = :status, updatedAt = :now, notice = :notice, revision = :next${after.reason === undefined ? ' REMOVE refusedReason' : ', refusedReason = :reason'}`,
+                  // The statistics moved from what was read: it must still be so.
+                  ConditionExpression: revision === undefined ? 'attribute_not_exists(revision)' : 'revision = :revision',
+                  ExpressionAttributeNames: { '#status': 'status' },
+                  ExpressionAttributeValues: {
+                    ':status': nextStatus,
+                    ':now': status ? now : message.updatedAt,
+                    ':notice': after.notice,
+                    ':next': (revision ?? 0) + 1,
+                    ...(revision === undefined ? {} : { ':revision': revision }),
+                    ...(after.reason === undefined ? {} : { ':reason': after.reason }),
+                  },
+                },
+              },
+              ...(stats ? [stats] : []),
+            ],
+          }),
+        );
+        return;
+      } catch (error: unknown) {
+        if (!isContention(error) || attempt >= 50) throw error;
+        await backoff(attempt);
+      }
     }
   }
 
-  async get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined> {
-    const items = await queryAll(this.client, {
-      TableName: this.table,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': messagePk(messageId) },
-      ConsistentRead: true,
+  /** The message's record and events, strongly consistent. */
+  private partition(messageId: string): Promise<Item[]> {
+    return queryAll(this.client, { TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': messagePk(messageId) }, ConsistentRead: true });
+  }
+
+  /** The counter update of an hour's statistics item, or undefined when nothing changes. */
+  private statsUpdate(tenantId: string | null, userId: string | null, receivedAt: number, delta: Share) {
+    const entries = Object.entries(shareFields(delta)).filter(([, value]) => value !== 0);
+    if (tenantId === null || entries.length === 0) return undefined;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':tenant': tenantId, ':hour': bucketStart(receivedAt, 'hour'), ':user': userId ?? '-' };
+    entries.forEach(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:v${i}`] = value;
     });
+    return {
+      Update: {
+        TableName: this.table,
+        Key: statsKey(tenantId, receivedAt, `H#${pad(bucketStart(receivedAt, 'hour'))}#${userId ?? '-'}`),
+        UpdateExpression: `SET tenantId = :tenant, hourStart = :hour, userId = :user ADD ${entries.map((_, i) => `#f${i} :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+    };
+  }
+
+  async get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined> {
+    const items = await this.partition(messageId);
     const message = items.find((item) => str(item, 'sk') === MESSAGE);
     if (!message) return undefined;
     return { message: toRecord(message), events: items.filter((item) => str(item, 'sk')?.startsWith('E#')).map(toEvent) };

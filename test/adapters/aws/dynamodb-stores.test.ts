@@ -18,6 +18,7 @@ import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-st
 import { DynamoDbFingerprintStore } from '../../../adapters/aws/dynamodb-fingerprint-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
+import { DynamoDbMessageStats } from '../../../adapters/aws/dynamodb-message-stats.js';
 import { DynamoDbQuarantineStore } from '../../../adapters/aws/dynamodb-quarantine-store.js';
 import { DynamoDbSuppressionList } from '../../../adapters/aws/dynamodb-suppression-list.js';
 import { createTables, type TableName } from '../../../adapters/aws/tables.js';
@@ -29,6 +30,7 @@ import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { fingerprintStoreContract } from '../../core/fingerprint-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
+import { messageStatsContract } from '../../core/message-stats.contract.js';
 import { quarantineStoreContract } from '../../core/quarantine-store.contract.js';
 import { suppressionListContract } from '../../core/suppression-list.contract.js';
 
@@ -100,3 +102,8 @@ describe('DynamoDbDkimKeyStore', () => {
 quarantineStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbQuarantineStore({ client: documents, table: await fresh('quarantine') }));
 
 fingerprintStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbFingerprintStore({ client: documents, table: await fresh('fingerprints') }));
+
+messageStatsContract('DynamoDB (DynamoDB Local)', async () => {
+  const table = await fresh('messages');
+  return { log: new DynamoDbMessageLog({ client: documents, table }), stats: new DynamoDbMessageStats({ client: documents, table }) };
+});

@@ -7,6 +7,8 @@ import { SqliteFingerprintStore } from '../../../adapters/local/fingerprint-stor
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
+import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
+import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
 import { SqliteQuarantineStore } from '../../../adapters/local/quarantine-store.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
 import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
@@ -15,6 +17,7 @@ import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { fingerprintStoreContract } from '../../core/fingerprint-store.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
+import { messageStatsContract } from '../../core/message-stats.contract.js';
 import { quarantineStoreContract } from '../../core/quarantine-store.contract.js';
 import { suppressionListContract } from '../../core/suppression-list.contract.js';
 
@@ -26,3 +29,7 @@ dkimKeyStoreContract('SQLite', async (clock) => new SqliteDkimKeyStore(openDatab
 batvKeyStoreContract('SQLite', async () => new SqliteBatvKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 5))));
 quarantineStoreContract('SQLite', async () => new SqliteQuarantineStore(openDatabase(':memory:')));
 fingerprintStoreContract('SQLite', async () => new SqliteFingerprintStore(openDatabase(':memory:')));
+messageStatsContract('SQLite', async () => {
+  const db = openDatabase(':memory:');
+  return { log: new SqliteMessageLog(db), stats: new SqliteMessageStats(db) };
+});
