@@ -1,0 +1,299 @@
+// Tenants, domains and outgoing users on DynamoDB (table `config`). Every record is its own
+// partition (`TENANT#<id>`, `DOMAIN#<name>`, `USER#<id>`); what must be unique claims an item of
+// its own in the same transaction (`TENANTNAME#<name>`, `LOGIN#<identity>`; a domain's item is its
+// claim), conditioned on not existing, so two admins creating the same name at once cannot both
+// succeed. Lookups on the hot path are GetItems: a login (AUTH) reads `LOGIN#` then `USER#`.
+// Lists go through two small indexes: `byParent` (a tenant's domains and users) and `byKind`
+// (all tenants, all domains, the users of one kind: the ingress's IP-user list is one Query).
+// Deleting a tenant deletes its domains, users and their login claims first, then the tenant.
+import { randomUUID } from 'node:crypto';
+import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { Domain, IdentityKind, OutgoingUser, Tenant } from '../../core/identity.js';
+import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
+import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
+import { systemClock, type Clock } from '../../core/ports.js';
+import { bool, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
+
+type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+const ONE = '#';
+const KINDS: IdentityKind[] = ['mailbox', 'domain', 'ip'];
+
+function parseSettings(text: string | undefined): SettingOverrides {
+  let value: unknown = {};
+  try {
+    value = JSON.parse(text ?? '{}');
+  } catch {
+    return {};
+  }
+  const parsed = settingOverridesSchema.safeParse(value);
+  // Settings are validated on write; an item that no longer parses (a key renamed) keeps what still does.
+  return parsed.success ? parsed.data : {};
+}
+
+function kindOf(value: string | undefined): IdentityKind {
+  const kind = KINDS.find((candidate) => candidate === value);
+  if (!kind) throw new Error(`user item has an unknown kind "${value}"`);
+  return kind;
+}
+
+const toTenant = (item: Item): Tenant => ({
+  id: requireStr(item, 'id', 'tenant'),
+  name: requireStr(item, 'name', 'tenant'),
+  settings: parseSettings(str(item, 'settings')),
+  suspended: bool(item, 'suspended') ?? false,
+  createdAt: requireNum(item, 'createdAt', 'tenant'),
+});
+
+const toDomain = (item: Item): Domain => ({ name: requireStr(item, 'name', 'domain'), tenantId: requireStr(item, 'tenantId', 'domain'), createdAt: requireNum(item, 'createdAt', 'domain') });
+
+const toUser = (item: Item): OutgoingUser => ({
+  id: requireStr(item, 'id', 'user'),
+  tenantId: requireStr(item, 'tenantId', 'user'),
+  kind: kindOf(str(item, 'kind')),
+  identity: requireStr(item, 'identity', 'user'),
+  domain: str(item, 'domain') ?? null,
+  passwordHash: str(item, 'passwordHash') ?? null,
+  settings: parseSettings(str(item, 'settings')),
+  createdAt: requireNum(item, 'createdAt', 'user'),
+});
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Which item's condition failed in a cancelled transaction (DynamoDB lists a reason per action). */
+function failedActions(error: unknown): number[] {
+  if (!(error instanceof Error) || error.name !== 'TransactionCanceledException') return [];
+  const reasons: unknown = Reflect.get(error, 'CancellationReasons');
+  if (!Array.isArray(reasons)) return [];
+  return reasons.flatMap((reason: unknown, index) => (typeof reason === 'object' && reason !== null && Reflect.get(reason, 'Code') === 'ConditionalCheckFailed' ? [index] : []));
+}
+
+export interface DynamoDbConfigStoreOptions {
+  client: DynamoDBDocumentClient;
+  table: string;
+  clock?: Clock;
+}
+
+export class DynamoDbConfigStore implements ConfigStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly table: string;
+  private readonly clock: Clock;
+
+  constructor(options: DynamoDbConfigStoreOptions) {
+    this.client = options.client;
+    this.table = options.table;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private async getItem(pk: string): Promise<Item | undefined> {
+    return (await this.client.send(new GetCommand({ TableName: this.table, Key: { pk, sk: ONE }, ConsistentRead: true }))).Item;
+  }
+
+  private put(item: Item, unique = false): Action {
+    return { Put: { TableName: this.table, Item: { sk: ONE, ...item }, ...(unique ? { ConditionExpression: 'attribute_not_exists(pk)' } : {}) } };
+  }
+
+  private remove(pk: string): Action {
+    return { Delete: { TableName: this.table, Key: { pk, sk: ONE } } };
+  }
+
+  async createTenant(name: string, settings: SettingOverrides = {}): Promise<Tenant> {
+    const tenant: Tenant = { id: randomUUID(), name, settings: settingOverridesSchema.parse(settings), suspended: false, createdAt: this.clock.now() };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            this.put({ pk: `TENANTNAME#${name}`, tenantId: tenant.id }, true),
+            this.put({ pk: `TENANT#${tenant.id}`, ...tenant, settings: JSON.stringify(tenant.settings), gsi2pk: 'TENANTS', gsi2sk: name }, true),
+          ],
+        }),
+      );
+    } catch (error: unknown) {
+      if (failedActions(error).length > 0) throw new ConflictError(`tenant "${name}" already exists`);
+      throw error;
+    }
+    return tenant;
+  }
+
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    const item = await this.getItem(`TENANT#${id}`);
+    return item && toTenant(item);
+  }
+
+  async getTenantByName(name: string): Promise<Tenant | undefined> {
+    const claim = await this.getItem(`TENANTNAME#${name}`);
+    const id = str(claim, 'tenantId');
+    return id === undefined ? undefined : this.getTenant(id);
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const items = await queryAll(this.client, { TableName: this.table, IndexName: 'byKind', KeyConditionExpression: 'gsi2pk = :kind', ExpressionAttributeValues: { ':kind': 'TENANTS' } });
+    return items.map(toTenant).sort((a, b) => byText(a.name, b.name));
+  }
+
+  async updateTenant(id: string, changes: { settings?: SettingOverrides; suspended?: boolean }): Promise<Tenant> {
+    const current = await this.getTenant(id);
+    if (!current) throw new NotFoundError(`no tenant ${id}`);
+    const settings = changes.settings ? settingOverridesSchema.parse(changes.settings) : current.settings;
+    const suspended = changes.suspended ?? current.suspended;
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `TENANT#${id}`, sk: ONE },
+          UpdateExpression: 'SET settings = :settings, suspended = :suspended',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':settings': JSON.stringify(settings), ':suspended': suspended },
+        }),
+      );
+    } catch (error: unknown) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') throw new NotFoundError(`no tenant ${id}`);
+      throw error;
+    }
+    return { ...current, settings, suspended };
+  }
+
+  async deleteTenant(id: string): Promise<void> {
+    const tenant = await this.getTenant(id);
+    if (!tenant) throw new NotFoundError(`no tenant ${id}`);
+    // What belongs to the tenant goes first: an interrupted delete leaves a tenant to delete again, never orphans.
+    for (const user of await this.listUsers({ tenantId: id })) await this.deleteUser(user.id);
+    for (const domain of await this.listDomains(id)) await this.removeDomain(id, domain.name);
+    await this.client.send(new TransactWriteCommand({ TransactItems: [this.remove(`TENANT#${id}`), this.remove(`TENANTNAME#${tenant.name}`)] }));
+  }
+
+  async addDomain(tenantId: string, name: string): Promise<Domain> {
+    const domain: Domain = { name, tenantId, createdAt: this.clock.now() };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [this.put({ pk: `DOMAIN#${name}`, ...domain, gsi1pk: `DOMAINS#${tenantId}`, gsi1sk: name, gsi2pk: 'DOMAINS', gsi2sk: name }, true)],
+        }),
+      );
+    } catch (error: unknown) {
+      if (failedActions(error).length > 0) throw new ConflictError(`domain "${name}" is already served`);
+      throw error;
+    }
+    return domain;
+  }
+
+  async getDomain(name: string): Promise<Domain | undefined> {
+    const item = await this.getItem(`DOMAIN#${name}`);
+    return item && toDomain(item);
+  }
+
+  async listDomains(tenantId?: string): Promise<Domain[]> {
+    const items = await queryAll(this.client, {
+      TableName: this.table,
+      IndexName: tenantId === undefined ? 'byKind' : 'byParent',
+      KeyConditionExpression: tenantId === undefined ? 'gsi2pk = :key' : 'gsi1pk = :key',
+      ExpressionAttributeValues: { ':key': tenantId === undefined ? 'DOMAINS' : `DOMAINS#${tenantId}` },
+    });
+    return items.map(toDomain).sort((a, b) => byText(a.name, b.name));
+  }
+
+  async removeDomain(tenantId: string, name: string): Promise<void> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [{ Delete: { TableName: this.table, Key: { pk: `DOMAIN#${name}`, sk: ONE }, ConditionExpression: 'tenantId = :tenant', ExpressionAttributeValues: { ':tenant': tenantId } } }],
+        }),
+      );
+    } catch (error: unknown) {
+      if (failedActions(error).length > 0) throw new NotFoundError(`no domain ${name}`);
+      throw error;
+    }
+  }
+
+  async createUser(input: { tenantId: string; kind: IdentityKind; identity: string; domain: string | null; passwordHash: string | null; settings?: SettingOverrides }): Promise<OutgoingUser> {
+    const user: OutgoingUser = {
+      id: randomUUID(),
+      tenantId: input.tenantId,
+      kind: input.kind,
+      identity: input.identity,
+      domain: input.domain,
+      passwordHash: input.passwordHash,
+      settings: settingOverridesSchema.parse(input.settings ?? {}),
+      createdAt: this.clock.now(),
+    };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [this.put({ pk: `LOGIN#${user.identity}`, userId: user.id, kind: user.kind }, true), this.put(this.userItem(user), true)],
+        }),
+      );
+    } catch (error: unknown) {
+      if (failedActions(error).length > 0) throw new ConflictError(`user "${input.identity}" already exists`);
+      throw error;
+    }
+    return user;
+  }
+
+  private userItem(user: OutgoingUser): Item {
+    return {
+      pk: `USER#${user.id}`,
+      ...user,
+      settings: JSON.stringify(user.settings),
+      gsi1pk: `USERS#${user.tenantId}`,
+      gsi1sk: user.identity,
+      gsi2pk: `USERKIND#${user.kind}`,
+      gsi2sk: user.identity,
+    };
+  }
+
+  async getUser(id: string): Promise<OutgoingUser | undefined> {
+    const item = await this.getItem(`USER#${id}`);
+    return item && toUser(item);
+  }
+
+  async findUserByLogin(identity: string): Promise<OutgoingUser | undefined> {
+    const claim = await this.getItem(`LOGIN#${identity}`);
+    const id = str(claim, 'userId');
+    if (id === undefined || str(claim, 'kind') === 'ip') return undefined;
+    return this.getUser(id);
+  }
+
+  async listUsers(filter: { tenantId?: string; kind?: IdentityKind } = {}): Promise<OutgoingUser[]> {
+    const query = (index: 'byParent' | 'byKind', key: string) =>
+      queryAll(this.client, {
+        TableName: this.table,
+        IndexName: index,
+        KeyConditionExpression: index === 'byParent' ? 'gsi1pk = :key' : 'gsi2pk = :key',
+        ExpressionAttributeValues: { ':key': key },
+      });
+    const items =
+      filter.tenantId !== undefined
+        ? await query('byParent', `USERS#${filter.tenantId}`)
+        : (await Promise.all((filter.kind ? [filter.kind] : KINDS).map((kind) => query('byKind', `USERKIND#${kind}`)))).flat();
+    return items
+      .map(toUser)
+      .filter((user) => filter.kind === undefined || user.kind === filter.kind)
+      .sort((a, b) => byText(a.identity, b.identity));
+  }
+
+  async updateUser(id: string, changes: { settings?: SettingOverrides; passwordHash?: string | null }): Promise<OutgoingUser> {
+    const current = await this.getUser(id);
+    if (!current) throw new NotFoundError(`no user ${id}`);
+    const next: OutgoingUser = {
+      ...current,
+      settings: changes.settings ? settingOverridesSchema.parse(changes.settings) : current.settings,
+      passwordHash: changes.passwordHash !== undefined ? changes.passwordHash : current.passwordHash,
+    };
+    try {
+      await this.client.send(
+        new TransactWriteCommand({ TransactItems: [{ Put: { TableName: this.table, Item: { sk: ONE, ...this.userItem(next) }, ConditionExpression: 'attribute_exists(pk)' } }] }),
+      );
+    } catch (error: unknown) {
+      if (failedActions(error).length > 0) throw new NotFoundError(`no user ${id}`);
+      throw error;
+    }
+    return next;
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    const user = await this.getUser(id);
+    if (!user) throw new NotFoundError(`no user ${id}`);
+    await this.client.send(new TransactWriteCommand({ TransactItems: [this.remove(`USER#${id}`), this.remove(`LOGIN#${user.identity}`)] }));
+  }
+}
