@@ -11,14 +11,15 @@
 // visible in `queue status` and the `outpost_queue_held` gauge, flagged once held longer than the
 // queue's lifetime.
 //
-// Mail Outpost writes to the sender about its mail (DSNs, quarantine reports) is held with it:
-// nothing on the envelope tells it apart from mail the sender submitted with the null sender, and
-// an exception for the null sender would let a locked sender's spam through.
+// Mail Outpost writes to the sender about its mail (DSNs, quarantine reports) is not held: it
+// carries the notice identity, which no user can log in as (isRelayNotice), so a locked user is
+// still told what happened, while mail a user submits with the null sender is held like any other.
 //
 // Release and purge claim the rows they work on, so two at once (an unlock while the hold check
 // finds the lock ended) never both re-queue a job. A release re-queues before it forgets the held
 // row: a crash in between leaves the claim, which goes stale and is released again later; the
 // deliver stage drops a job whose attempt is already recorded, so that repeat never delivers twice.
+import { isRelayNotice } from './delivery/notice.js';
 import { createHash, randomUUID } from 'node:crypto';
 import type { LockState, UserLocks } from './locks.js';
 import { makeUserLocks, type UserLocksWiring } from './policy/index.js';
@@ -119,6 +120,9 @@ export class MailHolds implements HoldCheck {
   constructor(private readonly deps: MailHoldsDeps) {}
 
   async holdIfSenderStopped(stage: HeldStage, envelope: Envelope, body: string): Promise<boolean> {
+    // Notices the relay writes itself (DSNs, quarantine reports, forwarded bounces) carry the
+    // notice identity, which no user can log in as: a locked user is still told what happened.
+    if (isRelayNotice(envelope)) return false;
     const lock = await this.deps.activeLock(envelope.userId);
     const reason: HoldReason | undefined = lock ? 'locked' : (await this.deps.store.senderHold(envelope.userId)) ? 'manual' : undefined;
     if (!reason) return false;

@@ -13,6 +13,11 @@ import type { MessageLog } from '../stores.js';
  */
 export const NOTICE_IDENTITY = 'MAILER-DAEMON';
 
+/** True for mail the relay wrote itself (null sender, notice identity), not mail a user submitted. */
+export function isRelayNotice(envelope: Pick<Envelope, 'identity' | 'mailFrom'>): boolean {
+  return envelope.identity === NOTICE_IDENTITY && envelope.mailFrom === '';
+}
+
 export interface Notice {
   /** Stable for the event it reports (e.g. message id + attempt), so that a repeat is detected. */
   messageId: string;

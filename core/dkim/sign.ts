@@ -9,7 +9,7 @@
 import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { batvTag, defaultBatvPolicy, type BatvKeyStore, type BatvPolicy } from '../batv.js';
-import { NOTICE_IDENTITY } from '../delivery/notice.js';
+import { isRelayNotice } from '../delivery/notice.js';
 import type { Clock, Envelope } from '../ports.js';
 import type { UserSettings } from '../settings.js';
 import type { DkimAlgorithm, DkimKeyStore } from './keys.js';
@@ -198,7 +198,7 @@ async function signForSender(
   settings: UserSettings,
   deps: OutgoingPreparerDeps,
 ): Promise<{ raw: Buffer; dkim: DkimOutcome }> {
-  if (envelope.identity === NOTICE_IDENTITY && envelope.mailFrom === '') {
+  if (isRelayNotice(envelope)) {
     return { raw, dkim: { signed: false, reason: 'a notice written by this relay is never signed with a tenant key' } };
   }
   const from = headerFromAddress(raw);

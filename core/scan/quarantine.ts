@@ -1,6 +1,7 @@
 // Quarantine: messages held by a scan verdict, kept with their reasons until an operator or the
 // tenant releases or deletes them, or the retention period ends. The sender is told with a short
 // non-delivery report that carries a few headers of the original only (never a copy of a virus).
+import { NOTICE_IDENTITY } from '../delivery/notice.js';
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Symbol } from '../checks/check.js';
@@ -166,7 +167,8 @@ export async function sendHeldReport(
     messageId,
     tenantId: envelope.tenantId,
     userId: envelope.userId,
-    identity: envelope.identity,
+    // Written by the relay, not by the user: a notice (never tenant-signed, never held with the user's mail).
+    identity: NOTICE_IDENTITY,
     mailFrom: '',
     rcptTo: [envelope.mailFrom],
     blobKey: `reports/${messageId}.eml`,
