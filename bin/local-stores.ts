@@ -11,6 +11,7 @@ import { SqliteDkimKeyStore } from '../adapters/local/dkim-key-store.js';
 import { SqliteFingerprintStore } from '../adapters/local/fingerprint-store.js';
 import { FsBlobStore } from '../adapters/local/fs-blob-store.js';
 import { SqliteLockStore } from '../adapters/local/lock-store.js';
+import { SqliteLoginSourceStore } from '../adapters/local/login-source-store.js';
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
@@ -31,6 +32,7 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
     counters: new SqliteCounterStore(db, clock),
     lockStore: new SqliteLockStore(db),
+    loginSources: new SqliteLoginSourceStore(db),
     fingerprints: new SqliteFingerprintStore(db),
     quarantine: new SqliteQuarantineStore(db),
     dkimKeys: new SqliteDkimKeyStore(db, box, clock),

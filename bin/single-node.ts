@@ -73,7 +73,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     logger: createLogger('locks'),
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
   });
-  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore });
+  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
   const hardBounce = async (tenantId: string, userId: string, recipient: string, diagnostic: string): Promise<void> => {
     await suppressHardBounce(stores.suppression, { tenantId, address: recipient, reason: diagnostic, now: clock.now() });
     await policy.recordHardBounces(userId, 1, { recipient });
@@ -268,6 +268,7 @@ export async function runHousekeeping(stores: LocalStores, config: Config, clock
     sightings: now - config.scanning.bulkWindowMinutes * 60_000,
   });
   await stores.counters.purgeExpired();
+  await stores.loginSources.purgeExpired(now);
   await stores.suppression.purgeExpired(now);
   await stores.log.purgeOlderThan(logCutoff);
   await stores.stats.purgeOlderThan(logCutoff);
