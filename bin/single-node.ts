@@ -2,7 +2,6 @@
 // same API as on AWS, in one process, on SQLite and the filesystem, delivering by SMTP.
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { mkdir } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { Metrics } from '../core/metrics.js';
@@ -13,6 +12,7 @@ import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
+import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
@@ -51,7 +51,7 @@ const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 export async function startNode(config: Config, options: NodeOptions = {}): Promise<RunningNode> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('outpost');
-  await mkdir(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
   const stores = openLocalStores(config, clock);
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
