@@ -13,6 +13,7 @@ import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
+import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
@@ -194,7 +195,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
 
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', metricsAccess({ publicMetrics: config.http.publicMetrics, metricsToken: config.http.metricsToken, operatorToken: token.token }), async (c) => {
     await collectGauges(metrics, stores, ingress.activeSessions);
     return c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });

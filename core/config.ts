@@ -47,6 +47,8 @@ export const configSchema = z
     http: z
       .object({
         port: z.number().int().min(0).max(65535).default(8025).describe('HTTP port: API (/v1), control panel (/), /healthz, /metrics. Env OUTPOST_HTTP_PORT.'),
+        metricsToken: z.string().min(16).optional().describe('Bearer token a scraper sends to read /metrics (the operator token works too). Env OUTPOST_METRICS_TOKEN.'),
+        publicMetrics: z.boolean().default(false).describe('Serve /metrics without a token, to anyone who reaches the HTTP port (the behaviour before tokens were required).'),
       })
       .strict()
       .prefault({}),
@@ -221,6 +223,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   set('OUTPOST_TLS_KEY_FILE', (v) => (section('smtp').tlsKeyFile = v));
   set('OUTPOST_TLS_CERT_FILE', (v) => (section('smtp').tlsCertFile = v));
   set('OUTPOST_HTTP_PORT', (v) => (section('http').port = envNumber('OUTPOST_HTTP_PORT', v)));
+  set('OUTPOST_METRICS_TOKEN', (v) => (section('http').metricsToken = v));
   set('OUTPOST_RELAY_HOST', (v) => (section('delivery').relayHost = v));
   set('OUTPOST_RETRY_SCHEDULE', (v) => {
     section('delivery').retrySchedule = splitList(v).map((item) => envNumber('OUTPOST_RETRY_SCHEDULE', item));
