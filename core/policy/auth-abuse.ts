@@ -37,7 +37,6 @@ export interface AuthAbuseDeps {
   logger?: Logger;
 }
 
-
 export class AuthAbuse {
   constructor(private readonly deps: AuthAbuseDeps) {}
 

@@ -63,7 +63,13 @@ describe('webRoutes', () => {
     });
     try {
       const port = (server.address() as AddressInfo).port;
-      expect((await rawHttpGet(port, '/app.js')).status, 'the server serves files').toBe(200);
+      const served = await rawHttpGet(port, '/app.js');
+      expect(served.status, 'the server serves files').toBe(200);
+      // The panel's own files carry the headers that keep it out of frames and sniffing.
+      expect(served.head).toMatch(/^X-Content-Type-Options: nosniff$/im);
+      expect(served.head).toMatch(/^Referrer-Policy: no-referrer$/im);
+      expect(served.head).toMatch(/^X-Frame-Options: DENY$/im);
+      expect(served.head).toMatch(/^Content-Security-Policy: default-src 'self'.*frame-ancestors 'none'/im);
       for (const path of ['/..%2fbeside.txt', '/assets%2f..%2f..%2fbeside.txt', ...traversals(join(parent, 'beside.txt')), ...traversals('/etc/host.conf')]) {
         const response = await rawHttpGet(port, path);
         expect(response.status, path).toBe(404);
