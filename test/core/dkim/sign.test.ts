@@ -97,3 +97,51 @@ describe('signMessage', () => {
     expect(headerFromDomains(Buffer.from('Subject: x\r\n\r\nFrom: not@header.example'))).toEqual({ reason: 'the message has no From header field' });
   });
 });
+
+describe('a signed message after a real SMTP hop (nodemailer client -> smtp-server)', () => {
+  let server: SMTPServer;
+  let port = 0;
+  const received: Array<{ from: string; to: string[]; data: Buffer }> = [];
+
+  beforeAll(async () => {
+    server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      disableReverseLookup: true,
+      logger: false,
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+            data: Buffer.concat(chunks),
+          });
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  for (const algorithm of ['rsa', 'ed25519'] as const) {
+    for (const name of ['bare LF line endings', 'dot lines (dot-stuffed on the wire)', 'folded headers and unusual whitespace', 'long lines']) {
+      it(`${algorithm}: dkimpy verifies what the server received (${name})`, async () => {
+        const signed = await signMessage(Buffer.from(messages[name] ?? ''), { domain: DOMAIN, selector: 'sel1', privateKey: keys[algorithm].privateKeyPem, algorithm });
+        const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+        await transport.sendMail({ envelope: { from: 'prvs=0123abcdef=ann@example.com', to: ['bob@example.net'] }, raw: signed });
+        transport.close();
+        const got = received.pop();
+        expect(got?.from).toBe('prvs=0123abcdef=ann@example.com');
+        const result = await verifyWithDkimpy(got?.data ?? Buffer.alloc(0), recordsFor(algorithm));
+        expect(result.results, result.log).toEqual([true]);
+      });
+    }
+  }
+});
