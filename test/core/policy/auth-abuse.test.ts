@@ -30,14 +30,20 @@ describe('AUTH failures across connections', () => {
     w.clock.advance(10 * MINUTE);
     await w.policy.onAuthFailure('203.0.113.5', 'x');
     expect(await w.policy.isAuthBlocked('203.0.113.5', 'x')).toBeUndefined();
+    // Failures spread over the window add up.
+    w.clock.advance(4 * MINUTE);
+    await w.policy.onAuthFailure('203.0.113.5', 'x');
+    w.clock.advance(4 * MINUTE);
+    await w.policy.onAuthFailure('203.0.113.5', 'x');
+    expect(await w.policy.isAuthBlocked('203.0.113.5', 'x')).toBeDefined();
   });
 
   it('blocks a username after perUser failures from many IPs and locks the user (lockUser on, autoLock)', async () => {
     const w = await world({ config: config({ perIp: 100, perUser: 4, blockMinutes: 20, lockUser: true }) });
     for (let i = 0; i < 4; i++) await w.policy.onAuthFailure(`203.0.113.${i}`, 'Alice@acme.example');
     const blocked = await w.policy.isAuthBlocked('198.51.100.1', 'alice@acme.example');
-    expect(blocked).toMatchObject({ code: 421, enhancedCode: '4.7.0' });
-    expect(blocked?.symbols[0]?.name).toBe('AUTH_BLOCKED_USER');
+    expect(blocked).toMatchObject({ code: 421, enhancedCode: '4.7.0', text: 'Too many failed logins for this account; try again after 14:20 UTC' });
+    expect(blocked?.symbols[0]).toMatchObject({ name: 'AUTH_BLOCKED_USER', evidence: { username: 'alice@acme.example', source: '198.51.100.1' } });
     const lock = await w.locks.activeLock(w.user.id);
     expect(lock?.reasons[0]).toMatchObject({ name: 'AUTH_BRUTE_FORCE', evidence: { failures: 4 } });
   });
