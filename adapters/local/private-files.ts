@@ -6,9 +6,13 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
 
-/** Creates `path` (and missing parents) as 0700, and tightens `path` itself if it already existed. */
+/**
+ * Creates `path` (and missing parents) as 0700, and tightens `path` itself if it already existed.
+ * A sticky folder (such as /tmp) is shared by design and is never a data folder: it is left as is.
+ */
 export function ensurePrivateDir(path: string): void {
   mkdirSync(path, { recursive: true, mode: PRIVATE_DIR_MODE });
+  if ((statSync(path).mode & 0o1000) !== 0) return;
   tighten(path, PRIVATE_DIR_MODE);
 }
 
