@@ -13,6 +13,7 @@ import { SqliteFingerprintStore } from '../adapters/local/fingerprint-store.js';
 import { FsBlobStore } from '../adapters/local/fs-blob-store.js';
 import { SqliteHoldStore } from '../adapters/local/hold-store.js';
 import { SqliteLockStore } from '../adapters/local/lock-store.js';
+import { SqliteLoginSourceStore } from '../adapters/local/login-source-store.js';
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
@@ -34,6 +35,7 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     counters: new SqliteCounterStore(db, clock),
     lockStore: new SqliteLockStore(db),
     holdStore: new SqliteHoldStore(db),
+    loginSources: new SqliteLoginSourceStore(db),
     fingerprints: new SqliteFingerprintStore(db),
     quarantine: new SqliteQuarantineStore(db),
     dkimKeys: new SqliteDkimKeyStore(db, box, clock),

@@ -2,7 +2,6 @@
 // same API as on AWS, in one process, on SQLite and the filesystem, delivering by SMTP.
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { mkdir } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { Metrics } from '../core/metrics.js';
@@ -14,6 +13,8 @@ import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
+import { ensurePrivateDir } from '../adapters/local/private-files.js';
+import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
@@ -56,7 +57,7 @@ const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 export async function startNode(config: Config, options: NodeOptions = {}): Promise<RunningNode> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('outpost');
-  await mkdir(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
   const stores = openLocalStores(config, clock);
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
@@ -84,7 +85,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     logger: createLogger('locks'),
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
   });
-  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore });
+  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
   const hardBounce = async (tenantId: string, userId: string, recipient: string, diagnostic: string): Promise<void> => {
     await suppressHardBounce(stores.suppression, { tenantId, address: recipient, reason: diagnostic, now: clock.now() });
     await policy.recordHardBounces(userId, 1, { recipient });
@@ -215,7 +216,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
 
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', metricsAccess({ publicMetrics: config.http.publicMetrics, metricsToken: config.http.metricsToken, operatorToken: token.token }), async (c) => {
     await collectGauges(metrics, stores, ingress.activeSessions, queueLifetimeMs(config.delivery.retrySchedule));
     return c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
@@ -322,6 +323,7 @@ export async function runHousekeeping(stores: LocalStores, config: Config, clock
     sightings: now - config.scanning.bulkWindowMinutes * 60_000,
   });
   await stores.counters.purgeExpired();
+  await stores.loginSources.purgeExpired(now);
   await stores.suppression.purgeExpired(now);
   await purgeOrphanBounces(
     { blobs: stores.blobs, queuedBounceJobs: async () => stores.queue.bodies(['bounce', 'bounce-dlq']), clock, logger: createLogger('housekeeping') },

@@ -47,6 +47,8 @@ export const configSchema = z
     http: z
       .object({
         port: z.number().int().min(0).max(65535).default(8025).describe('HTTP port: API (/v1), control panel (/), /healthz, /metrics. Env OUTPOST_HTTP_PORT.'),
+        metricsToken: z.string().min(16).optional().describe('Bearer token a scraper sends to read /metrics (the operator token works too). Env OUTPOST_METRICS_TOKEN.'),
+        publicMetrics: z.boolean().default(false).describe('Serve /metrics without a token, to anyone who reaches the HTTP port (the behaviour before tokens were required).'),
       })
       .strict()
       .prefault({}),
@@ -154,10 +156,11 @@ export const configSchema = z
           .object({
             perConnection: z.number().int().positive().default(3).describe('Failed AUTH attempts on one connection before 421 4.7.0 and disconnect.'),
             perIp: z.number().int().positive().default(10).describe('Failed AUTH attempts from one source IP within windowMinutes before AUTH from that IP is blocked for blockMinutes.'),
-            perUser: z.number().int().positive().default(5).describe('Failed AUTH attempts for one username within windowMinutes before AUTH as that user is blocked for blockMinutes (a correct password is refused too).'),
+            perUser: z.number().int().positive().default(5).describe('Failed AUTH attempts for one login within windowMinutes before AUTH as that login is blocked for blockMinutes (a correct password is refused too) from every source that has not logged in as it within familiarSourceDays; familiar sources keep working.'),
             windowMinutes: z.number().int().positive().default(15).describe('Window over which failed AUTH attempts are counted.'),
             blockMinutes: z.number().int().positive().default(15).describe('How long AUTH stays blocked (421 4.7.0) after a per-IP or per-user threshold is reached.'),
-            lockUser: z.boolean().default(true).describe('Also lock the user (lockAfterAbuse, subject to its autoLock setting) when its per-user threshold is reached.'),
+            familiarSourceDays: z.number().int().positive().default(30).describe('How long a source (an IPv4 address, an IPv6 /64) stays familiar to a login after a successful login from it: a familiar source is not blocked by the per-user threshold.'),
+            lockUser: z.boolean().default(false).describe('Also lock the user (lockAfterAbuse, subject to its autoLock setting, moving it up the timed-unlock ladder) when its per-user threshold is reached. Off by default: anyone who knows a username could get it locked.'),
           })
           .strict()
           .prefault({}),
@@ -238,6 +241,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   set('OUTPOST_TLS_KEY_FILE', (v) => (section('smtp').tlsKeyFile = v));
   set('OUTPOST_TLS_CERT_FILE', (v) => (section('smtp').tlsCertFile = v));
   set('OUTPOST_HTTP_PORT', (v) => (section('http').port = envNumber('OUTPOST_HTTP_PORT', v)));
+  set('OUTPOST_METRICS_TOKEN', (v) => (section('http').metricsToken = v));
   set('OUTPOST_RELAY_HOST', (v) => (section('delivery').relayHost = v));
   set('OUTPOST_RETRY_SCHEDULE', (v) => {
     section('delivery').retrySchedule = splitList(v).map((item) => envNumber('OUTPOST_RETRY_SCHEDULE', item));

@@ -89,6 +89,22 @@ export function parseIdentity(input: string): { kind: IdentityKind; identity: st
   return { kind: 'domain', identity: domain, domain };
 }
 
+/**
+ * The one name a login attempt is known by: the identity `parseIdentity` makes of it (the one a
+ * user is looked up by, so `Bob@ Other.test.` is `bob@other.test`), or the trimmed, lower-cased
+ * text when it names no mailbox or domain. Failed logins are counted under this name: counting
+ * under any other spelling would let variants of one login escape its limit.
+ */
+export function canonicalLogin(username: string): string {
+  try {
+    const parsed = parseIdentity(username);
+    if (parsed.kind !== 'ip') return parsed.identity;
+  } catch {
+    // not a login any user could have: counted as typed
+  }
+  return username.trim().toLowerCase();
+}
+
 // scrypt cost: N=2^15 takes ~50 ms here, slow enough to make guessing expensive.
 const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
 

@@ -11,7 +11,7 @@ import type { Config } from '../core/config.js';
 import type { Check, CheckResult } from '../core/checks/check.js';
 import { runChecks } from '../core/checks/check.js';
 import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from '../core/checks/session.js';
-import { matchIpUser, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
+import { canonicalLogin, matchIpUser, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
 import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { effectiveUserSettings, type ConfigStore, type MessageLog } from '../core/stores.js';
@@ -202,7 +202,7 @@ export class Ingress {
   ): void {
     const state = this.state(session);
     const ip = clientIp(session);
-    const username = (auth.username ?? '').trim().toLowerCase();
+    const username = canonicalLogin(auth.username ?? '');
     this.authenticate(username, auth.password ?? '', ip)
       .then(async (user) => {
         if (user) {

@@ -2,6 +2,7 @@
 // place and its directory fsynced: once put* resolves, the blob survives a power cut.
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { ensurePrivateDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.js';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -10,7 +11,9 @@ import type { BlobListing, StoredBlob } from '../../core/bounce/housekeeping.js'
 import type { BlobStore } from '../../core/ports.js';
 
 export class FsBlobStore implements BlobStore, BlobListing {
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: string) {
+    ensurePrivateDir(root);
+  }
 
   private pathOf(key: string): string {
     if (!/^[A-Za-z0-9._/-]+$/.test(key) || key.includes('..')) throw new Error(`invalid blob key "${key}"`);
@@ -22,7 +25,7 @@ export class FsBlobStore implements BlobStore, BlobListing {
   async put(key: string, data: Buffer): Promise<void> {
     const path = this.pathOf(key);
     const temp = await this.tempFor(path);
-    const handle = await open(temp, 'w');
+    const handle = await open(temp, 'w', PRIVATE_FILE_MODE);
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -40,7 +43,7 @@ export class FsBlobStore implements BlobStore, BlobListing {
       bytes += chunk.length;
     });
     try {
-      await pipeline(source, createWriteStream(temp));
+      await pipeline(source, createWriteStream(temp, { mode: PRIVATE_FILE_MODE }));
       const handle = await open(temp, 'r+');
       try {
         await handle.sync();
@@ -93,7 +96,8 @@ export class FsBlobStore implements BlobStore, BlobListing {
   }
 
   private async tempFor(path: string): Promise<string> {
-    await mkdir(dirname(path), { recursive: true });
+    // Messages are private mail: folders 0700, files 0600 (see private-files.ts).
+    await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
     return join(dirname(path), `.tmp-${randomUUID()}`);
   }
 

@@ -279,6 +279,21 @@ export const MIGRATIONS: readonly Migration[] = [
         );
       `),
   },
+  {
+    version: 5,
+    name: 'sources each login succeeded from (smart lockout)',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE login_sources (
+          login TEXT NOT NULL,
+          source TEXT NOT NULL,
+          last_success INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL,
+          PRIMARY KEY (login, source)
+        );
+        CREATE INDEX login_sources_expiry ON login_sources (expires_at);
+      `),
+  },
 ];
 
 export class SchemaTooNewError extends Error {

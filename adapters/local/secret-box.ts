@@ -2,9 +2,10 @@
 // The file is created on first use with mode 0600; back it up with the database, because
 // without it the DKIM and BATV keys in the database cannot be opened.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SecretBox } from '../../core/ports.js';
+import { ensurePrivateDir } from './private-files.js';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -15,7 +16,7 @@ export const SECRET_KEY_FILE = 'secret-box.key';
 
 /** Reads the key file in `dataDir`, creating it (0600) when absent. */
 export function openLocalSecretBox(dataDir: string, fileName: string = SECRET_KEY_FILE): SecretBox {
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const path = join(dataDir, fileName);
   try {
     // 'wx' fails if the file exists, so two processes starting at once cannot both create a key.

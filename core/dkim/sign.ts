@@ -10,6 +10,7 @@ import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { batvTag, defaultBatvPolicy, type BatvKeyStore, type BatvPolicy } from '../batv.js';
 import { isRelayNotice } from '../delivery/notice.js';
+import { headerBlock, headerValues, parseHeaderFrom } from '../headers.js';
 import type { Clock, Envelope } from '../ports.js';
 import type { UserSettings } from '../settings.js';
 import type { DkimAlgorithm, DkimKeyStore } from './keys.js';
@@ -128,18 +129,15 @@ function chooseSignedFields(headers: ParsedHeader[]): { names: string[]; lines: 
   return { names, lines };
 }
 
-/** The last From header field's address (verifiers and DMARC use the last one). */
-export function headerFromAddress(raw: Buffer): string | undefined {
-  const message = normaliseLineEndings(raw);
-  const split = message.indexOf('\r\n\r\n');
-  const headers = tools.parseHeaders(split >= 0 ? message.subarray(0, split + 2) : message).parsed;
-  const from = headers.filter((header) => header.key === 'from').pop();
-  if (!from) return undefined;
-  const value = from.line.toString('latin1').replace(/^[^:]*:/, '').replace(/\r\n/g, '');
-  const angle = [...value.matchAll(/<([^<>]*@[^<>]*)>/g)].pop();
-  const bare = value.replace(/\([^()]*\)/g, ' ').trim().split(/[\s,;]+/).find((token) => token.includes('@'));
-  const address = (angle?.[1] ?? bare ?? '').trim();
-  return address.includes('@') ? address : undefined;
+/**
+ * The domains of the header From's addresses, read by parseHeaderFrom (the parser the policy
+ * admitted the message with), or why there is no From to sign for.
+ */
+export function headerFromDomains(raw: Buffer): { domains: string[] } | { reason: string } {
+  const from = parseHeaderFrom(headerValues(headerBlock(normaliseLineEndings(raw)), 'from'));
+  if (from.valid) return { domains: [...new Set(from.mailboxes.map((mailbox) => mailbox.domain))] };
+  if (from.problem === 'count') return { reason: from.count === 0 ? 'the message has no From header field' : `the message has ${from.count} From header fields` };
+  return { reason: 'the From header holds no valid address' };
 }
 
 export const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
@@ -201,10 +199,10 @@ async function signForSender(
   if (isRelayNotice(envelope)) {
     return { raw, dkim: { signed: false, reason: 'a notice written by this relay is never signed with a tenant key' } };
   }
-  const from = headerFromAddress(raw);
-  // DKIM requires From in h=; without one there is nothing a verifier could align with.
-  if (!from) return { raw, dkim: { signed: false, reason: 'the message has no From header field' } };
-  const candidates = [...new Set([from, envelope.mailFrom || undefined].filter((a): a is string => !!a).map(domainOf))];
+  const from = headerFromDomains(raw);
+  // DKIM requires From in h=; without a valid one there is nothing a verifier could align with.
+  if ('reason' in from) return { raw, dkim: { signed: false, reason: from.reason } };
+  const candidates = [...new Set([...from.domains, ...(envelope.mailFrom ? [domainOf(envelope.mailFrom)] : [])])];
   const reasons: string[] = [];
   for (const domain of candidates) {
     // A parent domain's key aligns under relaxed DMARC: news.example.com may sign as example.com.

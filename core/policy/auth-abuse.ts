@@ -1,22 +1,27 @@
-// Failed AUTH across connections. Failures are counted per source IP and per username within
-// policy.authFailure.windowMinutes; reaching perIp (or perUser) blocks AUTH from that IP (or as
-// that user) for blockMinutes. While blocked, even a correct password is refused with
-// 421 4.7.0 and the connection is closed: 421 (not 535) so that a legitimate client says "try
-// later" instead of "wrong password", and a guesser loses its connection. Reaching perUser also
-// calls lockAfterAbuse (AUTH_BRUTE_FORCE) when authFailure.lockUser is on, subject to the user's
-// autoLock: note that whoever knows a username can then get it locked; operators who prefer
-// availability turn lockUser off and rely on the temporary block. A successful login forgets
-// the user's failures (not the IP's: one valid account must not launder an IP's guessing).
+// Failed AUTH across connections, as a "smart lockout". Failures are counted per source IP and
+// per login within policy.authFailure.windowMinutes. Reaching perIp blocks AUTH from that IP for
+// blockMinutes. Reaching perUser blocks AUTH as that login for blockMinutes, but only from
+// sources (an IPv4 address, an IPv6 /64) that have not logged in successfully as that login
+// within familiarSourceDays: whoever knows a username can hammer it from anywhere without
+// locking its owner out of the places the owner logs in from. While blocked, even a correct
+// password is refused with 421 4.7.0 and the connection is closed: 421 (not 535) so that a
+// legitimate client says "try later" instead of "wrong password", and a guesser loses its
+// connection. Logins are counted under canonicalLogin, the name the login itself is looked up by.
+// A successful login does not forget the login's failures: the owner's mail client logs in every
+// few minutes, and each reset would hand strangers a fresh allowance of guesses.
+// With authFailure.lockUser (off by default) reaching perUser also locks the user
+// (lockAfterAbuse, AUTH_BRUTE_FORCE, subject to its autoLock), which lets strangers lock users.
 // The per-connection limit (perConnection failures, then 421) is enforced by the ingress.
 import { tempfail, type CheckResult } from '../checks/check.js';
 import type { Config } from '../config.js';
 import type { CounterStore } from '../counters.js';
-import { parseIdentity } from '../identity.js';
+import { canonicalLogin, parseIdentity } from '../identity.js';
+import { loginSource, type LoginSourceStore } from '../login-sources.js';
 import type { UserLocks } from '../locks.js';
 import type { Clock, Logger } from '../ports.js';
 import type { ConfigStore } from '../stores.js';
 import { formatUtc } from './address.js';
-import { counterKeys, MINUTE_MS } from './keys.js';
+import { counterKeys, DAY_MS, MINUTE_MS } from './keys.js';
 import type { IpReputation } from './reputation.js';
 import { PolicySymbol } from './symbols.js';
 
@@ -26,12 +31,11 @@ export interface AuthAbuseDeps {
   configStore: ConfigStore;
   clock: Clock;
   reputation: IpReputation;
+  /** Where each login has succeeded from (sources that stay welcome while the login is blocked). */
+  loginSources: LoginSourceStore;
   settings: Config['policy']['authFailure'];
   logger?: Logger;
 }
-
-/** Usernames are compared as the ingress logs in: trimmed, lower-cased. */
-const normaliseUsername = (username: string): string => username.trim().toLowerCase();
 
 export class AuthAbuse {
   constructor(private readonly deps: AuthAbuseDeps) {}
@@ -46,7 +50,7 @@ export class AuthAbuse {
 
   async onAuthFailure(ip: string, username: string): Promise<void> {
     const { counters, settings } = this.deps;
-    const user = normaliseUsername(username);
+    const user = canonicalLogin(username);
     await this.deps.reputation.record(ip, 'authFailure');
     const ipFailures = await counters.add(counterKeys.authFailuresIp(ip), 1, this.windowMs);
     if (ipFailures >= settings.perIp && !(await this.blockedSince(counterKeys.authBlockIp(ip)))) {
@@ -62,8 +66,11 @@ export class AuthAbuse {
     }
   }
 
-  async onAuthSuccess(_ip: string, username: string): Promise<void> {
-    await this.deps.counters.reset(counterKeys.authFailuresUser(normaliseUsername(username)));
+  /** Remembers the source as familiar to this login for familiarSourceDays. */
+  async onAuthSuccess(ip: string, username: string): Promise<void> {
+    const login = canonicalLogin(username);
+    if (login === '') return;
+    await this.deps.loginSources.remember(login, loginSource(ip), this.deps.clock.now(), this.deps.settings.familiarSourceDays * DAY_MS);
   }
 
   /** The refusal for a blocked IP or username, or undefined. Ask before (or regardless of) the password check. */
@@ -76,12 +83,15 @@ export class AuthAbuse {
         { name: PolicySymbol.AUTH_BLOCKED_IP, evidence: { ip, until } },
       ]);
     }
-    const user = normaliseUsername(username);
+    const user = canonicalLogin(username);
     const userSince = user === '' ? undefined : await this.blockedSince(counterKeys.authBlockUser(user));
     if (userSince !== undefined) {
+      const source = loginSource(ip);
+      // The owner's own places keep working: the block is aimed at strangers.
+      if (await this.deps.loginSources.isFamiliar(user, source, now)) return undefined;
       const until = userSince + this.blockMs;
       return tempfail(421, '4.7.0', `Too many failed logins for this account; try again after ${formatUtc(until, now)}`, [
-        { name: PolicySymbol.AUTH_BLOCKED_USER, evidence: { username: user, until } },
+        { name: PolicySymbol.AUTH_BLOCKED_USER, evidence: { username: user, source, until } },
       ]);
     }
     return undefined;
@@ -89,7 +99,7 @@ export class AuthAbuse {
 
   /** Forgets the failures and block of a username (manual unlock). */
   async forgetUser(username: string): Promise<void> {
-    const user = normaliseUsername(username);
+    const user = canonicalLogin(username);
     await this.deps.counters.reset(counterKeys.authFailuresUser(user));
     await this.deps.counters.reset(counterKeys.authBlockUser(user));
   }

@@ -1,9 +1,10 @@
-// DATA: the header From. Exactly one From header (mailparser reads the first, DKIM verifiers the
-// last: two would let a sender show one and sign another), every address in it a real mailbox,
-// and each allowed by requiredFromDomains and the send-as rule.
+// DATA: the header From, read by parseHeaderFrom (the DKIM signer reads it with the same parser):
+// exactly one From header (mailparser reads the first, DKIM verifiers the last: two would let a
+// sender show one and sign another), every address in it a real mailbox, and each allowed by
+// requiredFromDomains and the send-as rule.
 import { pass, reject, type Check } from '../checks/check.js';
 import type { DataFacts } from '../checks/session.js';
-import { headerFromAddresses } from './address.js';
+import { parseHeaderFrom } from '../headers.js';
 import { domainAllowed, mayUseAddress } from './sender-rules.js';
 import { PolicySymbol } from './symbols.js';
 
@@ -11,18 +12,18 @@ export function headerFrom(): Check<DataFacts> {
   return {
     name: 'header-from',
     check(facts) {
-      if (facts.headerFrom.length !== 1) {
-        return reject(550, '5.7.1', `The message must have exactly one From header; it has ${facts.headerFrom.length}`, [
-          { name: PolicySymbol.HEADER_FROM_COUNT, evidence: { count: facts.headerFrom.length } },
+      const from = parseHeaderFrom(facts.headerFrom);
+      if (!from.valid && from.problem === 'count') {
+        return reject(550, '5.7.1', `The message must have exactly one From header; it has ${from.count}`, [
+          { name: PolicySymbol.HEADER_FROM_COUNT, evidence: { count: from.count } },
         ]);
       }
-      const value = facts.headerFrom[0] ?? '';
-      const { mailboxes, invalid } = headerFromAddresses(value);
-      if (mailboxes.length === 0 || invalid.length > 0) {
+      if (!from.valid) {
         return reject(550, '5.7.1', 'The From header must hold a valid address like "Name" <name@example.org>', [
-          { name: PolicySymbol.HEADER_FROM_INVALID, evidence: { from: value.slice(0, 200), invalid } },
+          { name: PolicySymbol.HEADER_FROM_INVALID, evidence: { from: from.value.slice(0, 200), invalid: from.invalid } },
         ]);
       }
+      const { mailboxes } = from;
       const required = facts.sender.settings.requiredFromDomains;
       const outside = mailboxes.filter((mailbox) => !domainAllowed(facts.sender, mailbox.domain));
       if (outside.length > 0) {

@@ -15,6 +15,7 @@ import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts } from '../che
 import type { Config } from '../config.js';
 import type { CounterStore } from '../counters.js';
 import type { OutgoingUser } from '../identity.js';
+import type { LoginSourceStore } from '../login-sources.js';
 import { UserLocks, type LockEvent, type LockStore } from '../locks.js';
 import type { Clock, Logger, Resolver } from '../ports.js';
 import { userSettings, type ConfigStore } from '../stores.js';
@@ -46,6 +47,8 @@ export interface IngressPolicyDeps {
   config: Config;
   logger: Logger;
   configStore: ConfigStore;
+  /** Where each login has succeeded from (the smart lockout of failed AUTH). */
+  loginSources: LoginSourceStore;
 }
 
 /** Refusals that say something bad about the client's address (not limits, locks or DNS trouble). */
@@ -97,10 +100,10 @@ export interface IngressPolicy {
 }
 
 export function makeIngressPolicy(deps: IngressPolicyDeps): IngressPolicy {
-  const { counters, locks, resolver, clock, config, logger, configStore } = deps;
+  const { counters, locks, resolver, clock, config, logger, configStore, loginSources } = deps;
   const policy = config.policy;
   const reputation = new IpReputation(counters, clock, policy.reputation);
-  const authAbuse = new AuthAbuse({ counters, locks, configStore, clock, reputation, settings: policy.authFailure, logger });
+  const authAbuse = new AuthAbuse({ counters, locks, configStore, clock, reputation, loginSources, settings: policy.authFailure, logger });
 
   const resolveUser = async (user: OutgoingUser | string) => (typeof user === 'string' ? configStore.getUser(user) : user);
   const settingsOf = (user: OutgoingUser) => userSettings(configStore, user, config.defaults);

@@ -51,7 +51,8 @@ export class FailedAuthLimiter {
   }
 }
 
-function sameSecret(given: string, expected: string): boolean {
+/** Constant-time comparison of a presented secret with the expected one. */
+export function sameSecret(given: string, expected: string): boolean {
   // Hashing first gives equal lengths, so timingSafeEqual never reveals the token's length.
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();

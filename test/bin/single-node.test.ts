@@ -64,7 +64,8 @@ async function history(env: NodeJS.ProcessEnv, id: string): Promise<{ message: {
 
 describe('outpost start', () => {
   it('relays a submitted message to the smarthost exactly once, and logs its history', async () => {
-    const env = relayEnv(dataDir, ports, { OUTPOST_RELAY_HOST: `127.0.0.1:${sink.port}` });
+    const metricsToken = 'scraper-token-0123456789';
+    const env = relayEnv(dataDir, ports, { OUTPOST_RELAY_HOST: `127.0.0.1:${sink.port}`, OUTPOST_METRICS_TOKEN: metricsToken });
     const relay = await startRelay(env);
     try {
       expect(relay.output()).toContain(`smtp://127.0.0.1:${ports.submission}`);
@@ -89,7 +90,8 @@ describe('outpost start', () => {
 
       // The panel at /, and Prometheus metrics that count what just happened.
       expect(await (await fetch(`http://127.0.0.1:${ports.http}/`)).text()).toMatch(/<title>[^<]*Outpost/);
-      const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
+      expect((await fetch(`http://127.0.0.1:${ports.http}/metrics`)).status).toBe(401);
+      const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).text();
       expect(metrics).toMatch(/^outpost_messages_accepted_total\{via="auth"\} 1$/m);
       expect(metrics).toMatch(/^outpost_smtp_sessions_total\{listener="submission"\} 1$/m);
       expect(metrics).toMatch(/^outpost_message_events\{event="delivered"\} 1$/m);

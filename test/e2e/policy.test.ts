@@ -332,7 +332,7 @@ describe('AUTH brute force', () => {
     expectReply(await first.authPlain('brute@acme.test', 'wrong password 1'), 535, '5.7.8', /credentials invalid/);
     expectReply(await first.authPlain('brute@acme.test', 'wrong password 2'), 535, '5.7.8', /credentials invalid/);
     expectReply(await first.authPlain('brute@acme.test', 'wrong password 3'), 421, '4.7.0', /Too many failed authentication attempts; closing connection/);
-    expect(await first.reply(2000)).toMatch(/^CLOSED/);
+    expect(await first.closedByServer(2000), 'the server hangs up after the 421').toBe(true);
 
     // The fourth failure for this username, on another connection, reaches perUser (4).
     const second = (await rawSession(port)).smtp;
@@ -348,13 +348,13 @@ describe('AUTH brute force', () => {
     open.push(bystander.smtp);
     expect(bystander.auth).toMatch(/^235 /);
 
-    // After blockMinutes the password works again, but reaching perUser also locked the user
-    // (authFailure.lockUser, autoLock on): it may log in, not send.
+    // After blockMinutes the password works again; the failures did not lock the user
+    // (authFailure.lockUser is off by default): it may send.
     e2e.clock.advance(16 * MINUTE);
     const after = await rawSession(port, 'brute@acme.test');
     open.push(after.smtp);
     expect(after.auth).toMatch(/^235 /);
-    expectReply(await after.smtp.command('MAIL FROM:<brute@acme.test>'), 550, '5.7.1', /brute@acme\.test is locked \(AUTH_BRUTE_FORCE\) until/);
+    accepted(await after.smtp.command('MAIL FROM:<brute@acme.test>'));
   });
 });
 

@@ -141,9 +141,9 @@ export function parseReply(reply: string): { code: number; enhanced: string; tex
   return { code: Number(match?.[1] ?? 0), enhanced: match?.[2] ?? '', text: match?.[3] ?? last };
 }
 
-/** A raw session on the submission port: greeting, EHLO, STARTTLS, EHLO, and AUTH PLAIN if `login` is given. */
-export async function rawSession(port: number, login?: string, password = PASSWORD): Promise<{ smtp: RawSmtp; auth?: string }> {
-  const { client, greeting } = await RawSmtp.open(port);
+/** A raw session on the submission port: greeting, EHLO, STARTTLS, EHLO, and AUTH PLAIN if `login` is given (from `localAddress`, if given). */
+export async function rawSession(port: number, login?: string, password = PASSWORD, options: { localAddress?: string } = {}): Promise<{ smtp: RawSmtp; auth?: string }> {
+  const { client, greeting } = await RawSmtp.open(port, options);
   if (!greeting.startsWith('220')) throw new Error(`expected a 220 greeting, got ${greeting}`);
   await expectCode(client.command('EHLO client.test'), 250);
   await expectCode(client.startTls(), 220);

@@ -6,15 +6,17 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 export class RawSmtp {
   private buffer = '';
   private waiters: Array<() => void> = [];
+  private closedByPeer = false;
+  private closeWaiters: Array<() => void> = [];
 
   private constructor(private socket: Socket | TLSSocket) {
     this.attach(socket);
   }
 
-  static async open(port: number, options: { tls?: boolean } = {}): Promise<{ client: RawSmtp; greeting: string }> {
-    const socket = options.tls
-      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-      : netConnect({ port, host: '127.0.0.1' });
+  /** `localAddress` picks the client's source address (any 127.0.0.x works on Linux loopback). */
+  static async open(port: number, options: { tls?: boolean; localAddress?: string } = {}): Promise<{ client: RawSmtp; greeting: string }> {
+    const tcp = netConnect({ port, host: '127.0.0.1', localAddress: options.localAddress });
+    const socket = options.tls ? tlsConnect({ socket: tcp, rejectUnauthorized: false }) : tcp;
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
@@ -30,8 +32,27 @@ export class RawSmtp {
       this.buffer += chunk;
       for (const waiter of this.waiters.splice(0)) waiter();
     });
-    socket.on('close', () => {
-      for (const waiter of this.waiters.splice(0)) waiter();
+    const peerClosed = (): void => {
+      this.closedByPeer = true;
+      for (const waiter of [...this.waiters.splice(0), ...this.closeWaiters.splice(0)]) waiter();
+    };
+    // 'end': the server sent FIN (it closed); 'close': the socket is gone.
+    socket.on('end', peerClosed);
+    socket.on('close', peerClosed);
+  }
+
+  /**
+   * Whether the server closes the connection within `timeoutMs`: true only on a real end/close
+   * event, so that a server that merely stays silent is not mistaken for one that hung up.
+   */
+  async closedByServer(timeoutMs = 2000): Promise<boolean> {
+    if (this.closedByPeer) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(this.closedByPeer), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
     });
   }
 

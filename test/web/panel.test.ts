@@ -3,7 +3,7 @@
 // them. Screenshots of every step go to test-artifacts/web/ for people to look at.
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { buildWeb } from '../../scripts/build-web.mjs';
 import { verifyPassword } from '../../core/identity.js';
 import { settingKeys, userSettingsSchema } from '../../core/settings.js';
 import { webRoutes } from '../../web/serve.js';
+import { rawHttpGet, traversals } from '../helpers/raw-http.js';
 import { ApiFixture, OPERATOR_TOKEN, seedTenant, type SeededTenant } from '../lambdas/api/api-fixture.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'web');
@@ -94,9 +95,16 @@ describe('serving the panel', () => {
     const api = await fetch(`${base}/v1/no-such-route`);
     expect(api.status).toBe(404);
     expect(api.headers.get('content-type')).toMatch(/problem\+json/);
-    // No way out of the dist folder, even encoded.
-    const escape = await fetch(`${base}/%2e%2e/%2e%2e/package.json`);
-    expect(await escape.text()).not.toContain('"dependencies"');
+    // No way out of the dist folder, even encoded: raw requests (fetch would normalise the
+    // path) at a file that exists.
+    const port = Number(new URL(base).port);
+    const hostConf = readFileSync('/etc/host.conf', 'utf8').trim();
+    expect(hostConf.length, 'the target exists').toBeGreaterThan(0);
+    for (const path of traversals('/etc/host.conf')) {
+      const escape = await rawHttpGet(port, path);
+      expect(escape.status, path).toBe(404);
+      expect(escape.body, path).not.toContain(hostConf);
+    }
   });
 });
 

@@ -1,10 +1,13 @@
 // webRoutes: the panel's static files next to the API, built on the first request when missing.
+import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { webRoutes } from '../../web/serve.js';
+import { rawHttpGet, traversals } from '../helpers/raw-http.js';
 
 const parent = mkdtempSync(join(tmpdir(), 'outpost-web-serve-'));
 afterAll(() => rmSync(parent, { recursive: true, force: true }));
@@ -48,6 +51,33 @@ describe('webRoutes', () => {
     for (const path of ['/../../package.json', '/%2e%2e/%2e%2e/package.json', '/..%2f..%2fpackage.json']) {
       const response = await app.request(path);
       expect(await response.text(), path).not.toContain('"dependencies"');
+    }
+  });
+
+  it('serves no file outside its folder to raw requests with encoded traversal (a file next to it, /etc/host.conf)', async () => {
+    const distDir = join(parent, 'dist');
+    writeFileSync(join(parent, 'beside.txt'), 'SECRET NEXT TO THE PANEL');
+    expect(readFileSync('/etc/host.conf', 'utf8').length, 'the target exists').toBeGreaterThan(0);
+    const server = await new Promise<ServerType>((resolve) => {
+      const started: ServerType = serve({ fetch: webRoutes(new Hono(), { distDir }).fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+    });
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const served = await rawHttpGet(port, '/app.js');
+      expect(served.status, 'the server serves files').toBe(200);
+      // The panel's own files carry the headers that keep it out of frames and sniffing.
+      expect(served.head).toMatch(/^X-Content-Type-Options: nosniff$/im);
+      expect(served.head).toMatch(/^Referrer-Policy: no-referrer$/im);
+      expect(served.head).toMatch(/^X-Frame-Options: DENY$/im);
+      expect(served.head).toMatch(/^Content-Security-Policy: default-src 'self'.*frame-ancestors 'none'/im);
+      for (const path of ['/..%2fbeside.txt', '/assets%2f..%2f..%2fbeside.txt', ...traversals(join(parent, 'beside.txt')), ...traversals('/etc/host.conf')]) {
+        const response = await rawHttpGet(port, path);
+        expect(response.status, path).toBe(404);
+        expect(response.body, path).not.toContain('SECRET NEXT TO THE PANEL');
+        expect(response.body, path).not.toContain(readFileSync('/etc/host.conf', 'utf8').trim());
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });

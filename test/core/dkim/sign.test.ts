@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import nodemailer from 'nodemailer';
 import type { AddressInfo } from 'node:net';
 import { dkimDnsRecord, generateDkimKeyPair, type DkimAlgorithm } from '../../../core/dkim/keys.js';
-import { headerFromAddress, normaliseLineEndings, signMessage } from '../../../core/dkim/sign.js';
+import { headerFromDomains, normaliseLineEndings, signMessage } from '../../../core/dkim/sign.js';
 import { verifyWithDkimpy } from '../../helpers/dkimpy.js';
 
 const DOMAIN = 'example.com';
@@ -91,10 +91,10 @@ describe('signMessage', () => {
     expect(normaliseLineEndings(Buffer.from('a\nb\rc\r\nd')).toString()).toBe('a\r\nb\r\nc\r\nd');
   });
 
-  it('reads the last From address of the header', () => {
-    expect(headerFromAddress(Buffer.from('From: "Ann, Example" <ann@Example.com>\r\nSubject: x\r\n\r\nbody'))).toBe('ann@Example.com');
-    expect(headerFromAddress(Buffer.from('From: ann@example.com (Ann)\r\n\r\nbody'))).toBe('ann@example.com');
-    expect(headerFromAddress(Buffer.from('Subject: x\r\n\r\nFrom: not@header.example'))).toBeUndefined();
+  it("reads the From domains of the header with the policy's parser", () => {
+    expect(headerFromDomains(Buffer.from('From: "Ann, Example" <ann@Example.com>\r\nSubject: x\r\n\r\nbody'))).toEqual({ domains: ['example.com'] });
+    expect(headerFromDomains(Buffer.from('From: ann@example.com (Ann)\r\n\r\nbody'))).toEqual({ domains: ['example.com'] });
+    expect(headerFromDomains(Buffer.from('Subject: x\r\n\r\nFrom: not@header.example'))).toEqual({ reason: 'the message has no From header field' });
   });
 });
 

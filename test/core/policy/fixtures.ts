@@ -3,6 +3,7 @@
 import { SqliteConfigStore } from '../../../adapters/local/config-store.js';
 import { SqliteCounterStore } from '../../../adapters/local/counter-store.js';
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
+import { SqliteLoginSourceStore } from '../../../adapters/local/login-source-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import type { DataFacts, MailFromFacts, RcptToFacts, Sender } from '../../../core/checks/session.js';
 import { parseConfig, type Config } from '../../../core/config.js';
@@ -77,7 +78,7 @@ export async function world(options: {
     passwordHash: null,
     settings: options.settings ?? {},
   });
-  const policy = makeIngressPolicy({ counters, locks, resolver, clock, config, logger, configStore });
+  const policy = makeIngressPolicy({ counters, locks, resolver, clock, config, logger, configStore, loginSources: new SqliteLoginSourceStore(db) });
   const sender = async (): Promise<Sender> => {
     const currentTenant = (await configStore.getTenant(tenant.id)) ?? tenant;
     const currentUser = (await configStore.getUser(user.id)) ?? user;

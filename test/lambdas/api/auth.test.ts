@@ -29,8 +29,18 @@ describe('operator token', () => {
   it('gives no operator access at all when the deployment has no operator token', async () => {
     fx = new ApiFixture();
     const app = (await import('../../../lambdas/api/app.js')).createApiApp({ ...fx.deps, operatorToken: '' });
-    const response = await app.request('/v1/me', { headers: { authorization: 'Bearer ' } });
-    expect(response.status).toBe(401);
+    // Empty, arbitrary, and operator-looking tokens: none may become the operator (a fresh app
+    // for each, so that the limit on failed checks does not answer 429 first).
+    const { createApiApp } = await import('../../../lambdas/api/app.js');
+    for (const token of ['', 'x', 'op_guessed-operator-token-0123456789', 'undefined', 'null']) {
+      for (const path of ['/v1/me', '/v1/tenants']) {
+        const response = await createApiApp({ ...fx.deps, operatorToken: '' }).request(path, { headers: { authorization: `Bearer ${token}` } });
+        expect(response.status, `${path} with "${token}"`).toBe(401);
+      }
+    }
+    const created = await app.request('/v1/tenants', { method: 'POST', headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'intruder' }) });
+    expect(created.status).toBe(401);
+    expect(await fx.deps.configStore.listTenants()).toEqual([]);
   });
 });
 
