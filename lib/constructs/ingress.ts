@@ -60,6 +60,8 @@ export class Ingress extends Construct {
   readonly targetGroups: elbv2.NetworkTargetGroup[] = [];
   readonly securityGroup: ec2.SecurityGroup;
   readonly taskRole: iam.IRole;
+  /** The EC2 capacity (absent on Fargate). */
+  readonly instances?: autoscaling.AutoScalingGroup;
 
   constructor(scope: Construct, id: string, props: IngressProps) {
     super(scope, id);
@@ -142,6 +144,7 @@ export class Ingress extends Construct {
         minCapacity: 1,
         maxCapacity: props.maxTasks ?? 20,
       });
+      this.instances = group;
       const provider = new ecs.AsgCapacityProvider(this, 'CapacityProvider', { autoScalingGroup: group, enableManagedTerminationProtection: false });
       cluster.addAsgCapacityProvider(provider);
       this.service = new ecs.Ec2Service(this, 'Service', {
