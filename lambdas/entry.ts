@@ -115,7 +115,9 @@ export function queueEntry(options: QueueEntryOptions): middy.MiddyfiedHandler<S
 
   return middy(async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     idempotencyConfig.registerLambdaContext(context);
-    return processPartialResponse(event, handleRecord, processor, { context });
+    // A batch whose records all failed is answered like any other (every record listed), not
+    // thrown: the same answer the single node's poller gets, and no Lambda error for bad mail.
+    return processPartialResponse(event, handleRecord, processor, { context, throwOnFullBatchFailure: false });
   })
     .use(injectLambdaContext(logger))
     .use(logMetrics(metrics, { captureColdStartMetric: true }));
