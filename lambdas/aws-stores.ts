@@ -5,6 +5,7 @@
 // The AWS adapters (adapters/aws/) are not wired in yet: until they are, every factory fails
 // with AdaptersNotWiredError, which the entries turn into a retried record (SQS) or a 503 (API).
 // Nothing is lost meanwhile: messages wait in their queues. Wiring them is this file's job only.
+import type { Config } from '../core/config.js';
 import type { ApiDeps } from './api/deps.js';
 import type { BounceHandlerDeps } from './bounce/handler.js';
 import type { DeliverDeps } from './deliver/handler.js';
@@ -55,6 +56,21 @@ export async function apiDeps(): Promise<ApiDeps> {
 /** One housekeeping run: expired locks, old message records, orphan bounces, quarantine; returns counts. */
 export async function housekeeping(): Promise<() => Promise<Record<string, number>>> {
   throw new AdaptersNotWiredError('housekeeping');
+}
+
+/** The SMTP listeners of one ingress task (smtp-ec2/main.ts), started on the configured ports. */
+export interface IngressServices {
+  /** SMTP sessions open now (published as the ActiveSessions metric that autoscaling tracks). */
+  activeSessions(): number;
+  /** Stops accepting, lets sessions in flight finish within config.smtp.closeTimeoutSeconds. */
+  close(): Promise<void>;
+}
+
+/** Starts the submission, submissions and bounce listeners with AWS stores (session-time admission on DynamoDB). */
+export async function startIngress(config: Config, tls: { key: Buffer; cert: Buffer }): Promise<IngressServices> {
+  void config;
+  void tls;
+  throw new AdaptersNotWiredError('ingress');
 }
 
 /** An SES sending event as EventBridge puts it into the `ses-events` queue. */
