@@ -1,6 +1,6 @@
 // cdk-nag AwsSolutions findings accepted on purpose, each on the construct it concerns and with
 // its reason. Anything not acknowledged here fails `cdk synth` and the synth test.
-import { CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { OutpostStack } from './outpost-stack.js';
 
@@ -12,6 +12,14 @@ function logicalId(construct: IConstruct): string {
   const resource = construct.node.defaultChild;
   if (!resource || !CfnElement.isCfnElement(resource)) throw new Error(`${construct.node.path} has no CloudFormation resource`);
   return Stack.of(construct).getLogicalId(resource);
+}
+
+/** The account and region as cdk-nag writes them in a finding: literal, or the pseudo parameter. */
+function whereIn(stack: Stack): { region: string; account: string } {
+  return {
+    region: Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region,
+    account: Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account,
+  };
 }
 
 /** The wildcards that CDK's own grant methods write for the message bucket, the tables and the key. */
@@ -33,14 +41,18 @@ const MANAGED_LAMBDA_POLICIES: Array<[string, string]> = [
 ];
 
 export function acknowledgeFindings(stack: OutpostStack): void {
+  const { region, account } = whereIn(stack);
   const wildcards = grantWildcards(stack);
   const functions = [...stack.pipeline.functions, stack.api.handler];
   for (const { function: fn } of functions) {
     acknowledge(fn, [...MANAGED_LAMBDA_POLICIES, ...wildcards]);
   }
   acknowledge(stack.ingress.taskRole, wildcards);
-  if (stack.delivery.worker) acknowledge(stack.delivery.worker.taskDefinition.taskRole, wildcards);
-  const sesIdentities = `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:${stack.region}:${stack.account}:identity/*]`;
+  if (stack.delivery.worker) {
+    acknowledge(stack.delivery.worker.taskDefinition.taskRole, wildcards);
+    acknowledge(stack.delivery.worker.taskDefinition, [['AwsSolutions-ECS2', 'The environment holds only resource names and the delivery mode; secrets come from Secrets Manager.']]);
+  }
+  const sesIdentities = `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:${region}:${account}:identity/*]`;
   const identitiesReason = 'Tenants\' sending domains become SES identities at run time (when a domain is verified); their names are not known at deploy time.';
   if (stack.pipeline.deliver) acknowledge(stack.pipeline.deliver.function, [[sesIdentities, identitiesReason]]);
   acknowledge(stack.api.handler.function, [[sesIdentities, identitiesReason]]);
@@ -54,7 +66,7 @@ export function acknowledgeFindings(stack: OutpostStack): void {
     ['AwsSolutions-IAM5[Action::ecs:Submit*]', 'Written by ECS for its container agent (the instance role of an ECS capacity provider).'],
     ['AwsSolutions-IAM5[Resource::*]', 'The ECS agent\'s and the drain hook\'s calls (ecs:DiscoverPollEndpoint, ecs:ListContainerInstances...) have no resource-level permissions; written by CDK.'],
     ...(stack.ingress.instances
-      ? [[`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:${stack.region}:${stack.account}:autoScalingGroup:*:autoScalingGroupName/<${logicalId(stack.ingress.instances)}>]`, 'Written by CDK for the instance-draining lifecycle hook; scoped to the ingress\'s own group by name.'] satisfies [string, string]]
+      ? [[`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/<${logicalId(stack.ingress.instances)}>]`, 'Written by CDK for the instance-draining lifecycle hook; scoped to the ingress\'s own group by name.'] satisfies [string, string]]
       : []),
     ['AwsSolutions-L1', 'The instance-draining hook function is CDK\'s own (ECS capacity provider); its runtime is chosen by aws-cdk-lib.'],
     ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'CDK\'s instance-draining hook function writes its logs with the AWS managed logging policy.'],

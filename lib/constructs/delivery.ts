@@ -96,6 +96,8 @@ export class Delivery extends Construct {
         // Private subnets: mail to port 25 leaves through the NAT gateways' Elastic IPs.
         vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
         circuitBreaker: { rollback: true },
+        // Deployments start new tasks before stopping old ones: no drop in capacity.
+        minHealthyPercent: 100,
       });
     }
   }

@@ -155,6 +155,8 @@ export class Ingress extends Construct {
         vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
         capacityProviderStrategies: [{ capacityProvider: provider.capacityProviderName, weight: 1 }],
         circuitBreaker: { rollback: true },
+        // Deployments start new tasks before stopping old ones: no drop in capacity.
+        minHealthyPercent: 100,
         placementStrategies: [ecs.PlacementStrategy.spreadAcrossInstances()],
       });
     } else {
@@ -165,6 +167,8 @@ export class Ingress extends Construct {
         securityGroups: [this.securityGroup],
         vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
         circuitBreaker: { rollback: true },
+        // Deployments start new tasks before stopping old ones: no drop in capacity.
+        minHealthyPercent: 100,
       });
     }
 

@@ -58,6 +58,7 @@ export class Scanning extends Construct {
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       cloudMapOptions: { cloudMapNamespace: props.namespace, name: 'scanning', dnsTtl: Duration.seconds(10) },
       circuitBreaker: { rollback: true },
+      minHealthyPercent: 100,
     });
     this.clamdAddress = `scanning.${props.namespace.namespaceName}:${CLAMD_PORT}`;
     this.rspamdUrl = `http://scanning.${props.namespace.namespaceName}:${RSPAMD_PORT}`;
