@@ -96,7 +96,8 @@ export function queueEntry(options: QueueEntryOptions): middy.MiddyfiedHandler<S
     if (result.batchItemFailures.length > 0) throw new Error(`record ${input.record.messageId} failed; it will be retried`);
     return { handled: true };
   };
-  const runOnce = makeIdempotent(runRecord, { persistenceStore, config: idempotencyConfig });
+  // A fixed prefix: the default is the function's name, which minification changes at every build.
+  const runOnce = makeIdempotent(runRecord, { persistenceStore, config: idempotencyConfig, keyPrefix: `outpost-${options.service}` });
 
   const handleRecord = async (record: SQSRecord): Promise<void> => {
     let identity: RecordIdentity | undefined;

@@ -3,6 +3,9 @@
 // invoked with real event shapes. The AWS store adapters are not wired into lambdas/aws-stores.ts
 // yet, so the invocations stop where the stores would be needed: malformed records are refused
 // before any store is touched, and a valid one fails cleanly and is left to SQS to retry.
+import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { build } from 'esbuild';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dkimDnsRecord, generateDkimKeyPair } from '../../core/dkim/keys.js';
 import { BUNDLING } from '../../lib/constructs/outpost-function.js';
 import { verifyWithDkimpy } from '../helpers/dkimpy.js';
+import { freePort, waitFor } from '../helpers/net.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRIES = ['scan', 'deliver', 'bounce', 'api', 'housekeeping'] as const;
@@ -19,6 +23,10 @@ type EntryName = (typeof ENTRIES)[number];
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
 let outDir: string;
+// The idempotency records live in DynamoDB Local (the table the CDK app creates).
+let dynamoProcess: ChildProcess | undefined;
+let dynamo: DynamoDBClient;
+const IDEMPOTENCY_TABLE = 'Outpost-idempotency';
 const handlers = new Map<EntryName, Handler>();
 
 const context = {
@@ -80,9 +88,28 @@ async function bundle(entry: string, outfile: string): Promise<void> {
   });
 }
 
+async function startDynamoDbLocal(): Promise<string> {
+  const port = await freePort();
+  const dir = join(ROOT, 'node_modules/amplify-dynamodb-simulator/emulator');
+  dynamoProcess = spawn('java', [`-Djava.library.path=${dir}/DynamoDBLocal_lib`, '-jar', `${dir}/DynamoDBLocal.jar`, '-inMemory', '-sharedDb', '-disableTelemetry', '-port', String(port)], { stdio: 'ignore' });
+  dynamoProcess.on('error', () => undefined);
+  const endpoint = `http://127.0.0.1:${port}`;
+  dynamo = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  await waitFor('DynamoDB Local', async () => dynamo.send(new ScanCommand({ TableName: 'none' })).then(() => true, (error: unknown) => error instanceof Error && error.name === 'ResourceNotFoundException'), 30_000);
+  await dynamo.send(new CreateTableCommand({ TableName: IDEMPOTENCY_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
+  return endpoint;
+}
+
+/** The key Powertools writes for an entry's record: `<prefix>#<md5 of the JSON key, base64>`. */
+const idempotencyId = (service: string, key: string): string => `outpost-${service}#${createHash('md5').update(JSON.stringify(key)).digest('base64')}`;
+
 beforeAll(async () => {
+  const endpoint = await startDynamoDbLocal();
   Object.assign(process.env, {
-    OUTPOST_IDEMPOTENCY_TABLE: 'Outpost-idempotency',
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    OUTPOST_IDEMPOTENCY_TABLE: IDEMPOTENCY_TABLE,
     AWS_REGION: 'eu-west-1',
     AWS_LAMBDA_FUNCTION_NAME: 'outpost-test',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -100,6 +127,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(() => {
+  dynamoProcess?.kill('SIGKILL');
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
@@ -129,6 +157,17 @@ describe('Lambda bundles', () => {
 
   it('scan: an event that is not an SQS batch is refused with a clean error', async () => {
     await expect(invoke('scan', { detail: 'not a batch' })).rejects.toThrow(/Unexpected batch type/);
+  });
+
+  it('scan: a message already scanned (its key completed) is acknowledged without running again; a failed one leaves no record, so SQS retries run', async () => {
+    const done = { ...envelope, messageId: 'MDONE0001' };
+    const expiration = Math.floor(Date.now() / 1000) + 3600;
+    await dynamo.send(new PutItemCommand({ TableName: IDEMPOTENCY_TABLE, Item: { id: { S: idempotencyId('scan', 'MDONE0001#scan') }, status: { S: 'COMPLETED' }, expiration: { N: String(expiration) }, data: { M: { handled: { BOOL: true } } } } }));
+    const failed = await failedIds('scan', { Records: [sqsRecord('sqs-done', JSON.stringify(done)), sqsRecord('sqs-new', JSON.stringify(envelope))] });
+    // The new message reached the use case (whose stores are not wired) and failed; the done one did not run.
+    expect(failed).toEqual(['sqs-new']);
+    const items = await dynamo.send(new ScanCommand({ TableName: IDEMPOTENCY_TABLE }));
+    expect(items.Items?.map((item) => item['id']?.S)).toEqual([idempotencyId('scan', 'MDONE0001#scan')]);
   });
 
   it('deliver: a job waiting for its retry time goes on to the stores (not wired yet) and is left to SQS to retry; a malformed one too', async () => {
