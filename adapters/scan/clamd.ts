@@ -3,21 +3,10 @@
 // throws, so the message is retried and never delivered unscanned. With AlertExceedsMax, clamd
 // reports archives over its limits as Heuristics.Limits.Exceeded.*, which counts as infected.
 import { Readable } from 'node:stream';
-import { createRequire } from 'node:module';
 import { withTimeout, type VirusScanner, type VirusScanResult } from '../../core/scan/engines.js';
 
-// clamscan is CommonJS without type declarations: describe the little of it we use.
-interface ClamScanResult {
-  isInfected: boolean | null;
-  viruses: string[];
-}
-interface NodeClamInstance {
-  init(options: Record<string, unknown>): Promise<NodeClamInstance>;
-  scanStream(stream: Readable): Promise<ClamScanResult>;
-}
-type NodeClamConstructor = new () => NodeClamInstance;
-
-const require = createRequire(import.meta.url);
+// A static import (typed in clamscan.d.ts), so that a Lambda bundle contains clamscan.
+import NodeClam, { type ClamScanResult, type NodeClamInstance } from 'clamscan';
 
 /** Where clamd listens: `host:port` or a Unix socket path. */
 export type ClamdAddress = { host: string; port: number } | { socket: string };
@@ -40,7 +29,6 @@ export class ClamdScanner implements VirusScanner {
 
   private connect(): Promise<NodeClamInstance> {
     if (!this.client) {
-      const NodeClam = require('clamscan') as NodeClamConstructor;
       const clamdscan =
         'socket' in this.address
           ? { socket: this.address.socket }

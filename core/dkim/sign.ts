@@ -7,7 +7,6 @@
 // We choose the fields ourselves and reuse mailauth's own pieces for the rest: header parsing,
 // relaxed header canonicalisation, the relaxed body hash and the signature header format.
 import { createHash, createPrivateKey, sign } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { batvTag, defaultBatvPolicy, type BatvKeyStore, type BatvPolicy } from '../batv.js';
 import { isRelayNotice } from '../delivery/notice.js';
 import { headerBlock, headerValues, parseHeaderFrom } from '../headers.js';
@@ -15,28 +14,12 @@ import type { Clock, Envelope } from '../ports.js';
 import type { UserSettings } from '../settings.js';
 import type { DkimAlgorithm, DkimKeyStore } from './keys.js';
 
-interface ParsedHeader {
-  key: string | null;
-  casedKey?: string;
-  line: Buffer;
-}
-interface BodyHasher {
-  update(chunk: Buffer): void;
-  digest(encoding: 'base64'): string;
-}
-interface MailauthTools {
-  parseHeaders(buf: Buffer): { parsed: ParsedHeader[] };
-  formatRelaxedLine(line: Buffer | string, suffix?: string): Buffer;
-  formatSignatureHeaderLine(type: 'DKIM', values: Record<string, string | number>, folded: boolean): string;
-}
-interface MailauthBody {
-  dkimBody(canonicalization: string, algorithm: string, maxBodyLength: false): BodyHasher;
-}
+// Static imports (typed in mailauth-internals.d.ts), so that a bundler can follow them: a
+// `createRequire` of a package subpath is invisible to esbuild and fails in a Lambda bundle.
+import tools from 'mailauth/lib/tools.js';
+import body from 'mailauth/lib/dkim/body/index.js';
 
-// mailauth is CommonJS without type declarations for these internal modules.
-const require = createRequire(import.meta.url);
-const tools = require('mailauth/lib/tools') as MailauthTools;
-const body = require('mailauth/lib/dkim/body') as MailauthBody;
+type ParsedHeader = ReturnType<typeof tools.parseHeaders>['parsed'][number];
 
 /**
  * Fields that occur at most once in a message (RFC 5322 §3.6, RFC 2045, RFC 2369/8058): signed

@@ -1,0 +1,129 @@
+// How mail leaves: the SES configuration set whose events (bounces, complaints, deliveries,
+// rejects, delays) come back through EventBridge into the `ses-events` queue; SES identities for
+// the operator's own domains; and, in `mx` mode, the deliver handler as an ECS worker, since
+// Lambda cannot connect to port 25. The worker sends from the NAT gateways' Elastic IPs, whose
+// reverse DNS must name the relay's host name.
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as ses from 'aws-cdk-lib/aws-ses';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import type { DeliveryMode } from '../settings.js';
+
+/** SES event types sent to EventBridge: what the bounce stage and the dashboards use. */
+export const SES_EVENTS = [
+  ses.EmailSendingEvent.BOUNCE,
+  ses.EmailSendingEvent.COMPLAINT,
+  ses.EmailSendingEvent.DELIVERY,
+  ses.EmailSendingEvent.REJECT,
+  ses.EmailSendingEvent.DELIVERY_DELAY,
+  ses.EmailSendingEvent.RENDERING_FAILURE,
+];
+
+export interface DeliveryProps {
+  readonly mode: DeliveryMode;
+  /** The operator's own sending domains; in `ses` mode each becomes an SES email identity. Default: none. */
+  readonly domains?: string[];
+  /** Queue the SES events go to (consumed by the bounce stage). */
+  readonly sesEvents: sqs.IQueue;
+  /** `mx` mode: the cluster, image and environment of the deliver worker. */
+  readonly worker?: {
+    readonly cluster: ecs.ICluster;
+    readonly image: ecs.ContainerImage;
+    readonly environment: Record<string, string>;
+    readonly secrets: Record<string, ecs.Secret>;
+    /** Default: 2. */
+    readonly desiredCount?: number;
+  };
+}
+
+export class Delivery extends Construct {
+  readonly configurationSet: ses.ConfigurationSet;
+  readonly identities: ses.EmailIdentity[] = [];
+  /** `mx` mode only. */
+  readonly worker?: ecs.FargateService;
+
+  constructor(scope: Construct, id: string, props: DeliveryProps) {
+    super(scope, id);
+    this.configurationSet = new ses.ConfigurationSet(this, 'ConfigurationSet', {
+      reputationMetrics: true,
+      sendingEnabled: true,
+      tlsPolicy: ses.ConfigurationSetTlsPolicy.REQUIRE,
+    });
+    this.configurationSet.addEventDestination('ToEventBridge', {
+      destination: ses.EventDestination.eventBus(events.EventBus.fromEventBusName(this, 'DefaultBus', 'default')),
+      events: SES_EVENTS,
+    });
+    new events.Rule(this, 'SesEventsRule', {
+      description: 'SES sending events of Outpost\'s configuration set to the bounce stage',
+      eventPattern: { source: ['aws.ses'], detail: { mail: { tags: { 'ses:configuration-set': [this.configurationSet.configurationSetName] } } } },
+      targets: [new targets.SqsQueue(props.sesEvents)],
+    });
+
+    if (props.mode === 'ses') {
+      for (const domain of props.domains ?? []) {
+        // DKIM: Outpost signs with its own keys, so SES's Easy DKIM is not set up here.
+        this.identities.push(
+          new ses.EmailIdentity(this, `Identity-${domain}`, { identity: ses.Identity.domain(domain), configurationSet: this.configurationSet, mailFromBehaviorOnMxFailure: ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE }),
+        );
+      }
+    }
+
+    if (props.mode === 'mx') {
+      if (!props.worker) throw new Error('mx delivery needs the worker (cluster, image, environment)');
+      const { worker } = props;
+      const logGroup = new logs.LogGroup(this, 'WorkerLogs', { retention: logs.RetentionDays.THREE_MONTHS });
+      const task = new ecs.FargateTaskDefinition(this, 'WorkerTask', { cpu: 1024, memoryLimitMiB: 2048 });
+      task.addContainer('deliver', {
+        image: worker.image,
+        command: ['node', 'dist/deliver-worker.mjs'],
+        environment: worker.environment,
+        secrets: worker.secrets,
+        logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'deliver-worker', logGroup }),
+        readonlyRootFilesystem: true,
+      });
+      const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', { vpc: worker.cluster.vpc, description: 'Outpost deliver worker: outbound SMTP only', allowAllOutbound: true });
+      this.worker = new ecs.FargateService(this, 'Worker', {
+        cluster: worker.cluster,
+        taskDefinition: task,
+        desiredCount: worker.desiredCount ?? 2,
+        securityGroups: [securityGroup],
+        // Private subnets: mail to port 25 leaves through the NAT gateways' Elastic IPs.
+        vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        circuitBreaker: { rollback: true },
+        // Deployments start new tasks before stopping old ones: no drop in capacity.
+        minHealthyPercent: 100,
+      });
+    }
+  }
+
+  /** Lets `grantee` send raw mail through the configuration set and create tenant identities. */
+  grantSend(grantee: iam.IGrantable): void {
+    const stack = Stack.of(this);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+        resources: [
+          stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' }),
+          stack.formatArn({ service: 'ses', resource: 'configuration-set', resourceName: this.configurationSet.configurationSetName }),
+        ],
+      }),
+    );
+  }
+
+  /** Lets `grantee` (the API) create and read the SES identities of verified tenant domains. */
+  grantManageIdentities(grantee: iam.IGrantable): void {
+    const stack = Stack.of(this);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ses:CreateEmailIdentity', 'ses:GetEmailIdentity', 'ses:DeleteEmailIdentity', 'ses:PutEmailIdentityConfigurationSetAttributes'],
+        resources: [stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })],
+      }),
+    );
+  }
+}
