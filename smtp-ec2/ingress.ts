@@ -21,6 +21,8 @@ import type { Metrics } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
+import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
+import { SessionCaps } from './session-caps.js';
 
 /** The policy the ingress consults; core/policy provides it. Every member is optional. */
 export interface IngressPolicy {
@@ -103,15 +105,19 @@ export class Ingress {
   private draining = false;
   readonly submission: SMTPServer;
   readonly submissions: SMTPServer;
+  private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
 
   constructor(private readonly deps: IngressDeps) {
+    const { smtp } = deps.config;
+    const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };
+    this.caps = { submission: new SessionCaps(caps), submissions: new SessionCaps(caps) };
     this.submission = this.createServer('submission', false);
     this.submissions = this.createServer('submissions', true);
   }
 
   private createServer(listener: 'submission' | 'submissions', secure: boolean): SMTPServer {
     const { config } = this.deps;
-    const server = new SMTPServer({
+    const server = new SMTPServer(guardHooks({
       secure,
       key: this.deps.tls.key,
       cert: this.deps.tls.cert,
@@ -122,7 +128,9 @@ export class Ingress {
       authOptional: true, // IP users send without AUTH; MAIL FROM decides who may relay
       size: config.smtp.maxMessageBytes,
       rejectOversized: true,
-      maxClients: 1000,
+      // The caps in onConnect answer 421 4.7.0 and close; smtp-server's own limit (a 421 without
+      // an enhanced code) is only a backstop above them, also for sockets still in the TLS handshake.
+      maxClients: config.smtp.maxSessions + config.smtp.maxSessionsPerAddress,
       maxCommandLength: config.smtp.maxCommandLength,
       socketTimeout: config.smtp.socketTimeoutSeconds * 1000,
       closeTimeout: config.smtp.closeTimeoutSeconds * 1000,
@@ -137,7 +145,9 @@ export class Ingress {
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
-    });
+    }, (error, session, where) => this.sessionFailed(listener, error, session, where)));
+    logListenerErrors(server, { listener, logger: this.deps.logger, metrics: this.deps.metrics });
+    onSessionFailure(server, (error, session, where) => this.sessionFailed(listener, error, session, where));
     onMalformedRcpt(server, (address, session, callback) => this.onMalformedRcpt(address, session, callback));
     return server;
   }
@@ -187,6 +197,8 @@ export class Ingress {
     const facts = this.connectFacts(listener, session);
     this.state(session).session = session;
     if (this.draining) return callback(new SmtpReply(421, '4.3.2', 'Service shutting down; please try again later'));
+    const overCap = this.caps[listener === 'submissions' ? 'submissions' : 'submission'].admit(session.id, facts.clientIp);
+    if (overCap) return callback(this.refused(facts, overCap, 'connect'));
     this.deps.metrics?.inc('outpost_smtp_sessions_total', 'SMTP sessions opened, by listener.', { listener });
     runChecks(this.deps.policy?.connect ?? [], facts)
       .then(({ final }) => {
@@ -362,6 +374,15 @@ export class Ingress {
     stream.pipe(inspector);
     let logged = false;
     let committed = false;
+    // A client that resets the connection in DATA: smtp-server destroys the stream without 'end'.
+    // The blob write must then fail and be cleaned up, not wait for more data forever.
+    let clientGone = false;
+    stream.once('error', () => undefined);
+    stream.once('close', () => {
+      if (stream.readableEnded) return;
+      clientGone = true;
+      inspector.destroy(new Error('the client closed the connection during DATA'));
+    });
 
     (async () => {
       await this.deps.blobs.putStream(blobKey, inspector);
@@ -421,6 +442,10 @@ export class Ingress {
         stream.resume();
         this.releaseRcpts(state);
         if (!committed && !(error instanceof SmtpReply)) this.discardUncommitted(id, blobKey, logged, error);
+        if (clientGone && !committed) {
+          this.deps.logger.info('client left during DATA; nothing was queued', { session: session.id, clientIp: mailFacts.clientIp });
+          return callback(new SmtpReply(421, '4.4.2', 'Connection lost during DATA'));
+        }
         callback(error instanceof SmtpReply ? error : this.internalError(error, 'data'));
       });
   }
@@ -449,9 +474,24 @@ export class Ingress {
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.caps.submission.release(session.id);
+    this.caps.submissions.release(session.id);
     const state = this.sessions.get(session.id);
     if (state) this.releaseRcpts(state);
     this.sessions.delete(session.id);
+  }
+
+  /** An exception escaped a session: the guard closes that session with 421; the others go on. */
+  private sessionFailed(listener: string, error: unknown, session: SMTPServerSession | undefined, where: string): void {
+    this.deps.metrics?.inc('outpost_smtp_session_failures_total', 'SMTP sessions closed because of an unexpected exception, by listener.', { listener });
+    this.deps.logger.error('session failed; closing it', {
+      listener,
+      session: session?.id,
+      clientIp: session ? clientIp(session) : undefined,
+      where,
+      error: errorMessage(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    });
   }
 
   private internalError(error: unknown, phase: string): SmtpReply {
