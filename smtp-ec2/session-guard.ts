@@ -111,8 +111,24 @@ interface GuardedConnection {
   _server: SMTPServer;
   session?: SMTPServerSession;
   _onCommand(command: Buffer, callback?: () => void): unknown;
+  _getHandler(name: string): CommandHandler | undefined;
   send(code: number, data?: string): void;
   close(): void;
+}
+
+type CommandHandler = (this: GuardedConnection, command: Buffer, callback: () => void) => unknown;
+
+/** Reports the failure and closes the session with 421 4.3.0. */
+function failSession(connection: GuardedConnection, error: unknown, where: string): void {
+  const handler = failureHandlers.get(connection._server);
+  if (handler) handler(error, connection.session, where);
+  else console.error(`smtp session ${connection.session?.id ?? '?'} failed in ${where}: ${errorMessage(error)}`);
+  try {
+    connection.send(421, sessionFailureReply().message);
+    connection.close();
+  } catch {
+    // the socket is already gone
+  }
 }
 
 const marker = Symbol.for('outpost.smtp-session-guard');
@@ -121,22 +137,28 @@ const proto = SMTPConnection.prototype as unknown as GuardedConnection & { [mark
 if (!proto[marker]) {
   proto[marker] = true;
   // Commands are handled inside the socket's 'data' event: an exception there would otherwise
-  // end the process. It ends the session instead.
+  // end the process. smtp-server answers an exception in a command handler with 451 and keeps
+  // the session, unlogged; we close the session and report it instead.
   const originalOnCommand = proto._onCommand;
   proto._onCommand = function (this: GuardedConnection, command, callback) {
     try {
       return originalOnCommand.call(this, command, callback);
     } catch (error: unknown) {
-      const handler = failureHandlers.get(this._server);
-      if (handler) handler(error, this.session, 'command');
-      else console.error(`smtp session ${this.session?.id ?? '?'} failed: ${errorMessage(error)}`);
-      try {
-        this.send(421, sessionFailureReply().message);
-        this.close();
-      } catch {
-        // the socket is already gone
-      }
+      failSession(this, error, 'command');
       return undefined;
     }
+  };
+  const originalGetHandler = proto._getHandler;
+  proto._getHandler = function (this: GuardedConnection, name) {
+    const handler = originalGetHandler.call(this, name);
+    if (typeof handler !== 'function') return handler;
+    return function (this: GuardedConnection, command: Buffer, callback: () => void) {
+      try {
+        return handler.call(this, command, callback);
+      } catch (error: unknown) {
+        failSession(this, error, `command ${name}`);
+        return undefined;
+      }
+    };
   };
 }
