@@ -166,8 +166,8 @@ export const configSchema = z
             throttleScore: z.number().positive().default(10).describe('Score at which connections from an IP get 421 4.7.0 (try later).'),
             rejectScore: z.number().positive().default(30).describe('Score at which connections from an IP get 554 5.7.1.'),
             authFailureWeight: z.number().min(0).default(1).describe('Score added by one failed AUTH from the IP.'),
-            refusalWeight: z.number().min(0).default(0.5).describe('Score added by one policy refusal of a session from the IP.'),
-            abuseWeight: z.number().min(0).default(10).describe('Score added by one abuse verdict (spam, virus, lock) on mail from the IP.'),
+            refusalWeight: z.number().min(0).default(0.5).describe('Score added by one policy refusal (an unauthenticated relay attempt, a sender or recipient refusal) of a session from the IP without a logged-in user; an authenticated user\'s refusals count against that user only.'),
+            abuseWeight: z.number().min(0).default(10).describe('Score added by one abuse verdict (spam, virus, lock) on mail of an IP user from the IP. Verdicts on mail of an authenticated user count against that user, never against the address it shares with others.'),
           })
           .strict()
           .prefault({}),
