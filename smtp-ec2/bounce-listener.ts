@@ -14,6 +14,7 @@ import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
 import { newQueueId, SmtpReply } from './ingress.js';
+import './record-deadline.js';
 import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
 import { SessionCaps } from './session-caps.js';
 

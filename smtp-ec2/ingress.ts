@@ -21,6 +21,7 @@ import type { Metrics } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
+import './record-deadline.js';
 import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
 import { SessionCaps } from './session-caps.js';
 
