@@ -318,9 +318,14 @@ export class Ingress {
       if (!mailFacts) throw new SmtpReply(503, '5.5.1', 'Send MAIL FROM first');
       // smtp-server keeps one envelope entry per address (compared case-insensitively): a repeated
       // RCPT is accepted again, but counted and delivered once.
-      const rcpt = withAsciiDomain(address.address);
+      const given = unquotedRecipient(address.address);
+      if (given === undefined) {
+        const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
+        throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> has a quoted local part that is not relayed; use the address without quotes`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
+      }
+      const rcpt = withAsciiDomain(given);
       if (state.rcpts.some((accepted) => accepted.toLowerCase() === rcpt.toLowerCase())) return;
-      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
+      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: given, acceptedRcpts: [...state.rcpts] };
       if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
         throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
       }
@@ -328,7 +333,7 @@ export class Ingress {
       // invalid recipient limit; this plausibility check only keeps garbage out of the queue.
       const { final } = await runChecks(this.deps.policy?.rcptTo ?? [], facts);
       if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
-      if (!isPlausibleAddress(address.address)) {
+      if (!isPlausibleAddress(given)) {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
       }
       state.rcpts.push(rcpt);
@@ -536,6 +541,21 @@ export function isPlausibleAddress(address: string): boolean {
   const literal = /^[^@]+@\[(?:ipv6:)?([^\]]+)\]$/i.exec(address);
   if (literal?.[1]) return isIP(literal[1]) !== 0;
   return parseMailbox(address) !== undefined;
+}
+
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+/**
+ * The recipient with a needlessly quoted local part unquoted (`"user"@example.org` is
+ * `user@example.org`, RFC 5321 §4.1.2), so that the queue holds the form the next hop echoes and
+ * delivery matches its answers; undefined for a local part that needs its quotes (spaces, @, a
+ * backslash): such mailboxes are not relayed.
+ */
+function unquotedRecipient(address: string): string | undefined {
+  const quoted = /^"((?:[^"\\]|\\.)*)"(@[^@]+)$/.exec(address);
+  if (!quoted) return address;
+  const local = (quoted[1] ?? '').replace(/\\(.)/g, '$1');
+  return DOT_ATOM.test(local) ? local + (quoted[2] ?? '') : undefined;
 }
 
 /**
