@@ -50,6 +50,12 @@ export class RudeClient {
     return this.received;
   }
 
+  /** Waits until the server wrote more than `seen` characters (or closed, or time ran out). */
+  async more(seen: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.received.length <= seen && !this.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
   /** Waits until the server closes the connection; true if it did within the time. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
