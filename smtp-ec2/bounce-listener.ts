@@ -151,8 +151,9 @@ export class BounceListener {
     stream.pipe(inspector);
     // A client that resets the connection in DATA: the stream ends without 'end'; fail the blob write.
     stream.once('error', () => undefined);
+    inspector.on('error', () => undefined); // reported by the blob store's pipeline
     stream.once('close', () => {
-      if (!stream.readableEnded) inspector.destroy(new Error('the client closed the connection during DATA'));
+      if (!stream.readableEnded && !inspector.destroyed) inspector.destroy(new Error('the client closed the connection during DATA'));
     });
     (async () => {
       await this.deps.blobs.putStream(blobKey, inspector);

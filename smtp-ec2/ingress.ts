@@ -384,10 +384,13 @@ export class Ingress {
     // The blob write must then fail and be cleaned up, not wait for more data forever.
     let clientGone = false;
     stream.once('error', () => undefined);
+    // The blob store's pipeline reports the inspector's errors; this listener only keeps an error
+    // after the pipeline is done (a refused message, then a reset) from reaching the process.
+    inspector.on('error', () => undefined);
     stream.once('close', () => {
       if (stream.readableEnded) return;
       clientGone = true;
-      inspector.destroy(new Error('the client closed the connection during DATA'));
+      if (!inspector.destroyed) inspector.destroy(new Error('the client closed the connection during DATA'));
     });
 
     (async () => {

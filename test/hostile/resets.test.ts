@@ -160,6 +160,20 @@ describe('submission port (STARTTLS): resets and garbage at every stage', () => 
     await stillServing('cut by a reset on 587');
   });
 
+  it('survives a reset right after the 354 of DATA (before the message store has the stream)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const client = await submissionInTls();
+      client.write(authPlain);
+      await client.until(/^235 /m);
+      client.write(`MAIL FROM:<${USER}>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n`);
+      await client.until(/^354 /m);
+      client.write('Subject: x\r\n');
+      client.reset();
+    }
+    await pause(300);
+    await stillServing();
+  });
+
   it('closes a silent client after socketTimeoutSeconds (2 s here) and survives', async () => {
     const client = await RudeClient.connect(relay.ports.submission);
     await client.until(/^220 /m);
