@@ -276,6 +276,20 @@ describe('bounce listener: resets and garbage', () => {
     await stillServing();
   });
 
+  it('survives resets in the middle of a bounce in DATA (right after the 354, and halfway)', async () => {
+    for (const cut of ['', 'Subject: cut bounce\r\n\r\nThe first half of a DSN']) {
+      const client = await RudeClient.connect(relay.ports.bounce);
+      await client.until(/^220 /m);
+      client.write(`EHLO mx.remote\r\nMAIL FROM:<>\r\nRCPT TO:<${USER}>\r\nDATA\r\n`);
+      expect(await client.until(/^354 /m)).toMatch(/^354 /m);
+      client.write(cut);
+      await pause(cut ? 100 : 0);
+      client.reset();
+    }
+    await pause(300);
+    await stillServing();
+  });
+
   it('answers garbage and survives a reset after it', async () => {
     const client = await RudeClient.connect(relay.ports.bounce);
     await client.until(/^220 /m);
