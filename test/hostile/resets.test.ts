@@ -3,10 +3,14 @@
 // before the greeting, in EHLO, in the TLS handshake (STARTTLS and implicit TLS), in AUTH, in
 // DATA, and on the HTTP port. After each, the process must still run, must not have logged an
 // unhandled rejection or a failed session, and must relay an ordinary message.
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PARTIAL_CLIENT_HELLO, pause, RudeClient } from './rude-client.js';
 import { PASSWORD, startRelayUnderTest, USER, type RelayUnderTest } from './relay-under-test.js';
+
+const runFile = promisify(execFile);
 
 let relay: RelayUnderTest;
 let round = 0;
@@ -149,6 +153,23 @@ describe('submission port (STARTTLS): resets and garbage at every stage', () => 
     client.write(`MAIL FROM:<${USER}>\r\nRCPT TO:<nobody@nowhere.invalid>\r\n`);
     await client.until(/^5\d\d /m);
     client.reset();
+    await stillServing();
+  });
+
+  it("survives Python smtplib closing its socket after a refused RCPT (STARTTLS, login, MAIL, RCPT refused, close)", async () => {
+    const script = [
+      'import smtplib, ssl, sys',
+      'port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]',
+      's = smtplib.SMTP("127.0.0.1", port, timeout=10)',
+      's.starttls(context=ssl._create_unverified_context())',
+      's.login(user, password)',
+      's.mail(user)',
+      'code, _ = s.rcpt("nobody@nowhere.invalid")',
+      'print(code)',
+      's.sock.close()',
+    ].join('\n');
+    const { stdout } = await runFile('/usr/bin/python3', ['-c', script, String(relay.ports.submission), USER, PASSWORD]);
+    expect(stdout.trim()).toMatch(/^5\d\d$/);
     await stillServing();
   });
 

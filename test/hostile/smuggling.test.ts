@@ -96,8 +96,8 @@ describe('SMTP smuggling: end-of-data variants followed by a pipelined transacti
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const messages = await e2e.sink.messages();
     expect(messages.filter((message) => message.rcptTo.includes(VICTIM))).toEqual([]);
-    expect(messages.some((message) => /^Subject: smuggled$/m.test(message.data.toString('latin1')))).toBe(false);
-    // Until the NUL refusal is merged, the NUL variant arrives as one message (smuggled text as body).
+    // Until the NUL refusal is merged, the NUL variant arrives as one message (the smuggled
+    // commands and headers as body text of that message, not as a message of their own).
     const subjects = messages.map((message) => /^Subject: (.*)$/m.exec(message.data.toString('latin1'))?.[1]).filter((subject) => subject !== 'smuggling CRLF-NUL-.CRLF');
     expect(subjects.sort()).toEqual(['pipelined first', 'pipelined second']);
   });
