@@ -56,8 +56,11 @@ export async function runFuzz(options: { seed: number; smtpMs: number; mimeMs: n
     const relayStart = rssOf(pid);
     progress(`seed ${seed}: SMTP fuzzing for ${Math.round(options.smtpMs / 1000)} s; relay RSS ${Math.round(relayStart / 1e6)} MB`);
     const smtp = await fuzzSmtp(rng.fork(), { ports: relay.ports, login: { user: FUZZ_USER, password: FUZZ_PASSWORD } }, options.smtpMs);
-    // Abandoned sessions end at the socket timeout (2 s here).
+    // Abandoned sessions end at the socket timeout (2 s here); then no session may be left over.
     await new Promise((resolve) => setTimeout(resolve, 3500));
+    const metrics = await (await fetch(`http://127.0.0.1:${relay.ports.http}/metrics`)).text();
+    const active = /^outpost_smtp_sessions_active (\d+)$/m.exec(metrics)?.[1];
+    if (active !== '0') throw new Error(`${active ?? 'no'} SMTP sessions still open after the fuzz sessions ended (a leak)`);
     await relay.proveHealthy('fuzz done');
     const relayEnd = rssOf(pid);
     progress(`SMTP: ${JSON.stringify(smtp)}; relay RSS ${Math.round(relayEnd / 1e6)} MB`);
