@@ -3,6 +3,8 @@
 // (OUTPOST_FUZZ_SEED), when the relay exits, logs an unhandled rejection or a failed session,
 // stops relaying an ordinary message, or grows its resident memory by more than 100 MB.
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { outpost } from '../helpers/relay-process.js';
 import { startRelayUnderTest } from '../hostile/relay-under-test.js';
 import { fuzzMime, type MimeFuzzStats } from './mime-fuzzer.js';
@@ -27,6 +29,13 @@ function rssOf(pid: number): number {
   const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
   if (!kb) throw new Error(`no VmRSS for process ${pid}`);
   return Number(kb) * 1024;
+}
+
+/** A full garbage collection of this process, so that resident memory shows what is still held. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  const gc: unknown = runInNewContext('gc');
+  if (typeof gc === 'function') gc();
 }
 
 export class FuzzFailure extends Error {
@@ -66,8 +75,10 @@ export async function runFuzz(options: { seed: number; smtpMs: number; mimeMs: n
     progress(`SMTP: ${JSON.stringify(smtp)}; relay RSS ${Math.round(relayEnd / 1e6)} MB`);
     if (relayEnd - relayStart > MAX_RSS_GROWTH_BYTES) throw new Error(`the relay's resident memory grew by ${Math.round((relayEnd - relayStart) / 1e6)} MB (from ${relayStart} to ${relayEnd} bytes)`);
 
+    collectGarbage();
     const fuzzerStart = process.memoryUsage().rss;
     const mime = await fuzzMime(rng.fork(), options.mimeMs);
+    collectGarbage();
     const fuzzerEnd = process.memoryUsage().rss;
     progress(`MIME: ${JSON.stringify(mime)}; fuzzer RSS ${Math.round(fuzzerStart / 1e6)} → ${Math.round(fuzzerEnd / 1e6)} MB`);
     if (fuzzerEnd - fuzzerStart > MAX_RSS_GROWTH_BYTES) throw new Error(`the MIME path's resident memory grew by ${Math.round((fuzzerEnd - fuzzerStart) / 1e6)} MB`);
