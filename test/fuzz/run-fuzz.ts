@@ -20,7 +20,8 @@ export interface FuzzReport {
   smtp: SmtpFuzzStats;
   mime: MimeFuzzStats;
   relayRss: { start: number; end: number };
-  fuzzerRss: { start: number; end: number };
+  /** Heap and buffers of this process around the MIME fuzzer, after a full collection. */
+  fuzzerMemory: { start: number; end: number };
 }
 
 /** Resident memory of a process, from /proc (Linux). */
@@ -75,15 +76,23 @@ export async function runFuzz(options: { seed: number; smtpMs: number; mimeMs: n
     progress(`SMTP: ${JSON.stringify(smtp)}; relay RSS ${Math.round(relayEnd / 1e6)} MB`);
     if (relayEnd - relayStart > MAX_RSS_GROWTH_BYTES) throw new Error(`the relay's resident memory grew by ${Math.round((relayEnd - relayStart) / 1e6)} MB (from ${relayStart} to ${relayEnd} bytes)`);
 
-    collectGarbage();
-    const fuzzerStart = process.memoryUsage().rss;
+    // The relay's RSS above covers the MIME path as it runs in production (every message the SMTP
+    // fuzzer got accepted was scanned there). In this process, RSS also holds the test runner and
+    // the allocator's high-water marks, which rise and fall by 200 MB over a few large messages
+    // while no object is kept: here what the MIME path keeps is measured, on the heap and in
+    // buffers, after a full collection.
+    const held = (): number => {
+      collectGarbage();
+      const usage = process.memoryUsage();
+      return usage.heapUsed + usage.external;
+    };
+    const fuzzerStart = held();
     const mime = await fuzzMime(rng.fork(), options.mimeMs);
-    collectGarbage();
-    const fuzzerEnd = process.memoryUsage().rss;
-    progress(`MIME: ${JSON.stringify(mime)}; fuzzer RSS ${Math.round(fuzzerStart / 1e6)} → ${Math.round(fuzzerEnd / 1e6)} MB`);
-    if (fuzzerEnd - fuzzerStart > MAX_RSS_GROWTH_BYTES) throw new Error(`the MIME path's resident memory grew by ${Math.round((fuzzerEnd - fuzzerStart) / 1e6)} MB`);
+    const fuzzerEnd = held();
+    progress(`MIME: ${JSON.stringify(mime)}; heap and buffers ${Math.round(fuzzerStart / 1e6)} → ${Math.round(fuzzerEnd / 1e6)} MB`);
+    if (fuzzerEnd - fuzzerStart > MAX_RSS_GROWTH_BYTES) throw new Error(`the MIME path kept ${Math.round((fuzzerEnd - fuzzerStart) / 1e6)} MB more after the run`);
     relay.assertAlive();
-    return { seed, smtp, mime, relayRss: { start: relayStart, end: relayEnd }, fuzzerRss: { start: fuzzerStart, end: fuzzerEnd } };
+    return { seed, smtp, mime, relayRss: { start: relayStart, end: relayEnd }, fuzzerMemory: { start: fuzzerStart, end: fuzzerEnd } };
   } catch (error: unknown) {
     throw new FuzzFailure(seed, error);
   } finally {
