@@ -74,7 +74,8 @@ export interface MimeFuzzStats {
 
 /** Runs the MIME path on random messages until `durationMs` has passed; throws on the first finding, naming the message number. */
 export async function fuzzMime(rng: Prng, durationMs: number): Promise<MimeFuzzStats> {
-  const scanning = parseConfig({ dataDir: '/tmp/outpost-fuzz' }).scanning;
+  // A parser that never finishes costs two seconds here (and ends as a malformed verdict).
+  const scanning = { ...parseConfig({ dataDir: '/tmp/outpost-fuzz' }).scanning, engineTimeoutMs: 2000 };
   const settings = userSettingsSchema.parse({});
   // Bulk sightings pile up in the fingerprint store until housekeeping removes them: a fresh store
   // every 500 messages stands for housekeeping, so that only what the MIME path keeps counts.
