@@ -20,14 +20,19 @@ export interface ListenerGuard {
   metrics?: Metrics;
 }
 
+/** A property of an error object of unknown shape, if it is a string. */
+function stringField(value: unknown, key: string): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const field: unknown = Reflect.get(value, key);
+  return typeof field === 'string' ? field : undefined;
+}
+
 /** Where an error came from and what it was, without anything the client sent. */
-function describe(error: unknown): { code: string; error: string; clientIp?: string; stage?: string } {
-  const record = typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : {};
-  const meta = typeof record.meta === 'object' && record.meta !== null ? (record.meta as Record<string, unknown>) : {};
-  const clientIp = typeof record.remoteAddress === 'string' ? record.remoteAddress : typeof meta.remoteAddress === 'string' ? meta.remoteAddress : undefined;
-  const stage = typeof meta.stage === 'string' ? meta.stage : undefined;
-  const code = typeof record.code === 'string' ? record.code : 'UNKNOWN';
-  return { code, error: errorMessage(error), ...(clientIp ? { clientIp } : {}), ...(stage ? { stage } : {}) };
+function describeError(error: unknown): { code: string; error: string; clientIp?: string; stage?: string } {
+  const meta: unknown = typeof error === 'object' && error !== null ? Reflect.get(error, 'meta') : undefined;
+  const clientIp = stringField(error, 'remoteAddress') ?? stringField(meta, 'remoteAddress');
+  const stage = stringField(meta, 'stage');
+  return { code: stringField(error, 'code') ?? 'UNKNOWN', error: errorMessage(error), ...(clientIp ? { clientIp } : {}), ...(stage ? { stage } : {}) };
 }
 
 /**
@@ -36,7 +41,7 @@ function describe(error: unknown): { code: string; error: string; clientIp?: str
  */
 export function logListenerErrors(server: SMTPServer, guard: ListenerGuard): void {
   server.on('error', (error: unknown) => {
-    const fields = describe(error);
+    const fields = describeError(error);
     guard.metrics?.inc('outpost_smtp_connection_errors_total', 'Client connections that ended in a socket or TLS error, by listener and error code.', { listener: guard.listener, code: fields.code });
     const level = CLIENT_GONE.has(fields.code) ? 'info' : 'warn';
     guard.logger[level]('client connection error', { listener: guard.listener, ...fields });
