@@ -247,6 +247,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.listenAddress }, (info) => resolve({ server, port: info.port }));
     server.once('error', reject);
   });
+  // After listening, an error on the HTTP server (a client's socket included) is logged, never fatal.
+  http.server.on('error', (error: unknown) => logger.warn('http server error', { error: errorMessage(error) }));
 
   await setAsideDamaged(stores, config, logger, metrics, clock);
   const recovered = stores.queue.recoverInFlight();
@@ -307,6 +309,17 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     stores,
     stop,
   };
+}
+
+/**
+ * The last line of defence of `outpost start`: a rejected promise nobody handled is logged as an
+ * error (with its stack, to be fixed) instead of ending the process and every session in it.
+ * Session code never relies on this; tests assert that the line never appears.
+ */
+export function logUnhandledRejections(logger: Logger): void {
+  process.on('unhandledRejection', (reason: unknown) => {
+    logger.error('unhandled promise rejection', { error: errorMessage(reason), stack: reason instanceof Error ? reason.stack : undefined });
+  });
 }
 
 /**

@@ -5,10 +5,20 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { settingOverridesSchema } from './settings.js';
+import { normaliseCidr } from './identity.js';
 
 const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port');
+
+function isCidr(value: string): boolean {
+  try {
+    normaliseCidr(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const DEFAULT_RETRY_SCHEDULE = [
   60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 43200, 43200, 43200, 43200,
@@ -39,6 +49,13 @@ export const configSchema = z
         maxLineLength: z.number().int().min(998).default(998).describe('Longest text line accepted in DATA, in octets, CRLF not counted. RFC 5322 allows 998, and so does Exim by default: longer lines are split by servers downstream, which breaks their DKIM signature. Raise it only for clients that cannot be fixed.'),
         socketTimeoutSeconds: z.number().int().positive().default(300).describe('Idle time after which a client connection is closed.'),
         closeTimeoutSeconds: z.number().int().positive().default(30).describe('On SIGTERM, how long sessions in flight may take before they get 421 and are closed.'),
+        maxSessions: z.number().int().positive().default(1000).describe('Sessions each submission listener (STARTTLS and implicit TLS) holds at once; beyond, 421 4.7.0.'),
+        maxSessionsPerAddress: z.number().int().positive().default(50).describe('Concurrent sessions one client address may hold on each SMTP listener (as Postfix\'s smtpd_client_connection_count_limit); beyond, 421 4.7.0 and the connection is closed.'),
+        sessionCapExemptions: z
+          .array(z.string().refine(isCidr, 'expected an IP address or CIDR range'))
+          .default([])
+          .describe('IP addresses or CIDR ranges exempt from maxSessionsPerAddress (a webmail host, a customer\'s mail server registered as an IP user); the listener totals still apply.'),
+        bounceMaxSessions: z.number().int().positive().default(200).describe('Sessions the bounce listener holds at once; beyond, 421 4.7.0.'),
         tlsKeyFile: z.string().optional().describe('PEM private key for STARTTLS and implicit TLS; if unset, a self-signed certificate is created in dataDir/tls on first start. Env OUTPOST_TLS_KEY_FILE.'),
         tlsCertFile: z.string().optional().describe('PEM certificate chain matching tlsKeyFile. Env OUTPOST_TLS_CERT_FILE.'),
       })
@@ -170,8 +187,8 @@ export const configSchema = z
             throttleScore: z.number().positive().default(10).describe('Score at which connections from an IP get 421 4.7.0 (try later).'),
             rejectScore: z.number().positive().default(30).describe('Score at which connections from an IP get 554 5.7.1.'),
             authFailureWeight: z.number().min(0).default(1).describe('Score added by one failed AUTH from the IP.'),
-            refusalWeight: z.number().min(0).default(0.5).describe('Score added by one policy refusal of a session from the IP.'),
-            abuseWeight: z.number().min(0).default(10).describe('Score added by one abuse verdict (spam, virus, lock) on mail from the IP.'),
+            refusalWeight: z.number().min(0).default(0.5).describe('Score added by one policy refusal (an unauthenticated relay attempt, a sender or recipient refusal) of a session from the IP without a logged-in user; an authenticated user\'s refusals count against that user only.'),
+            abuseWeight: z.number().min(0).default(10).describe('Score added by one abuse verdict (spam, virus, lock) on mail of an IP user from the IP. Verdicts on mail of an authenticated user count against that user, never against the address it shares with others.'),
           })
           .strict()
           .prefault({}),

@@ -20,6 +20,9 @@ import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js
 import { DataInspector, type DataDefect } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
 import { newQueueId, SmtpReply } from './ingress.js';
+import './record-deadline.js';
+import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
+import { SessionCaps } from './session-caps.js';
 
 /** Bounces carry at most the returned headers and some text; a large one is not a bounce. */
 const MAX_BOUNCE_BYTES = 10 * 1024 * 1024;
@@ -87,6 +90,11 @@ interface Transaction {
   tenantId?: string;
 }
 
+/** The client's IPv4 address without its IPv6 mapping, as the submission listeners count it. */
+function clientAddress(session: SMTPServerSession): string {
+  return /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(session.remoteAddress)?.[1] ?? session.remoteAddress;
+}
+
 function replyOf(result: CheckResult): SmtpReply {
   return new SmtpReply(result.code ?? 550, result.enhancedCode ?? '5.7.1', result.text ?? 'Refused');
 }
@@ -96,9 +104,17 @@ export class BounceListener {
   private readonly transactions = new Map<string, Transaction>();
   /** Refused RCPTs per connection (session id), whatever the transaction. */
   private readonly refusedRcpts = new Map<string, number>();
+  private readonly caps: SessionCaps;
 
   constructor(private readonly deps: BounceListenerDeps) {
-    this.server = new SMTPServer({
+    const { smtp } = deps.config;
+    // Anyone on the Internet reaches this port: both caps apply, as on the submission ports.
+    this.caps = new SessionCaps({ maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.bounceMaxSessions, exemptions: smtp.sessionCapExemptions });
+    const onFailure = (error: unknown, session: SMTPServerSession | undefined, where: string): void => {
+      deps.metrics?.inc('outpost_smtp_session_failures_total', 'SMTP sessions closed because of an unexpected exception, by listener.', { listener: 'bounce' });
+      deps.logger.error('session failed; closing it', { listener: 'bounce', session: session?.id, clientIp: session?.remoteAddress, where, error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+    };
+    this.server = new SMTPServer(guardHooks({
       name: deps.config.hostname,
       banner: 'Outpost bounce listener',
       key: deps.tls.key,
@@ -114,6 +130,9 @@ export class BounceListener {
       hideREQUIRETLS: true,
       hideENHANCEDSTATUSCODES: false,
       logger: false,
+      // Sessions over the caps are answered 421 4.7.0 in onConnect; this is only a backstop.
+      maxClients: smtp.bounceMaxSessions + smtp.maxSessionsPerAddress,
+      onConnect: (session, callback) => this.onConnect(session, callback),
       onMailFrom: (_address, session, callback) => {
         this.transactions.set(session.id, { rcpts: [] });
         callback();
@@ -121,12 +140,19 @@ export class BounceListener {
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => {
+        this.caps.release(session.id);
         this.transactions.delete(session.id);
         this.refusedRcpts.delete(session.id);
       },
-    });
-    // A failing socket must not take the process down; smtp-server re-emits connection errors here.
-    this.server.on('error', (error: unknown) => deps.logger.warn('bounce listener connection error', { error: errorMessage(error) }));
+    }, onFailure));
+    logListenerErrors(this.server, { listener: 'bounce', logger: deps.logger, metrics: deps.metrics });
+    onSessionFailure(this.server, onFailure);
+  }
+
+  private onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const overCap = this.caps.admit(session.id, clientAddress(session));
+    if (overCap) return callback(this.refused(session, overCap, 'connect'));
+    callback();
   }
 
   private refused(session: SMTPServerSession, result: CheckResult, phase: string): SmtpReply {
@@ -207,6 +233,12 @@ export class BounceListener {
     const blobKey = `${BOUNCE_BLOB_PREFIX}${new Date(now).toISOString().slice(0, 10)}/${id}.eml`;
     const inspector = new DataInspector(MAX_BOUNCE_BYTES, MAX_BOUNCE_LINE);
     stream.pipe(inspector);
+    // A client that resets the connection in DATA: the stream ends without 'end'; fail the blob write.
+    stream.once('error', () => undefined);
+    inspector.on('error', () => undefined); // reported by the blob store's pipeline
+    stream.once('close', () => {
+      if (!stream.readableEnded && !inspector.destroyed) inspector.destroy(new Error('the client closed the connection during DATA'));
+    });
     (async () => {
       await this.deps.blobs.putStream(blobKey, inspector);
       const decision = decideBounceData({ mailFrom, rcptTo: transaction.rcpts });

@@ -20,6 +20,9 @@ import type { Metrics } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
+import './record-deadline.js';
+import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
+import { SessionCaps } from './session-caps.js';
 
 /** The policy the ingress consults; core/policy provides it. Every member is optional. */
 export interface IngressPolicy {
@@ -102,15 +105,19 @@ export class Ingress {
   private draining = false;
   readonly submission: SMTPServer;
   readonly submissions: SMTPServer;
+  private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
 
   constructor(private readonly deps: IngressDeps) {
+    const { smtp } = deps.config;
+    const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };
+    this.caps = { submission: new SessionCaps(caps), submissions: new SessionCaps(caps) };
     this.submission = this.createServer('submission', false);
     this.submissions = this.createServer('submissions', true);
   }
 
   private createServer(listener: 'submission' | 'submissions', secure: boolean): SMTPServer {
     const { config } = this.deps;
-    const server = new SMTPServer({
+    const server = new SMTPServer(guardHooks({
       secure,
       key: this.deps.tls.key,
       cert: this.deps.tls.cert,
@@ -121,7 +128,9 @@ export class Ingress {
       authOptional: true, // IP users send without AUTH; MAIL FROM decides who may relay
       size: config.smtp.maxMessageBytes,
       rejectOversized: true,
-      maxClients: 1000,
+      // The caps in onConnect answer 421 4.7.0 and close; smtp-server's own limit (a 421 without
+      // an enhanced code) is only a backstop above them, also for sockets still in the TLS handshake.
+      maxClients: config.smtp.maxSessions + config.smtp.maxSessionsPerAddress,
       maxCommandLength: config.smtp.maxCommandLength,
       socketTimeout: config.smtp.socketTimeoutSeconds * 1000,
       closeTimeout: config.smtp.closeTimeoutSeconds * 1000,
@@ -136,7 +145,9 @@ export class Ingress {
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
       onClose: (session) => this.onClose(session),
-    });
+    }, (error, session, where) => this.sessionFailed(listener, error, session, where)));
+    logListenerErrors(server, { listener, logger: this.deps.logger, metrics: this.deps.metrics });
+    onSessionFailure(server, (error, session, where) => this.sessionFailed(listener, error, session, where));
     onMalformedRcpt(server, (address, session, callback) => this.onMalformedRcpt(address, session, callback));
     return server;
   }
@@ -186,6 +197,8 @@ export class Ingress {
     const facts = this.connectFacts(listener, session);
     this.state(session).session = session;
     if (this.draining) return callback(new SmtpReply(421, '4.3.2', 'Service shutting down; please try again later'));
+    const overCap = this.caps[listener === 'submissions' ? 'submissions' : 'submission'].admit(session.id, facts.clientIp);
+    if (overCap) return callback(this.refused(facts, overCap, 'connect'));
     this.deps.metrics?.inc('outpost_smtp_sessions_total', 'SMTP sessions opened, by listener.', { listener });
     runChecks(this.deps.policy?.connect ?? [], facts)
       .then(({ final }) => {
@@ -304,9 +317,14 @@ export class Ingress {
       if (!mailFacts) throw new SmtpReply(503, '5.5.1', 'Send MAIL FROM first');
       // smtp-server keeps one envelope entry per address (compared case-insensitively): a repeated
       // RCPT is accepted again, but counted and delivered once.
-      const rcpt = withAsciiDomain(address.address);
+      const given = unquotedRecipient(address.address);
+      if (given === undefined) {
+        const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
+        throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> has a quoted local part that is not relayed; use the address without quotes`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
+      }
+      const rcpt = withAsciiDomain(given);
       if (state.rcpts.some((accepted) => accepted.toLowerCase() === rcpt.toLowerCase())) return;
-      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
+      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: given, acceptedRcpts: [...state.rcpts] };
       if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
         throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
       }
@@ -314,7 +332,7 @@ export class Ingress {
       // invalid recipient limit; this plausibility check only keeps garbage out of the queue.
       const { final } = await runChecks(this.deps.policy?.rcptTo ?? [], facts);
       if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
-      if (!isPlausibleAddress(address.address)) {
+      if (!isPlausibleAddress(given)) {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
       }
       state.rcpts.push(rcpt);
@@ -361,6 +379,18 @@ export class Ingress {
     stream.pipe(inspector);
     let logged = false;
     let committed = false;
+    // A client that resets the connection in DATA: smtp-server destroys the stream without 'end'.
+    // The blob write must then fail and be cleaned up, not wait for more data forever.
+    let clientGone = false;
+    stream.once('error', () => undefined);
+    // The blob store's pipeline reports the inspector's errors; this listener only keeps an error
+    // after the pipeline is done (a refused message, then a reset) from reaching the process.
+    inspector.on('error', () => undefined);
+    stream.once('close', () => {
+      if (stream.readableEnded) return;
+      clientGone = true;
+      if (!inspector.destroyed) inspector.destroy(new Error('the client closed the connection during DATA'));
+    });
 
     (async () => {
       await this.deps.blobs.putStream(blobKey, inspector);
@@ -423,6 +453,10 @@ export class Ingress {
         stream.resume();
         this.releaseRcpts(state);
         if (!committed && !(error instanceof SmtpReply)) this.discardUncommitted(id, blobKey, logged, error);
+        if (clientGone && !committed) {
+          this.deps.logger.info('client left during DATA; nothing was queued', { session: session.id, clientIp: mailFacts.clientIp });
+          return callback(new SmtpReply(421, '4.4.2', 'Connection lost during DATA'));
+        }
         callback(error instanceof SmtpReply ? error : this.internalError(error, 'data'));
       });
   }
@@ -451,9 +485,24 @@ export class Ingress {
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.caps.submission.release(session.id);
+    this.caps.submissions.release(session.id);
     const state = this.sessions.get(session.id);
     if (state) this.releaseRcpts(state);
     this.sessions.delete(session.id);
+  }
+
+  /** An exception escaped a session: the guard closes that session with 421; the others go on. */
+  private sessionFailed(listener: string, error: unknown, session: SMTPServerSession | undefined, where: string): void {
+    this.deps.metrics?.inc('outpost_smtp_session_failures_total', 'SMTP sessions closed because of an unexpected exception, by listener.', { listener });
+    this.deps.logger.error('session failed; closing it', {
+      listener,
+      session: session?.id,
+      clientIp: session ? clientIp(session) : undefined,
+      where,
+      error: errorMessage(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    });
   }
 
   private internalError(error: unknown, phase: string): SmtpReply {
@@ -499,6 +548,21 @@ export function isPlausibleAddress(address: string): boolean {
   const literal = /^[^@]+@\[(?:ipv6:)?([^\]]+)\]$/i.exec(address);
   if (literal?.[1]) return isIP(literal[1]) !== 0;
   return parseMailbox(address) !== undefined;
+}
+
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+/**
+ * The recipient with a needlessly quoted local part unquoted (`"user"@example.org` is
+ * `user@example.org`, RFC 5321 §4.1.2), so that the queue holds the form the next hop echoes and
+ * delivery matches its answers; undefined for a local part that needs its quotes (spaces, @, a
+ * backslash): such mailboxes are not relayed.
+ */
+function unquotedRecipient(address: string): string | undefined {
+  const quoted = /^"((?:[^"\\]|\\.)*)"(@[^@]+)$/.exec(address);
+  if (!quoted) return address;
+  const local = (quoted[1] ?? '').replace(/\\(.)/g, '$1');
+  return DOT_ATOM.test(local) ? local + (quoted[2] ?? '') : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 // `outpost start`: the single node, in the foreground, until SIGTERM or SIGINT.
 import { createLogger } from '../../core/log.js';
-import { startNode } from '../single-node.js';
+import { logUnhandledRejections, startNode } from '../single-node.js';
 import type { Command } from './common.js';
 
 export const startCommand: Command = {
@@ -8,6 +8,7 @@ export const startCommand: Command = {
   summary: 'Run the single-node relay (SMTP submission, bounce listener, pipeline, API and panel).',
   async run(ctx) {
     const logger = createLogger('outpost');
+    logUnhandledRejections(logger);
     const node = await startNode(ctx.config, { logger });
     const host = ctx.config.listenAddress === '0.0.0.0' ? 'localhost' : ctx.config.listenAddress;
     const lines = [

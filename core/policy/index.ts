@@ -29,7 +29,7 @@ import { counterKeys, MINUTE_MS } from './keys.js';
 import { lockedSender } from './locked-sender.js';
 import { rateLimits } from './rate-limits.js';
 import { recipientValidity } from './recipient-validity.js';
-import { IpReputation } from './reputation.js';
+import { addressAnswersFor, addressAnswersForUser, IpReputation, RELAY_ATTEMPT_SYMBOL } from './reputation.js';
 import { envelopeFromDomain, envelopeSendAs, validSender } from './sender-rules.js';
 import { PolicySymbol, RATE_LIMIT_SYMBOLS } from './symbols.js';
 
@@ -68,6 +68,7 @@ const REPUTATION_REFUSALS: ReadonlySet<string> = new Set([
   PolicySymbol.RECIPIENT_SYNTAX_INVALID,
   PolicySymbol.RECIPIENT_DOMAIN_UNRESOLVABLE,
   PolicySymbol.INVALID_RECIPIENT_LIMIT,
+  RELAY_ATTEMPT_SYMBOL,
 ]);
 
 export interface IngressPolicy {
@@ -89,7 +90,8 @@ export interface IngressPolicy {
   /** 421 4.7.0 while the IP or username is blocked after too many failures; ask before answering AUTH. */
   isAuthBlocked(ip: string, username: string): Promise<CheckResult | undefined>;
   /**
-   * An abuse verdict on mail from `ip` by `user`: raises the IP's score and locks (autoLock). A
+   * An abuse verdict on mail from `ip` by `user`: locks (autoLock), and raises the IP's score only
+   * when `user` is an IP user (an authenticated user answers for its own mail). A
    * spam verdict locks once `policy.spamVerdicts.lockAfter` of them fall within its window; a
    * virus verdict (or one of no stated kind) locks at once.
    */
@@ -132,13 +134,14 @@ export function makeIngressPolicy(deps: IngressPolicyDeps): IngressPolicy {
     async onRefusal(facts, result) {
       const names = result.symbols.map((symbol) => symbol.name);
       if (names.some((name) => RATE_LIMIT_SYMBOLS.has(name))) await countViolation(facts, result);
-      if (names.some((name) => REPUTATION_REFUSALS.has(name))) await reputation.record(facts.clientIp, 'refusal');
+      // An authenticated user's refusals are its own (limits, invalid recipients, locks), not its address's.
+      if (addressAnswersFor(facts.sender) && names.some((name) => REPUTATION_REFUSALS.has(name))) await reputation.record(facts.clientIp, 'refusal');
     },
     onAuthFailure: (ip, username) => authAbuse.onAuthFailure(ip, username),
     onAuthSuccess: (ip, username) => authAbuse.onAuthSuccess(ip, username),
     isAuthBlocked: (ip, username) => authAbuse.isAuthBlocked(ip, username),
     async recordAbuse(ip, user, reasons, kind) {
-      await reputation.record(ip, 'abuse');
+      if (addressAnswersForUser(await resolveUser(user))) await reputation.record(ip, 'abuse');
       if (kind !== 'spam') {
         await locks.lockAfterAbuse(user, reasons);
         return;

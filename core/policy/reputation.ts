@@ -3,6 +3,12 @@
 // halfLifeMinutes. Events older than ten half-lives (under 0.1% of their weight) are dropped.
 // At connect, a score at or above rejectScore is refused (554 5.7.1), at or above throttleScore
 // told to come back later (421 4.7.0).
+//
+// Only what speaks about the address is charged to it: failed AUTH, unauthenticated relay
+// attempts and other refusals of sessions without a logged-in user, and the verdicts on mail of
+// IP users (whose identity is the address). An authenticated user answers for its own refusals
+// and verdicts (its counters and locks): an office behind NAT or a webmail host is one address,
+// and one user's virus must not lock out everyone else who sends from it.
 import { pass, reject, tempfail, type Check } from '../checks/check.js';
 import type { ConnectFacts } from '../checks/session.js';
 import type { Config } from '../config.js';
@@ -12,6 +18,19 @@ import { counterKeys, MINUTE_MS } from './keys.js';
 import { PolicySymbol } from './symbols.js';
 
 export type ReputationEvent = 'authFailure' | 'refusal' | 'abuse';
+
+/** The refusal of a MAIL FROM by a client that neither logged in nor sends from an IP user's address. */
+export const RELAY_ATTEMPT_SYMBOL = 'NOT_AUTHORISED_TO_RELAY';
+
+/** Whether a session's refusals and verdicts count against its source address (see above). */
+export function addressAnswersFor(sender: { via: 'auth' | 'ip' } | undefined): boolean {
+  return sender === undefined || sender.via === 'ip';
+}
+
+/** Whether verdicts on a user's mail count against the address it came from: only an IP user's. */
+export function addressAnswersForUser(user: { kind: string } | undefined): boolean {
+  return user?.kind === 'ip';
+}
 
 // Stored as integers (hundredths of a point): the counter store counts whole units.
 const SCALE = 100;

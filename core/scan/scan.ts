@@ -33,10 +33,23 @@ interface ParsedParts {
   attachments: Array<{ sha256: string; filename?: string }>;
 }
 
-async function parse(raw: Buffer): Promise<ParsedParts | Symbol> {
+/**
+ * mailparser 3.14 never settles on some messages (a top-level message/rfc822 with no body and an
+ * inline Content-Disposition with a filename, found by fuzzing): without a deadline one such
+ * message would hold the scan stage forever. Past it, the message is malformed.
+ */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the MIME parser did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function parse(raw: Buffer, timeoutMs: number): Promise<ParsedParts | Symbol> {
   let parsed: ParsedMail;
   try {
-    parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
+    parsed = await withDeadline(simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true }), timeoutMs);
   } catch (error: unknown) {
     return { name: SCAN_SYMBOLS.parseError, evidence: { error: error instanceof Error ? error.message : String(error) } };
   }
@@ -60,7 +73,7 @@ export async function scanMessage(raw: Buffer, envelope: Envelope, settings: Use
   // A message over the MIME caps is not handed to the parser or the spam engine at all (parser bomb).
   let parts: ParsedParts | undefined;
   if (!structureUnsafe) {
-    const parsed = await parse(raw);
+    const parsed = await parse(raw, scanning.engineTimeoutMs);
     if ('name' in parsed) mime.push(parsed);
     else parts = parsed;
   }

@@ -66,7 +66,8 @@ describe('internal IP reputation', () => {
   });
 
   it('decays by half every halfLifeMinutes', async () => {
-    const w = await world({ config: { policy: { reputation } } });
+    // An IP user's verdicts are its address's: they raise the score.
+    const w = await world({ kind: 'ip', config: { policy: { reputation } } });
     await w.policy.recordAbuse('203.0.113.5', w.user.id, [{ name: 'VIRUS_FOUND', evidence: 'Eicar-Test' }]);
     expect(await w.policy.reputation.score('203.0.113.5')).toBe(10);
     w.clock.advance(HOUR);
@@ -77,8 +78,27 @@ describe('internal IP reputation', () => {
     expect((await w.locks.history(w.user.id))[0]?.reasons?.[0]?.name).toBe('VIRUS_FOUND');
   });
 
-  it('counts sender-rule and recipient refusals, not rate-limit refusals', async () => {
+  it('charges an authenticated user\'s verdicts and refusals to the user, never to its source address', async () => {
     const w = await world({ config: { policy: { reputation } } });
+    await w.policy.recordAbuse('198.51.100.7', w.user.id, [{ name: 'VIRUS_FOUND', evidence: 'Eicar-Test' }], 'virus');
+    await w.policy.recordAbuse('198.51.100.7', w.user.id, [{ name: 'SPAM' }], 'spam');
+    const facts = await w.mailFacts('bob@acme.example');
+    await w.policy.onRefusal(facts, { action: 'reject', code: 550, symbols: [{ name: 'SEND_AS_NOT_ALLOWED' }] });
+    expect(await w.policy.reputation.score('198.51.100.7')).toBe(0);
+    expect((await runChecks(w.policy.connect, connect('198.51.100.7', w.clock.now()))).final.action).toBe('accept');
+    // The user answers: the virus verdict locked it.
+    expect((await w.locks.history(w.user.id))[0]?.reasons?.[0]?.name).toBe('VIRUS_FOUND');
+  });
+
+  it('charges unauthenticated relay attempts to the address', async () => {
+    const w = await world({ config: { policy: { reputation } } });
+    const facts = { sessionId: 's', clientIp: '203.0.113.8', listener: 'submission' as const, now: w.clock.now() };
+    await w.policy.onRefusal(facts, { action: 'reject', code: 530, symbols: [{ name: 'NOT_AUTHORISED_TO_RELAY' }] });
+    expect(await w.policy.reputation.score('203.0.113.8')).toBe(0.5);
+  });
+
+  it('counts sender-rule and recipient refusals of an IP user, not rate-limit refusals', async () => {
+    const w = await world({ kind: 'ip', config: { policy: { reputation } } });
     const facts = await w.mailFacts('bob@acme.example');
     await w.policy.onRefusal(facts, { action: 'reject', code: 550, symbols: [{ name: 'SEND_AS_NOT_ALLOWED' }] });
     await w.policy.onRefusal(facts, { action: 'tempfail', code: 451, symbols: [{ name: 'RATE_LIMIT_HOUR' }] });
