@@ -12,6 +12,7 @@ import { addDkimKey } from '../../../core/dkim/keys.js';
 import { asyncSecretBox } from '../../../core/ports/secret-box.js';
 import { startKmsEmulator, type KmsEmulator } from '../../helpers/kms-emulator.js';
 import { DynamoDbApiKeyStore } from '../../../adapters/aws/dynamodb-api-key-store.js';
+import { DynamoDbAuditLog } from '../../../adapters/aws/dynamodb-audit-log.js';
 import { DynamoDbBatvKeyStore } from '../../../adapters/aws/dynamodb-batv-key-store.js';
 import { DynamoDbConfigStore } from '../../../adapters/aws/dynamodb-config-store.js';
 import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-store.js';
@@ -24,6 +25,7 @@ import { DynamoDbSuppressionList } from '../../../adapters/aws/dynamodb-suppress
 import { createTables, type TableName } from '../../../adapters/aws/tables.js';
 import { emulatorClientConfig, startDynamoDbLocal, type Emulator } from '../../helpers/aws-emulators.js';
 import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
+import { auditLogContract } from '../../core/audit-log.contract.js';
 import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
@@ -107,3 +109,5 @@ messageStatsContract('DynamoDB (DynamoDB Local)', async () => {
   const table = await fresh('messages');
   return { log: new DynamoDbMessageLog({ client: documents, table }), stats: new DynamoDbMessageStats({ client: documents, table }) };
 });
+
+auditLogContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbAuditLog({ client: documents, table: await fresh('audit'), clock }));
