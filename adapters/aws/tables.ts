@@ -72,10 +72,11 @@ export const TABLES = {
     indexes: [{ name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
   },
   holds: {
-    purpose: 'Held mail of locked or held senders: per sender U#<user>, one item per held queue job (H#<id>, the job body verbatim) and the sender hold (#HOLD); listed oldest first per tenant (byTenant) and across tenants (byTime, sharded)',
+    purpose: 'Held mail of locked or held senders: per sender U#<user>, one item per held queue job (H#<id>, the job body verbatim) and the sender hold (#HOLD); listed oldest first per tenant (byTenant) and across tenants (byTime, sharded); found by job id (byId)',
     indexes: [
       { name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
       { name: 'byTime', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+      { name: 'byId', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
     ],
   },
 } satisfies Record<string, TableDefinition>;

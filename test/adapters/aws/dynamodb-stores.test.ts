@@ -1,5 +1,5 @@
 // The DynamoDB stores pass the same contract suites as the SQLite ones, against one DynamoDB
-// Local for this file; every test gets tables of its own.
+// Local for this file (started once, for every suite here); every test gets tables of its own.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { DynamoDbBatvKeyStore } from '../../../adapters/aws/dynamodb-batv-key-st
 import { DynamoDbConfigStore } from '../../../adapters/aws/dynamodb-config-store.js';
 import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-store.js';
 import { DynamoDbFingerprintStore } from '../../../adapters/aws/dynamodb-fingerprint-store.js';
+import { DynamoDbHoldStore } from '../../../adapters/aws/dynamodb-hold-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
 import { DynamoDbMessageStats } from '../../../adapters/aws/dynamodb-message-stats.js';
@@ -30,6 +31,7 @@ import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { fingerprintStoreContract } from '../../core/fingerprint-store.contract.js';
+import { holdStoreContract } from '../../core/holds.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
 import { messageStatsContract } from '../../core/message-stats.contract.js';
@@ -111,3 +113,5 @@ messageStatsContract('DynamoDB (DynamoDB Local)', async () => {
 });
 
 auditLogContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbAuditLog({ client: documents, table: await fresh('audit'), clock }));
+
+holdStoreContract('DynamoDB (DynamoDB Local)', async () => ({ store: new DynamoDbHoldStore({ client: documents, table: await fresh('holds') }), close: () => undefined }));
