@@ -23,7 +23,7 @@ import { userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tena
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
 import { systemClock, type Clock } from '../../core/ports.js';
-import { bool, deleteAll, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
+import { backoff, bool, deleteAll, isContention, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
 
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -219,6 +219,17 @@ export class DynamoDbConfigStore implements ConfigStore {
    * actions a transaction: claims beyond that are swept after.
    */
   private async serveDomain(domain: Domain, own?: string): Promise<'served' | 'taken' | 'no-claim'> {
+    // A transaction that only collided with another (two tenants verifying at once) is tried
+    // again: the second try finds the domain served, or the claims changed.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.tryServeDomain(domain, own);
+      if (outcome !== 'collided') return outcome;
+      if (attempt >= 5) throw new Error(`adding domain "${domain.name}" kept colliding with other writes; try again`);
+      await backoff(attempt);
+    }
+  }
+
+  private async tryServeDomain(domain: Domain, own?: string): Promise<'served' | 'taken' | 'no-claim' | 'collided'> {
     const claims = (await this.claimsOn(domain.name)).flatMap((item) => {
       const sk = str(item, 'sk');
       return sk === undefined ? [] : [sk];
@@ -234,6 +245,7 @@ export class DynamoDbConfigStore implements ConfigStore {
       const failed = failedActions(error);
       if (failed.includes(0)) return 'taken';
       if (failed.includes(1) && own !== undefined) return 'no-claim';
+      if (isContention(error)) return 'collided';
       throw error;
     }
     await this.sweepClaims(domain.name);
