@@ -82,6 +82,18 @@ export function configStoreContract(backend: string, open: (clock: { now(): numb
     expect(await s.listDomainClaims(globex.id)).toEqual([]);
   });
 
+  it('leaves no claim behind on a domain verified while other tenants claim it', async () => {
+    const s = await open({ now: () => 1234 });
+    const winner = await s.createTenant('winner');
+    const others = await Promise.all(Array.from({ length: 8 }, (_, n) => s.createTenant(`other${n}`)));
+    await s.claimDomain(winner.id, 'busy.test', 'a'.repeat(32));
+    const claims = others.map((tenant) => s.claimDomain(tenant.id, 'busy.test', 'b'.repeat(32)).then(() => 'claimed', (error: unknown) => (error instanceof ConflictError ? 'refused' : error)));
+    const [verified, ...outcomes] = await Promise.all([s.verifyDomainClaim(winner.id, 'busy.test'), ...claims]);
+    expect(verified.tenantId).toBe(winner.id);
+    expect(outcomes.every((outcome) => outcome === 'claimed' || outcome === 'refused')).toBe(true);
+    for (const tenant of others) expect(await s.getDomainClaim(tenant.id, 'busy.test')).toBeUndefined();
+  });
+
   it('drops every claim when the operator adds the domain, and with the tenant', async () => {
     const s = await open({ now: () => 1234 });
     const acme = await s.createTenant('acme');

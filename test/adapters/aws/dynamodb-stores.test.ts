@@ -115,3 +115,34 @@ messageStatsContract('DynamoDB (DynamoDB Local)', async () => {
 auditLogContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbAuditLog({ client: documents, table: await fresh('audit'), clock }));
 
 holdStoreContract('DynamoDB (DynamoDB Local)', async () => ({ store: new DynamoDbHoldStore({ client: documents, table: await fresh('holds') }), close: () => undefined }));
+
+describe('DynamoDbConfigStore domain claims', () => {
+  it('sweeps a claim written between reading the claims and serving the domain', async () => {
+    const table = await fresh('config');
+    const plain = new DynamoDbConfigStore({ client: documents, table });
+    const acme = await plain.createTenant('acme');
+    const globex = await plain.createTenant('globex');
+    await plain.claimDomain(acme.id, 'late.test', 'a'.repeat(32));
+    // A client that lets globex claim the name just before the verification's transaction goes out.
+    const raw = new DynamoDBClient(emulatorClientConfig(dynamo));
+    let armed = true;
+    raw.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (armed && context.commandName === 'TransactWriteItemsCommand') {
+          armed = false;
+          await plain.claimDomain(globex.id, 'late.test', 'b'.repeat(32));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'claimInBetween' },
+    );
+    const racing = new DynamoDbConfigStore({ client: DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), table });
+    try {
+      expect((await racing.verifyDomainClaim(acme.id, 'late.test')).tenantId).toBe(acme.id);
+      expect(armed).toBe(false);
+      expect(await plain.getDomainClaim(globex.id, 'late.test')).toBeUndefined();
+    } finally {
+      raw.destroy();
+    }
+  });
+});
