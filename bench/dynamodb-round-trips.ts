@@ -6,14 +6,15 @@
 // share one). The message's path is the one the ingress and the Lambdas take for a sender that
 // logs in with AUTH and sends to one recipient: login, lock and settings at MAIL FROM, suppression
 // and the rate limits (per minute, per hour, distinct recipients per day) at RCPT, settling the
-// reservation and logging the message at DATA, then the scan and deliver handlers' log reads and
-// events. Uncontended: every message comes from its own session, one after the other.
+// reservation and logging the message at DATA, then the scan and deliver handlers' hold check
+// (the sender's lock, then whether it is on hold: what MailHolds reads), log reads and events. Uncontended: every message comes from its own session, one after the other.
 //
 //   npx tsx bench/dynamodb-round-trips.ts [--messages 200]
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbConfigStore } from '../adapters/aws/dynamodb-config-store.js';
 import { DynamoDbCounterStore } from '../adapters/aws/dynamodb-counter-store.js';
+import { DynamoDbHoldStore } from '../adapters/aws/dynamodb-hold-store.js';
 import { DynamoDbLockStore } from '../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../adapters/aws/dynamodb-message-log.js';
 import { DynamoDbSuppressionList } from '../adapters/aws/dynamodb-suppression-list.js';
@@ -58,6 +59,12 @@ try {
   const locks = new DynamoDbLockStore({ client, table: tables.locks });
   const log = new DynamoDbMessageLog({ client, table: tables.messages });
   const suppressions = new DynamoDbSuppressionList({ client, table: tables.suppressions });
+  const holds = new DynamoDbHoldStore({ client, table: tables.holds });
+  // The hold check of the scan and deliver stages (MailHolds.holdIfSenderStopped) for a sender
+  // neither locked nor on hold: the lock state, then the sender hold.
+  const holdCheck = async (): Promise<void> => {
+    if (!(await locks.read(user.id))?.locked) await holds.senderHold(user.id);
+  };
   const tenant = await config.createTenant('acme');
   await config.addDomain(tenant.id, 'acme.example');
   const user = await config.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: 'alice@acme.example', domain: 'acme.example', passwordHash: 'scrypt$...' });
@@ -88,11 +95,13 @@ try {
       await log.create({ id: `M${i}`, tenantId: tenant.id, userId: user.id, identity: user.identity, mailFrom: user.identity, rcptTo: [`r${i}@example.org`], size: 2048, subject: 'hello', status: 'queued', receivedAt: Date.now() });
       await log.addEvent(`M${i}`, 'received', { clientIp: '192.0.2.1', size: 2048, rcptCount: 1 });
     },
-    'scan handler (log)': async (i) => {
+    'scan (holds, log)': async (i) => {
+      await holdCheck();
       await log.get(`M${i}`);
       await log.addEvent(`M${i}`, 'scanned', { kind: 'clean', score: 0 }, 'queued');
     },
-    'deliver handler (log, settings)': async (i) => {
+    'deliver (holds, log, settings)': async (i) => {
+      await holdCheck();
       await Promise.all([log.get(`M${i}`), config.getUser(user.id).then((found) => config.getTenant(found?.tenantId ?? ''))]);
       await log.addEvent(`M${i}`, 'delivered', { recipient: `r${i}@example.org`, response: '250 ok', attempt: 1 }, 'delivered');
     },

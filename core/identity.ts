@@ -1,5 +1,5 @@
 // Outgoing users (SMTP identities) of the three kinds in the seed, and their passwords.
-import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import type { Ceilings } from './ceilings.js';
@@ -249,4 +249,13 @@ export function tenantIpRangeProblem(range: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * A user's id follows from its tenant and identity, so that deleting and re-creating the user
+ * finds its locks and counters (keyed by user id) where they were, for as long as they last.
+ */
+export function userIdFor(tenantId: string, identity: string): string {
+  const hex = createHash('sha256').update(`${tenantId}\n${identity}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
 }

@@ -6,14 +6,24 @@
 // Lists go through two small indexes: `byParent` (a tenant's domains and users) and `byKind`
 // (all tenants, all domains, the users of one kind: the ingress's IP-user list is one Query).
 // Deleting a tenant deletes its domains, users and their login claims first, then the tenant.
+//
+// Pending domain claims (a tenant's wish to serve a domain it has yet to prove) are items
+// `DOMAINCLAIM#<name>` / `T#<tenant>`: every claim on one name shares a partition, so verifying
+// reads them all with one strongly consistent Query. A claim is put on the condition that
+// `DOMAIN#<name>` does not exist; verifying puts `DOMAIN#<name>` (conditioned on not existing)
+// and deletes every claim on the name in one transaction: the first to verify wins, the others'
+// claims go with it. A claim written between that Query and the transaction cannot have seen the
+// domain yet, so it is swept right after; one that comes later is refused by its condition.
 import { randomUUID } from 'node:crypto';
 import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { Domain, IdentityKind, OutgoingUser, Tenant } from '../../core/identity.js';
+import { ceilingsSchema, type Ceilings } from '../../core/ceilings.js';
+import type { DomainClaim } from '../../core/domains.js';
+import { userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
 import { systemClock, type Clock } from '../../core/ports.js';
-import { bool, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
+import { backoff, bool, deleteAll, isContention, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
 
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -32,6 +42,20 @@ function parseSettings(text: string | undefined): SettingOverrides {
   return parsed.success ? parsed.data : {};
 }
 
+function parseCeilings(text: string | undefined): Ceilings {
+  let value: unknown = {};
+  try {
+    value = JSON.parse(text ?? '{}');
+  } catch {
+    return {};
+  }
+  const parsed = ceilingsSchema.safeParse(value);
+  return parsed.success ? parsed.data : {};
+}
+
+const claimPk = (name: string): string => `DOMAINCLAIM#${name}`;
+const claimSk = (tenantId: string): string => `T#${tenantId}`;
+
 function kindOf(value: string | undefined): IdentityKind {
   const kind = KINDS.find((candidate) => candidate === value);
   if (!kind) throw new Error(`user item has an unknown kind "${value}"`);
@@ -42,8 +66,16 @@ const toTenant = (item: Item): Tenant => ({
   id: requireStr(item, 'id', 'tenant'),
   name: requireStr(item, 'name', 'tenant'),
   settings: parseSettings(str(item, 'settings')),
+  ceilings: parseCeilings(str(item, 'ceilings')),
   suspended: bool(item, 'suspended') ?? false,
   createdAt: requireNum(item, 'createdAt', 'tenant'),
+});
+
+const toClaim = (item: Item): DomainClaim => ({
+  name: requireStr(item, 'name', 'domain claim'),
+  tenantId: requireStr(item, 'tenantId', 'domain claim'),
+  token: requireStr(item, 'token', 'domain claim'),
+  createdAt: requireNum(item, 'createdAt', 'domain claim'),
 });
 
 const toDomain = (item: Item): Domain => ({ name: requireStr(item, 'name', 'domain'), tenantId: requireStr(item, 'tenantId', 'domain'), createdAt: requireNum(item, 'createdAt', 'domain') });
@@ -99,13 +131,13 @@ export class DynamoDbConfigStore implements ConfigStore {
   }
 
   async createTenant(name: string, settings: SettingOverrides = {}): Promise<Tenant> {
-    const tenant: Tenant = { id: randomUUID(), name, settings: settingOverridesSchema.parse(settings), suspended: false, createdAt: this.clock.now() };
+    const tenant: Tenant = { id: randomUUID(), name, settings: settingOverridesSchema.parse(settings), ceilings: {}, suspended: false, createdAt: this.clock.now() };
     try {
       await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
             this.put({ pk: `TENANTNAME#${name}`, tenantId: tenant.id }, true),
-            this.put({ pk: `TENANT#${tenant.id}`, ...tenant, settings: JSON.stringify(tenant.settings), gsi2pk: 'TENANTS', gsi2sk: name }, true),
+            this.put({ pk: `TENANT#${tenant.id}`, ...tenant, settings: JSON.stringify(tenant.settings), ceilings: JSON.stringify(tenant.ceilings), gsi2pk: 'TENANTS', gsi2sk: name }, true),
           ],
         }),
       );
@@ -132,26 +164,27 @@ export class DynamoDbConfigStore implements ConfigStore {
     return items.map(toTenant).sort((a, b) => byText(a.name, b.name));
   }
 
-  async updateTenant(id: string, changes: { settings?: SettingOverrides; suspended?: boolean }): Promise<Tenant> {
+  async updateTenant(id: string, changes: { settings?: SettingOverrides; ceilings?: Ceilings; suspended?: boolean }): Promise<Tenant> {
     const current = await this.getTenant(id);
     if (!current) throw new NotFoundError(`no tenant ${id}`);
     const settings = changes.settings ? settingOverridesSchema.parse(changes.settings) : current.settings;
+    const ceilings = changes.ceilings ? ceilingsSchema.parse(changes.ceilings) : current.ceilings;
     const suspended = changes.suspended ?? current.suspended;
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: `TENANT#${id}`, sk: ONE },
-          UpdateExpression: 'SET settings = :settings, suspended = :suspended',
+          UpdateExpression: 'SET settings = :settings, ceilings = :ceilings, suspended = :suspended',
           ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':settings': JSON.stringify(settings), ':suspended': suspended },
+          ExpressionAttributeValues: { ':settings': JSON.stringify(settings), ':ceilings': JSON.stringify(ceilings), ':suspended': suspended },
         }),
       );
     } catch (error: unknown) {
       if (error instanceof Error && error.name === 'ConditionalCheckFailedException') throw new NotFoundError(`no tenant ${id}`);
       throw error;
     }
-    return { ...current, settings, suspended };
+    return { ...current, settings, ceilings, suspended };
   }
 
   async deleteTenant(id: string): Promise<void> {
@@ -160,22 +193,133 @@ export class DynamoDbConfigStore implements ConfigStore {
     // What belongs to the tenant goes first: an interrupted delete leaves a tenant to delete again, never orphans.
     for (const user of await this.listUsers({ tenantId: id })) await this.deleteUser(user.id);
     for (const domain of await this.listDomains(id)) await this.removeDomain(id, domain.name);
+    const claims = await this.listDomainClaims(id);
+    await deleteAll(this.client, this.table, claims.map((claim) => ({ pk: claimPk(claim.name), sk: claimSk(id) })));
     await this.client.send(new TransactWriteCommand({ TransactItems: [this.remove(`TENANT#${id}`), this.remove(`TENANTNAME#${tenant.name}`)] }));
+  }
+
+  private domainPut(domain: Domain): Action {
+    return this.put({ pk: `DOMAIN#${domain.name}`, ...domain, gsi1pk: `DOMAINS#${domain.tenantId}`, gsi1sk: domain.name, gsi2pk: 'DOMAINS', gsi2sk: domain.name }, true);
+  }
+
+  /** Every tenant's pending claim on the name (one partition). */
+  private async claimsOn(name: string): Promise<Item[]> {
+    return queryAll(this.client, { TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': claimPk(name) }, ConsistentRead: true });
+  }
+
+  /** Deletes what claims on the name are left once it is served (see the top of the file). */
+  private async sweepClaims(name: string): Promise<void> {
+    const left = await this.claimsOn(name);
+    await deleteAll(this.client, this.table, left.map((item) => ({ pk: claimPk(name), sk: requireStr(item, 'sk', 'domain claim') })));
+  }
+
+  /**
+   * Puts the domain and deletes the claims on it in one transaction; `own` is the claim that
+   * must still exist (verify), checked by its delete's condition. DynamoDB takes at most 100
+   * actions a transaction: claims beyond that are swept after.
+   */
+  private async serveDomain(domain: Domain, own?: string): Promise<'served' | 'taken' | 'no-claim'> {
+    // A transaction that only collided with another (two tenants verifying at once) is tried
+    // again: the second try finds the domain served, or the claims changed.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.tryServeDomain(domain, own);
+      if (outcome !== 'collided') return outcome;
+      if (attempt >= 5) throw new Error(`adding domain "${domain.name}" kept colliding with other writes; try again`);
+      await backoff(attempt);
+    }
+  }
+
+  private async tryServeDomain(domain: Domain, own?: string): Promise<'served' | 'taken' | 'no-claim' | 'collided'> {
+    const claims = (await this.claimsOn(domain.name)).flatMap((item) => {
+      const sk = str(item, 'sk');
+      return sk === undefined ? [] : [sk];
+    });
+    const others = claims.filter((sk) => sk !== own).slice(0, own === undefined ? 99 : 98);
+    const deletes: Action[] = others.map((sk) => ({ Delete: { TableName: this.table, Key: { pk: claimPk(domain.name), sk } } }));
+    if (own !== undefined) {
+      deletes.unshift({ Delete: { TableName: this.table, Key: { pk: claimPk(domain.name), sk: own }, ConditionExpression: 'attribute_exists(pk)' } });
+    }
+    try {
+      await this.client.send(new TransactWriteCommand({ TransactItems: [this.domainPut(domain), ...deletes] }));
+    } catch (error: unknown) {
+      const failed = failedActions(error);
+      if (failed.includes(0)) return 'taken';
+      if (failed.includes(1) && own !== undefined) return 'no-claim';
+      if (isContention(error)) return 'collided';
+      throw error;
+    }
+    await this.sweepClaims(domain.name);
+    return 'served';
   }
 
   async addDomain(tenantId: string, name: string): Promise<Domain> {
     const domain: Domain = { name, tenantId, createdAt: this.clock.now() };
+    if ((await this.serveDomain(domain)) === 'taken') throw new ConflictError(`domain "${name}" is already served`);
+    return domain;
+  }
+
+  async claimDomain(tenantId: string, name: string, token: string): Promise<DomainClaim> {
+    const claim: DomainClaim = { name, tenantId, token, createdAt: this.clock.now() };
     try {
       await this.client.send(
         new TransactWriteCommand({
-          TransactItems: [this.put({ pk: `DOMAIN#${name}`, ...domain, gsi1pk: `DOMAINS#${tenantId}`, gsi1sk: name, gsi2pk: 'DOMAINS', gsi2sk: name }, true)],
+          TransactItems: [
+            { ConditionCheck: { TableName: this.table, Key: { pk: `DOMAIN#${name}`, sk: ONE }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            {
+              Put: {
+                TableName: this.table,
+                Item: { pk: claimPk(name), sk: claimSk(tenantId), ...claim, gsi1pk: `CLAIMS#${tenantId}`, gsi1sk: name },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
         }),
       );
     } catch (error: unknown) {
-      if (failedActions(error).length > 0) throw new ConflictError(`domain "${name}" is already served`);
+      const failed = failedActions(error);
+      if (failed.includes(0)) {
+        const served = await this.getDomain(name);
+        if (served?.tenantId === tenantId) throw new ConflictError(`domain "${name}" is already one of this tenant's verified domains`);
+        throw new ConflictError(`domain "${name}" is already served and verified`);
+      }
+      if (failed.includes(1)) throw new ConflictError(`domain "${name}" is already pending for this tenant; publish its TXT record and verify it`);
       throw error;
     }
+    return claim;
+  }
+
+  async getDomainClaim(tenantId: string, name: string): Promise<DomainClaim | undefined> {
+    const item = (await this.client.send(new GetCommand({ TableName: this.table, Key: { pk: claimPk(name), sk: claimSk(tenantId) }, ConsistentRead: true }))).Item;
+    return item && toClaim(item);
+  }
+
+  async listDomainClaims(tenantId: string): Promise<DomainClaim[]> {
+    const items = await queryAll(this.client, { TableName: this.table, IndexName: 'byParent', KeyConditionExpression: 'gsi1pk = :key', ExpressionAttributeValues: { ':key': `CLAIMS#${tenantId}` } });
+    return items.map(toClaim).sort((a, b) => byText(a.name, b.name));
+  }
+
+  async verifyDomainClaim(tenantId: string, name: string): Promise<Domain> {
+    const domain: Domain = { name, tenantId, createdAt: this.clock.now() };
+    const served = await this.getDomain(name);
+    const outcome = served && served.tenantId !== tenantId ? 'taken' : await this.serveDomain(domain, claimSk(tenantId));
+    if (outcome === 'taken') {
+      // The first to prove it won; a claim left behind (e.g. added by the operator) goes now.
+      await this.sweepClaims(name);
+      throw new ConflictError(`domain "${name}" was proven by another tenant first; this claim is dropped`);
+    }
+    if (outcome === 'no-claim') throw new NotFoundError(`no pending domain ${name}`);
     return domain;
+  }
+
+  async removeDomainClaim(tenantId: string, name: string): Promise<void> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({ TransactItems: [{ Delete: { TableName: this.table, Key: { pk: claimPk(name), sk: claimSk(tenantId) }, ConditionExpression: 'attribute_exists(pk)' } }] }),
+      );
+    } catch (error: unknown) {
+      if (failedActions(error).length > 0) throw new NotFoundError(`no pending domain ${name}`);
+      throw error;
+    }
   }
 
   async getDomain(name: string): Promise<Domain | undefined> {
@@ -208,7 +352,7 @@ export class DynamoDbConfigStore implements ConfigStore {
 
   async createUser(input: { tenantId: string; kind: IdentityKind; identity: string; domain: string | null; passwordHash: string | null; settings?: SettingOverrides }): Promise<OutgoingUser> {
     const user: OutgoingUser = {
-      id: randomUUID(),
+      id: userIdFor(input.tenantId, input.identity),
       tenantId: input.tenantId,
       kind: input.kind,
       identity: input.identity,

@@ -6,7 +6,7 @@
 // items: only users locked right now), which `listLocked` reads.
 import { GetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Symbol } from '../../core/checks/check.js';
-import type { LockEvent, LockEventKind, LockState, LockStore } from '../../core/locks.js';
+import type { LockEvent, LockEventKind, LockPlacer, LockState, LockStore } from '../../core/locks.js';
 import { bool, num, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
 
 const STATE = '#STATE';
@@ -14,6 +14,11 @@ const LOCKED = 'LOCKED';
 const userPk = (userId: string): string => `U#${userId}`;
 const pad = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart(15, '0');
 const KINDS: ReadonlySet<string> = new Set<LockEventKind>(['lock', 'timed-unlock', 'manual-unlock']);
+
+/** Who placed a lock by hand; absent (an automatic lock, or an item older than the field) is null. */
+function placer(value: string | undefined): LockPlacer | null {
+  return value === 'operator' || value === 'tenant' ? value : null;
+}
 
 function parseJson(text: string | undefined): unknown {
   try {
@@ -49,6 +54,7 @@ function toState(item: Item): LockState {
     until: num(item, 'until') ?? null,
     reasons: parseReasons(str(item, 'reasons')),
     timedUnlocks: num(item, 'timedUnlocks') ?? 0,
+    placedBy: placer(str(item, 'placedBy')),
     version: requireNum(item, 'version', 'lock state'),
   };
 }
@@ -100,6 +106,7 @@ export class DynamoDbLockStore implements LockStore {
         until: next.until,
         reasons: JSON.stringify(next.reasons),
         timedUnlocks: next.timedUnlocks,
+        placedBy: next.placedBy,
         version: next.version,
         ...(next.locked ? { gsi1pk: LOCKED, gsi1sk: `${next.tenantId}#${pad(next.lockedAt ?? 0)}#${next.userId}` } : {}),
       },

@@ -67,6 +67,18 @@ export const TABLES = {
     purpose: 'Blocked attachment hashes (H#<sha256>), learned spam fingerprints and bulk sightings, each fingerprint under its 8 one-byte bands (SB#/BB#<band>#<value>) for near-duplicate lookups',
     indexes: [{ name: 'byKind', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' }],
   },
+  audit: {
+    purpose: 'Audit log: who changed what, one item per entry (LOG / E#<id>) numbered by a sequence item (SEQ); read newest first, per tenant through byTenant',
+    indexes: [{ name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
+  },
+  holds: {
+    purpose: 'Held mail of locked or held senders: per sender U#<user>, one item per held queue job (H#<id>, the job body verbatim) and the sender hold (#HOLD); listed oldest first per tenant (byTenant) and across tenants (byTime, sharded); found by job id (byId)',
+    indexes: [
+      { name: 'byTenant', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+      { name: 'byTime', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+      { name: 'byId', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
+    ],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;

@@ -1,8 +1,8 @@
 // Tenants, domains and outgoing users in SQLite.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ceilingsSchema, type Ceilings } from '../../core/ceilings.js';
 import type { DomainClaim } from '../../core/domains.js';
-import type { Domain, IdentityKind, OutgoingUser, Tenant } from '../../core/identity.js';
+import { userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
 import type { Clock } from '../../core/ports.js';
@@ -39,6 +39,9 @@ interface UserRow {
   created_at: number;
 }
 
+// Kept here too: callers and tests import it from the store that uses it.
+export { userIdFor };
+
 function parseSettings(text: string): SettingOverrides {
   const parsed = settingOverridesSchema.safeParse(JSON.parse(text));
   // Settings are validated on write; a row that no longer parses (a key renamed) keeps what still does.
@@ -48,15 +51,6 @@ function parseSettings(text: string): SettingOverrides {
 function parseCeilings(text: string): Ceilings {
   const parsed = ceilingsSchema.safeParse(JSON.parse(text));
   return parsed.success ? parsed.data : {};
-}
-
-/**
- * A user's id follows from its tenant and identity, so that deleting and re-creating the user
- * finds its locks and counters (keyed by user id) where they were, for as long as they last.
- */
-export function userIdFor(tenantId: string, identity: string): string {
-  const hex = createHash('sha256').update(`${tenantId}\n${identity}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
 }
 
 const toClaim = (row: ClaimRow): DomainClaim => ({ name: row.name, tenantId: row.tenant_id, token: row.token, createdAt: row.created_at });

@@ -1,4 +1,4 @@
-// The contract every HoldStore backend must pass (SQLite now, DynamoDB later): call
+// The contract every HoldStore backend must pass (SQLite, DynamoDB): call
 // `holdStoreContract(name, factory)` from a backend's test file.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HeldMessage, HoldStore } from '../../core/holds.js';
@@ -69,6 +69,34 @@ export function holdStoreContract(name: string, open: () => Promise<HoldStoreFix
       expect((await store.claim('u1', 'B', later, later - 10 * MINUTE)).map((item) => item.messageId)).toEqual(['M2', 'M3']);
       await store.remove('M2:deliver:abc', 'A');
       expect(await store.list({ userId: 'u1' })).toHaveLength(2);
+    });
+
+    it('splits held jobs between claims taken at once, never giving one job to two', async () => {
+      const store = await setup();
+      for (let n = 1; n <= 30; n++) await store.add(held(n));
+      const claims = await Promise.all(['A', 'B', 'C'].map((claim) => store.claim('u1', claim, T0, T0 - 10 * MINUTE)));
+      const ids = claims.flat().map((item) => item.id);
+      expect(ids).toHaveLength(30);
+      expect(new Set(ids).size).toBe(30);
+      // A claim removes only what it holds: what A took stays when B removes it, goes when A does.
+      const [byA = [], byB = []] = claims;
+      for (const item of byA) await store.remove(item.id, 'B');
+      expect(await store.list({ userId: 'u1' })).toHaveLength(30);
+      for (const item of byA) await store.remove(item.id, 'A');
+      expect(await store.list({ userId: 'u1' })).toHaveLength(30 - byA.length);
+      for (const item of byB) await store.remove(item.id, 'B');
+      expect(await store.list({ userId: 'u1' })).toHaveLength(30 - byA.length - byB.length);
+    });
+
+    it('lists held mail across tenants oldest first, up to a limit', async () => {
+      const store = await setup();
+      for (const n of [5, 3, 1]) await store.add(held(n, { userId: `u${n}0`, tenantId: `t${n}0` }));
+      await store.add(held(2));
+      await store.add(held(4));
+      expect((await store.list({})).map((item) => item.messageId)).toEqual(['M1', 'M2', 'M3', 'M4', 'M5']);
+      expect((await store.list({ limit: 2 })).map((item) => item.messageId)).toEqual(['M1', 'M2']);
+      expect((await store.list({ tenantId: 't1', limit: 1 })).map((item) => item.messageId)).toEqual(['M2']);
+      expect(await store.list({ userId: 'nobody' })).toEqual([]);
     });
 
     it('keeps senders on hold, once each', async () => {

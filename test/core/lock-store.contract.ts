@@ -1,5 +1,6 @@
 // The contract every LockStore backend keeps (SQLite, DynamoDB): states with their reasons,
-// history in order, optimistic concurrency on the version, listing locked users.
+// history in order, who placed a lock by hand, optimistic concurrency on the version, listing
+// locked users.
 // Call `lockStoreContract(name, open)` from a backend's test file.
 import { describe, expect, it } from 'vitest';
 import type { LockEvent, LockState, LockStore } from '../../core/locks.js';
@@ -14,6 +15,7 @@ const state = (overrides: Partial<LockState> = {}): LockState => ({
   until: 61_000,
   reasons: [{ name: 'INVALID_RECIPIENT_LIMIT', evidence: { count: 5 } }],
   timedUnlocks: 0,
+  placedBy: null,
   version: 1,
   ...overrides,
 });
@@ -64,6 +66,20 @@ export function lockStoreContract(backend: string, open: () => Promise<LockStore
       expect(results.filter(Boolean)).toHaveLength(1);
       expect(await store.history('u1')).toHaveLength(2);
       expect((await store.read('u1'))?.version).toBe(2);
+    });
+
+    it('keeps who placed a lock by hand, and forgets it when the lock is lifted', async () => {
+      const store = await open();
+      await store.write(state({ placedBy: 'tenant' }), 0, [event('lock', 1000)]);
+      expect((await store.read('u1'))?.placedBy).toBe('tenant');
+      await store.write(state({ placedBy: 'operator', permanent: true, until: null, version: 2 }), 1, [event('lock', 2000)]);
+      expect(await store.read('u1')).toEqual(state({ placedBy: 'operator', permanent: true, until: null, version: 2 }));
+      expect((await store.listLocked({})).map((s) => s.placedBy)).toEqual(['operator']);
+      await store.write(state({ locked: false, until: null, placedBy: null, version: 3 }), 2, [event('manual-unlock', 3000)]);
+      expect((await store.read('u1'))?.placedBy).toBeNull();
+      // An automatic lock has no placer.
+      await store.write(state({ userId: 'u2' }), 0, [event('lock', 4000, 'u2')]);
+      expect((await store.read('u2'))?.placedBy).toBeNull();
     });
 
     it('keeps reasons with string evidence, scores and the events\' fields', async () => {

@@ -64,9 +64,8 @@ describe('SMTP smuggling: end-of-data variants followed by a pipelined transacti
     smtp.close();
   });
 
-  // PENDING MERGE: the NUL refusal is made in the DATA inspector by a change on another branch.
-  // Without it this test fails with a 250 (the NUL is kept in the body and the smuggled text
-  // stays body text: no second message is made either way, see the last test).
+  // Without the DATA inspector's NUL refusal this gets a 250 (the NUL is kept in the body and the
+  // smuggled text stays body text: no second message is made either way, see the last test).
   it('CRLF NUL . CRLF: 550 5.6.0 (NUL in the message), then the NOOP gets 250; no smuggled command answered', async () => {
     const { smtp, replies } = await smuggle('\r\n\x00.\r\n', 'smuggling CRLF-NUL-.CRLF');
     expect(replies[0]).toMatch(/^550 5\.6\.0 /);

@@ -1,5 +1,5 @@
 // The DynamoDB stores pass the same contract suites as the SQLite ones, against one DynamoDB
-// Local for this file; every test gets tables of its own.
+// Local for this file (started once, for every suite here); every test gets tables of its own.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +12,12 @@ import { addDkimKey } from '../../../core/dkim/keys.js';
 import { asyncSecretBox } from '../../../core/ports/secret-box.js';
 import { startKmsEmulator, type KmsEmulator } from '../../helpers/kms-emulator.js';
 import { DynamoDbApiKeyStore } from '../../../adapters/aws/dynamodb-api-key-store.js';
+import { DynamoDbAuditLog } from '../../../adapters/aws/dynamodb-audit-log.js';
 import { DynamoDbBatvKeyStore } from '../../../adapters/aws/dynamodb-batv-key-store.js';
 import { DynamoDbConfigStore } from '../../../adapters/aws/dynamodb-config-store.js';
 import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-store.js';
 import { DynamoDbFingerprintStore } from '../../../adapters/aws/dynamodb-fingerprint-store.js';
+import { DynamoDbHoldStore } from '../../../adapters/aws/dynamodb-hold-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
 import { DynamoDbMessageStats } from '../../../adapters/aws/dynamodb-message-stats.js';
@@ -24,10 +26,12 @@ import { DynamoDbSuppressionList } from '../../../adapters/aws/dynamodb-suppress
 import { createTables, type TableName } from '../../../adapters/aws/tables.js';
 import { emulatorClientConfig, startDynamoDbLocal, type Emulator } from '../../helpers/aws-emulators.js';
 import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
+import { auditLogContract } from '../../core/audit-log.contract.js';
 import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { fingerprintStoreContract } from '../../core/fingerprint-store.contract.js';
+import { holdStoreContract } from '../../core/holds.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
 import { messageStatsContract } from '../../core/message-stats.contract.js';
@@ -106,4 +110,39 @@ fingerprintStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbFi
 messageStatsContract('DynamoDB (DynamoDB Local)', async () => {
   const table = await fresh('messages');
   return { log: new DynamoDbMessageLog({ client: documents, table }), stats: new DynamoDbMessageStats({ client: documents, table }) };
+});
+
+auditLogContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbAuditLog({ client: documents, table: await fresh('audit'), clock }));
+
+holdStoreContract('DynamoDB (DynamoDB Local)', async () => ({ store: new DynamoDbHoldStore({ client: documents, table: await fresh('holds') }), close: () => undefined }));
+
+describe('DynamoDbConfigStore domain claims', () => {
+  it('sweeps a claim written between reading the claims and serving the domain', async () => {
+    const table = await fresh('config');
+    const plain = new DynamoDbConfigStore({ client: documents, table });
+    const acme = await plain.createTenant('acme');
+    const globex = await plain.createTenant('globex');
+    await plain.claimDomain(acme.id, 'late.test', 'a'.repeat(32));
+    // A client that lets globex claim the name just before the verification's transaction goes out.
+    const raw = new DynamoDBClient(emulatorClientConfig(dynamo));
+    let armed = true;
+    raw.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (armed && context.commandName === 'TransactWriteItemsCommand') {
+          armed = false;
+          await plain.claimDomain(globex.id, 'late.test', 'b'.repeat(32));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'claimInBetween' },
+    );
+    const racing = new DynamoDbConfigStore({ client: DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), table });
+    try {
+      expect((await racing.verifyDomainClaim(acme.id, 'late.test')).tenantId).toBe(acme.id);
+      expect(armed).toBe(false);
+      expect(await plain.getDomainClaim(globex.id, 'late.test')).toBeUndefined();
+    } finally {
+      raw.destroy();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 // The SQLite stores against the contract suites the DynamoDB stores pass too.
 import { SqliteApiKeyStore } from '../../../adapters/local/api-key-store.js';
+import { SqliteAuditLog } from '../../../adapters/local/audit-log.js';
 import { SqliteBatvKeyStore } from '../../../adapters/local/batv-key-store.js';
 import { SqliteConfigStore } from '../../../adapters/local/config-store.js';
 import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
@@ -12,6 +13,7 @@ import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
 import { SqliteQuarantineStore } from '../../../adapters/local/quarantine-store.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
 import { apiKeyStoreContract } from '../../core/api-key-store.contract.js';
+import { auditLogContract } from '../../core/audit-log.contract.js';
 import { batvKeyStoreContract } from '../../core/batv-key-store.contract.js';
 import { configStoreContract } from '../../core/config-store.contract.js';
 import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
@@ -33,3 +35,4 @@ messageStatsContract('SQLite', async () => {
   const db = openDatabase(':memory:');
   return { log: new SqliteMessageLog(db), stats: new SqliteMessageStats(db) };
 });
+auditLogContract('SQLite', async (clock) => new SqliteAuditLog(openDatabase(':memory:'), clock));
