@@ -83,7 +83,7 @@ const bounceStageIdle = (): Promise<true> =>
   });
 
 async function metric(line: RegExp): Promise<string | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${e2e.node.ports.http}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${e2e.node.ports.http}/metrics`, { headers: { authorization: `Bearer ${e2e.node.operatorToken.token}` } })).text();
   return text.split('\n').find((row) => line.test(row));
 }
 

@@ -126,7 +126,7 @@ describe('a lock holds the mail its user already queued', () => {
     // The 7 messages of the locked users; not the relay's report to erin.
     expect(status).toMatch(/held: 7 messages/);
     expect(status).toMatch(/alice@acme\.test\s+acme\s+locked\s+2\s/);
-    const metrics = await (await fetch(`http://127.0.0.1:${e2e.node.ports.http}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${e2e.node.ports.http}/metrics`, { headers: { authorization: `Bearer ${e2e.node.operatorToken.token}` } })).text();
     expect(metrics).toMatch(/^outpost_queue_held\{reason="locked"\} 7$/m);
     expect(metrics).toMatch(/^outpost_queue_held_overdue\{reason="locked"\} 0$/m);
   });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { outpost } from '../helpers/relay-process.js';
-import { startRelayUnderTest } from '../hostile/relay-under-test.js';
+import { METRICS_TOKEN, startRelayUnderTest } from '../hostile/relay-under-test.js';
 import { fuzzMime, type MimeFuzzStats } from './mime-fuzzer.js';
 import { Prng } from './prng.js';
 import { fuzzSmtp, type SmtpFuzzStats } from './smtp-fuzzer.js';
@@ -68,7 +68,7 @@ export async function runFuzz(options: { seed: number; smtpMs: number; mimeMs: n
     const smtp = await fuzzSmtp(rng.fork(), { ports: relay.ports, login: { user: FUZZ_USER, password: FUZZ_PASSWORD } }, options.smtpMs);
     // Abandoned sessions end at the socket timeout (2 s here); then no session may be left over.
     await new Promise((resolve) => setTimeout(resolve, 3500));
-    const metrics = await (await fetch(`http://127.0.0.1:${relay.ports.http}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${relay.ports.http}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     const active = /^outpost_smtp_sessions_active (\d+)$/m.exec(metrics)?.[1];
     if (active !== '0') throw new Error(`${active ?? 'no'} SMTP sessions still open after the fuzz sessions ended (a leak)`);
     await relay.proveHealthy('fuzz done');

@@ -28,6 +28,9 @@ export interface RelayUnderTest {
 }
 
 /** Lines the relay must never log while strangers poke at it. */
+/** The bearer token /metrics wants from the tests. */
+export const METRICS_TOKEN = 'hostile-test-metrics-token';
+
 const NEVER = /unhandled promise rejection|session failed|Emitted 'error' event|Unhandled 'error' event/;
 
 export async function startRelayUnderTest(config: Record<string, unknown> = {}): Promise<RelayUnderTest> {
@@ -50,7 +53,7 @@ export async function startRelayUnderTest(config: Record<string, unknown> = {}):
       },
     }),
   );
-  const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${sink.port}`, OUTPOST_LOG_LEVEL: 'error' });
+  const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${sink.port}`, OUTPOST_LOG_LEVEL: 'error', OUTPOST_METRICS_TOKEN: METRICS_TOKEN });
   await outpost(env, ['tenant', 'add', 'acme']);
   await outpost(env, ['domain', 'add', '--tenant', 'acme', 'acme.test']);
   await outpost(env, ['user', 'add', '--tenant', 'acme', USER, '--password-stdin'], PASSWORD + '\n');

@@ -16,7 +16,9 @@ let relay: RelayUnderTest;
 let round = 0;
 
 beforeAll(async () => {
-  relay = await startRelayUnderTest();
+  // The bounce-listener cases send untagged bounces: their subject is the session, not BATV
+  // (test/e2e/bounce-attacks.test.ts covers tags), so validation is off here.
+  relay = await startRelayUnderTest({ defaults: { bounceValidation: false } });
 });
 
 afterAll(async () => {
@@ -133,7 +135,8 @@ describe('submission port (STARTTLS): resets and garbage at every stage', () => 
     const client = await RudeClient.connect(relay.ports.submission);
     await client.until(/^220 /m);
     client.write(Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x0d, 0x0a]));
-    expect(await client.until(/^[45]\d\d /m)).toMatch(/^(500|501|502|421) /m);
+    // The garbage holds a NUL: the command is refused as such (550 5.6.0) and never run.
+    expect(await client.until(/^[45]\d\d /m)).toMatch(/^(500|501|502|421|550) /m);
     client.reset();
     await stillServing();
   });
