@@ -183,6 +183,13 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     return response;
   });
 
+  // The queue is checked before any listener opens: after an outage it may hold thousands of
+  // entries, and clients arriving meanwhile would only slow the check (and the start) down.
+  await setAsideDamaged(stores, config, logger, metrics, clock);
+  const recovered = stores.queue.recoverInFlight();
+  if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
+  await reportDeadLetters(stores, logger);
+
   const ingress = new Ingress({
     config,
     configStore: stores.configStore,
@@ -250,10 +257,6 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   // After listening, an error on the HTTP server (a client's socket included) is logged, never fatal.
   http.server.on('error', (error: unknown) => logger.warn('http server error', { error: errorMessage(error) }));
 
-  await setAsideDamaged(stores, config, logger, metrics, clock);
-  const recovered = stores.queue.recoverInFlight();
-  if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
-  await reportDeadLetters(stores, logger);
   if (config.delivery.attemptTimeoutSeconds >= config.queue.visibilityTimeoutSeconds) {
     logger.warn('delivery.attemptTimeoutSeconds is not below queue.visibilityTimeoutSeconds: a slow attempt may be received again and delivered twice', {
       attemptTimeoutSeconds: config.delivery.attemptTimeoutSeconds,

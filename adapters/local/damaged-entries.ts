@@ -47,6 +47,8 @@ interface QueueRow {
   body: string;
 }
 
+/** Entries whose message files are checked at once at start-up. */
+const CHECK_CONCURRENCY = 32;
 /** Bytes read from the start of a message file to see that it begins with a header field. */
 const HEAD_BYTES = 1024;
 /** A header field name (RFC 5322 §2.2: printable US-ASCII except colon) and its colon. */
@@ -111,18 +113,27 @@ export async function setAsideDamagedEntries(
     .all(...queues) as QueueRow[];
   const damaged: DamagedEntry[] = [];
   const unchecked: Array<{ queueMessageId: string; error: string }> = [];
-  const moved = new Map<string, string>();
-  for (const row of rows) {
-    let found;
-    try {
-      found = await problemOf(row, options.readers, blobRoot);
-    } catch (error: unknown) {
-      unchecked.push({ queueMessageId: row.id, error: error instanceof Error ? error.message : String(error) });
-      continue;
+  // A queue of thousands after an outage: check the files CHECK_CONCURRENCY at a time (each check
+  // is a few file-system calls), then set the damaged ones aside one by one (two rows may share a file).
+  const found: Array<{ index: number; row: QueueRow; problem: { reason: string; messageId: string | null; blobKey: string | null } }> = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let index = next++; index < rows.length; index = next++) {
+      const row = rows[index];
+      if (!row) break;
+      try {
+        const problem = await problemOf(row, options.readers, blobRoot);
+        if (problem) found.push({ index, row, problem });
+      } catch (error: unknown) {
+        unchecked.push({ queueMessageId: row.id, error: error instanceof Error ? error.message : String(error) });
+      }
     }
-    if (!found) continue;
+  };
+  await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, rows.length) }, worker));
+  const moved = new Map<string, string>();
+  for (const { row, problem } of found.sort((a, b) => a.index - b.index)) {
     try {
-      damaged.push(await setAside(db, row, found, options, moved));
+      damaged.push(await setAside(db, row, problem, options, moved));
     } catch (error: unknown) {
       // Never a reason not to start: the entry stays where it is, and the pipeline deals with it.
       unchecked.push({ queueMessageId: row.id, error: error instanceof Error ? error.message : String(error) });

@@ -100,11 +100,16 @@ async function sender(index: number, acked: Set<string>, state: { stopped: boole
   }
 }
 
+/** The most queue entries left at a kill (what the next start finds). */
+let largestBacklog = 0;
+
 /** Queue ids of 'deliver' entries received and not deleted: deliveries in flight when the relay died. */
 function deliveriesInFlight(): string[] {
   const db = new Database(join(dataDir, 'outpost.db'));
   try {
     const rows = db.prepare("SELECT body FROM queue_messages WHERE queue = 'deliver' AND receipt IS NOT NULL").all() as Array<{ body: string }>;
+    const backlog = db.prepare('SELECT COUNT(*) AS n FROM queue_messages').get() as { n: number };
+    largestBacklog = Math.max(largestBacklog, backlog.n);
     return rows.map((row) => (JSON.parse(row.body) as { envelope: { messageId: string } }).envelope.messageId);
   } finally {
     db.close();
@@ -140,9 +145,17 @@ describe('chaos: SIGKILL under sustained load', () => {
     let kills = 0;
     let relay: RelayProcess | undefined;
     const started = Date.now();
+    /** Slowest start (spawn to banner), in ms: a start must not grow with the backlog it finds. */
+    let slowestStart = 0;
+    const start = async (): Promise<RelayProcess> => {
+      const begun = Date.now();
+      const running = await startRelay(env);
+      slowestStart = Math.max(slowestStart, Date.now() - begun);
+      return running;
+    };
     try {
       while (kills < MIN_KILLS || Date.now() - started < LOAD_SECONDS * 1000) {
-        relay = await startRelay(env);
+        relay = await start();
         await sleep(1500 + Math.random() * 4500);
         relay.child.kill('SIGKILL');
         await relay.exited;
@@ -150,7 +163,7 @@ describe('chaos: SIGKILL under sustained load', () => {
         for (const id of deliveriesInFlight()) inFlightAtKill.add(id);
       }
       // Last run: the load stops, the queue drains.
-      relay = await startRelay(env);
+      relay = await start();
       await sleep(2000);
       state.stopped = true;
       await Promise.all(senders);
@@ -179,6 +192,8 @@ describe('chaos: SIGKILL under sustained load', () => {
         duplicates: duplicates.length,
         inFlightAtKills: inFlightAtKill.size,
         deliveredWithout250: unacknowledged,
+        largestBacklog,
+        slowestStartMs: slowestStart,
       };
       process.stdout.write(`chaos summary ${JSON.stringify(summary)}\n`);
       expect(acked.size).toBeGreaterThan(100);
