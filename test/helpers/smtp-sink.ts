@@ -72,6 +72,12 @@ export async function startSmtpSink(options: { extraArgs?: string[]; port?: numb
     child.once('error', (error) => reject(new Error(`cannot start ${SMTP_SINK} (install Debian package postfix): ${error.message}`)));
   });
   await spawned;
+  // A test file that ends without stop() (a failed set-up, a timeout) must not leave the sink behind.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   await waitForGreeting('smtp-sink', port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited with ${child.exitCode}: ${stderr}`) });
 
   const messages = async (): Promise<SinkMessage[]> => {
