@@ -22,7 +22,7 @@ import { CONSUMER_TIMEOUTS, Pipeline } from './constructs/pipeline.js';
 import { Scanning } from './constructs/scanning.js';
 import { Storage } from './constructs/storage.js';
 import { acknowledgeFindings } from './nag.js';
-import type { Deployment } from './settings.js';
+import { relayPort, type Deployment } from './settings.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -115,6 +115,7 @@ export class OutpostStack extends Stack {
       scanning: this.scanning,
       delivery: this.delivery,
       mode: deployment.deliveryMode,
+      ...(deployment.deliveryMode === 'smarthost' ? { relayPort: relayPort(deployment) } : {}),
       environment: deliveryEnvironment,
     });
 

@@ -89,7 +89,9 @@ export class Delivery extends Construct {
         logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'deliver-worker', logGroup }),
         readonlyRootFilesystem: true,
       });
-      const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', { vpc: worker.cluster.vpc, description: 'Outpost deliver worker: outbound SMTP only', allowAllOutbound: true });
+      const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', { vpc: worker.cluster.vpc, description: 'Outpost deliver worker: SMTP to MX hosts, HTTPS to AWS APIs', allowAllOutbound: false });
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(25), 'SMTP to recipients\' MX hosts');
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS (SQS, DynamoDB, S3, KMS) and the image registry');
       this.worker = new ecs.FargateService(this, 'Worker', {
         cluster: worker.cluster,
         taskDefinition: task,

@@ -32,6 +32,8 @@ export interface PipelineProps {
   readonly mode: DeliveryMode;
   /** Environment every function gets (resource names, host name...). */
   readonly environment: Record<string, string>;
+  /** `smarthost` mode: the smarthost's port, the only SMTP port the deliver Lambda may connect to. */
+  readonly relayPort?: number;
   /** Concurrent deliveries at most (protects the smarthost and SES's sending rate). Default: 50. */
   readonly maxDeliverConcurrency?: number;
   /** How often housekeeping runs. Default: every hour. */
@@ -68,10 +70,19 @@ export class Pipeline extends Construct {
     this.consume(this.scan, 'scan', {});
 
     if (props.mode !== 'mx') {
+      // Out through the NAT gateways to the AWS APIs (SES, SQS, KMS, Secrets Manager) on 443 and,
+      // in smarthost mode, to the smarthost's submission port: no other connection leaves.
+      const deliverSecurityGroup = new ec2.SecurityGroup(this, 'DeliverSecurityGroup', { vpc, description: `Outpost deliver Lambda (${props.mode}): HTTPS to AWS APIs, SMTP to the smarthost only`, allowAllOutbound: false });
+      deliverSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS');
+      if (props.mode === 'smarthost') {
+        if (!props.relayPort) throw new Error('smarthost delivery needs the relay port');
+        deliverSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.relayPort), 'the smarthost (SMTP submission)');
+      }
       this.deliver = this.addFunction('Deliver', 'deliver', {
         entry: 'lambdas/deliver/index.ts',
         description: `Outpost: signs and delivers messages (${props.mode})`,
         vpc,
+        securityGroup: deliverSecurityGroup,
         timeout: CONSUMER_TIMEOUTS.deliver,
         environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: 'deliver' },
       });

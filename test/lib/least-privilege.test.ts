@@ -1,14 +1,12 @@
 // Each Lambda's role allows what its stage uses and nothing more (lib/access.ts), read from the
 // synthesized IAM policies: tables read or written, the bucket's actions, the queues it sends to,
 // SES and the secrets, for the default `ses` deployment.
-import { CfnElement, type Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_ACCESS, type FunctionName } from '../../lib/access.js';
 import { TABLES, type TableName } from '../../lib/tables.js';
-import { synthOutpost, type Synthesized } from './synth.js';
+import { actionsOf, logicalIdOf, mentions, roleStatements, synthOutpost, type PolicyStatement, type Synthesized } from './synth.js';
 
 let synthesized: Synthesized;
 let template: Template;
@@ -18,18 +16,6 @@ beforeAll(() => {
   template = synthesized.template;
 }, 120_000);
 
-interface Statement {
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: unknown;
-}
-
-function logicalId(stack: Stack, construct: IConstruct): string {
-  const resource = construct.node.defaultChild;
-  if (!resource || !CfnElement.isCfnElement(resource)) throw new Error(`${construct.node.path} has no CloudFormation resource`);
-  return stack.getLogicalId(resource);
-}
-
 function functionOf(name: FunctionName): lambda.IFunction {
   const { pipeline, api } = synthesized.stack;
   const fn = name === 'api' ? api.handler : pipeline[name];
@@ -37,24 +23,14 @@ function functionOf(name: FunctionName): lambda.IFunction {
   return fn.function;
 }
 
-/** Every statement of the inline and managed policies attached to the function's role. */
-function statementsOf(name: FunctionName): Statement[] {
-  const role = functionOf(name).role;
-  if (!role) throw new Error(`${name} has no role`);
-  const roleId = logicalId(synthesized.stack, role);
-  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))] as Array<{ Properties: { Roles?: unknown; PolicyDocument: { Statement: Statement[] } } }>;
-  return policies.filter((policy) => JSON.stringify(policy.Properties.Roles ?? []).includes(`"${roleId}"`)).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
-}
-
-const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
-const mentions = (statement: Statement, id: string): boolean => JSON.stringify(statement.Resource).includes(`"${id}"`);
+const statementsOf = (name: FunctionName): PolicyStatement[] => roleStatements(synthesized, functionOf(name).role);
 /** Actions allowed on a resource (by logical id), without any condition narrowing them. */
 const unconditionalActions = (name: FunctionName, id: string): Set<string> =>
   new Set(statementsOf(name).filter((statement) => statement.Condition === undefined && mentions(statement, id)).flatMap(actionsOf));
 const allActions = (name: FunctionName): Set<string> => new Set(statementsOf(name).flatMap(actionsOf));
 
 const DYNAMO_WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
-const tableId = (name: TableName) => logicalId(synthesized.stack, synthesized.stack.storage.tables[name]);
+const tableId = (name: TableName) => logicalIdOf(synthesized.stack, synthesized.stack.storage.tables[name]);
 const canWrite = (fn: FunctionName, table: TableName) => DYNAMO_WRITES.some((action) => unconditionalActions(fn, tableId(table)).has(action));
 const canRead = (fn: FunctionName, table: TableName) => unconditionalActions(fn, tableId(table)).has('dynamodb:GetItem');
 const FUNCTIONS = Object.keys(FUNCTION_ACCESS) as FunctionName[];
@@ -84,14 +60,14 @@ describe('tables', () => {
       }
     }
     // The API is no queue consumer: it has no use for the idempotency records.
-    const idempotency = logicalId(synthesized.stack, synthesized.stack.storage.idempotency);
+    const idempotency = logicalIdOf(synthesized.stack, synthesized.stack.storage.idempotency);
     expect(unconditionalActions('api', idempotency).size).toBe(0);
     expect(DYNAMO_WRITES.some((action) => unconditionalActions('scan', idempotency).has(action))).toBe(true);
   });
 });
 
 describe('the message bucket and the queues', () => {
-  const bucketId = () => logicalId(synthesized.stack, synthesized.stack.storage.bucket);
+  const bucketId = () => logicalIdOf(synthesized.stack, synthesized.stack.storage.bucket);
   const bucketActions = (fn: FunctionName) => [...unconditionalActions(fn, bucketId())];
 
   it('only housekeeping and the API delete messages; the API puts none', () => {
@@ -104,13 +80,13 @@ describe('the message bucket and the queues', () => {
     const queues = synthesized.stack.storage.queues;
     for (const fn of FUNCTIONS) {
       for (const [name, { queue }] of Object.entries(queues)) {
-        const sends = unconditionalActions(fn, logicalId(synthesized.stack, queue)).has('sqs:SendMessage');
+        const sends = unconditionalActions(fn, logicalIdOf(synthesized.stack, queue)).has('sqs:SendMessage');
         expect({ fn, name, sends }).toEqual({ fn, name, sends: (FUNCTION_ACCESS[fn].sendsTo as readonly string[]).includes(name) });
       }
     }
     // Only the API (redrive) may receive from a dead-letter queue.
     for (const fn of FUNCTIONS) {
-      const receivesDeadLetters = Object.values(queues).some(({ deadLetters }) => unconditionalActions(fn, logicalId(synthesized.stack, deadLetters)).has('sqs:ReceiveMessage'));
+      const receivesDeadLetters = Object.values(queues).some(({ deadLetters }) => unconditionalActions(fn, logicalIdOf(synthesized.stack, deadLetters)).has('sqs:ReceiveMessage'));
       expect({ fn, receivesDeadLetters }).toEqual({ fn, receivesDeadLetters: fn === 'api' });
     }
   });
@@ -132,8 +108,8 @@ describe('SES and secrets', () => {
   it('only the API reads the operator token; nobody reads the smarthost credentials in ses mode', () => {
     const { operatorToken, relayCredentials } = synthesized.stack.storage;
     for (const fn of FUNCTIONS) {
-      expect({ fn, token: unconditionalActions(fn, logicalId(synthesized.stack, operatorToken)).has('secretsmanager:GetSecretValue') }).toEqual({ fn, token: fn === 'api' });
-      expect(unconditionalActions(fn, logicalId(synthesized.stack, relayCredentials)).size, fn).toBe(0);
+      expect({ fn, token: unconditionalActions(fn, logicalIdOf(synthesized.stack, operatorToken)).has('secretsmanager:GetSecretValue') }).toEqual({ fn, token: fn === 'api' });
+      expect(unconditionalActions(fn, logicalIdOf(synthesized.stack, relayCredentials)).size, fn).toBe(0);
     }
   });
 });
