@@ -18,7 +18,7 @@ import { effectiveUserSettings } from '../../core/stores.js';
 import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
-import { dropSendingIdentity, syncSendingIdentity, withSendingIdentity } from './sending-identities.js';
+import { dropSendingIdentity, syncSendingIdentity, withSendingIdentities, withSendingIdentity } from './sending-identities.js';
 import { callerName, defineRoute, iso, isoOrNull, isTenantKey, paginate, type Route } from './route.js';
 import { assertWithinTenantBounds } from './tenant-bounds.js';
 import {
@@ -312,7 +312,7 @@ export const tenantRoutes: Route[] = [
     handle: async ({ tenant, query, deps }) => {
       const all = [...(await deps.configStore.listDomains(tenant.id)).map(presentDomain), ...(await deps.configStore.listDomainClaims(tenant.id)).map(presentClaim)];
       const page = paginate(all, (domain) => domain.name, query.limit, query.cursor);
-      return { status: 200, body: { items: await Promise.all(page.items.map((domain) => withSendingIdentity(deps, domain))), nextCursor: page.nextCursor } };
+      return { status: 200, body: { items: await withSendingIdentities(deps, page.items), nextCursor: page.nextCursor } };
     },
   }),
   defineRoute({

@@ -135,6 +135,17 @@ describe('SES trouble', () => {
   });
 });
 
+describe('listing domains', () => {
+  it('shows each domain with its own SES state, in the page\'s order, asking SES a few at a time', async () => {
+    const tenant = (await fx.call('POST', '/v1/tenants', { body: { name: 'many' } })).body;
+    const names = ['d1', 'd2', 'd3', 'd4', 'd5', 'd6'].map((label) => `${label}.many.example`);
+    for (const name of names) await fx.call('POST', `/v1/tenants/${tenant.id}/domains`, { body: { name } });
+    await fx.call('POST', `/v1/tenants/${tenant.id}/domains/d5.many.example/dkim-keys`, { body: { selector: 's', algorithm: 'rsa' } });
+    const items = (await fx.call('GET', `/v1/tenants/${tenant.id}/domains`)).body.items as Array<{ name: string; sendingIdentity: { status: string } }>;
+    expect(items.map((item) => [item.name, item.sendingIdentity.status])).toEqual(names.map((name) => [name, name.startsWith('d5.') ? 'pending' : 'not-registered']));
+  });
+});
+
 describe('a deployment without SES (the single node)', () => {
   it('answers domains as before, without a sendingIdentity field and without calling anyone', async () => {
     const before = ses.requests.length;
