@@ -1,9 +1,9 @@
 // How mail leaves: in `ses` mode the SES configuration set whose events (bounces, complaints,
 // deliveries, rejects, delays) come back through EventBridge into the `ses-events` queue, and SES
 // identities for the operator's own domains (tenants' domains are registered at run time, when
-// they are verified); `smarthost` mode needs none of SES; and, in `mx` mode, the deliver handler as an ECS worker, since
-// Lambda cannot connect to port 25. The worker sends from the NAT gateways' Elastic IPs, whose
-// reverse DNS must name the relay's host name.
+// they are verified); `smarthost` mode needs none of SES; and, in `mx` mode, the deliver handler
+// as an ECS worker, since Lambda cannot connect to port 25. The worker sends from the NAT
+// gateways' Elastic IPs, whose reverse DNS must name the relay's host name.
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
