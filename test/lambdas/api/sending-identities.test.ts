@@ -102,6 +102,18 @@ describe('a domain a tenant proves', () => {
   });
 });
 
+describe('a tenant the operator deletes', () => {
+  it('takes its domains\' SES identities along', async () => {
+    const tenant = (await fx.call('POST', '/v1/tenants', { body: { name: 'leaving' } })).body;
+    await fx.call('POST', `/v1/tenants/${tenant.id}/domains`, { body: { name: 'leaving.example' } });
+    await fx.call('POST', `/v1/tenants/${tenant.id}/domains/leaving.example/dkim-keys`, { body: { algorithm: 'rsa' } });
+    expect(ses.identities.has('leaving.example')).toBe(true);
+    expect((await fx.call('DELETE', `/v1/tenants/${tenant.id}`)).status).toBe(204);
+    expect(ses.identities.has('leaving.example')).toBe(false);
+    expect(sesCalls().at(-1)).toBe('DELETE /v2/email/identities/leaving.example');
+  });
+});
+
 describe('SES trouble', () => {
   it('does not undo Outpost\'s verification or key changes: the domain shows not registered, and verifying again registers it', async () => {
     // The operator adds a domain: verified at once, nothing to register without a key.
