@@ -12,6 +12,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { FUNCTION_ACCESS } from './access.js';
 import { Api } from './constructs/api.js';
 import { Delivery } from './constructs/delivery.js';
 import { Ingress } from './constructs/ingress.js';
@@ -21,7 +22,7 @@ import { CONSUMER_TIMEOUTS, Pipeline } from './constructs/pipeline.js';
 import { Scanning } from './constructs/scanning.js';
 import { Storage } from './constructs/storage.js';
 import { acknowledgeFindings } from './nag.js';
-import type { Deployment } from './settings.js';
+import { relayPort, type Deployment } from './settings.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -95,8 +96,18 @@ export class OutpostStack extends Stack {
         ? { worker: { cluster: this.network.cluster, image, environment, secrets: { OUTPOST_OPERATOR_TOKEN: containerSecrets.OUTPOST_OPERATOR_TOKEN } } }
         : {}),
     });
-    const deliveryEnvironment = { ...environment, OUTPOST_SES_CONFIGURATION_SET: this.delivery.configurationSet.configurationSetName, OUTPOST_RELAY_CREDENTIALS_SECRET: storage.relayCredentials.secretArn };
-    if (this.delivery.worker) storage.grantPipelineAccess(this.delivery.worker.taskDefinition.taskRole);
+    // Each mode is told about its own way out only.
+    const deliveryEnvironment = {
+      ...environment,
+      ...(this.delivery.configurationSet ? { OUTPOST_SES_CONFIGURATION_SET: this.delivery.configurationSet.configurationSetName } : {}),
+      ...(deployment.deliveryMode === 'smarthost' ? { OUTPOST_RELAY_CREDENTIALS_SECRET: storage.relayCredentials.secretArn } : {}),
+    };
+    if (this.delivery.worker) {
+      // The worker runs the deliver handler: the deliver Lambda's access, and it polls the queue itself.
+      const workerRole = this.delivery.worker.taskDefinition.taskRole;
+      storage.grant(workerRole, FUNCTION_ACCESS.deliver);
+      storage.queues.deliver.queue.grantConsumeMessages(workerRole);
+    }
 
     this.pipeline = new Pipeline(this, 'Pipeline', {
       vpc: this.network.vpc,
@@ -104,13 +115,15 @@ export class OutpostStack extends Stack {
       scanning: this.scanning,
       delivery: this.delivery,
       mode: deployment.deliveryMode,
+      ...(deployment.deliveryMode === 'smarthost' ? { relayPort: relayPort(deployment) } : {}),
       environment: deliveryEnvironment,
     });
 
     this.api = new Api(this, 'Api', { vpc: this.network.vpc, environment: { ...deliveryEnvironment, OUTPOST_OPERATOR_TOKEN_SECRET: storage.operatorToken.secretArn } });
-    storage.grantPipelineAccess(this.api.handler.function);
+    storage.grant(this.api.handler.function, FUNCTION_ACCESS.api);
     storage.operatorToken.grantRead(this.api.handler.function);
-    this.delivery.grantManageIdentities(this.api.handler.function);
+    // Verified tenant domains become SES identities (ses mode); the API never sends mail itself.
+    if (deployment.deliveryMode === 'ses') this.delivery.grantManageIdentities(this.api.handler.function);
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       key: storage.key,

@@ -17,8 +17,11 @@ export const deploymentSchema = z
     domains: list.default([]),
     /** `ses` (SESv2 raw send), `smarthost` (SMTP relay on 587, from Lambda), `mx` (port 25 from an ECS worker). */
     deliveryMode: z.enum(DELIVERY_MODES).default('ses'),
-    /** `host:port` of the smarthost (mode `smarthost`). */
-    relayHost: z.string().default(''),
+    /** `host:port` of the smarthost (mode `smarthost`); the deliver Lambda may connect to that port only. */
+    relayHost: z
+      .string()
+      .regex(/^((\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})?$/, 'expected host:port')
+      .default(''),
     /** Where the ingress tasks run: EC2 capacity (default) or Fargate. */
     ingressCapacity: z.enum(['ec2', 'fargate']).default('ec2'),
     /** EC2 instance type of the ingress capacity. */
@@ -48,6 +51,12 @@ export type Deployment = z.infer<typeof deploymentSchema>;
 
 /** The context keys this app reads (others, such as CDK's own feature flags, are ignored). */
 export const DEPLOYMENT_KEYS = Object.keys(deploymentSchema.shape) as Array<keyof Deployment>;
+
+/** The smarthost's port (`relayHost` is `host:port`), the one SMTP port the deliver Lambda may reach. */
+export function relayPort(deployment: Pick<Deployment, 'relayHost'>): number | undefined {
+  const port = Number(deployment.relayHost.slice(deployment.relayHost.lastIndexOf(':') + 1));
+  return deployment.relayHost && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+}
 
 export function deploymentFromContext(node: Node): Deployment {
   const raw: Record<string, unknown> = {};

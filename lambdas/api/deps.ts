@@ -6,6 +6,7 @@ import type { ApiKeyStore } from '../../core/api/api-keys.js';
 import type { AuditLog } from '../../core/audit.js';
 import type { MessageStats } from '../../core/api/stats.js';
 import type { DkimKeyStore } from '../../core/dkim/keys.js';
+import type { EmailIdentities } from '../../core/ports/email-identities.js';
 import type { HoldStore, MailHolds } from '../../core/holds.js';
 import type { UserLocks } from '../../core/locks.js';
 import type { BlobStore, Clock, DeadLetterQueues, Logger, Queue, Resolver } from '../../core/ports.js';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   /** Held mail of locked or held senders: hold, release, purge (with `locks`). */
   holds?: { holds: MailHolds; store: HoldStore; queueLifetimeMs: number };
   dkimKeys?: DkimKeyStore;
+  /** The sending provider's identities (SES in `ses` delivery mode): verified domains are registered there. */
+  emailIdentities?: EmailIdentities;
   suppression?: SuppressionList;
   /** Held messages; releasing one queues it for delivery, deleting one deletes its blob. */
   quarantine?: { store: QuarantineStore; blobs: BlobStore; queue: Queue; deliverJob?: DeliverJobBody };

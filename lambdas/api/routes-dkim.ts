@@ -4,6 +4,7 @@ import { addDkimKey, rotateDkimKey, type DkimKeyStore, type DkimPublicKey } from
 import type { Domain, Tenant } from '../../core/identity.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
+import { syncSendingIdentity } from './sending-identities.js';
 import { defineRoute, iso, paginate, type Route } from './route.js';
 import { createDkimKeyBody, dkimKeyParams, dkimKeySchema, domainParams, pageOf, pageQuery, rotateDkimKeyBody, tenantParams } from './schemas.js';
 import { z } from 'zod';
@@ -70,6 +71,7 @@ export const dkimRoutes: Route[] = [
         ...(body.selector ? { selector: body.selector } : {}),
         ...(body.makeDefault !== undefined ? { makeDefault: body.makeDefault } : {}),
       });
+      await syncSendingIdentity(deps, domain.name);
       return { status: 201, body: presentKey(key) };
     },
   }),
@@ -87,6 +89,7 @@ export const dkimRoutes: Route[] = [
     handle: async ({ tenant, params, body, deps, now }) => {
       const domain = await domainOf(deps, tenant, params.domain);
       const key = await rotateDkimKey(dkimOf(deps), { domain: domain.name, algorithm: body.algorithm, now, ...(body.selector ? { selector: body.selector } : {}) });
+      await syncSendingIdentity(deps, domain.name);
       return { status: 201, body: presentKey(key) };
     },
   }),
@@ -106,6 +109,7 @@ export const dkimRoutes: Route[] = [
       const keys = await dkimOf(deps).list(domain.name);
       if (!keys.some((key) => key.selector === selector)) throw notFound(`${domain.name} has no DKIM key with selector ${selector}`);
       await dkimOf(deps).remove(domain.name, selector);
+      await syncSendingIdentity(deps, domain.name);
       return { status: 204 };
     },
   }),

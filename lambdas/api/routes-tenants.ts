@@ -18,6 +18,7 @@ import { effectiveUserSettings } from '../../core/stores.js';
 import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
+import { dropSendingIdentity, syncSendingIdentity, withSendingIdentities, withSendingIdentity } from './sending-identities.js';
 import { callerName, defineRoute, iso, isoOrNull, isTenantKey, paginate, type Route } from './route.js';
 import { assertWithinTenantBounds } from './tenant-bounds.js';
 import {
@@ -168,7 +169,10 @@ export const tenantRoutes: Route[] = [
     responses: { 204: { description: 'Deleted' } },
     handle: async ({ tenant, deps, caller }) => {
       await deps.apiKeys.revokeAll(tenant.id);
-      for (const domain of await deps.configStore.listDomains(tenant.id)) await removeDkimKeysOf(deps, domain.name);
+      for (const domain of await deps.configStore.listDomains(tenant.id)) {
+        await removeDkimKeysOf(deps, domain.name);
+        await dropSendingIdentity(deps, domain.name);
+      }
       if (deps.suppression) {
         for (const entry of await deps.suppression.list(tenant.id, Number.MIN_SAFE_INTEGER)) await deps.suppression.remove(tenant.id, entry.address);
       }
@@ -308,7 +312,7 @@ export const tenantRoutes: Route[] = [
     handle: async ({ tenant, query, deps }) => {
       const all = [...(await deps.configStore.listDomains(tenant.id)).map(presentDomain), ...(await deps.configStore.listDomainClaims(tenant.id)).map(presentClaim)];
       const page = paginate(all, (domain) => domain.name, query.limit, query.cursor);
-      return { status: 200, body: { items: page.items, nextCursor: page.nextCursor } };
+      return { status: 200, body: { items: await withSendingIdentities(deps, page.items), nextCursor: page.nextCursor } };
     },
   }),
   defineRoute({
@@ -336,15 +340,17 @@ export const tenantRoutes: Route[] = [
         if ((await closestVerifiedParent(deps, name)) === tenant.id) {
           const domain = await deps.configStore.addDomain(tenant.id, name);
           await recordAudit(deps, caller, tenant.id, 'domain.added', name, { verified: true, by: 'verified parent domain' });
-          return { status: 201, body: presentDomain(domain) };
+          await syncSendingIdentity(deps, name);
+          return { status: 201, body: await withSendingIdentity(deps, presentDomain(domain)) };
         }
         const claim = await deps.configStore.claimDomain(tenant.id, name, newVerificationToken());
         await recordAudit(deps, caller, tenant.id, 'domain.claimed', name);
-        return { status: 201, body: presentClaim(claim) };
+        return { status: 201, body: await withSendingIdentity(deps, presentClaim(claim)) };
       }
       const domain = await deps.configStore.addDomain(tenant.id, name);
       await recordAudit(deps, caller, tenant.id, 'domain.added', name, { verified: true });
-      return { status: 201, body: presentDomain(domain) };
+      await syncSendingIdentity(deps, name);
+      return { status: 201, body: await withSendingIdentity(deps, presentDomain(domain)) };
     },
   }),
   defineRoute({
@@ -365,7 +371,11 @@ export const tenantRoutes: Route[] = [
     handle: async ({ tenant, params, caller, deps }) => {
       const name = params.domain.trim().toLowerCase();
       const served = await deps.configStore.getDomain(name);
-      if (served?.tenantId === tenant.id) return { status: 200, body: presentDomain(served) };
+      if (served?.tenantId === tenant.id) {
+        // Verified already: registering again repairs a registration that failed the first time.
+        await syncSendingIdentity(deps, name);
+        return { status: 200, body: await withSendingIdentity(deps, presentDomain(served)) };
+      }
       const claim = await deps.configStore.getDomainClaim(tenant.id, name);
       // A claim dropped because another tenant proved the domain first is "not found", like any
       // domain that is not the tenant's: nothing about the other tenant shows.
@@ -378,7 +388,8 @@ export const tenantRoutes: Route[] = [
       }
       const domain = await deps.configStore.verifyDomainClaim(tenant.id, name);
       await recordAudit(deps, caller, tenant.id, 'domain.verified', name, { record: verificationName(name) });
-      return { status: 200, body: presentDomain(domain) };
+      await syncSendingIdentity(deps, name);
+      return { status: 200, body: await withSendingIdentity(deps, presentDomain(domain)) };
     },
   }),
   defineRoute({
@@ -405,6 +416,7 @@ export const tenantRoutes: Route[] = [
       }
       await deps.configStore.removeDomain(tenant.id, name);
       await removeDkimKeysOf(deps, name);
+      await dropSendingIdentity(deps, name);
       await recordAudit(deps, caller, tenant.id, 'domain.removed', name);
       return { status: 204 };
     },

@@ -93,6 +93,22 @@ export const domainSchema = z.object({
     })
     .nullable()
     .describe('The DNS record that proves a pending domain; null once verified.'),
+  sendingIdentity: z
+    .object({
+      provider: z.literal('ses'),
+      status: z
+        .enum(['not-registered', 'pending', 'success', 'failed', 'temporary-failure', 'not-started', 'unknown'])
+        .describe("The provider's verification of the domain; not-registered until Outpost registered it (it needs an RSA DKIM key), unknown when the provider did not answer."),
+      sendingEnabled: z.boolean().describe('Whether the provider sends mail from the domain now.'),
+      dkim: z.object({
+        status: z.enum(['pending', 'success', 'failed', 'temporary-failure', 'not-started']).nullable(),
+        selector: z.string().nullable().describe("The selector of Outpost's key the provider signs with."),
+        outpostKey: z.boolean().describe("True when the provider signs with Outpost's key."),
+      }),
+      detail: z.string().nullable().describe('What to do while the provider does not send from the domain.'),
+    })
+    .optional()
+    .describe("The sending provider's own verification (SES email identity), in deployments that deliver through SES; absent otherwise."),
 });
 export const addDomainBody = z.object({ name: z.string().min(1).max(253) }).strict();
 export const domainParams = tenantParams.extend({ domain: z.string().min(1).max(253).describe('Domain name') });

@@ -1,8 +1,9 @@
-// How mail leaves: the SES configuration set whose events (bounces, complaints, deliveries,
-// rejects, delays) come back through EventBridge into the `ses-events` queue; SES identities for
-// the operator's own domains; and, in `mx` mode, the deliver handler as an ECS worker, since
-// Lambda cannot connect to port 25. The worker sends from the NAT gateways' Elastic IPs, whose
-// reverse DNS must name the relay's host name.
+// How mail leaves: in `ses` mode the SES configuration set whose events (bounces, complaints,
+// deliveries, rejects, delays) come back through EventBridge into the `ses-events` queue, and SES
+// identities for the operator's own domains (tenants' domains are registered at run time, when
+// they are verified); `smarthost` mode needs none of SES; and, in `mx` mode, the deliver handler
+// as an ECS worker, since Lambda cannot connect to port 25. The worker sends from the NAT
+// gateways' Elastic IPs, whose reverse DNS must name the relay's host name.
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -43,33 +44,34 @@ export interface DeliveryProps {
 }
 
 export class Delivery extends Construct {
-  readonly configurationSet: ses.ConfigurationSet;
+  /** `ses` mode only. */
+  readonly configurationSet?: ses.ConfigurationSet;
   readonly identities: ses.EmailIdentity[] = [];
   /** `mx` mode only. */
   readonly worker?: ecs.FargateService;
 
   constructor(scope: Construct, id: string, props: DeliveryProps) {
     super(scope, id);
-    this.configurationSet = new ses.ConfigurationSet(this, 'ConfigurationSet', {
-      reputationMetrics: true,
-      sendingEnabled: true,
-      tlsPolicy: ses.ConfigurationSetTlsPolicy.REQUIRE,
-    });
-    this.configurationSet.addEventDestination('ToEventBridge', {
-      destination: ses.EventDestination.eventBus(events.EventBus.fromEventBusName(this, 'DefaultBus', 'default')),
-      events: SES_EVENTS,
-    });
-    new events.Rule(this, 'SesEventsRule', {
-      description: 'SES sending events of Outpost\'s configuration set to the bounce stage',
-      eventPattern: { source: ['aws.ses'], detail: { mail: { tags: { 'ses:configuration-set': [this.configurationSet.configurationSetName] } } } },
-      targets: [new targets.SqsQueue(props.sesEvents)],
-    });
-
     if (props.mode === 'ses') {
+      const configurationSet = new ses.ConfigurationSet(this, 'ConfigurationSet', {
+        reputationMetrics: true,
+        sendingEnabled: true,
+        tlsPolicy: ses.ConfigurationSetTlsPolicy.REQUIRE,
+      });
+      this.configurationSet = configurationSet;
+      configurationSet.addEventDestination('ToEventBridge', {
+        destination: ses.EventDestination.eventBus(events.EventBus.fromEventBusName(this, 'DefaultBus', 'default')),
+        events: SES_EVENTS,
+      });
+      new events.Rule(this, 'SesEventsRule', {
+        description: 'SES sending events of Outpost\'s configuration set to the bounce stage',
+        eventPattern: { source: ['aws.ses'], detail: { mail: { tags: { 'ses:configuration-set': [configurationSet.configurationSetName] } } } },
+        targets: [new targets.SqsQueue(props.sesEvents)],
+      });
       for (const domain of props.domains ?? []) {
         // DKIM: Outpost signs with its own keys, so SES's Easy DKIM is not set up here.
         this.identities.push(
-          new ses.EmailIdentity(this, `Identity-${domain}`, { identity: ses.Identity.domain(domain), configurationSet: this.configurationSet, mailFromBehaviorOnMxFailure: ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE }),
+          new ses.EmailIdentity(this, `Identity-${domain}`, { identity: ses.Identity.domain(domain), configurationSet, mailFromBehaviorOnMxFailure: ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE }),
         );
       }
     }
@@ -87,7 +89,9 @@ export class Delivery extends Construct {
         logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'deliver-worker', logGroup }),
         readonlyRootFilesystem: true,
       });
-      const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', { vpc: worker.cluster.vpc, description: 'Outpost deliver worker: outbound SMTP only', allowAllOutbound: true });
+      const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', { vpc: worker.cluster.vpc, description: 'Outpost deliver worker: SMTP to MX hosts, HTTPS to AWS APIs', allowAllOutbound: false });
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(25), 'SMTP to recipients\' MX hosts');
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS (SQS, DynamoDB, S3, KMS) and the image registry');
       this.worker = new ecs.FargateService(this, 'Worker', {
         cluster: worker.cluster,
         taskDefinition: task,
@@ -102,9 +106,10 @@ export class Delivery extends Construct {
     }
   }
 
-  /** Lets `grantee` send raw mail through the configuration set and create tenant identities. */
+  /** Lets `grantee` send raw mail through the configuration set (`ses` mode). */
   grantSend(grantee: iam.IGrantable): void {
     const stack = Stack.of(this);
+    if (!this.configurationSet) throw new Error('SES sending is granted in ses delivery mode only');
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['ses:SendEmail', 'ses:SendRawEmail'],
@@ -116,13 +121,21 @@ export class Delivery extends Construct {
     );
   }
 
-  /** Lets `grantee` (the API) create and read the SES identities of verified tenant domains. */
+  /**
+   * Lets `grantee` (the API) create, read, re-key and delete the SES identities of verified
+   * tenant domains (core/sending-identities.ts), in the configuration set (`ses` mode).
+   */
   grantManageIdentities(grantee: iam.IGrantable): void {
     const stack = Stack.of(this);
+    if (!this.configurationSet) throw new Error('SES identities are managed in ses delivery mode only');
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['ses:CreateEmailIdentity', 'ses:GetEmailIdentity', 'ses:DeleteEmailIdentity', 'ses:PutEmailIdentityConfigurationSetAttributes'],
-        resources: [stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })],
+        actions: ['ses:CreateEmailIdentity', 'ses:GetEmailIdentity', 'ses:DeleteEmailIdentity', 'ses:PutEmailIdentityDkimSigningAttributes'],
+        resources: [
+          stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' }),
+          // CreateEmailIdentity names the configuration set the identity uses by default.
+          stack.formatArn({ service: 'ses', resource: 'configuration-set', resourceName: this.configurationSet.configurationSetName }),
+        ],
       }),
     );
   }

@@ -88,13 +88,12 @@ export class Monitoring extends Construct {
 
     const outpostMetric = (metricName: string, service: string, period: Duration): cloudwatch.Metric =>
       new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, period, statistic: 'Sum' });
+    // Every entry that locks users counts its own locks (lambdas/lock-metrics.ts): the ingress
+    // (limits, invalid recipients, AUTH), scan (verdicts), deliver and bounce (hard bounces).
+    const lockingEntries = ['ingress', 'scan', 'deliver', 'bounce'];
     const locks = new cloudwatch.MathExpression({
-      expression: 'FILL(ingress, 0) + FILL(scan, 0) + FILL(bounce, 0)',
-      usingMetrics: {
-        ingress: outpostMetric(METRIC.locksApplied, 'ingress', Duration.minutes(15)),
-        scan: outpostMetric(METRIC.locksApplied, 'scan', Duration.minutes(15)),
-        bounce: outpostMetric(METRIC.locksApplied, 'bounce', Duration.minutes(15)),
-      },
+      expression: lockingEntries.map((service) => `FILL(${service}, 0)`).join(' + '),
+      usingMetrics: Object.fromEntries(lockingEntries.map((service) => [service, outpostMetric(METRIC.locksApplied, service, Duration.minutes(15))])),
       period: Duration.minutes(15),
       label: 'Automatic locks',
     });

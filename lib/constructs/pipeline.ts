@@ -8,6 +8,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
+import { FUNCTION_ACCESS, type FunctionName } from '../access.js';
 import type { DeliveryMode } from '../settings.js';
 import { OutpostFunction } from './outpost-function.js';
 import type { Delivery } from './delivery.js';
@@ -31,6 +32,8 @@ export interface PipelineProps {
   readonly mode: DeliveryMode;
   /** Environment every function gets (resource names, host name...). */
   readonly environment: Record<string, string>;
+  /** `smarthost` mode: the smarthost's port, the only SMTP port the deliver Lambda may connect to. */
+  readonly relayPort?: number;
   /** Concurrent deliveries at most (protects the smarthost and SES's sending rate). Default: 50. */
   readonly maxDeliverConcurrency?: number;
   /** How often housekeeping runs. Default: every hour. */
@@ -56,7 +59,7 @@ export class Pipeline extends Construct {
     props.scanning.allowFrom(scanSecurityGroup, 'scan and bounce Lambdas');
     const scanningEnvironment = { OUTPOST_CLAMD: props.scanning.clamdAddress, OUTPOST_RSPAMD_URL: props.scanning.rspamdUrl };
 
-    this.scan = this.addFunction('Scan', {
+    this.scan = this.addFunction('Scan', 'scan', {
       entry: 'lambdas/scan/index.ts',
       description: 'Outpost: scans accepted messages (clamd, rspamd, fingerprints) and queues them for delivery or quarantines them',
       vpc,
@@ -67,19 +70,29 @@ export class Pipeline extends Construct {
     this.consume(this.scan, 'scan', {});
 
     if (props.mode !== 'mx') {
-      this.deliver = this.addFunction('Deliver', {
+      // Out through the NAT gateways to the AWS APIs (SES, SQS, KMS, Secrets Manager) on 443 and,
+      // in smarthost mode, to the smarthost's submission port: no other connection leaves.
+      const deliverSecurityGroup = new ec2.SecurityGroup(this, 'DeliverSecurityGroup', { vpc, description: `Outpost deliver Lambda (${props.mode}): HTTPS to AWS APIs, SMTP to the smarthost only`, allowAllOutbound: false });
+      deliverSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS');
+      if (props.mode === 'smarthost') {
+        if (!props.relayPort) throw new Error('smarthost delivery needs the relay port');
+        deliverSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.relayPort), 'the smarthost (SMTP submission)');
+      }
+      this.deliver = this.addFunction('Deliver', 'deliver', {
         entry: 'lambdas/deliver/index.ts',
         description: `Outpost: signs and delivers messages (${props.mode})`,
         vpc,
+        securityGroup: deliverSecurityGroup,
         timeout: CONSUMER_TIMEOUTS.deliver,
         environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: 'deliver' },
       });
       this.consume(this.deliver, 'deliver', { maxConcurrency: props.maxDeliverConcurrency ?? 50 });
-      props.delivery.grantSend(this.deliver.function);
-      storage.relayCredentials.grantRead(this.deliver.function);
+      // Each mode gets its own way out only: SES sending, or the smarthost's credentials.
+      if (props.mode === 'ses') props.delivery.grantSend(this.deliver.function);
+      if (props.mode === 'smarthost') storage.relayCredentials.grantRead(this.deliver.function);
     }
 
-    this.bounce = this.addFunction('Bounce', {
+    this.bounce = this.addFunction('Bounce', 'bounce', {
       entry: 'lambdas/bounce/index.ts',
       description: 'Outpost: handles bounces from the bounce listener and SES bounce and complaint events',
       vpc,
@@ -90,7 +103,7 @@ export class Pipeline extends Construct {
     this.consume(this.bounce, 'bounce', {});
     this.consume(this.bounce, 'ses-events', {});
 
-    this.housekeeping = this.addFunction('Housekeeping', {
+    this.housekeeping = this.addFunction('Housekeeping', 'housekeeping', {
       entry: 'lambdas/housekeeping/index.ts',
       description: 'Outpost: expires locks, purges old message records, orphan bounces and quarantine',
       vpc,
@@ -104,9 +117,9 @@ export class Pipeline extends Construct {
     });
   }
 
-  private addFunction(id: string, props: ConstructorParameters<typeof OutpostFunction>[2]): OutpostFunction {
+  private addFunction(id: string, name: FunctionName, props: ConstructorParameters<typeof OutpostFunction>[2]): OutpostFunction {
     const created = new OutpostFunction(this, id, props);
-    this.storage.grantPipelineAccess(created.function);
+    this.storage.grant(created.function, FUNCTION_ACCESS[name]);
     this.functions.push(created);
     return created;
   }

@@ -2,12 +2,13 @@
 // pipeline queues (each with its dead-letter queue), the DynamoDB tables and the secrets.
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { Access } from '../access.js';
 import { TABLES, type TableName } from '../tables.js';
 
 /** The pipeline's queues: the names the code uses (core/ports.ts `QueueName`) plus SES events. */
@@ -188,6 +189,35 @@ export class Storage extends Construct {
       OUTPOST_BOUNCE_QUEUE_URL: this.queues.bounce.queue.queueUrl,
       OUTPOST_SES_EVENTS_QUEUE_URL: this.queues['ses-events'].queue.queueUrl,
     };
+  }
+
+  /**
+   * Exactly what `access` names (lib/access.ts): read or read-write per table, the bucket's
+   * read, put and delete, sending per queue; and the key for the envelope encryption of DKIM and
+   * BATV keys (the grants on encrypted resources add what those need).
+   */
+  grant(grantee: iam.IGrantable, access: Access): void {
+    for (const [name, level] of Object.entries(access.tables)) {
+      const table = name === 'idempotency' ? this.idempotency : this.tables[name as TableName];
+      if (level === 'readWrite') table.grantReadWriteData(grantee);
+      else table.grantReadData(grantee);
+    }
+    if (access.batvKeys && access.tables.config !== 'readWrite') {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+          resources: [this.tables.config.tableArn],
+          // Only items whose partition key is BATV: the deployment's BATV keys, nothing of a tenant.
+          conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['BATV'] } },
+        }),
+      );
+    }
+    if (access.bucket.read) this.bucket.grantRead(grantee);
+    if (access.bucket.put) this.bucket.grantPut(grantee);
+    if (access.bucket.delete) this.bucket.grantDelete(grantee);
+    for (const name of access.sendsTo) this.queues[name].queue.grantSendMessages(grantee);
+    if (access.redrivesDeadLetters) for (const { deadLetters } of Object.values(this.queues)) deadLetters.grantConsumeMessages(grantee);
+    this.key.grantEncryptDecrypt(grantee);
   }
 
   /** Everything an entry of the pipeline reads and writes: content, queues, tables, the key. */

@@ -244,7 +244,10 @@ describe('monitoring', () => {
     alarmOn({ Namespace: 'AWS/SES', MetricName: 'Reputation.BounceRate', Threshold: 0.05 });
     alarmOn({ Namespace: 'AWS/SES', MetricName: 'Reputation.ComplaintRate', Threshold: 0.001 });
     alarmOn({ Namespace: 'Outpost', MetricName: 'ScanFailures', Dimensions: [{ Name: 'service', Value: 'scan' }] });
-    alarmOn({ Threshold: 20, Metrics: Match.arrayWith([Match.objectLike({ Expression: Match.stringLikeRegexp('ingress') })]) });
+    alarmOn({ Threshold: 20, Metrics: Match.arrayWith([Match.objectLike({ Expression: 'FILL(ingress, 0) + FILL(scan, 0) + FILL(deliver, 0) + FILL(bounce, 0)' })]) });
+    for (const service of ['ingress', 'scan', 'deliver', 'bounce']) {
+      alarmOn({ Metrics: Match.arrayWith([Match.objectLike({ Id: service, MetricStat: Match.objectLike({ Metric: { Namespace: 'Outpost', MetricName: 'LocksApplied', Dimensions: [{ Name: 'service', Value: service }] } }) })]) });
+    }
   });
 
   it('sends alarms to an encrypted SNS topic with the operator subscribed, and has a dashboard', () => {

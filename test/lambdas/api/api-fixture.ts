@@ -23,6 +23,7 @@ import { SqliteSuppressionList } from '../../../adapters/local/suppression-store
 import { MailHolds } from '../../../core/holds.js';
 import { UserLocks } from '../../../core/locks.js';
 import type { Envelope, Resolver } from '../../../core/ports.js';
+import type { EmailIdentities } from '../../../core/ports/email-identities.js';
 import { allRoutes, createApiApp } from '../../../lambdas/api/app.js';
 import type { ApiDeps } from '../../../lambdas/api/deps.js';
 
@@ -57,7 +58,7 @@ export class ApiFixture {
   /** The relay's host name the API is told about (tenants may not claim it). */
   static readonly RELAY_HOSTNAME = 'mx.outpost-relay.example';
 
-  constructor(options: { optionalPorts?: boolean; authFailures?: { max: number; windowMs: number }; resolver?: Resolver } = {}) {
+  constructor(options: { optionalPorts?: boolean; authFailures?: { max: number; windowMs: number }; resolver?: Resolver; emailIdentities?: EmailIdentities } = {}) {
     const configStore = new SqliteConfigStore(this.db, this.clock);
     const messageLog = new SqliteMessageLog(this.db, this.clock);
     this.queue = new SqliteQueue(this.db, { maxReceives: 5, clock: this.clock });
@@ -76,6 +77,7 @@ export class ApiFixture {
       checkResponses: true,
       relayHostname: ApiFixture.RELAY_HOSTNAME,
       ...(options.resolver ? { resolver: options.resolver } : {}),
+      ...(options.emailIdentities ? { emailIdentities: options.emailIdentities } : {}),
       ...(options.authFailures ? { authFailures: options.authFailures } : {}),
       ...(optional
         ? {
