@@ -17,14 +17,14 @@ import { SqliteLoginSourceStore } from '../adapters/local/login-source-store.js'
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
-import { openLocalSecretBox } from '../adapters/local/secret-box.js';
+import { localSecretBox } from '../adapters/local/secret-box.js';
 import { openDatabase, type Db } from '../adapters/local/sqlite.js';
 import { SqliteMessageStats } from '../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../adapters/local/suppression-store.js';
 
 export function openLocalStores(config: Config, clock: Clock = systemClock) {
   const db: Db = openDatabase(join(config.dataDir, 'outpost.db'));
-  const box = openLocalSecretBox(config.dataDir);
+  const box = localSecretBox(config.dataDir);
   return {
     db,
     clock,

@@ -17,7 +17,8 @@ import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
-import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { deliverJobSchema } from '../core/app/deliver-job.js';
 import { bodyReader, setAsideDamagedEntries } from '../adapters/local/damaged-entries.js';
 import { envelopeSchema } from '../core/envelope.js';
 import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
@@ -27,7 +28,8 @@ import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { Check } from '../core/checks/check.js';
 import { makeIngressPolicy } from '../core/policy/index.js';
 import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
-import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
+import { suppressionCheck } from '../core/suppression.js';
+import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
 import { BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
@@ -86,10 +88,11 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
   });
   const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
-  const hardBounce = async (tenantId: string, userId: string, recipient: string, diagnostic: string): Promise<void> => {
-    await suppressHardBounce(stores.suppression, { tenantId, address: recipient, reason: diagnostic, now: clock.now() });
-    await policy.recordHardBounces(userId, 1, { recipient });
-  };
+  const hardBounce = makeHardBounceReaction({
+    suppression: stores.suppression,
+    clock,
+    countInvalidRecipient: (userId, recipient) => policy.recordHardBounces(userId, 1, { recipient }),
+  });
 
   const pollers = new Map<string, Poller>();
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
@@ -133,7 +136,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
         await stores.log.addEvent(envelope.messageId, prepared.dkim.signed ? 'dkim-signed' : 'dkim-unsigned', { ...prepared.dkim, batv: prepared.batv });
         return prepared;
       },
-      onHardBounce: (envelope, recipient, diagnostic) => hardBounce(envelope.tenantId, envelope.userId, recipient, diagnostic),
+      onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
       holds,
     }),
     // Jobs one by one as slots free: a dead destination holds only its own jobs.

@@ -93,12 +93,12 @@ export function batvValidate(address: string, keys: readonly BatvKey[], now: num
   return { reason: 'valid', original, keyIndex };
 }
 
-function usable(key: BatvKey, now: number, policy: BatvPolicy): boolean {
+function usable(key: Pick<BatvKey, 'retiredAt'>, now: number, policy: BatvPolicy): boolean {
   return key.retiredAt === null || now - key.retiredAt <= policy.graceDays * DAY_MS;
 }
 
 /** Picks the index for a new key: one not held by any key still usable. */
-export function nextBatvKeyIndex(existing: readonly BatvKey[], now: number, policy: BatvPolicy = defaultBatvPolicy): number {
+export function nextBatvKeyIndex(existing: ReadonlyArray<Pick<BatvKey, 'index' | 'retiredAt'>>, now: number, policy: BatvPolicy = defaultBatvPolicy): number {
   const held = new Set(existing.filter((key) => usable(key, now, policy)).map((key) => key.index));
   const current = existing.find((key) => key.retiredAt === null);
   // Walk forward from the current index so that a just-retired index is reused last.

@@ -1,7 +1,8 @@
-// The deployment's BATV keys in SQLite, sealed with the SecretBox. Generated on first use.
+// The deployment's BATV keys in SQLite, sealed with the secret box (the key file, or KMS: any
+// AsyncSecretBox). Generated on first use.
 import { randomBytes } from 'node:crypto';
 import { defaultBatvPolicy, nextBatvKeyIndex, type BatvKey, type BatvKeyStore, type BatvPolicy } from '../../core/batv.js';
-import type { SecretBox } from '../../core/ports.js';
+import type { AsyncSecretBox } from '../../core/ports/secret-box.js';
 import { immediate, type Db } from './sqlite.js';
 
 interface Row {
@@ -16,7 +17,7 @@ const DAY_MS = 86_400_000;
 export class SqliteBatvKeyStore implements BatvKeyStore {
   constructor(
     private readonly db: Db,
-    private readonly box: SecretBox,
+    private readonly box: AsyncSecretBox,
     private readonly policy: BatvPolicy = defaultBatvPolicy,
   ) {}
 
@@ -25,30 +26,44 @@ export class SqliteBatvKeyStore implements BatvKeyStore {
     const rows = this.db
       .prepare('SELECT * FROM batv_keys WHERE retired_at IS NULL OR retired_at >= ? ORDER BY created_at DESC')
       .all(cutoff) as Row[];
-    return rows.map((row) => this.toKey(row));
+    return Promise.all(rows.map((row) => this.toKey(row)));
   }
 
   async current(now: number): Promise<BatvKey> {
     const row = this.db.prepare('SELECT * FROM batv_keys WHERE retired_at IS NULL').get() as Row | undefined;
-    return row ? this.toKey(row) : this.rotate(now);
+    return row ? this.toKey(row) : this.newKey(now, { unlessCurrent: true });
   }
 
   async rotate(now: number): Promise<BatvKey> {
-    return immediate(this.db, () => {
-      const all = (this.db.prepare('SELECT * FROM batv_keys').all() as Row[]).map((row) => this.toKey(row));
+    return this.newKey(now, { unlessCurrent: false });
+  }
+
+  /**
+   * Makes a new current key. The secret is sealed before the transaction: the box may call out
+   * (KMS) and a SQLite transaction is synchronous. So first uses that ran at once are told apart
+   * inside the transaction (`unlessCurrent`): the first one's key becomes everyone's.
+   */
+  private async newKey(now: number, options: { unlessCurrent: boolean }): Promise<BatvKey> {
+    const secret = randomBytes(32);
+    const sealed = await this.box.seal(secret);
+    const outcome = immediate(this.db, (): { made: number } | { existing: Row } => {
+      if (options.unlessCurrent) {
+        const existing = this.db.prepare('SELECT * FROM batv_keys WHERE retired_at IS NULL').get() as Row | undefined;
+        if (existing) return { existing };
+      }
+      const all = (this.db.prepare('SELECT key_index, retired_at FROM batv_keys').all() as Array<Pick<Row, 'key_index' | 'retired_at'>>).map((row) => ({ index: row.key_index, retiredAt: row.retired_at }));
       const index = nextBatvKeyIndex(all, now, this.policy);
       this.db.prepare('UPDATE batv_keys SET retired_at = ? WHERE retired_at IS NULL').run(now);
       // The index may have belonged to a key past its grace period: that key is gone for good.
       this.db.prepare('DELETE FROM batv_keys WHERE key_index = ?').run(index);
-      const secret = randomBytes(32);
-      this.db
-        .prepare('INSERT INTO batv_keys (key_index, sealed_secret, created_at, retired_at) VALUES (?, ?, ?, NULL)')
-        .run(index, this.box.seal(secret), now);
-      return { index, secret, createdAt: now, retiredAt: null };
+      this.db.prepare('INSERT INTO batv_keys (key_index, sealed_secret, created_at, retired_at) VALUES (?, ?, ?, NULL)').run(index, sealed, now);
+      return { made: index };
     });
+    if ('existing' in outcome) return this.toKey(outcome.existing);
+    return { index: outcome.made, secret, createdAt: now, retiredAt: null };
   }
 
-  private toKey(row: Row): BatvKey {
-    return { index: row.key_index, secret: this.box.open(row.sealed_secret), createdAt: row.created_at, retiredAt: row.retired_at };
+  private async toKey(row: Row): Promise<BatvKey> {
+    return { index: row.key_index, secret: await this.box.open(row.sealed_secret), createdAt: row.created_at, retiredAt: row.retired_at };
   }
 }

@@ -1,7 +1,8 @@
 // DKIM keys in SQLite. Private keys are sealed with the SecretBox before they touch the table,
 // and `list` never reads the sealed column.
 import { dkimDnsRecord, DkimKeyError, type DkimAlgorithm, type DkimKeyStore, type DkimPublicKey, type DkimSigningKey } from '../../core/dkim/keys.js';
-import type { Clock, SecretBox } from '../../core/ports.js';
+import type { Clock } from '../../core/ports.js';
+import type { AsyncSecretBox } from '../../core/ports/secret-box.js';
 import { systemClock } from '../../core/ports.js';
 import { immediate, type Db } from './sqlite.js';
 
@@ -29,7 +30,7 @@ const PUBLIC_COLUMNS = 'domain, selector, algorithm, public_key, is_default, cre
 export class SqliteDkimKeyStore implements DkimKeyStore {
   constructor(
     private readonly db: Db,
-    private readonly box: SecretBox,
+    private readonly box: AsyncSecretBox,
     private readonly clock: Clock = systemClock,
   ) {}
 
@@ -49,7 +50,8 @@ export class SqliteDkimKeyStore implements DkimKeyStore {
       is_default: key.makeDefault ? 1 : 0,
       created_at: this.clock.now(),
     };
-    const sealed = this.box.seal(Buffer.from(key.privateKeyPem, 'utf8'));
+    // Sealed before the transaction: the box may call out (KMS), and a SQLite transaction is synchronous.
+    const sealed = await this.box.seal(Buffer.from(key.privateKeyPem, 'utf8'));
     immediate(this.db, () => {
       const exists = this.db.prepare('SELECT 1 FROM dkim_keys WHERE domain = ? AND selector = ?').get(key.domain, key.selector);
       if (exists) throw new DkimKeyError(`${key.domain} already has a key with selector "${key.selector}"`);
@@ -107,7 +109,7 @@ export class SqliteDkimKeyStore implements DkimKeyStore {
       domain: row.domain,
       selector: row.selector,
       algorithm: row.algorithm,
-      privateKeyPem: this.box.open(row.sealed_private_key).toString('utf8'),
+      privateKeyPem: (await this.box.open(row.sealed_private_key)).toString('utf8'),
     };
   }
 }

@@ -5,6 +5,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SecretBox } from '../../core/ports.js';
+import { asyncSecretBox, type AsyncSecretBox } from '../../core/ports/secret-box.js';
 import { ensurePrivateDir } from './private-files.js';
 
 const KEY_BYTES = 32;
@@ -13,6 +14,14 @@ const TAG_BYTES = 16;
 const PREFIX = 'v1:';
 
 export const SECRET_KEY_FILE = 'secret-box.key';
+
+/**
+ * The key file box behind the asynchronous port, as the stores take it: they work the same with
+ * it as with KMS (adapters/aws/kms-secret-box.ts).
+ */
+export function localSecretBox(dataDir: string, fileName: string = SECRET_KEY_FILE): AsyncSecretBox {
+  return asyncSecretBox(openLocalSecretBox(dataDir, fileName));
+}
 
 /** Reads the key file in `dataDir`, creating it (0600) when absent. */
 export function openLocalSecretBox(dataDir: string, fileName: string = SECRET_KEY_FILE): SecretBox {
@@ -31,6 +40,11 @@ export function openLocalSecretBox(dataDir: string, fileName: string = SECRET_KE
   // A key file readable by others defeats encryption at rest: tighten it rather than refuse.
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   return secretBoxFromKey(key);
+}
+
+/** The box of `key` behind the asynchronous port (tests, tools). */
+export function localSecretBoxFromKey(key: Buffer): AsyncSecretBox {
+  return asyncSecretBox(secretBoxFromKey(key));
 }
 
 export function secretBoxFromKey(key: Buffer): SecretBox {

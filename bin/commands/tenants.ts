@@ -1,4 +1,6 @@
 // tenant and domain commands.
+import { CLI_ACTOR } from '../../core/audit.js';
+import { removeDomain } from '../../core/app/remove-domain.js';
 import { applyCeilingAssignments } from '../../core/ceilings.js';
 import { assertNotPublicSuffix, verificationName, verificationValue } from '../../core/domains.js';
 import { normaliseDomain } from '../../core/identity.js';
@@ -164,15 +166,14 @@ export const domainCommands: Record<string, Command> = {
   },
   remove: {
     usage: '--tenant NAME DOMAIN',
-    summary: 'Stop serving a domain.',
+    summary: 'Stop serving a domain and remove its DKIM keys (refused while users of it exist: remove them first), or withdraw a pending claim.',
     options: { ...tenantOption },
     async run(ctx) {
       const domain = normaliseDomain(positional(ctx, 0, 'DOMAIN'));
       await withStores(ctx, async (stores) => {
         const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
-        await stores.configStore.removeDomain(tenant.id, domain);
-        await auditCli(stores, tenant.id, 'domain.removed', domain);
-        ctx.out(`domain ${domain} removed from tenant ${tenant.name}`);
+        const outcome = await removeDomain(stores, { tenant, name: domain, actor: CLI_ACTOR });
+        ctx.out(outcome === 'withdrawn' ? `pending domain ${domain} withdrawn from tenant ${tenant.name}` : `domain ${domain} removed from tenant ${tenant.name}`);
       });
     },
   },

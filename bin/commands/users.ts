@@ -1,14 +1,27 @@
 // user commands: the outgoing users (SMTP identities) of a tenant.
-import { randomBytes } from 'node:crypto';
-import { hashPassword, IdentityError, ipRangeProblem, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { CLI_ACTOR } from '../../core/audit.js';
+import { createUser, generatePassword, UserCreationRefused, type UserRefusal } from '../../core/app/create-user.js';
+import { hashPassword, IdentityError, parseIdentity, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { parseSettingAssignments } from '../../core/settings.js';
 import { effectiveUserSettings, NotFoundError } from '../../core/stores.js';
 import type { LocalStores } from '../local-stores.js';
 import { auditCli, type Command, type CommandContext, formatTime, positional, readStdin, requiredOption, table, tenantNamed, tenantOption, withStores, UsageError, jsonOption } from './common.js';
 import { splitAssignments } from './tenants.js';
 
-export function generatePassword(): string {
-  return randomBytes(18).toString('base64url');
+/** The CLI's words for a refused user: the operator may see which tenant's range is in the way. */
+function refusalError(refusal: UserRefusal, tenant: Tenant): Error {
+  switch (refusal.reason) {
+    case 'domain-not-of-tenant':
+      return new IdentityError(`domain ${refusal.domain} is not a domain of tenant ${tenant.name} (add it: npx outpost domain add --tenant ${tenant.name} ${refusal.domain})`);
+    case 'password-for-ip-user':
+      return new UsageError('an IP user has no password');
+    case 'range-not-for-tenants':
+      return new IdentityError(refusal.detail);
+    case 'range-overlap':
+      return new IdentityError(`${refusal.range} overlaps ${refusal.other} of another tenant; an address may belong to one tenant only`);
+    case 'range-too-wide':
+      return new IdentityError(`${refusal.range} is wider than /${refusal.widest}: an IP user relays without AUTH; pass --allow-wide if this whole range really is the tenant's mail servers`);
+  }
 }
 
 export async function userOf(stores: LocalStores, tenant: Tenant, input: string): Promise<OutgoingUser> {
@@ -31,37 +44,26 @@ export const userCommands: Record<string, Command> = {
     summary: 'Create an outgoing user: user@domain (mailbox), domain (domain user) or IP/CIDR (IP user, no password; at most /16 or /32 for IPv6 unless --allow-wide, never overlapping another tenant). Without --password-stdin a password is generated and printed once.',
     options: { ...tenantOption, 'password-stdin': { type: 'boolean' }, 'allow-wide': { type: 'boolean' } },
     async run(ctx) {
-      const parsed = parseIdentity(positional(ctx, 0, 'IDENTITY'));
+      const identity = positional(ctx, 0, 'IDENTITY');
       const given = await passwordFromStdin(ctx);
       await withStores(ctx, async (stores) => {
         const tenant = await tenantNamed(stores, requiredOption(ctx, 'tenant'));
-        if (parsed.domain) {
-          const domain = await stores.configStore.getDomain(parsed.domain);
-          if (!domain || domain.tenantId !== tenant.id) {
-            throw new IdentityError(`domain ${parsed.domain} is not a domain of tenant ${tenant.name} (add it: npx outpost domain add --tenant ${tenant.name} ${parsed.domain})`);
-          }
+        let created;
+        try {
+          created = await createUser(stores, {
+            tenant,
+            identity,
+            ...(given !== undefined ? { password: given } : {}),
+            actor: CLI_ACTOR,
+            allowWideRange: ctx.values['allow-wide'] === true,
+          });
+        } catch (error: unknown) {
+          if (error instanceof UserCreationRefused) throw refusalError(error.refusal, tenant);
+          throw error;
         }
-        if (parsed.kind === 'ip' && given) throw new UsageError('an IP user has no password');
-        if (parsed.kind === 'ip') {
-          const problem = ipRangeProblem(parsed.identity, tenant.id, await stores.configStore.listUsers({ kind: 'ip' }));
-          if (problem?.reason === 'overlap') {
-            throw new IdentityError(`${parsed.identity} overlaps ${problem.other.identity} of another tenant; an address may belong to one tenant only`);
-          }
-          if (problem?.reason === 'too-wide' && !ctx.values['allow-wide']) {
-            throw new IdentityError(`${parsed.identity} is wider than /${problem.widest}: an IP user relays without AUTH; pass --allow-wide if this whole range really is the tenant's mail servers`);
-          }
-        }
-        const password = parsed.kind === 'ip' ? undefined : (given ?? generatePassword());
-        const user = await stores.configStore.createUser({
-          tenantId: tenant.id,
-          kind: parsed.kind,
-          identity: parsed.identity,
-          domain: parsed.domain,
-          passwordHash: password ? await hashPassword(password) : null,
-        });
-        await auditCli(stores, tenant.id, 'user.created', user.identity, { kind: user.kind });
+        const { user, generatedPassword } = created;
         ctx.out(`${user.kind} user ${user.identity} created in tenant ${tenant.name} (id ${user.id})`);
-        if (password && !given) ctx.out(`password: ${password}`);
+        if (generatedPassword) ctx.out(`password: ${generatedPassword}`);
       });
     },
   },

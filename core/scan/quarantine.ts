@@ -1,6 +1,7 @@
 // Quarantine: messages held by a scan verdict, kept with their reasons until an operator or the
 // tenant releases or deletes them, or the retention period ends. The sender is told with a short
 // non-delivery report that carries a few headers of the original only (never a copy of a virus).
+import { DELIVER_QUEUE, deliverJobBody } from '../app/deliver-job.js';
 import { NOTICE_IDENTITY } from '../delivery/notice.js';
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
@@ -32,26 +33,19 @@ export interface QuarantineStore {
   olderThan(cutoff: number, limit: number): Promise<QuarantineEntry[]>;
 }
 
-/** The body of a job on the 'deliver' queue. The delivery engineer owns it; this is the default shape. */
-export type DeliverJobBody = (envelope: Envelope) => string;
-
-export const defaultDeliverJob: DeliverJobBody = (envelope) =>
-  JSON.stringify({ envelope, attempt: 1, pending: envelope.rcptTo });
-
 export interface QuarantineDeps {
   quarantine: QuarantineStore;
   blobs: BlobStore;
   queue: Queue;
   log: MessageLog;
   clock: Clock;
-  deliverJob?: DeliverJobBody;
 }
 
 /** Releases a held message: it goes to delivery as it is, unscanned again; the entry is removed. */
 export async function releaseFromQuarantine(deps: QuarantineDeps, messageId: string, by: string): Promise<QuarantineEntry> {
   const entry = await deps.quarantine.get(messageId);
   if (!entry) throw new Error(`message ${messageId} is not in quarantine (released, deleted or expired)`);
-  await deps.queue.send('deliver', (deps.deliverJob ?? defaultDeliverJob)(entry.envelope));
+  await deps.queue.send(DELIVER_QUEUE, deliverJobBody(entry.envelope));
   await deps.quarantine.remove(messageId);
   await deps.log.addEvent(messageId, 'released', { by }, 'queued');
   return entry;
@@ -156,7 +150,7 @@ export async function composeHeldReport(input: HeldReportInput): Promise<Buffer>
  * never bounce back. No report for a message that itself had the null sender.
  */
 export async function sendHeldReport(
-  deps: { blobs: BlobStore; queue: Queue; deliverJob?: DeliverJobBody },
+  deps: { blobs: BlobStore; queue: Queue },
   input: HeldReportInput,
 ): Promise<Envelope | undefined> {
   const { envelope } = input;
@@ -178,6 +172,6 @@ export async function sendHeldReport(
     helo: input.hostname,
   };
   await deps.blobs.put(report.blobKey, raw);
-  await deps.queue.send('deliver', (deps.deliverJob ?? defaultDeliverJob)(report));
+  await deps.queue.send(DELIVER_QUEUE, deliverJobBody(report));
   return report;
 }

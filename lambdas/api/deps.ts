@@ -10,7 +10,7 @@ import type { EmailIdentities } from '../../core/ports/email-identities.js';
 import type { HoldStore, MailHolds } from '../../core/holds.js';
 import type { UserLocks } from '../../core/locks.js';
 import type { BlobStore, Clock, DeadLetterQueues, Logger, Queue, Resolver } from '../../core/ports.js';
-import type { DeliverJobBody, QuarantineStore } from '../../core/scan/quarantine.js';
+import type { QuarantineStore } from '../../core/scan/quarantine.js';
 import type { SettingOverrides } from '../../core/settings.js';
 import type { SuppressionList } from '../../core/suppression.js';
 import type { ConfigStore, MessageLog } from '../../core/stores.js';
@@ -34,7 +34,7 @@ export interface ApiDeps {
   emailIdentities?: EmailIdentities;
   suppression?: SuppressionList;
   /** Held messages; releasing one queues it for delivery, deleting one deletes its blob. */
-  quarantine?: { store: QuarantineStore; blobs: BlobStore; queue: Queue; deliverJob?: DeliverJobBody };
+  quarantine?: { store: QuarantineStore; blobs: BlobStore; queue: Queue };
   /** Dead-letter queues the operator may redrive (POST /v1/queues/{queue}/redrive). */
   deadLetters?: DeadLetterQueues;
   /** Looks up the TXT records that prove a tenant's pending domain. */

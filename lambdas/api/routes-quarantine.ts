@@ -122,7 +122,7 @@ export const quarantineRoutes: Route[] = [
         throw new ApiProblem(403, `message ${entry.messageId} was held for a virus; only the operator can release it`);
       }
       const q = quarantineOf(deps);
-      await releaseFromQuarantine({ quarantine: q.store, blobs: q.blobs, queue: q.queue, log: deps.messageLog, clock: deps.clock, ...(q.deliverJob ? { deliverJob: q.deliverJob } : {}) }, entry.messageId, callerName(caller));
+      await releaseFromQuarantine({ quarantine: q.store, blobs: q.blobs, queue: q.queue, log: deps.messageLog, clock: deps.clock }, entry.messageId, callerName(caller));
       await recordAudit(deps, caller, tenant.id, 'quarantine.released', entry.messageId, { kind: entry.kind });
       return { status: 204 };
     },

@@ -1,5 +1,7 @@
 // Tenants (operator), their API keys (operator), their default settings and domains.
 import { issueApiKey, type ApiKey } from '../../core/api/api-keys.js';
+import { removeDomain } from '../../core/app/remove-domain.js';
+import { removeTenant } from '../../core/app/remove-tenant.js';
 import { ceilingsSchema } from '../../core/ceilings.js';
 import {
   assertNotPublicSuffix,
@@ -13,7 +15,6 @@ import {
 } from '../../core/domains.js';
 import { normaliseDomain, type Domain, type Tenant } from '../../core/identity.js';
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
-import { deleteFromQuarantine } from '../../core/scan/quarantine.js';
 import { effectiveUserSettings } from '../../core/stores.js';
 import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
@@ -76,12 +77,6 @@ async function closestVerifiedParent(deps: ApiDeps, name: string): Promise<strin
     if (served) return served.tenantId;
   }
   return undefined;
-}
-
-/** A domain that leaves a tenant takes its DKIM keys along: whoever adds it next starts clean. */
-async function removeDkimKeysOf(deps: ApiDeps, domain: string): Promise<void> {
-  if (!deps.dkimKeys) return;
-  for (const key of await deps.dkimKeys.list(domain)) await deps.dkimKeys.remove(domain, key.selector);
 }
 
 const keyParams = tenantParams.extend({ keyId: idParam.describe('API key id') });
@@ -168,26 +163,10 @@ export const tenantRoutes: Route[] = [
     params: tenantParams,
     responses: { 204: { description: 'Deleted' } },
     handle: async ({ tenant, deps, caller }) => {
-      await deps.apiKeys.revokeAll(tenant.id);
-      for (const domain of await deps.configStore.listDomains(tenant.id)) {
-        await removeDkimKeysOf(deps, domain.name);
-        await dropSendingIdentity(deps, domain.name);
-      }
-      if (deps.suppression) {
-        for (const entry of await deps.suppression.list(tenant.id, Number.MIN_SAFE_INTEGER)) await deps.suppression.remove(tenant.id, entry.address);
-      }
-      if (deps.quarantine) {
-        const q = deps.quarantine;
-        for (;;) {
-          const held = await q.store.list({ tenantId: tenant.id, limit: 100 });
-          if (held.length === 0) break;
-          for (const entry of held) {
-            await deleteFromQuarantine({ quarantine: q.store, blobs: q.blobs, queue: q.queue, log: deps.messageLog, clock: deps.clock }, entry.messageId, callerName(caller));
-          }
-        }
-      }
-      await deps.configStore.deleteTenant(tenant.id);
-      await recordAudit(deps, caller, tenant.id, 'tenant.deleted', tenant.name);
+      // The SES identities of its domains go with the tenant (a no-op where SES is not used).
+      const domains = await deps.configStore.listDomains(tenant.id);
+      await removeTenant(deps, { tenant, actor: callerName(caller) });
+      for (const domain of domains) await dropSendingIdentity(deps, domain.name);
       return { status: 204 };
     },
   }),
@@ -403,21 +382,7 @@ export const tenantRoutes: Route[] = [
     responses: { 204: { description: 'Removed' }, 409: { description: 'Users of the domain exist' } },
     handle: async ({ tenant, params, caller, deps }) => {
       const name = params.domain.trim().toLowerCase();
-      const domain = await deps.configStore.getDomain(name);
-      if (!domain || domain.tenantId !== tenant.id) {
-        if (!(await deps.configStore.getDomainClaim(tenant.id, name))) throw notFound(`tenant ${tenant.id} has no domain ${name}`);
-        await deps.configStore.removeDomainClaim(tenant.id, name);
-        await recordAudit(deps, caller, tenant.id, 'domain.removed', name, { pending: true });
-        return { status: 204 };
-      }
-      const users = (await deps.configStore.listUsers({ tenantId: tenant.id })).filter((user) => user.domain === name);
-      if (users.length > 0) {
-        throw new ApiProblem(409, `${users.length} user(s) of ${name} exist (e.g. ${users[0]?.identity ?? ''}); delete them first`);
-      }
-      await deps.configStore.removeDomain(tenant.id, name);
-      await removeDkimKeysOf(deps, name);
-      await dropSendingIdentity(deps, name);
-      await recordAudit(deps, caller, tenant.id, 'domain.removed', name);
+      if ((await removeDomain(deps, { tenant, name, actor: callerName(caller) })) === 'removed') await dropSendingIdentity(deps, name);
       return { status: 204 };
     },
   }),

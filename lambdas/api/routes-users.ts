@@ -1,12 +1,12 @@
 // Outgoing users of the three kinds (mailbox, domain, IP range), their settings and passwords.
-import { randomBytes } from 'node:crypto';
-import { hashPassword, ipRangeProblem, parseIdentity, tenantIpRangeProblem, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { createUser, generatePassword, UserCreationRefused, type UserRefusal } from '../../core/app/create-user.js';
+import { hashPassword, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import type { LockState } from '../../core/locks.js';
 import { effectiveUserSettings } from '../../core/stores.js';
 import { recordAudit } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { ApiProblem, notFound } from './problem.js';
-import { defineRoute, iso, isoOrNull, isTenantKey, paginate, type Caller, type Route } from './route.js';
+import { callerName, defineRoute, iso, isoOrNull, isTenantKey, paginate, type Route } from './route.js';
 import { applySettingsPatch } from './routes-tenants.js';
 import { assertWithinTenantBounds } from './tenant-bounds.js';
 import {
@@ -71,21 +71,22 @@ async function detail(deps: ApiDeps, tenant: Tenant, user: OutgoingUser, now: nu
   };
 }
 
-async function checkIpRange(deps: ApiDeps, caller: Caller, tenant: Tenant, range: string): Promise<void> {
-  if (isTenantKey(caller)) {
-    const refused = tenantIpRangeProblem(range);
-    if (refused) throw new ApiProblem(422, refused);
+/** The API's words for a refused user: 409 for a range that is another tenant's, 422 for the rest. */
+function refusalProblem(refusal: UserRefusal, tenant: Tenant): ApiProblem {
+  switch (refusal.reason) {
+    case 'domain-not-of-tenant':
+      return new ApiProblem(422, `${refusal.domain} is not one of this tenant's domains; add it first with POST /v1/tenants/${tenant.id}/domains`);
+    case 'password-for-ip-user':
+      return new ApiProblem(422, 'IP users are identified by their source address and take no password; leave out "password"');
+    case 'range-not-for-tenants':
+      return new ApiProblem(422, refusal.detail);
+    case 'range-too-wide':
+      return new ApiProblem(422, `${refusal.range} is wider than /${refusal.widest}: an IP user relays without AUTH, so its range must hold only the tenant's own mail servers`);
+    case 'range-overlap':
+      // Another tenant's range is not named: the refusal must not reveal its data.
+      return new ApiProblem(409, `${refusal.range} overlaps an IP range of another tenant; ask the operator which addresses are yours`);
   }
-  const problem = ipRangeProblem(range, tenant.id, await deps.configStore.listUsers({ kind: 'ip' }));
-  if (problem?.reason === 'too-wide') {
-    throw new ApiProblem(422, `${range} is wider than /${problem.widest}: an IP user relays without AUTH, so its range must hold only the tenant's own mail servers`);
-  }
-  // Another tenant's range is not named: the refusal must not reveal its data.
-  if (problem?.reason === 'overlap') throw new ApiProblem(409, `${range} overlaps an IP range of another tenant; ask the operator which addresses are yours`);
 }
-
-/** 24 characters from 144 random bits: strong, and typeable into a mail client. */
-const generatePassword = (): string => randomBytes(18).toString('base64url');
 
 export const userRoutes: Route[] = [
   defineRoute({
@@ -124,29 +125,22 @@ export const userRoutes: Route[] = [
       422: { description: 'Invalid identity, domain not of the tenant, a password for an IP user, an IP range wider than /16 (IPv4) or /32 (IPv6), or, with a tenant key, wider than /24 (IPv6 /56) or in a loopback, private, link-local, multicast or reserved range' },
     },
     handle: async ({ tenant, body, caller, deps, now }) => {
-      const parsed = parseIdentity(body.identity);
       assertWithinTenantBounds(caller, tenant, body.settings);
-      if (parsed.domain !== null) {
-        const domain = await deps.configStore.getDomain(parsed.domain);
-        if (domain?.tenantId !== tenant.id) {
-          throw new ApiProblem(422, `${parsed.domain} is not one of this tenant's domains; add it first with POST /v1/tenants/${tenant.id}/domains`);
-        }
+      let created;
+      try {
+        created = await createUser(deps, {
+          tenant,
+          identity: body.identity,
+          ...(body.password !== undefined ? { password: body.password } : {}),
+          settings: body.settings ?? {},
+          actor: callerName(caller),
+          asTenant: isTenantKey(caller),
+        });
+      } catch (error: unknown) {
+        if (error instanceof UserCreationRefused) throw refusalProblem(error.refusal, tenant);
+        throw error;
       }
-      if (parsed.kind === 'ip' && body.password !== undefined) {
-        throw new ApiProblem(422, 'IP users are identified by their source address and take no password; leave out "password"');
-      }
-      if (parsed.kind === 'ip') await checkIpRange(deps, caller, tenant, parsed.identity);
-      const generated = parsed.kind !== 'ip' && body.password === undefined ? generatePassword() : undefined;
-      const password = body.password ?? generated;
-      const user = await deps.configStore.createUser({
-        tenantId: tenant.id,
-        kind: parsed.kind,
-        identity: parsed.identity,
-        domain: parsed.domain,
-        passwordHash: password === undefined ? null : await hashPassword(password),
-        settings: body.settings ?? {},
-      });
-      await recordAudit(deps, caller, tenant.id, 'user.created', user.identity, { kind: user.kind });
+      const { user, generatedPassword: generated } = created;
       return {
         status: 201,
         body: { ...(await detail(deps, tenant, user, now)), ...(generated ? { generatedPassword: generated } : {}) },

@@ -1,59 +1,14 @@
-// The bounce stage: takes bounces the listener accepted (queue 'bounce', body: the Envelope of
-// the bounce) and acts on them: parse, attribute to our original message and its user, scan,
-// record 'bounce-received' in that message's log, suppress the hard-bounced addresses that were
-// recipients of that message, count them against the user (invalid-recipient limit), and forward
-// the bounce to the original sender inside a notice this relay writes. A bounce is an outsider's
-// word: one that cannot be attributed changes nothing, one that fails the scan is dropped (and is
-// never charged to the user it names), and no bounce is ever signed as the tenant.
-// SQS delivers at least once: a bounce already recorded is not counted or forwarded again. The
-// bounce file is removed once handled; a redelivered record whose file is gone is done.
-import { batvStrip } from '../../core/batv.js';
-import { composeForwardedBounce } from '../../core/bounce/forward.js';
-import { parseBounce, type BounceReport } from '../../core/bounce/parse.js';
-import { scanBounce, type BounceScanDeps } from '../../core/bounce/scan.js';
-import { errorMessage } from '../../core/log.js';
-import type { Metrics } from '../../core/metrics.js';
-import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
-import { verdictReasons } from '../../core/scan/verdict.js';
-import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
-import type { MessageLog, MessageRecord } from '../../core/stores.js';
-import { suppressHardBounce, type SuppressionList } from '../../core/suppression.js';
+// The bounce stage's entry: reads each record of the 'bounce' queue as the envelope of a bounce
+// the listener accepted and hands it to bounce handling (core/app/handle-bounce.ts).
+import { makeBounceHandling, type BounceHandlingDeps } from '../../core/app/handle-bounce.js';
 import { envelopeSchema } from '../../core/envelope.js';
-import { deliverJob } from '../deliver/handler.js';
-import { queueNotice, type NoticeDeps } from '../../core/delivery/notice.js';
+import { errorMessage } from '../../core/log.js';
+import type { Envelope } from '../../core/ports.js';
+import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
 
-export const BOUNCE_QUEUE = 'bounce';
-const DELIVER_QUEUE = 'deliver';
-const DAY_MS = 86_400_000;
-/** How far back a bounce without our queue id is matched by sender and recipient. */
-const ATTRIBUTION_WINDOW_MS = 14 * DAY_MS;
+export { BOUNCE_QUEUE, BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC } from '../../core/app/handle-bounce.js';
 
-export interface BounceHandlerDeps {
-  blobs: BlobStore;
-  queue: Queue;
-  log: MessageLog;
-  suppression: SuppressionList;
-  logger: Logger;
-  clock: Clock;
-  /** Counts a hard-bounced recipient against the user (invalid-recipient limit, automatic lock). */
-  onHardBounce(userId: string, address: string): Promise<void>;
-  /** Whether the bounce goes on to the original sender (tenant or user preference). */
-  shouldForward(original: { tenantId: string; userId: string }): Promise<boolean>;
-  /** Days a hard-bounced address stays suppressed (default 30). */
-  suppressionDays?: number;
-  /** This relay's name: forwarded bounces come from its postmaster. */
-  hostname: string;
-  /** The engines every bounce is scanned with before it changes anything. */
-  scanning: BounceScanDeps;
-  /** Recipients read from one bounce (config bounces.maxRecipients). */
-  maxRecipients: number;
-  metrics?: Pick<Metrics, 'inc'>;
-}
-
-export const BOUNCES_DROPPED_METRIC = 'outpost_bounces_dropped_total';
-export const BOUNCES_DROPPED_HELP = 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.';
-
-const bounceBodySchema = envelopeSchema;
+export type BounceHandlerDeps = BounceHandlingDeps;
 
 function parseEnvelope(body: string): { envelope: Envelope } | { problem: string } {
   let json: unknown;
@@ -62,165 +17,26 @@ function parseEnvelope(body: string): { envelope: Envelope } | { problem: string
   } catch (error: unknown) {
     return { problem: `body is not JSON: ${errorMessage(error)}` };
   }
-  const result = bounceBodySchema.safeParse(json);
+  const result = envelopeSchema.safeParse(json);
   if (!result.success) return { problem: result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') };
   return { envelope: result.data };
 }
 
-const sameAddress = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
-
-/**
- * Finds our original message. The queue id in the returned headers is only a hint (a bounce's
- * content is the remote side's word): it counts only if that message was sent by the address the
- * bounce came back to. Without it, the newest message from that sender to a bounced recipient.
- */
-async function attribute(log: MessageLog, report: BounceReport, returnPath: string, tenantId: string, now: number): Promise<MessageRecord | undefined> {
-  if (report.originalMessageId) {
-    const found = await log.get(report.originalMessageId);
-    const sameTenant = !tenantId || found?.message.tenantId === tenantId;
-    if (found && sameTenant && sameAddress(found.message.mailFrom, returnPath)) return found.message;
-  }
-  for (const recipient of report.recipients) {
-    const { items } = await log.search({
-      ...(tenantId ? { tenantId } : {}),
-      sender: returnPath,
-      recipient: recipient.address,
-      from: now - ATTRIBUTION_WINDOW_MS,
-      limit: 1,
-    });
-    if (items[0]) return items[0];
-  }
-  return undefined;
-}
-
 export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
-  const { blobs, queue, log, suppression, logger, clock } = deps;
-
-  const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope))).then(() => undefined) };
-
-  /** Forwards the bounce to the original sender inside our own notice; queued at most once per bounce. */
-  async function forward(bounce: Envelope, raw: Buffer, original: MessageRecord & { tenantId: string; userId: string }, returnPath: string): Promise<string> {
-    const messageId = `${bounce.messageId}-fwd`;
-    await queueNotice(notices, {
-      messageId,
-      about: { tenantId: original.tenantId, userId: original.userId },
-      to: returnPath,
-      blobKey: `bounce-forward/${messageId}`,
-      subject: 'Delivery report about your message',
-      clientIp: bounce.clientIp,
-      helo: bounce.helo,
-      detail: { bounceFor: original.id },
-      compose: () => composeForwardedBounce({ hostname: deps.hostname, to: returnPath, originalId: original.id, bounce: raw, now: clock.now() }),
-    });
-    return messageId;
-  }
-
-  /** The bounce file is not kept once the bounce is handled, whatever the outcome. */
-  async function discard(bounce: Envelope): Promise<void> {
-    await blobs.delete(bounce.blobKey);
-  }
-
-  async function handle(record: SqsRecord): Promise<void> {
-    const parsed = parseEnvelope(record.body);
-    if ('problem' in parsed) {
-      // It can never succeed: retrying would only fill the dead-letter queue later.
-      logger.error('invalid bounce record dropped', { queueMessageId: record.messageId, problem: parsed.problem });
-      return;
-    }
-    const { envelope: bounce } = parsed;
-    const now = clock.now();
-    if (!(await blobs.exists(bounce.blobKey))) {
-      // Files are removed once handled: this is a redelivered record, or the file was removed by hand.
-      logger.warn('bounce file gone; the record is dropped', { bounceId: bounce.messageId, blobKey: bounce.blobKey });
-      return;
-    }
-    const raw = await blobs.get(bounce.blobKey);
-    const report = parseBounce(raw, { maxRecipients: deps.maxRecipients });
-    const returnPath = batvStrip(bounce.rcptTo[0] ?? '');
-    const found = await attribute(log, report, returnPath, bounce.tenantId, now);
-    const original = found?.tenantId && found.userId ? { ...found, tenantId: found.tenantId, userId: found.userId } : undefined;
-    if (!original) {
-      logger.warn('bounce not attributed to a message we sent; nothing changed', {
-        bounceId: bounce.messageId,
-        returnPath,
-        clientIp: bounce.clientIp,
-        format: report.format,
-        recipients: report.recipients.length,
-      });
-      return discard(bounce);
-    }
-    const history = await log.get(original.id);
-    if (history?.events.some((event) => event.event === 'bounce-received' && event.detail.bounceId === bounce.messageId)) {
-      logger.info('bounce already handled', { bounceId: bounce.messageId, messageId: original.id });
-      return discard(bounce);
-    }
-
-    // Throws when an engine cannot answer: the record is retried, the bounce never acted on unscanned.
-    const verdict = await scanBounce(raw, { bounceId: bounce.messageId, clientIp: bounce.clientIp, helo: bounce.helo, returnPath }, deps.scanning);
-    if (verdict.action !== 'deliver') {
-      // Dropped, and charged to nobody: an outsider must not lock a user by mailing a virus here.
-      deps.metrics?.inc(BOUNCES_DROPPED_METRIC, BOUNCES_DROPPED_HELP, { reason: verdict.kind });
-      logger.warn('bounce dropped', {
-        bounceId: bounce.messageId,
-        messageId: original.id,
-        clientIp: bounce.clientIp,
-        reason: verdict.kind,
-        symbols: verdictReasons(verdict),
-      });
-      return discard(bounce);
-    }
-
-    // Only recipients of the original message: a report naming others is not believed about them.
-    const sentTo = new Set(original.rcptTo.map((address) => address.toLowerCase()));
-    const ours = report.recipients.filter((recipient) => sentTo.has(recipient.address.toLowerCase()));
-    const foreign = report.recipients.filter((recipient) => !sentTo.has(recipient.address.toLowerCase()));
-    const ignored = foreign.length + (report.ignoredRecipients ?? 0);
-    if (ignored > 0) {
-      logger.warn('bounce names recipients the original message did not have; they are ignored', {
-        bounceId: bounce.messageId,
-        messageId: original.id,
-        foreign: foreign.length,
-        examples: foreign.slice(0, 5).map((recipient) => recipient.address),
-        notRead: report.ignoredRecipients ?? 0,
-      });
-    }
-    const hard = ours.filter((recipient) => recipient.hard);
-    const { tenantId, userId } = original;
-    for (const recipient of hard) {
-      await suppressHardBounce(suppression, {
-        tenantId,
-        address: recipient.address,
-        reason: [recipient.status, recipient.diagnostic].filter(Boolean).join(' ').slice(0, 300),
-        now,
-        ...(deps.suppressionDays === undefined ? {} : { days: deps.suppressionDays }),
-      });
-    }
-    for (const recipient of hard) await deps.onHardBounce(userId, recipient.address);
-
-    let forwardedAs: string | undefined;
-    if (returnPath && (await deps.shouldForward({ tenantId, userId }))) {
-      forwardedAs = await forward(bounce, raw, original, returnPath);
-    }
-    const summary = {
-      bounceId: bounce.messageId,
-      format: report.format,
-      recipients: ours.map(({ address, status, action, hard: isHard, diagnostic }) => ({ address, status, action, hard: isHard, diagnostic })),
-      ...(ignored > 0 ? { ignoredRecipients: ignored } : {}),
-    };
-    // Recorded last: a crash before this line repeats the steps above (all idempotent but the
-    // counter), rather than losing them.
-    await log.addEvent(original.id, 'bounce-received', { ...summary, ...(forwardedAs ? { forwardedAs } : {}) });
-    await discard(bounce);
-    logger.info('bounce handled', {
-      bounceId: bounce.messageId,
-      messageId: original.id,
-      hard: hard.length,
-      soft: ours.length - hard.length,
-      forwarded: forwardedAs !== undefined,
-    });
-  }
-
-  return perRecord(handle, (record, error) => {
-    logger.error('bounce handling failed; the queue will retry', { queueMessageId: record.messageId, error: errorMessage(error) });
-  });
+  const { logger } = deps;
+  const handleBounce = makeBounceHandling(deps);
+  return perRecord(
+    async (record) => {
+      const parsed = parseEnvelope(record.body);
+      if ('problem' in parsed) {
+        // It can never succeed: retrying would only fill the dead-letter queue later.
+        logger.error('invalid bounce record dropped', { queueMessageId: record.messageId, problem: parsed.problem });
+        return;
+      }
+      await handleBounce(parsed.envelope);
+    },
+    (record, error) => {
+      logger.error('bounce handling failed; the queue will retry', { queueMessageId: record.messageId, error: errorMessage(error) });
+    },
+  );
 }

@@ -4,7 +4,8 @@
 import { deliverDeps } from '../aws-stores.js';
 import { jsonBody, MalformedRecordError, queueEntry, type RecordIdentity } from '../entry.js';
 import { METRIC } from '../metric-names.js';
-import { deliverJobSchema, makeDeliverHandler } from './handler.js';
+import { deliverJobSchema } from '../../core/app/deliver-job.js';
+import { makeDeliverHandler } from './handler.js';
 
 /**
  * Key: message id and attempt. A job that arrives before its `notBefore` only waits longer (it is

@@ -17,7 +17,8 @@ import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
 import { builtinRulesWarning } from '../../core/scan/builtin-rules.js';
 import type { SpamEngine, VirusScanner } from '../../core/scan/engines.js';
 import type { FingerprintStore } from '../../core/scan/fingerprint.js';
-import { defaultDeliverJob, sendHeldReport, type DeliverJobBody, type HeldReportInput, type QuarantineStore } from '../../core/scan/quarantine.js';
+import { sendHeldReport, type HeldReportInput, type QuarantineStore } from '../../core/scan/quarantine.js';
+import { DELIVER_QUEUE, deliverJobBody } from '../../core/app/deliver-job.js';
 import { learnFromVerdict, scanMessage } from '../../core/scan/scan.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
 import { envelopeSchema } from '../../core/envelope.js';
@@ -62,8 +63,6 @@ export interface ScanHandlerDeps {
   settingsFor: (envelope: Envelope) => Promise<UserSettings>;
   /** Feeds the user's abuse counters (and so the automatic lock); called for spam and virus verdicts. */
   onAbuse?: (envelope: Envelope, kind: 'spam' | 'virus', symbols: Symbol[]) => Promise<void>;
-  /** The 'deliver' job body; owned by delivery. Default: { envelope, attempt: 1, pending: rcptTo }. */
-  deliverJob?: DeliverJobBody;
   /** Holds the job instead of scanning it while its sender is locked or on hold. */
   holds?: HoldCheck;
 }
@@ -122,7 +121,6 @@ async function quotableHeaders(raw: Buffer, subject: string | null, virusScanner
 
 export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
   const { config, logger } = deps;
-  const deliverJob = deps.deliverJob ?? defaultDeliverJob;
 
   /**
    * The engines could not give a verdict on this try. The next try is queued after the delay of
@@ -149,7 +147,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       dsnId = `${envelope.messageId}-dsn-scan`;
       const original = await deps.blobs.get(envelope.blobKey);
       await queueNotice(
-        { blobs: deps.blobs, log: deps.log, clock: deps.clock, enqueue: (notice) => deps.queue.send('deliver', deliverJob(notice)).then(() => undefined) },
+        { blobs: deps.blobs, log: deps.log, clock: deps.clock, enqueue: (notice) => deps.queue.send(DELIVER_QUEUE, deliverJobBody(notice)).then(() => undefined) },
         {
           messageId: dsnId,
           about: envelope,
@@ -183,7 +181,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       // retrying into the dead-letter queue in silence.
       logger.error('message content lost before scanning; handed to delivery to bounce', { messageId: envelope.messageId, blobKey: envelope.blobKey });
       await deps.log.addEvent(envelope.messageId, 'scan-skipped', { reason: 'message content lost' });
-      await deps.queue.send('deliver', deliverJob(envelope));
+      await deps.queue.send(DELIVER_QUEUE, deliverJobBody(envelope));
       return;
     }
     const raw = await deps.blobs.get(envelope.blobKey);
@@ -209,7 +207,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
     if (abuse && deps.onAbuse) await deps.onAbuse(envelope, abuse, verdict.symbols);
 
     if (verdict.action === 'deliver') {
-      await deps.queue.send('deliver', deliverJob(envelope));
+      await deps.queue.send(DELIVER_QUEUE, deliverJobBody(envelope));
       await deps.log.addEvent(envelope.messageId, 'scanned', { kind: verdict.kind, score: verdict.score, spam: verdict.spam, symbols: verdict.symbols }, 'queued');
       logger.info('message scanned', { messageId: envelope.messageId, kind: verdict.kind, score: verdict.score });
     } else {
@@ -227,7 +225,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       });
       const reasons = verdictReasons(verdict);
       const report = await sendHeldReport(
-        { blobs: deps.blobs, queue: deps.queue, deliverJob },
+        { blobs: deps.blobs, queue: deps.queue },
         {
           envelope,
           symbols: reasons,

@@ -143,4 +143,47 @@ describe('outpost CLI', () => {
       s.close();
     }
   });
+
+  it('refuses to remove a domain while users of it exist, as the API does (exit 1, the same words); then removes it with its DKIM keys', async () => {
+    await outpost(env, ['tenant', 'add', 'retail']);
+    await outpost(env, ['domain', 'add', '--tenant', 'retail', 'shop.test']);
+    await outpost(env, ['user', 'add', '--tenant', 'retail', 'bob@shop.test']);
+    await outpost(env, ['dkim', 'add', '--tenant', 'retail', 'shop.test', '--selector', 'shop1', '--algorithm', 'ed25519']);
+    expect(await failing(['domain', 'remove', '--tenant', 'retail', 'shop.test'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/1 user\(s\) of shop\.test exist \(e\.g\. bob@shop\.test\); delete them first/),
+    });
+    const before = stores();
+    try {
+      expect(await before.configStore.getDomain('shop.test')).toBeDefined();
+      expect((await before.dkimKeys.list('shop.test')).map((key) => key.selector)).toEqual(['shop1']);
+    } finally {
+      before.close();
+    }
+
+    await outpost(env, ['user', 'remove', '--tenant', 'retail', 'bob@shop.test']);
+    expect(await outpost(env, ['domain', 'remove', '--tenant', 'retail', 'shop.test'])).toMatch(/domain shop\.test removed from tenant retail/);
+    const s = stores();
+    try {
+      expect(await s.configStore.getDomain('shop.test')).toBeUndefined();
+      // The domain leaves with its DKIM keys: whoever adds it next starts clean.
+      expect(await s.dkimKeys.list('shop.test')).toEqual([]);
+      const audit = await s.audit.list({ limit: 50 });
+      expect(audit.find((entry) => entry.action === 'domain.removed' && entry.target === 'shop.test')).toMatchObject({ actor: 'operator (cli)' });
+    } finally {
+      s.close();
+    }
+  }, 240_000);
+
+  it('withdraws a pending claim with domain remove, and says so for a domain the tenant does not have', async () => {
+    const s = stores();
+    try {
+      const retail = await s.configStore.getTenantByName('retail');
+      await s.configStore.claimDomain(retail?.id ?? '', 'claimed.test', 'a'.repeat(32));
+    } finally {
+      s.close();
+    }
+    expect(await outpost(env, ['domain', 'remove', '--tenant', 'retail', 'claimed.test'])).toMatch(/pending domain claimed\.test withdrawn/);
+    expect(await failing(['domain', 'remove', '--tenant', 'retail', 'claimed.test'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/has no domain claimed\.test/) });
+  }, 120_000);
 });

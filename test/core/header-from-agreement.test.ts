@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../adapters/local/sqlite.js';
 import { SqliteBatvKeyStore } from '../../adapters/local/batv-key-store.js';
 import { SqliteDkimKeyStore } from '../../adapters/local/dkim-key-store.js';
-import { secretBoxFromKey } from '../../adapters/local/secret-box.js';
+import { localSecretBoxFromKey } from '../../adapters/local/secret-box.js';
 import { runChecks } from '../../core/checks/check.js';
 import { addDkimKey } from '../../core/dkim/keys.js';
 import { makeOutgoingPreparer } from '../../core/dkim/sign.js';
@@ -18,7 +18,7 @@ import { world, type World } from './policy/fixtures.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12);
 const db = openDatabase(':memory:');
-const box = secretBoxFromKey(Buffer.alloc(32, 5));
+const box = localSecretBoxFromKey(Buffer.alloc(32, 5));
 const keys = new SqliteDkimKeyStore(db, box, { now: () => T0 });
 let w: World;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
-import { openLocalSecretBox, secretBoxFromKey } from '../../../adapters/local/secret-box.js';
+import { localSecretBox, localSecretBoxFromKey, openLocalSecretBox } from '../../../adapters/local/secret-box.js';
 import { addDkimKey, publicKeyOf, rotateDkimKey } from '../../../core/dkim/keys.js';
 
 const clock = { now: () => Date.UTC(2026, 10, 25, 12) };
@@ -12,8 +12,8 @@ const clock = { now: () => Date.UTC(2026, 10, 25, 12) };
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-dkim-'));
   const db = openDatabase(join(dir, 'outpost.db'));
-  const box = openLocalSecretBox(dir);
-  return { dir, db, box, store: new SqliteDkimKeyStore(db, box, clock) };
+  const store = new SqliteDkimKeyStore(db, localSecretBox(dir), clock);
+  return { dir, db, box: openLocalSecretBox(dir), store };
 }
 
 describe('SqliteDkimKeyStore', () => {
@@ -32,7 +32,7 @@ describe('SqliteDkimKeyStore', () => {
   it('cannot open the keys with another key file', async () => {
     const { store, db } = setup();
     await addDkimKey(store, { domain: 'example.com', selector: 's1', now: clock.now() });
-    const other = new SqliteDkimKeyStore(db, secretBoxFromKey(Buffer.alloc(32, 1)), clock);
+    const other = new SqliteDkimKeyStore(db, localSecretBoxFromKey(Buffer.alloc(32, 1)), clock);
     await expect(other.signingKey('example.com')).rejects.toThrow(/wrong key file/);
   });
 

@@ -7,7 +7,7 @@ import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
 import { SqliteFingerprintStore } from '../../../adapters/local/fingerprint-store.js';
 import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
-import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
+import { localSecretBoxFromKey } from '../../../adapters/local/secret-box.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
 import { SqliteQuarantineStore } from '../../../adapters/local/quarantine-store.js';
@@ -27,8 +27,8 @@ suppressionListContract('SQLite', async (clock) => new SqliteSuppressionList(ope
 lockStoreContract('SQLite', async () => new SqliteLockStore(openDatabase(':memory:')));
 configStoreContract('SQLite', async (clock) => new SqliteConfigStore(openDatabase(':memory:'), clock));
 apiKeyStoreContract('SQLite', async () => new SqliteApiKeyStore(openDatabase(':memory:')));
-dkimKeyStoreContract('SQLite', async (clock) => new SqliteDkimKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 7)), clock));
-batvKeyStoreContract('SQLite', async () => new SqliteBatvKeyStore(openDatabase(':memory:'), secretBoxFromKey(Buffer.alloc(32, 5))));
+dkimKeyStoreContract('SQLite', async (clock) => new SqliteDkimKeyStore(openDatabase(':memory:'), localSecretBoxFromKey(Buffer.alloc(32, 7)), clock));
+batvKeyStoreContract('SQLite', async () => new SqliteBatvKeyStore(openDatabase(':memory:'), localSecretBoxFromKey(Buffer.alloc(32, 5))));
 quarantineStoreContract('SQLite', async () => new SqliteQuarantineStore(openDatabase(':memory:')));
 fingerprintStoreContract('SQLite', async () => new SqliteFingerprintStore(openDatabase(':memory:')));
 messageStatsContract('SQLite', async () => {

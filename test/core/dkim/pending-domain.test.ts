@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SqliteBatvKeyStore } from '../../../adapters/local/batv-key-store.js';
 import { SqliteConfigStore } from '../../../adapters/local/config-store.js';
 import { SqliteDkimKeyStore } from '../../../adapters/local/dkim-key-store.js';
-import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
+import { localSecretBoxFromKey } from '../../../adapters/local/secret-box.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { addDkimKey } from '../../../core/dkim/keys.js';
 import { makeOutgoingPreparer } from '../../../core/dkim/sign.js';
@@ -17,7 +17,7 @@ describe('signing a pending domain', () => {
   it('does not sign until the claim is verified, then signs', async () => {
     const db = openDatabase(':memory:');
     const clock = { now: () => T0 };
-    const box = secretBoxFromKey(Buffer.alloc(32, 5));
+    const box = localSecretBoxFromKey(Buffer.alloc(32, 5));
     const config = new SqliteConfigStore(db, clock);
     const keys = new SqliteDkimKeyStore(db, box, clock);
     const tenant = await config.createTenant('acme');

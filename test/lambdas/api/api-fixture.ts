@@ -16,7 +16,7 @@ import { SqliteLockStore } from '../../../adapters/local/lock-store.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../../../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
-import { secretBoxFromKey } from '../../../adapters/local/secret-box.js';
+import { localSecretBoxFromKey } from '../../../adapters/local/secret-box.js';
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { SqliteMessageStats } from '../../../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../../../adapters/local/suppression-store.js';
@@ -83,7 +83,7 @@ export class ApiFixture {
         ? {
             locks,
             holds: { holds, store: holdStore, queueLifetimeMs: 3 * 86_400_000 },
-            dkimKeys: new SqliteDkimKeyStore(this.db, secretBoxFromKey(randomBytes(32)), this.clock),
+            dkimKeys: new SqliteDkimKeyStore(this.db, localSecretBoxFromKey(randomBytes(32)), this.clock),
             suppression: new SqliteSuppressionList(this.db, this.clock),
             quarantine: { store: new SqliteQuarantineStore(this.db), blobs: this.blobs, queue: this.queue },
             deadLetters: this.queue,

@@ -118,7 +118,7 @@ describe('scan handler', () => {
     const { submit, deliverJobs, deps, abuse } = setup();
     const { envelope, result } = await submit(await mail({ text: 'Hi Bob, the notes from the meeting are below.' }));
     expect(result.batchItemFailures).toEqual([]);
-    expect(await deliverJobs()).toEqual([{ envelope, attempt: 1, pending: ['bob@example.org'] }]);
+    expect(await deliverJobs()).toEqual([{ envelope, attempt: 1, pending: ['bob@example.org'], bounced: [] }]);
     const logged = await deps.log.get(envelope.messageId);
     expect(logged?.events.map((item) => item.event)).toEqual(['scanned']);
     expect(logged?.events[0]?.detail).toMatchObject({ kind: 'clean', spam: false });
@@ -294,7 +294,7 @@ describe('scan handler', () => {
     await deps.log.create({ id: 'LOST1', tenantId: 'tenant-1', userId: 'user-1', identity: envelope.identity, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: 10, subject: null, status: 'queued', receivedAt: 0 });
     const result = await makeScanHandler(deps)(event(JSON.stringify(envelope)));
     expect(result.batchItemFailures).toEqual([]);
-    expect(await deliverJobs()).toEqual([{ envelope, attempt: 1, pending: ['bob@example.org'] }]);
+    expect(await deliverJobs()).toEqual([{ envelope, attempt: 1, pending: ['bob@example.org'], bounced: [] }]);
     expect((await deps.log.get('LOST1'))?.events.map((item) => [item.event, item.detail.reason])).toEqual([['scan-skipped', 'message content lost']]);
   });
 
