@@ -12,7 +12,7 @@ import { composeForwardedBounce } from '../../core/bounce/forward.js';
 import { parseBounce, type BounceReport } from '../../core/bounce/parse.js';
 import { scanBounce, type BounceScanDeps } from '../../core/bounce/scan.js';
 import { errorMessage } from '../../core/log.js';
-import type { Metrics } from '../../core/metrics.js';
+import type { MetricRecorder } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
 import { verdictReasons } from '../../core/scan/verdict.js';
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
@@ -47,11 +47,8 @@ export interface BounceHandlerDeps {
   scanning: BounceScanDeps;
   /** Recipients read from one bounce (config bounces.maxRecipients). */
   maxRecipients: number;
-  metrics?: Pick<Metrics, 'inc'>;
+  metrics?: MetricRecorder;
 }
-
-export const BOUNCES_DROPPED_METRIC = 'outpost_bounces_dropped_total';
-export const BOUNCES_DROPPED_HELP = 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.';
 
 const bounceBodySchema = envelopeSchema;
 
@@ -159,7 +156,7 @@ export function makeBounceHandler(deps: BounceHandlerDeps): SqsHandler {
     const verdict = await scanBounce(raw, { bounceId: bounce.messageId, clientIp: bounce.clientIp, helo: bounce.helo, returnPath }, deps.scanning);
     if (verdict.action !== 'deliver') {
       // Dropped, and charged to nobody: an outsider must not lock a user by mailing a virus here.
-      deps.metrics?.inc(BOUNCES_DROPPED_METRIC, BOUNCES_DROPPED_HELP, { reason: verdict.kind });
+      deps.metrics?.inc('outpost_bounces_dropped_total', { reason: verdict.kind });
       logger.warn('bounce dropped', {
         bounceId: bounce.messageId,
         messageId: original.id,

@@ -7,6 +7,7 @@ import type { Config } from '../../core/config.js';
 import { deliverEnvelope, type Failed, type PrepareMessage, type RecipientOutcome } from '../../core/delivery/deliver.js';
 import { composeDsn } from '../../core/delivery/dsn.js';
 import { errorMessage } from '../../core/log.js';
+import { timed, type MetricRecorder } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue, Resolver } from '../../core/ports.js';
 import { perRecord, type SqsHandler, type SqsRecord } from '../../core/sqs-event.js';
 import type { MessageLog, MessageStatus } from '../../core/stores.js';
@@ -61,6 +62,8 @@ export interface DeliverDeps {
   scheduler?: DeliveryScheduler;
   /** Holds the job instead of attempting it while its sender is locked or on hold (also a retry whose time came). */
   holds?: HoldCheck;
+  /** Where attempt durations and queue ages are recorded (the single node's /metrics, EMF on AWS). */
+  metrics?: MetricRecorder;
 }
 
 function parseJob(body: string): { job: DeliverJob } | { problem: string } {
@@ -169,14 +172,16 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       return;
     }
     const original = await blobs.get(envelope.blobKey);
-    const outcomes = await deliverEnvelope(envelope, original, job.pending, {
-      config,
-      resolver: deps.resolver,
-      logger,
-      prepare: deps.prepare,
-      mxPort: deps.mxPort,
-      scheduler,
-    });
+    const outcomes = await timed(deps.metrics, 'outpost_delivery_attempt_duration_seconds', {}, () =>
+      deliverEnvelope(envelope, original, job.pending, {
+        config,
+        resolver: deps.resolver,
+        logger,
+        prepare: deps.prepare,
+        mxPort: deps.mxPort,
+        scheduler,
+      }),
+    );
     const delivered = outcomes.filter((item): item is Extract<RecipientOutcome, { result: 'delivered' }> => item.result === 'delivered');
     const temporary = outcomes.filter((item): item is Failed => item.result === 'temporary');
     const permanent = outcomes.filter((item): item is Failed => item.result === 'permanent');
@@ -273,7 +278,11 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       }
     }
 
-    if (!followUp) await blobs.delete(envelope.blobKey);
+    if (!followUp) {
+      await blobs.delete(envelope.blobKey);
+      // The message's last attempt: how long it spent in the relay, from its 250 to its outcome.
+      deps.metrics?.observe('outpost_queue_age_at_delivery_seconds', (clock.now() - envelope.receivedAt) / 1000, { outcome: status });
+    }
   }
 
   return perRecord(handle, (record, error) => {
