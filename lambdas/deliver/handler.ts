@@ -227,6 +227,8 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
     if (failures.length > 0 && envelope.mailFrom !== '') dsnId = await queueDsn(envelope, original, failures, job.attempt);
 
     const status: MessageStatus = followUp ? 'deferred' : finalStatus(job, permanent, expired);
+    // The message's last attempt: how long it spent in the relay, from its 250 to its outcome.
+    if (!followUp) deps.metrics?.observe('outpost_queue_age_at_delivery_seconds', (clock.now() - envelope.receivedAt) / 1000, { outcome: status });
     const attempt = job.attempt;
     for (const item of delivered) {
       await log.addEvent(envelope.messageId, 'delivered', { recipient: item.recipient, response: item.response, remoteMta: item.remoteMta, attempt }, status);
@@ -278,11 +280,7 @@ export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
       }
     }
 
-    if (!followUp) {
-      await blobs.delete(envelope.blobKey);
-      // The message's last attempt: how long it spent in the relay, from its 250 to its outcome.
-      deps.metrics?.observe('outpost_queue_age_at_delivery_seconds', (clock.now() - envelope.receivedAt) / 1000, { outcome: status });
-    }
+    if (!followUp) await blobs.delete(envelope.blobKey);
   }
 
   return perRecord(handle, (record, error) => {
