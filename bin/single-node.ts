@@ -16,6 +16,7 @@ import { Poller } from '../adapters/local/poller.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { collectGauges } from './scrape-gauges.js';
+import { countingRecords } from './record-metrics.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
@@ -94,7 +95,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       concurrency,
       queue: stores.queue,
       queueName,
-      handler,
+      handler: countingRecords(queueName, handler, metrics),
       batchSize: config.queue.batchSize,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       pollIntervalMs: config.queue.pollIntervalMs,

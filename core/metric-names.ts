@@ -112,13 +112,14 @@ export const METRICS = {
   outpost_locked_users: { type: 'gauge', help: 'Users locked now, by kind of lock.', labels: ['kind'], on: 'single-node' },
   outpost_lock_events_total: { type: 'counter', help: 'Locks, timed unlocks and manual unlocks.', labels: ['kind'], on: 'single-node' },
   outpost_bounces_dropped_total: { type: 'counter', help: 'Bounces dropped by the bounce stage (failed the virus or spam scan), by reason.', labels: ['reason'], on: 'both' },
-  // What the Lambda entries count per queue record (their names predate this table).
-  outpost_record_failures_total: { type: 'counter', help: 'Queue records of a batch that failed and will be retried.', labels: [], on: 'aws' },
-  outpost_scan_failures_total: { type: 'counter', help: 'Scans that failed (engine down, timeout): the message waits, undelivered.', labels: [], on: 'aws' },
+  // Counted per queue record, by the Lambda entries and the single node's pollers alike (the
+  // CloudWatch names predate this table).
+  outpost_record_failures_total: { type: 'counter', help: 'Queue records of a batch that failed and will be retried.', labels: [], on: 'both' },
+  outpost_scan_failures_total: { type: 'counter', help: 'Scans that failed (engine down, timeout): the message waits, undelivered.', labels: [], on: 'both' },
   outpost_locks_applied_total: { type: 'counter', help: 'Outgoing users locked automatically after abuse.', labels: [], on: 'aws' },
-  outpost_messages_scanned_total: { type: 'counter', help: 'Scan jobs handled.', labels: [], on: 'aws' },
-  outpost_messages_delivered_total: { type: 'counter', help: 'Deliver jobs handled (one delivery attempt each).', labels: [], on: 'aws' },
-  outpost_bounces_handled_total: { type: 'counter', help: 'Bounce jobs handled.', labels: [], on: 'aws' },
+  outpost_messages_scanned_total: { type: 'counter', help: 'Scan jobs handled.', labels: [], on: 'both' },
+  outpost_messages_delivered_total: { type: 'counter', help: 'Deliver jobs handled (one delivery attempt each).', labels: [], on: 'both' },
+  outpost_bounces_handled_total: { type: 'counter', help: 'Bounce jobs handled.', labels: [], on: 'both' },
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricName = keyof typeof METRICS;

@@ -1,10 +1,12 @@
 // Where time goes, seen on /metrics of a running single node: after one message sent with
 // nodemailer and delivered to smtp-sink, and one refused in DATA, the latency histograms count
 // the SMTP transactions, the admission checks of MAIL FROM and RCPT TO, the scan, the delivery
-// attempt and the message's age in the queue at delivery. The exposition is prom-client's, behind
+// attempt and the message's age in the queue at delivery; its queue records are counted as the
+// AWS entries count them. The exposition is prom-client's, behind
 // the metrics token, and lists every metric of the table with its type.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS, type MetricSpec } from '../../core/metric-names.js';
+import { waitFor } from '../helpers/net.js';
 import { messageWithStatus, rawMessage, rawSession, rawTransaction, startE2eNode, submit, type E2eNode } from '../helpers/e2e-node.js';
 
 process.env.OUTPOST_LOG_LEVEL ??= 'error';
@@ -66,6 +68,12 @@ describe('latency histograms on /metrics', () => {
     // The counters of the same message, under their names of before.
     expect(text).toMatch(/^outpost_messages_accepted_total\{via="auth"\} 1$/m);
     expect(text).toMatch(/^outpost_message_events\{event="delivered"\} 1$/m);
+    // Its queue records, counted as the AWS entries count them (the poller counts once the job returns).
+    await waitFor('the deliver record counted', async () => /^outpost_messages_delivered_total 1$/m.test(await (await scrape()).text()));
+    const records = await (await scrape()).text();
+    expect(records).toMatch(/^outpost_messages_scanned_total 1$/m);
+    expect(records).toMatch(/^outpost_record_failures_total 0$/m);
+    expect(records).toMatch(/^outpost_scan_failures_total 0$/m);
   }, 30_000);
 
   it('times a transaction refused at DATA as refused', async () => {
