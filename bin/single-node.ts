@@ -15,6 +15,8 @@ import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
+import { collectGauges } from './scrape-gauges.js';
+import { countingRecords } from './record-metrics.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
@@ -32,7 +34,7 @@ import { suppressionCheck } from '../core/suppression.js';
 import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
-import { BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
@@ -64,11 +66,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
   const resolver = createResolver(config.dns);
-  const metrics = new Metrics();
-  metrics.declare('outpost_smtp_sessions_total', 'counter', 'SMTP sessions opened, by listener.');
-  metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
-  metrics.declare('outpost_messages_accepted_total', 'counter', 'Messages accepted (250) and queued.');
-  metrics.declare(BOUNCES_DROPPED_METRIC, 'counter', BOUNCES_DROPPED_HELP);
+  const metrics = new Metrics({ processMetrics: true });
   watchDeadLetters(stores, metrics, logger);
 
   const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
@@ -85,7 +83,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     configStore: stores.configStore,
     config,
     logger: createLogger('locks'),
-    onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
+    onLockEvent: (event) => metrics.inc('outpost_lock_events_total', { kind: event.kind }),
   });
   const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
   const hardBounce = makeHardBounceReaction({
@@ -100,7 +98,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       concurrency,
       queue: stores.queue,
       queueName,
-      handler,
+      handler: countingRecords(queueName, handler, metrics),
       batchSize: config.queue.batchSize,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       pollIntervalMs: config.queue.pollIntervalMs,
@@ -138,6 +136,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       },
       onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
       holds,
+      metrics,
     }),
     // Jobs one by one as slots free: a dead destination holds only its own jobs.
     config.delivery.concurrency,
@@ -179,6 +178,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     settingsFor: (envelope) => settingsFor(envelope.userId),
     onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
     holds,
+    metrics,
   });
   poller('scan', async (event) => {
     const response = await scanHandler(event);
@@ -228,7 +228,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/metrics', metricsAccess({ publicMetrics: config.http.publicMetrics, metricsToken: config.http.metricsToken, operatorToken: token.token }), async (c) => {
     await collectGauges(metrics, stores, ingress.activeSessions, queueLifetimeMs(config.delivery.retrySchedule));
-    return c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    return c.text(await metrics.render(), 200, { 'content-type': metrics.contentType });
   });
   app.route(
     '/',
@@ -362,7 +362,7 @@ async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logg
   });
   for (const entry of damaged) {
     logger.error(entry.action === 'bounced' ? 'damaged message file set aside; the message bounces to its sender' : 'damaged queue entry set aside', { ...entry, see: 'npx outpost queue status' });
-    metrics.inc('outpost_damaged_entries_total', 'Queue entries set aside at start-up because their body or message file was damaged.', { queue: entry.queue });
+    metrics.inc('outpost_damaged_entries_total', { queue: entry.queue });
     if (entry.messageId) await stores.log.addEvent(entry.messageId, 'damaged', { reason: entry.reason, movedTo: entry.movedBlob }).catch((error: unknown) => logger.warn('recording the set-aside event failed', { id: entry.messageId, error: errorMessage(error) }));
   }
   for (const entry of unchecked) logger.warn('queue entry could not be checked at start-up; left in place', entry);
@@ -374,15 +374,12 @@ function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string,
   return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
 }
 
-const DEAD_LETTERS_HELP = 'Messages moved to a dead-letter queue after queue.maxReceives failed receives, by queue.';
-
 /**
  * The operator's alert for a message that ends in a dead-letter queue: an error line naming it
  * and a counter. The cause (a bug, a store down for long) needs a person; once it is fixed,
  * `npx outpost queue redrive` (or POST /v1/queues/{queue}/redrive) moves the messages back.
  */
 function watchDeadLetters(stores: LocalStores, metrics: Metrics, logger: Logger): void {
-  metrics.declare('outpost_dead_letters_total', 'counter', DEAD_LETTERS_HELP);
   stores.queue.onDeadLetter((deadLetter) => {
     logger.error('message moved to the dead-letter queue; fix the cause, then run: npx outpost queue redrive ' + deadLetter.queue, {
       queue: deadLetter.queue,
@@ -391,7 +388,7 @@ function watchDeadLetters(stores: LocalStores, metrics: Metrics, logger: Logger)
       receiveCount: deadLetter.receiveCount,
       ...(deadLetter.messageId !== undefined ? { messageId: deadLetter.messageId } : {}),
     });
-    metrics.inc('outpost_dead_letters_total', DEAD_LETTERS_HELP, { queue: deadLetter.queue });
+    metrics.inc('outpost_dead_letters_total', { queue: deadLetter.queue });
   });
 }
 
@@ -402,37 +399,4 @@ async function reportDeadLetters(stores: LocalStores, logger: Logger): Promise<v
     const count = depth.visible + depth.inFlight + depth.delayed;
     if (count > 0) logger.error(`dead-letter queue ${queue}-dlq holds messages; fix the cause, then run: npx outpost queue redrive ${queue}`, { queue, count });
   }
-}
-
-/** Gauges read at scrape time: queue depths, message outcomes from the log, held mail, locks. */
-async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number, queueLifetime: number): Promise<void> {
-  metrics.set('outpost_smtp_sessions_active', 'SMTP sessions open now.', {}, activeSessions);
-  for (const name of ['scan', 'deliver', 'bounce']) {
-    for (const queue of [name, `${name}-dlq`]) {
-      const depth = await stores.queue.depth(queue);
-      metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'visible' }, depth.visible);
-      metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'in_flight' }, depth.inFlight);
-      metrics.set('outpost_queue_messages', 'Messages in a pipeline queue, by state.', { queue, state: 'delayed' }, depth.delayed);
-    }
-    const dead = await stores.queue.depth(`${name}-dlq`);
-    metrics.set('outpost_dead_letter_messages', 'Messages waiting in a dead-letter queue (alert when above 0), by queue.', { queue: name }, dead.visible + dead.inFlight + dead.delayed);
-  }
-  const events = stores.db.prepare('SELECT event, COUNT(*) AS n FROM message_events GROUP BY event').all() as Array<{ event: string; n: number }>;
-  for (const { event, n } of events) {
-    metrics.set('outpost_message_events', 'Message log events (delivered, deferred, bounced, scanned, quarantined, ...) since the log began.', { event }, n);
-  }
-  const held = await stores.holdStore.summary({ overdueBefore: stores.clock.now() - queueLifetime });
-  for (const reason of ['locked', 'manual'] as const) {
-    const ofReason = held.filter((item) => item.reason === reason);
-    metrics.set('outpost_queue_held', 'Messages held out of the pipeline (sender locked, or put on hold), by reason.', { reason }, ofReason.reduce((sum, item) => sum + item.count, 0));
-    metrics.set(
-      'outpost_queue_held_overdue',
-      "Held messages held longer than the queue's lifetime (the retry schedule's total); they stay held until released or purged.",
-      { reason },
-      ofReason.reduce((sum, item) => sum + item.overdue, 0),
-    );
-  }
-  const locked = await stores.lockStore.listLocked({});
-  metrics.set('outpost_locked_users', 'Users locked now, by kind of lock.', { kind: 'temporary' }, locked.filter((l) => !l.permanent).length);
-  metrics.set('outpost_locked_users', 'Users locked now, by kind of lock.', { kind: 'permanent' }, locked.filter((l) => l.permanent).length);
 }

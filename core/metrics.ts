@@ -1,70 +1,90 @@
-// Counters and gauges in the Prometheus text exposition format (version 0.0.4), for the single
-// node's /metrics. On AWS the same names are emitted as CloudWatch EMF metrics.
+// Counters, gauges and latency histograms of the single node's /metrics, kept by prom-client in
+// a registry of their own (not prom-client's global one: two nodes in one process, as in the
+// tests, must not count into each other). The names, help texts, labels and buckets come from
+// the table in metric-names.ts; on AWS the same names are published as CloudWatch EMF metrics
+// (lambdas/emf-recorder.ts).
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { METRICS, type CounterName, type GaugeName, type HistogramName, type LabelsOf, type MetricSpec } from './metric-names.js';
 
-type Labels = Record<string, string>;
+/**
+ * A counter increment: labels (and how many), or, as the first callers wrote it, a help text
+ * first. The help text is not used: /metrics shows the table's.
+ */
+export type IncArgs<N extends CounterName> = [labels?: LabelsOf<N>, by?: number] | [help: string, labels?: LabelsOf<N>, by?: number];
 
-interface Family {
-  help: string;
-  type: 'counter' | 'gauge';
-  values: Map<string, { labels: Labels; value: number }>;
+/** What the use cases record: counts and durations. The single node keeps them for /metrics; the AWS entries publish them as EMF. */
+export interface MetricRecorder {
+  inc<N extends CounterName>(name: N, ...args: IncArgs<N>): void;
+  /** One duration, in seconds, into a latency histogram. */
+  observe<N extends HistogramName>(name: N, seconds: number, labels?: LabelsOf<N>): void;
 }
 
-function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((key) => `${key}=${labels[key]}`)
-    .join(',');
+/** The labels and amount of an increment, in either form of IncArgs. */
+export function incArgs(args: ReadonlyArray<unknown>): { labels: Record<string, string>; by: number } {
+  const rest = typeof args[0] === 'string' ? args.slice(1) : args;
+  const [labels, by] = rest;
+  return { labels: typeof labels === 'object' && labels !== null ? (labels as Record<string, string>) : {}, by: typeof by === 'number' ? by : 1 };
 }
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+/** Starts a clock for a histogram; the returned function records the time elapsed, with labels known only at the end (a verdict, an outcome). */
+export function startTimer<N extends HistogramName>(recorder: MetricRecorder | undefined, name: N): (labels?: LabelsOf<N>) => void {
+  const started = performance.now();
+  return (labels) => recorder?.observe(name, (performance.now() - started) / 1000, labels);
 }
 
-export class Metrics {
-  private readonly families = new Map<string, Family>();
+/** Runs `work` and records how long it took, whether it succeeded or threw. */
+export async function timed<T, N extends HistogramName>(recorder: MetricRecorder | undefined, name: N, labels: LabelsOf<N>, work: () => Promise<T>): Promise<T> {
+  const stop = startTimer(recorder, name);
+  try {
+    return await work();
+  } finally {
+    stop(labels);
+  }
+}
 
-  private family(name: string, type: Family['type'], help: string): Family {
-    let family = this.families.get(name);
-    if (!family) {
-      family = { help, type, values: new Map() };
-      this.families.set(name, family);
+export interface MetricsOptions {
+  /** Also expose Node's process metrics (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...). */
+  processMetrics?: boolean;
+}
+
+export class Metrics implements MetricRecorder {
+  readonly registry = new Registry();
+  private readonly counters = new Map<string, Counter>();
+  private readonly gauges = new Map<string, Gauge>();
+  private readonly histograms = new Map<string, Histogram>();
+
+  constructor(options: MetricsOptions = {}) {
+    // Every metric is registered up front, so a scrape lists all of them from the start.
+    for (const [name, spec] of Object.entries(METRICS) as Array<[string, MetricSpec]>) {
+      if (spec.on === 'aws') continue;
+      const common = { name, help: spec.help, labelNames: [...spec.labels], registers: [this.registry] };
+      if (spec.type === 'counter') this.counters.set(name, new Counter(common));
+      else if (spec.type === 'gauge') this.gauges.set(name, new Gauge(common));
+      else this.histograms.set(name, new Histogram({ ...common, buckets: [...spec.buckets] }));
     }
-    return family;
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Declares a metric so that it is exposed (as 0) before its first event. */
-  declare(name: string, type: Family['type'], help: string): void {
-    const family = this.family(name, type, help);
-    if (family.values.size === 0) family.values.set('', { labels: {}, value: 0 });
+  inc<N extends CounterName>(name: N, ...args: IncArgs<N>): void {
+    const { labels, by } = incArgs(args);
+    if (Number.isFinite(by) && by >= 0) this.counters.get(name)?.inc(labels, by);
   }
 
-  inc(name: string, help: string, labels: Labels = {}, by = 1): void {
-    const family = this.family(name, 'counter', help);
-    family.values.delete('');
-    const key = labelKey(labels);
-    const current = family.values.get(key);
-    if (current) current.value += by;
-    else family.values.set(key, { labels, value: by });
+  set<N extends GaugeName>(name: N, labels: LabelsOf<N>, value: number): void {
+    this.gauges.get(name)?.set(labels, Number.isFinite(value) ? value : 0);
   }
 
-  set(name: string, help: string, labels: Labels, value: number): void {
-    const family = this.family(name, 'gauge', help);
-    family.values.delete('');
-    family.values.set(labelKey(labels), { labels, value });
+  observe<N extends HistogramName>(name: N, seconds: number, labels?: LabelsOf<N>): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.histograms.get(name)?.observe(labels ?? {}, seconds);
   }
 
-  /** Prometheus text format. */
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, family] of [...this.families.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
-      for (const { labels, value } of family.values.values()) {
-        const text = Object.entries(labels)
-          .map(([key, item]) => `${key}="${escapeLabel(item)}"`)
-          .join(',');
-        lines.push(`${name}${text ? `{${text}}` : ''} ${Number.isFinite(value) ? value : 0}`);
-      }
-    }
-    return lines.join('\n') + '\n';
+  /** The Prometheus text exposition (version 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -6,6 +6,7 @@
 // with AdaptersNotWiredError, which the entries turn into a retried record (SQS) or a 503 (API).
 // Nothing is lost meanwhile: messages wait in their queues. Wiring them is this file's job only.
 import type { Config } from '../core/config.js';
+import type { MetricRecorder } from '../core/metrics.js';
 import type { ApiDeps } from './api/deps.js';
 import type { BounceHandlerDeps } from './bounce/handler.js';
 import type { DeliverDeps } from './deliver/handler.js';
@@ -18,8 +19,11 @@ export class AdaptersNotWiredError extends Error {
   }
 }
 
-/** What an entry may report back while its use case runs (counted as EMF metrics). */
-export interface EntryMetrics {
+/**
+ * What an entry may report back while its use case runs (EMF metrics): the counts and latencies
+ * of the shared table (the deps factories hand it to the handlers as their `metrics`), and locks.
+ */
+export interface EntryMetrics extends MetricRecorder {
   /** An outgoing user was locked automatically. */
   locked(userId: string, tenantId: string): void;
 }

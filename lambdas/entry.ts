@@ -15,6 +15,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { SqsEvent, SqsHandler } from '../core/sqs-event.js';
 import { errorMessage } from '../core/log.js';
 import type { EntryMetrics } from './aws-stores.js';
+import { emfRecorder } from './emf-recorder.js';
 import { METRIC, METRICS_NAMESPACE } from './metric-names.js';
 
 /** An environment variable the deployment must set; read once, at cold start. */
@@ -34,6 +35,7 @@ export function telemetry(service: string): Telemetry {
   const logger = new Logger({ serviceName: service });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: service });
   const entryMetrics: EntryMetrics = {
+    ...emfRecorder(metrics),
     locked: (userId, tenantId) => countFor(metrics, METRIC.locksApplied, { tenantId, userId }),
   };
   return { logger, metrics, entryMetrics };

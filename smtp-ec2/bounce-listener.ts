@@ -15,7 +15,7 @@ import type { CheckResult } from '../core/checks/check.js';
 import type { Config } from '../core/config.js';
 import type { CounterStore } from '../core/counters.js';
 import { errorMessage } from '../core/log.js';
-import type { Metrics } from '../core/metrics.js';
+import type { MetricRecorder } from '../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { DataInspector, type DataDefect } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
@@ -81,7 +81,7 @@ export interface BounceListenerDeps {
   counters: Pick<CounterStore, 'reserve'>;
   tenantFor(domain: string): Promise<BounceTenant | undefined>;
   tls: { key: Buffer; cert: Buffer };
-  metrics?: Metrics;
+  metrics?: MetricRecorder;
   onQueued?: (queue: string) => void;
 }
 
@@ -111,7 +111,7 @@ export class BounceListener {
     // Anyone on the Internet reaches this port: both caps apply, as on the submission ports.
     this.caps = new SessionCaps({ maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.bounceMaxSessions, exemptions: smtp.sessionCapExemptions });
     const onFailure = (error: unknown, session: SMTPServerSession | undefined, where: string): void => {
-      deps.metrics?.inc('outpost_smtp_session_failures_total', 'SMTP sessions closed because of an unexpected exception, by listener.', { listener: 'bounce' });
+      deps.metrics?.inc('outpost_smtp_session_failures_total', { listener: 'bounce' });
       deps.logger.error('session failed; closing it', { listener: 'bounce', session: session?.id, clientIp: session?.remoteAddress, where, error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
     };
     this.server = new SMTPServer(guardHooks({
@@ -163,7 +163,7 @@ export class BounceListener {
       mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
       symbols: result.symbols,
     });
-    this.deps.metrics?.inc('outpost_smtp_refusals_total', 'SMTP refusals by phase and reason (first symbol).', {
+    this.deps.metrics?.inc('outpost_smtp_refusals_total', {
       phase: `bounce-${phase}`,
       reason: result.symbols[0]?.name ?? 'UNSPECIFIED',
     });
@@ -262,7 +262,7 @@ export class BounceListener {
         helo: session.hostNameAppearsAs ?? '',
       };
       await this.deps.queue.send('bounce', JSON.stringify(envelope));
-      this.deps.metrics?.inc('outpost_bounces_accepted_total', 'Bounces accepted on the bounce listener.');
+      this.deps.metrics?.inc('outpost_bounces_accepted_total');
       this.deps.logger.info('bounce queued', { id, rcpt: transaction.rcpts[0], clientIp: session.remoteAddress });
       this.deps.onQueued?.('bounce');
       return id;

@@ -16,7 +16,7 @@ import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { effectiveUserSettings, type ConfigStore, type MessageLog } from '../core/stores.js';
 import type { MessageStats } from '../core/api/stats.js';
-import type { Metrics } from '../core/metrics.js';
+import { startTimer, timed, type MetricRecorder } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
@@ -56,7 +56,7 @@ export interface IngressDeps {
   clock: Clock;
   tls: { key: Buffer; cert: Buffer };
   policy?: IngressPolicy;
-  metrics?: Metrics;
+  metrics?: MetricRecorder;
   /** Per-tenant and per-user statistics of refusals during the session. */
   stats?: Pick<MessageStats, 'recordRefusal'>;
   /** Called after a message is queued (the single node wakes its scan poller). */
@@ -81,6 +81,8 @@ interface SessionState {
   /** Recipients accepted in the current transaction, for reservation release. */
   rcpts: string[];
   mailFacts?: MailFromFacts;
+  /** Stops the clock of the transaction begun by MAIL FROM, at the answer to its DATA. */
+  endTransaction?: (labels: { outcome: 'accepted' | 'refused' }) => void;
 }
 
 /** A unique, sortable, URL-safe queue id: time in base36 + 40 random bits. */
@@ -279,6 +281,7 @@ export class Ingress {
   ): void {
     const state = this.state(session);
     this.releaseRcpts(state);
+    state.endTransaction = startTimer(this.deps.metrics, 'outpost_smtp_transaction_duration_seconds');
     (async () => {
       const sender = await this.resolveSender(session);
       if (!sender) {
@@ -301,7 +304,7 @@ export class Ingress {
       if (facts.declaredSize !== undefined && facts.declaredSize > limit) {
         throw this.refused(facts, { action: 'reject', code: 552, enhancedCode: '5.3.4', text: `Message size ${facts.declaredSize} exceeds the limit of ${limit} bytes for this account`, symbols: [{ name: 'MESSAGE_TOO_BIG', evidence: { declared: facts.declaredSize, limit } }] }, 'mail');
       }
-      const { final } = await runChecks(this.deps.policy?.mailFrom ?? [], facts);
+      const { final } = await timed(this.deps.metrics, 'outpost_admission_duration_seconds', { phase: 'mail' }, () => runChecks(this.deps.policy?.mailFrom ?? [], facts));
       if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'mail');
       state.sender = sender;
       state.mailFacts = facts;
@@ -330,7 +333,7 @@ export class Ingress {
       }
       // The policy first: it counts a syntactically invalid recipient towards the identity's
       // invalid recipient limit; this plausibility check only keeps garbage out of the queue.
-      const { final } = await runChecks(this.deps.policy?.rcptTo ?? [], facts);
+      const { final } = await timed(this.deps.metrics, 'outpost_admission_duration_seconds', { phase: 'rcpt' }, () => runChecks(this.deps.policy?.rcptTo ?? [], facts));
       if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
       if (!isPlausibleAddress(given)) {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
@@ -368,6 +371,8 @@ export class Ingress {
       return callback(new SmtpReply(503, '5.5.1', 'Send MAIL FROM first'));
     }
     const rcpts = [...state.rcpts];
+    const endTransaction = state.endTransaction;
+    state.endTransaction = undefined;
     const now = clock.now();
     const id = newQueueId(now);
     const blobKey = `messages/${new Date(now).toISOString().slice(0, 10)}/${id}.eml`;
@@ -447,8 +452,12 @@ export class Ingress {
       this.deps.onQueued?.('scan');
       return id;
     })()
-      .then((queued) => callback(null, `2.0.0 Ok: queued as ${queued}`))
+      .then((queued) => {
+        endTransaction?.({ outcome: 'accepted' });
+        callback(null, `2.0.0 Ok: queued as ${queued}`);
+      })
       .catch((error: unknown) => {
+        endTransaction?.({ outcome: 'refused' });
         stream.unpipe(inspector);
         stream.resume();
         this.releaseRcpts(state);

@@ -7,7 +7,7 @@
 import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { errorMessage } from '../core/log.js';
-import type { Metrics } from '../core/metrics.js';
+import type { MetricRecorder } from '../core/metrics.js';
 import type { Logger } from '../core/ports.js';
 
 /** Socket errors that only say the client went away or misbehaved; logged at info level. */
@@ -17,7 +17,7 @@ export interface ListenerGuard {
   /** Which listener, for the logs: submission, submissions, bounce. */
   listener: string;
   logger: Logger;
-  metrics?: Metrics;
+  metrics?: MetricRecorder;
 }
 
 /** A property of an error object of unknown shape, if it is a string. */
@@ -42,7 +42,7 @@ function describeError(error: unknown): { code: string; error: string; clientIp?
 export function logListenerErrors(server: SMTPServer, guard: ListenerGuard): void {
   server.on('error', (error: unknown) => {
     const fields = describeError(error);
-    guard.metrics?.inc('outpost_smtp_connection_errors_total', 'Client connections that ended in a socket or TLS error, by listener and error code.', { listener: guard.listener, code: fields.code });
+    guard.metrics?.inc('outpost_smtp_connection_errors_total', { listener: guard.listener, code: fields.code });
     const level = CLIENT_GONE.has(fields.code) ? 'info' : 'warn';
     guard.logger[level]('client connection error', { listener: guard.listener, ...fields });
   });

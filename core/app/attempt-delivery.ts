@@ -3,6 +3,7 @@
 // the sender. The retry job and the DSN are queued before the attempt's outcomes are logged, so a
 // crash at any point repeats work (at-least-once) but never loses a message. The entries (the
 // deliver Lambda, the MX worker, the single node's poller) read the job and call this.
+import { timed, type MetricRecorder } from '../metrics.js';
 import type { Config } from '../config.js';
 import { deliverEnvelope, type Failed, type PrepareMessage, type RecipientOutcome } from '../delivery/deliver.js';
 import { composeDsn } from '../delivery/dsn.js';
@@ -37,6 +38,8 @@ export interface DeliveryAttemptDeps {
   mxPort?: number;
   /** Per-destination concurrency, shared by every job this process runs (default: one per handler). */
   scheduler?: DeliveryScheduler;
+  /** Where attempt durations and queue ages are recorded (the single node's /metrics, EMF on AWS). */
+  metrics?: MetricRecorder;
   /** Holds the job instead of attempting it while its sender is locked or on hold (also a retry whose time came). */
   holds?: HoldCheck;
 }
@@ -128,14 +131,16 @@ export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob
       return;
     }
     const original = await blobs.get(envelope.blobKey);
-    const outcomes = await deliverEnvelope(envelope, original, job.pending, {
-      config,
-      resolver: deps.resolver,
-      logger,
-      prepare: deps.prepare,
-      mxPort: deps.mxPort,
-      scheduler,
-    });
+    const outcomes = await timed(deps.metrics, 'outpost_delivery_attempt_duration_seconds', {}, () =>
+      deliverEnvelope(envelope, original, job.pending, {
+        config,
+        resolver: deps.resolver,
+        logger,
+        prepare: deps.prepare,
+        mxPort: deps.mxPort,
+        scheduler,
+      }),
+    );
     const delivered = outcomes.filter((item): item is Extract<RecipientOutcome, { result: 'delivered' }> => item.result === 'delivered');
     const temporary = outcomes.filter((item): item is Failed => item.result === 'temporary');
     const permanent = outcomes.filter((item): item is Failed => item.result === 'permanent');
@@ -181,6 +186,8 @@ export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob
     if (failures.length > 0 && envelope.mailFrom !== '') dsnId = await queueDsn(envelope, original, failures, job.attempt);
 
     const status: MessageStatus = followUp ? 'deferred' : finalStatus(job, permanent, expired);
+    // The message's last attempt: how long it spent in the relay, from its 250 to its outcome.
+    if (!followUp) deps.metrics?.observe('outpost_queue_age_at_delivery_seconds', (clock.now() - envelope.receivedAt) / 1000, { outcome: status });
     const attempt = job.attempt;
     for (const item of delivered) {
       await log.addEvent(envelope.messageId, 'delivered', { recipient: item.recipient, response: item.response, remoteMta: item.remoteMta, attempt }, status);

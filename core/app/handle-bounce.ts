@@ -11,7 +11,7 @@ import { batvStrip } from '../batv.js';
 import { composeForwardedBounce } from '../bounce/forward.js';
 import { parseBounce, type BounceReport } from '../bounce/parse.js';
 import { scanBounce, type BounceScanDeps } from '../bounce/scan.js';
-import type { Metrics } from '../metrics.js';
+import type { MetricRecorder } from '../metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../ports.js';
 import { verdictReasons } from '../scan/verdict.js';
 import type { MessageLog, MessageRecord } from '../stores.js';
@@ -44,7 +44,7 @@ export interface BounceHandlingDeps {
   scanning: BounceScanDeps;
   /** Recipients read from one bounce (config bounces.maxRecipients). */
   maxRecipients: number;
-  metrics?: Pick<Metrics, 'inc'>;
+  metrics?: MetricRecorder;
 }
 
 export const BOUNCES_DROPPED_METRIC = 'outpost_bounces_dropped_total';
@@ -141,7 +141,7 @@ export function makeBounceHandling(deps: BounceHandlingDeps): (bounce: Envelope)
     const verdict = await scanBounce(raw, { bounceId: bounce.messageId, clientIp: bounce.clientIp, helo: bounce.helo, returnPath }, deps.scanning);
     if (verdict.action !== 'deliver') {
       // Dropped, and charged to nobody: an outsider must not lock a user by mailing a virus here.
-      deps.metrics?.inc(BOUNCES_DROPPED_METRIC, BOUNCES_DROPPED_HELP, { reason: verdict.kind });
+      deps.metrics?.inc('outpost_bounces_dropped_total', { reason: verdict.kind });
       logger.warn('bounce dropped', {
         bounceId: bounce.messageId,
         messageId: original.id,

@@ -27,7 +27,7 @@ export function identifyBounceRecord(body: string): RecordIdentity {
 
 /** Routes each record to the bounce handler or the SES event handler (each built on first use). */
 function bounceStage({ entryMetrics, logger }: Telemetry): SqsHandler {
-  const bounces = lazily(async () => makeBounceHandler(await bounceDeps(entryMetrics)));
+  const bounces = lazily(async () => makeBounceHandler({ ...(await bounceDeps(entryMetrics)), metrics: entryMetrics }));
   const sesEvents = lazily(() => sesEventHandler(entryMetrics));
   return perRecord(
     async (record) => {

@@ -22,6 +22,6 @@ export function identifyDeliverJob(body: string, now = Date.now()): RecordIdenti
 export const handler = queueEntry({
   service: 'deliver',
   identify: (body) => identifyDeliverJob(body),
-  build: async ({ entryMetrics }) => makeDeliverHandler(await deliverDeps(entryMetrics)),
+  build: async ({ entryMetrics }) => makeDeliverHandler({ ...(await deliverDeps(entryMetrics)), metrics: entryMetrics }),
   handledMetric: METRIC.messagesDelivered,
 });

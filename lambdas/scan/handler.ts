@@ -10,6 +10,7 @@
 import type { Symbol } from '../../core/checks/check.js';
 import type { Config } from '../../core/config.js';
 import { errorMessage } from '../../core/log.js';
+import { startTimer, type MetricRecorder } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
 import type { UserSettings } from '../../core/settings.js';
 import type { MessageLog } from '../../core/stores.js';
@@ -65,6 +66,8 @@ export interface ScanHandlerDeps {
   onAbuse?: (envelope: Envelope, kind: 'spam' | 'virus', symbols: Symbol[]) => Promise<void>;
   /** Holds the job instead of scanning it while its sender is locked or on hold. */
   holds?: HoldCheck;
+  /** Where the scan's duration is recorded (the single node's /metrics, EMF on AWS). */
+  metrics?: MetricRecorder;
 }
 
 /** Warnings to print at start when scanning runs with less than real engines. */
@@ -186,6 +189,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
     }
     const raw = await deps.blobs.get(envelope.blobKey);
     const settings = await deps.settingsFor(envelope);
+    const scanned = startTimer(deps.metrics, 'outpost_scan_duration_seconds');
     const outcome = await scanMessage(raw, envelope, settings, {
       ...(deps.virusScanner ? { virusScanner: deps.virusScanner } : {}),
       spamEngine: deps.spamEngine,
@@ -194,6 +198,7 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       scanning: config.scanning,
     });
     const { verdict } = outcome;
+    scanned({ verdict: verdict.action });
     if (verdict.action === 'retry') {
       const evidence = verdict.symbols[0]?.evidence;
       const reason = typeof evidence === 'object' && evidence !== null && 'error' in evidence ? String(evidence.error) : 'engine failure';

@@ -17,7 +17,7 @@ export function identifyScanJob(body: string): RecordIdentity {
 export const handler = queueEntry({
   service: 'scan',
   identify: identifyScanJob,
-  build: async ({ entryMetrics }) => makeScanHandler(await scanDeps(entryMetrics)),
+  build: async ({ entryMetrics }) => makeScanHandler({ ...(await scanDeps(entryMetrics)), metrics: entryMetrics }),
   handledMetric: METRIC.messagesScanned,
   failedMetric: METRIC.scanFailures,
 });

@@ -13,6 +13,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { METRIC, METRICS_NAMESPACE } from '../../lambdas/metric-names.js';
 
 /** Public port → the container's port. */
 export const SMTP_PORTS = [
@@ -24,7 +25,7 @@ export const SMTP_PORTS = [
 export const HEALTH_PORT = 8080;
 
 /** The metric the ingress publishes (EMF): SMTP sessions open in one task. */
-export const ACTIVE_SESSIONS_METRIC = { namespace: 'Outpost', metricName: 'ActiveSessions', dimensionsMap: { Service: 'ingress' } };
+export const ACTIVE_SESSIONS_METRIC = { namespace: METRICS_NAMESPACE, metricName: METRIC.activeSessions, dimensionsMap: { Service: 'ingress' } };
 
 export interface IngressProps {
   readonly cluster: ecs.Cluster;

@@ -255,7 +255,7 @@ describe('bounce handler', () => {
     expect(await suppression.list('t1', T0)).toEqual([]);
     expect((await queue.depth('deliver')).visible).toBe(0);
     expect((await log.get('Q1'))?.events).toEqual([]);
-    expect(metrics.render()).toMatch(/^outpost_bounces_dropped_total\{reason="spam"\} 1$/m);
+    expect(await metrics.render()).toMatch(/^outpost_bounces_dropped_total\{reason="spam"\} 1$/m);
     const dropped = logLines.find((line) => line.includes('bounce dropped')) ?? '';
     expect(dropped).toContain('GTUBE');
   });
