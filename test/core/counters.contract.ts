@@ -203,28 +203,28 @@ export function counterStoreContract(name: string, open: (clock: ManualClock) =>
     it('never lets more than the limit through in any window of exactly windowMs, at any millisecond', async () => {
       const { store, clock } = await setup();
       const start = clock.now();
-      const limit = { key: 'rate:edge', units: 1, limit: 3, windowMs: MINUTE };
+      const limit = { key: 'rate:edge', units: 1, limit: 3, windowMs: 10_000 };
       const admitted: number[] = [];
-      // Attempts every 337 ms over three minutes: admissions near second edges are the risky ones.
-      for (let t = start + 999; t < start + 3 * MINUTE; t += 337) {
+      // Attempts every 337 ms over half a minute: admissions near second edges are the risky ones.
+      for (let t = start + 999; t < start + 30_000; t += 337) {
         clock.set(t);
         if ((await store.reserve({ limits: [limit] })).ok) admitted.push(t);
       }
       for (const [i, first] of admitted.entries()) {
-        expect(admitted.filter((t) => t >= first && t < first + MINUTE).length, `window from ${first - start} ms (admission ${i})`).toBeLessThanOrEqual(3);
+        expect(admitted.filter((t) => t >= first && t < first + limit.windowMs).length, `window from ${first - start} ms (admission ${i})`).toBeLessThanOrEqual(3);
       }
-      expect(admitted.length).toBeGreaterThanOrEqual(9);
-    });
+      expect(admitted.length).toBeGreaterThanOrEqual(8);
+    }, 60_000);
 
     it('keeps counting a window of many uses exactly, and subtracts them as their seconds leave', async () => {
       const { store, clock } = await setup();
       const start = clock.now();
-      const perSecond = 20;
+      const perSecond = 10;
       const uses = 50 * perSecond;
       const limit = { key: 'rate:busy', units: 1, limit: uses, windowMs: MINUTE };
-      // 1,000 uses over 50 seconds, none on a whole second; then the limit is reached.
+      // 500 uses over 50 seconds, none on a whole second; then the limit is reached.
       for (let i = 0; i < uses; i++) {
-        clock.set(start + Math.floor(i / perSecond) * 1000 + (i % perSecond) * 45 + 5);
+        clock.set(start + Math.floor(i / perSecond) * 1000 + (i % perSecond) * 95 + 5);
         expect((await store.reserve({ limits: [limit] })).ok).toBe(true);
       }
       clock.set(start + 55_000);
