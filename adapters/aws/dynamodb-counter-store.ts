@@ -187,17 +187,24 @@ export class DynamoDbCounterStore implements CounterStore {
   private async settleKey(pk: string, transaction: string, holds: Item[], kept: Set<string>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const now = this.clock.now();
-      const head = await this.readHead(pk);
+      // The head and the items the holds name, read in parallel (one round trip).
+      const [head, found] = await Promise.all([
+        this.readHead(pk),
+        getMany(
+          this.client,
+          this.table,
+          holds.map((hold) => {
+            const member = str(hold, 'member');
+            return { pk, sk: member === undefined ? bucketSk(requireNum(hold, 'at', 'counter hold')) : memberSk(member) };
+          }),
+        ),
+      ]);
       const live = head !== undefined && head.liveUntil > now;
       const counted = (at: number): boolean => live && head !== undefined && at > head.floor;
       // Holds made before a reset belong to counting that no longer exists.
       const current = holds.filter((hold) => head !== undefined && str(hold, 'epoch') === head.epoch);
       const members = [...new Set(current.flatMap((hold) => str(hold, 'member') ?? []))];
       const released = current.filter((hold) => str(hold, 'member') === undefined);
-      const found = await getMany(this.client, this.table, [
-        ...released.map((hold) => ({ pk, sk: bucketSk(requireNum(hold, 'at', 'counter hold')) })),
-        ...members.map((member) => ({ pk, sk: memberSk(member) })),
-      ]);
       const actions: Action[] = holds.map((hold) => ({ Delete: { TableName: this.table, Key: { pk: holdPk(transaction), sk: str(hold, 'sk') } } }));
       let delta = 0;
       // Released units, summed per bucket (a transaction takes one action per item).
