@@ -207,6 +207,8 @@ export class DynamoDbCounterStore implements CounterStore {
       const released = current.filter((hold) => str(hold, 'member') === undefined);
       const actions: Action[] = holds.map((hold) => ({ Delete: { TableName: this.table, Key: { pk: holdPk(transaction), sk: str(hold, 'sk') } } }));
       let delta = 0;
+      // Whether the count changes or a sighting moves: then the head's version guards the change.
+      let countChanges = false;
       // Released units, summed per bucket (a transaction takes one action per item).
       const perBucket = new Map<number, number>();
       for (const hold of released) {
@@ -226,6 +228,7 @@ export class DynamoDbCounterStore implements CounterStore {
           },
         });
         if (counted(at)) delta -= units;
+        countChanges = true;
       }
       for (const member of members) {
         const item = found.get(itemKey(pk, memberSk(member)));
@@ -241,7 +244,10 @@ export class DynamoDbCounterStore implements CounterStore {
         }
         const latest = latestSighting(after, windowMs, now);
         const condition = { ConditionExpression: '#version = :version', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':version': before.version } };
-        if (before.seen !== undefined && latest !== before.seen) actions.push({ Delete: { TableName: this.table, Key: { pk, sk: seenSk(before.seen, member) } } });
+        if (before.seen !== undefined && latest !== before.seen) {
+          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: seenSk(before.seen, member) } } });
+          countChanges = true;
+        }
         if (latest === undefined) {
           // No sighting left: the member leaves the count.
           actions.push({ Delete: { TableName: this.table, Key: { pk, sk: memberSk(member) }, ...condition } });
@@ -251,7 +257,7 @@ export class DynamoDbCounterStore implements CounterStore {
         if (latest !== before.seen) actions.push({ Put: { TableName: this.table, Item: this.seenItem(pk, latest, member, windowMs) } });
         actions.push({ Put: { TableName: this.table, Item: this.memberItem(pk, member, { ...after, seen: latest }, windowMs), ...condition } });
       }
-      if (head !== undefined && actions.length > holds.length) {
+      if (head !== undefined && countChanges) {
         actions.push({
           Update: {
             TableName: this.table,
