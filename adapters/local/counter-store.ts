@@ -119,7 +119,11 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   async total(key: string, windowMs: number): Promise<number> {
-    const now = this.clock.now();
+    // One read transaction: the head and its buckets from the same snapshot.
+    return this.db.transaction(() => this.totalNow(key, windowMs, this.clock.now()))();
+  }
+
+  private totalNow(key: string, windowMs: number, now: number): number {
     const head = this.head(key);
     if (head === undefined) return 0;
     if (head.window_ms !== windowMs) {
@@ -136,7 +140,10 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   async countDistinct(key: string, windowMs: number): Promise<number> {
-    const now = this.clock.now();
+    return this.db.transaction(() => this.countDistinctNow(key, windowMs, this.clock.now()))();
+  }
+
+  private countDistinctNow(key: string, windowMs: number, now: number): number {
     const head = this.head(key);
     if (head === undefined) return 0;
     if (head.window_ms !== windowMs) {
