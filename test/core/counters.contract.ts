@@ -1,4 +1,4 @@
-// The contract every CounterStore backend must pass (SQLite now, DynamoDB later): call
+// The contract every CounterStore backend must pass (SQLite and DynamoDB): call
 // `counterStoreContract(name, factory)` from a backend's test file.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CounterStore } from '../../core/counters.js';
@@ -242,12 +242,12 @@ export function counterStoreContract(name: string, open: (clock: ManualClock) =>
 
     it('a held member released while another transaction still holds it stays counted', async () => {
       const { store } = await setup();
-      const distinct = [{ key: 'shared', members: ['a@x.org'], limit: 1, windowMs: DAY }];
-      await store.reserve({ limits: [], distinct, hold: { transaction: 's1', item: 'a@x.org' } });
-      await store.reserve({ limits: [], distinct, hold: { transaction: 's2', item: 'a@x.org' } });
+      const distinct = (member: string) => [{ key: 'shared', members: [member], limit: 1, windowMs: DAY }];
+      await store.reserve({ limits: [], distinct: distinct('a@x.org'), hold: { transaction: 's1', item: 'a@x.org' } });
+      await store.reserve({ limits: [], distinct: distinct('a@x.org'), hold: { transaction: 's2', item: 'a@x.org' } });
       await store.settle('s1', []);
       expect(await store.countDistinct('shared', DAY)).toBe(1);
-      expect((await store.reserve({ limits: [], distinct: [{ ...distinct[0]!, members: ['b@x.org'] }] })).ok).toBe(false);
+      expect((await store.reserve({ limits: [], distinct: distinct('b@x.org') })).ok).toBe(false);
       await store.settle('s2', []);
       expect(await store.countDistinct('shared', DAY)).toBe(0);
     });
