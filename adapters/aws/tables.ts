@@ -28,7 +28,7 @@ export interface TableDefinition {
 
 export const TABLES = {
   counters: {
-    purpose: 'Rate-limit windows, distinct-recipient windows and event counters (head item + one item per use), and hold index items',
+    purpose: 'Rate-limit windows, distinct-recipient windows and event counters (head item + one bucket item per second with uses, one item per distinct member), and hold index items',
     ttlAttribute: 'expiresAt',
     indexes: [],
   },

@@ -294,6 +294,49 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX login_sources_expiry ON login_sources (expires_at);
       `),
   },
+  {
+    // Counters are soft state: the log's entries are dropped, not converted (limits start afresh).
+    version: 6,
+    name: 'counters as per-second buckets with a running sum (replaces the sliding window log)',
+    up: (db) =>
+      db.exec(`
+        DROP TABLE counter_entries;
+        CREATE TABLE counter_heads (
+          key TEXT PRIMARY KEY,
+          window_ms INTEGER NOT NULL,
+          total INTEGER NOT NULL,
+          live_until INTEGER NOT NULL
+        );
+        CREATE INDEX counter_heads_live ON counter_heads (live_until);
+        CREATE TABLE counter_buckets (
+          key TEXT NOT NULL,
+          at INTEGER NOT NULL,
+          units INTEGER NOT NULL,
+          PRIMARY KEY (key, at)
+        ) WITHOUT ROWID;
+        CREATE TABLE counter_members (
+          key TEXT NOT NULL,
+          member TEXT NOT NULL,
+          seen INTEGER NOT NULL,
+          committed INTEGER,
+          PRIMARY KEY (key, member)
+        ) WITHOUT ROWID;
+        CREATE INDEX counter_members_seen ON counter_members (key, seen);
+        CREATE TABLE counter_holds (
+          id INTEGER PRIMARY KEY,
+          tx TEXT NOT NULL,
+          item TEXT NOT NULL,
+          key TEXT NOT NULL,
+          member TEXT,
+          at INTEGER NOT NULL,
+          units INTEGER NOT NULL,
+          leaves_at INTEGER NOT NULL
+        );
+        CREATE INDEX counter_holds_tx ON counter_holds (tx);
+        CREATE INDEX counter_holds_member ON counter_holds (key, member);
+        CREATE INDEX counter_holds_leaves ON counter_holds (leaves_at);
+      `),
+  },
 ];
 
 export class SchemaTooNewError extends Error {

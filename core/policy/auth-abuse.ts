@@ -105,8 +105,9 @@ export class AuthAbuse {
   }
 
   private async blockedSince(key: string): Promise<number | undefined> {
-    const entries = await this.deps.counters.entries(key, this.blockMs);
-    return entries[entries.length - 1]?.at;
+    // The block counts from its latest second (a whole second: blocks end on a whole second).
+    const buckets = await this.deps.counters.buckets(key, this.blockMs);
+    return buckets[buckets.length - 1]?.at;
   }
 
   private async lockUser(username: string, ip: string, failures: number): Promise<void> {

@@ -45,11 +45,11 @@ export function invalidRecipientRestriction(counters: CounterStore): Check<RcptT
       const { settings, user } = facts.sender;
       const limit = settings.invalidRecipientLimit;
       if (limit === 0 || settings.autoLock) return pass();
-      const entries = await counters.entries(counterKeys.invalidRecipients(user.id), DAY_MS);
-      const total = entries.reduce((sum, entry) => sum + entry.units, 0);
+      const key = counterKeys.invalidRecipients(user.id);
+      const total = await counters.total(key, DAY_MS);
       if (total < limit) return pass();
       // Lifted once the total drops below the limit, i.e. fits under limit - 1.
-      const until = retryTime(entries, limit - 1, 0, DAY_MS, facts.now);
+      const until = retryTime(await counters.buckets(key, DAY_MS), total, limit - 1, 0, DAY_MS, facts.now);
       return reject(
         550,
         '5.7.1',

@@ -55,8 +55,9 @@ export class IpReputation {
 
   async score(ip: string): Promise<number> {
     const now = this.clock.now();
-    const entries = await this.counters.entries(counterKeys.reputation(ip), 10 * this.halfLifeMs);
-    const score = entries.reduce((sum, entry) => sum + (entry.units / SCALE) * 0.5 ** ((now - entry.at) / this.halfLifeMs), 0);
+    // One bucket per second with events: the decay is applied per second, not per event.
+    const buckets = await this.counters.buckets(counterKeys.reputation(ip), 10 * this.halfLifeMs);
+    const score = buckets.reduce((sum, bucket) => sum + (bucket.units / SCALE) * 0.5 ** (Math.max(0, now - bucket.at) / this.halfLifeMs), 0);
     return Math.round(score * 100) / 100;
   }
 

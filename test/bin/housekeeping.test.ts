@@ -48,7 +48,7 @@ describe('runHousekeeping', () => {
       expect(stores.db.prepare('SELECT address FROM suppressions').all()).toEqual([{ address: 'fresh@example.org' }]);
       expect(await stores.fingerprints.countSenders('0123456789abcdef', 0, 0)).toBe(0);
       expect(await stores.fingerprints.countSenders('fedcba9876543210', 0, 0)).toBe(1);
-      expect(stores.db.prepare('SELECT key FROM counter_entries').all()).toEqual([{ key: 'rate:hour:user:u2' }]);
+      expect(stores.db.prepare('SELECT key FROM counter_buckets').all()).toEqual([{ key: 'rate:hour:user:u2' }]);
       expect(await stores.counters.total('rate:hour:user:u2', HOUR)).toBe(1);
       expect(stores.db.prepare('SELECT source FROM login_sources').all()).toEqual([{ source: '192.0.2.2' }]);
       expect(await stores.loginSources.isFamiliar('a@acme.test', '192.0.2.2', now)).toBe(true);

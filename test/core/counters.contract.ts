@@ -1,4 +1,4 @@
-// The contract every CounterStore backend must pass (SQLite now, DynamoDB later): call
+// The contract every CounterStore backend must pass (SQLite and DynamoDB): call
 // `counterStoreContract(name, factory)` from a backend's test file.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CounterStore } from '../../core/counters.js';
@@ -138,7 +138,7 @@ export function counterStoreContract(name: string, open: (clock: ManualClock) =>
       expect(await store.add('invalid:u', 1, DAY)).toBe(1);
       clock.advance(HOUR);
       expect(await store.add('invalid:u', 2, DAY)).toBe(3);
-      expect(await store.entries('invalid:u', DAY)).toEqual([
+      expect(await store.buckets('invalid:u', DAY)).toEqual([
         { at: clock.now() - HOUR, units: 1 },
         { at: clock.now(), units: 2 },
       ]);
@@ -155,6 +155,123 @@ export function counterStoreContract(name: string, open: (clock: ManualClock) =>
       clock.advance(MINUTE);
       expect(await store.purgeExpired()).toBe(1);
       expect(await store.total('long', DAY)).toBe(1);
+    });
+
+    it('aggregates uses per second: a bucket holds every use of its second, rounded up to the next whole second', async () => {
+      const { store, clock } = await setup();
+      const start = clock.now();
+      await store.add('events', 1, HOUR);
+      clock.advance(1);
+      await store.add('events', 2, HOUR);
+      clock.advance(500);
+      await store.add('events', 3, HOUR);
+      clock.advance(499);
+      await store.add('events', 4, HOUR);
+      expect(await store.buckets('events', HOUR)).toEqual([
+        { at: start, units: 1 },
+        { at: start + 1000, units: 9 },
+      ]);
+      expect(await store.total('events', HOUR)).toBe(10);
+      clock.set(start + HOUR);
+      expect(await store.total('events', HOUR)).toBe(9);
+      clock.set(start + 1000 + HOUR);
+      expect(await store.total('events', HOUR)).toBe(0);
+    });
+
+    it('gives an exact retry time to the second: a use made within a second counts until that second ends plus the window', async () => {
+      const { store, clock } = await setup();
+      const start = clock.now();
+      const limit = { key: 'rate:exact', units: 1, limit: 2, windowMs: MINUTE };
+      clock.set(start + 250);
+      await store.reserve({ limits: [limit] });
+      clock.set(start + 1999);
+      await store.reserve({ limits: [limit] });
+      clock.set(start + 30_000);
+      const refused = await store.reserve({ limits: [limit] });
+      // The first use (at +0.25 s) counts in the second ending at +1 s: it leaves at +61 s exactly.
+      expect(refused).toEqual({ ok: false, refused: { key: 'rate:exact', limit: 2, used: 2, retryAt: start + 1000 + MINUTE } });
+      clock.set(start + 1000 + MINUTE - 1);
+      const stillRefused = await store.reserve({ limits: [limit] });
+      expect(stillRefused.ok === false && stillRefused.refused.retryAt).toBe(start + 1000 + MINUTE);
+      clock.set(start + 1000 + MINUTE);
+      expect((await store.reserve({ limits: [limit] })).ok).toBe(true);
+      const next = await store.reserve({ limits: [limit] });
+      // The second use (at +1.999 s) leaves at +62 s.
+      expect(next.ok === false && next.refused.retryAt).toBe(start + 2000 + MINUTE);
+    });
+
+    it('never lets more than the limit through in any window of exactly windowMs, at any millisecond', async () => {
+      const { store, clock } = await setup();
+      const start = clock.now();
+      const limit = { key: 'rate:edge', units: 1, limit: 3, windowMs: 10_000 };
+      const admitted: number[] = [];
+      // Attempts every 337 ms over half a minute: admissions near second edges are the risky ones.
+      for (let t = start + 999; t < start + 30_000; t += 337) {
+        clock.set(t);
+        if ((await store.reserve({ limits: [limit] })).ok) admitted.push(t);
+      }
+      for (const [i, first] of admitted.entries()) {
+        expect(admitted.filter((t) => t >= first && t < first + limit.windowMs).length, `window from ${first - start} ms (admission ${i})`).toBeLessThanOrEqual(3);
+      }
+      expect(admitted.length).toBeGreaterThanOrEqual(8);
+    }, 60_000);
+
+    it('keeps counting a window of many uses exactly, and subtracts them as their seconds leave', async () => {
+      const { store, clock } = await setup();
+      const start = clock.now();
+      const perSecond = 10;
+      const uses = 50 * perSecond;
+      const limit = { key: 'rate:busy', units: 1, limit: uses, windowMs: MINUTE };
+      // 500 uses over 50 seconds, none on a whole second; then the limit is reached.
+      for (let i = 0; i < uses; i++) {
+        clock.set(start + Math.floor(i / perSecond) * 1000 + (i % perSecond) * 95 + 5);
+        expect((await store.reserve({ limits: [limit] })).ok).toBe(true);
+      }
+      clock.set(start + 55_000);
+      const refused = await store.reserve({ limits: [limit] });
+      // The first second's uses (+0.005 s to +0.860 s) count in the second ending at +1 s.
+      expect(refused).toEqual({ ok: false, refused: { key: 'rate:busy', limit: uses, used: uses, retryAt: start + 1000 + MINUTE } });
+      expect((await store.buckets('rate:busy', MINUTE)).length).toBe(50);
+      clock.set(start + 1000 + MINUTE);
+      expect(await store.total('rate:busy', MINUTE)).toBe(uses - perSecond);
+      for (let i = 0; i < perSecond; i++) expect((await store.reserve({ limits: [limit] })).ok).toBe(true);
+      expect((await store.reserve({ limits: [limit] })).ok).toBe(false);
+      clock.set(start + 30_000 + MINUTE);
+      expect(await store.total('rate:busy', MINUTE)).toBe(20 * perSecond + perSecond);
+    }, 120_000);
+
+    it('a held member released while another transaction still holds it stays counted', async () => {
+      const { store } = await setup();
+      const distinct = (member: string) => [{ key: 'shared', members: [member], limit: 1, windowMs: DAY }];
+      await store.reserve({ limits: [], distinct: distinct('a@x.org'), hold: { transaction: 's1', item: 'a@x.org' } });
+      await store.reserve({ limits: [], distinct: distinct('a@x.org'), hold: { transaction: 's2', item: 'a@x.org' } });
+      await store.settle('s1', []);
+      expect(await store.countDistinct('shared', DAY)).toBe(1);
+      expect((await store.reserve({ limits: [], distinct: distinct('b@x.org') })).ok).toBe(false);
+      await store.settle('s2', []);
+      expect(await store.countDistinct('shared', DAY)).toBe(0);
+    });
+
+    it('releases two held uses of one transaction in the same second exactly', async () => {
+      const { store } = await setup();
+      const limit = { key: 'rate:same', units: 1, limit: 10, windowMs: HOUR };
+      await store.reserve({ limits: [limit] });
+      await store.reserve({ limits: [limit], hold: { transaction: 's', item: 'a@x.org' } });
+      await store.reserve({ limits: [limit], hold: { transaction: 's', item: 'b@x.org' } });
+      await store.reserve({ limits: [limit], hold: { transaction: 's', item: 'c@x.org' } });
+      await store.settle('s', ['b@x.org']);
+      expect(await store.total('rate:same', HOUR)).toBe(2);
+      expect(await store.buckets('rate:same', HOUR)).toEqual([{ at: manualClock().now(), units: 2 }]);
+    });
+
+    it('reset forgets held uses too: settling them afterwards changes nothing', async () => {
+      const { store } = await setup();
+      const limit = { key: 'rate:reset', units: 1, limit: 10, windowMs: HOUR };
+      await store.reserve({ limits: [limit], hold: { transaction: 's', item: 'a@x.org' } });
+      await store.reset('rate:reset');
+      await store.reserve({ limits: [limit] });
+      await store.settle('s', []);
+      expect(await store.total('rate:reset', HOUR)).toBe(1);
     });
 
     it('never exceeds a limit under 50 parallel attempts: exactly L succeed', async () => {

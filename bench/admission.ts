@@ -1,0 +1,129 @@
+// Cost of one RCPT's admission as a function of history: the CounterStore.reserve call the
+// ingress makes per recipient (rate-limits.ts: mails per minute and per hour for the user and, an
+// IP user, for its source address, and distinct recipients per rolling day, held by the session),
+// on the single node's SQLite store, with 10 and with 100,000 uses already in the user's windows.
+// The ratio of the two p99s is the figure: 1 means admission does not depend on history.
+//
+//   npx tsx bench/admission.ts [--history 100000] [--samples 2000] [--warmup 200] [--rounds 3]
+//
+// Each round opens a fresh database (a file as the single node opens it: WAL, synchronous=FULL,
+// and one in memory, the CPU cost alone), fills it through the store with `history` reservations
+// spread over the last 50 seconds (so every window holds all of them), each to a new recipient,
+// then times `samples` reservations (after `warmup` unmeasured), 13 ms of simulated time apart,
+// each given back after it is timed (as after RSET), so that every sample meets a window of
+// exactly `history` uses. Rounds alternate small and large histories; the figures are the medians
+// over rounds.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SqliteCounterStore } from '../adapters/local/counter-store.js';
+import { openDatabase, type Db } from '../adapters/local/sqlite.js';
+import type { DistinctLimit, WindowLimit } from '../core/counters.js';
+import { counterKeys, DAY_MS, HOUR_MS, MINUTE_MS } from '../core/policy/keys.js';
+
+const { values } = parseArgs({
+  options: {
+    history: { type: 'string', default: '100000' },
+    samples: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '200' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const LARGE = Number(values.history);
+const SMALL = 10;
+const SAMPLES = Number(values.samples);
+const ROUNDS = Number(values.rounds);
+const WARMUP = Number(values.warmup);
+const START = Date.UTC(2026, 11, 2, 12, 0, 0);
+// High enough that nothing is refused: the cost measured is that of an admitted RCPT.
+const HIGH = 1_000_000_000;
+
+const USER = 'u-bench';
+const IP = '192.0.2.10';
+
+function request(recipient: string): { limits: WindowLimit[]; distinct: DistinctLimit[] } {
+  return {
+    limits: [
+      { key: counterKeys.rateMinuteUser(USER), units: 1, limit: HIGH, windowMs: MINUTE_MS },
+      { key: counterKeys.rateMinuteIp(IP), units: 1, limit: HIGH, windowMs: MINUTE_MS },
+      { key: counterKeys.rateHourUser(USER), units: 1, limit: HIGH, windowMs: HOUR_MS },
+      { key: counterKeys.rateHourIp(IP), units: 1, limit: HIGH, windowMs: HOUR_MS },
+    ],
+    distinct: [{ key: counterKeys.distinctRecipients(USER), members: [recipient], limit: HIGH, windowMs: DAY_MS }],
+  };
+}
+
+interface Timing {
+  p50: number;
+  p99: number;
+}
+
+async function measure(kind: 'file' | 'memory', history: number): Promise<Timing> {
+  const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'outpost-bench-admission-')) : undefined;
+  const db: Db = openDatabase(dir === undefined ? ':memory:' : join(dir, 'outpost.db'));
+  let now = START - 50_000;
+  const store = new SqliteCounterStore(db, { now: () => now });
+  try {
+    // The history, in transactions of 1,000 (reserve's own transaction nests as a savepoint).
+    for (let i = 0; i < history; i += 1000) {
+      db.transaction(() => {
+        for (let j = i; j < Math.min(history, i + 1000); j++) {
+          now = START - 50_000 + Math.floor((j * 50_000) / history);
+          void store.reserve(request(`old${j}@example.org`));
+        }
+      })();
+    }
+    now = START;
+    const times: number[] = [];
+    for (let i = 0; i < WARMUP + SAMPLES; i++) {
+      now += 13;
+      const recipient = `new${i}@example.org`;
+      const began = process.hrtime.bigint();
+      const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `s${i}`, item: recipient } });
+      const took = Number(process.hrtime.bigint() - began) / 1e6;
+      if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+      // Given back, as after RSET: every sample meets a window of exactly `history` uses.
+      await store.settle(`s${i}`, []);
+      if (i >= WARMUP) times.push(took);
+    }
+    const total = await store.total(counterKeys.rateHourUser(USER), HOUR_MS);
+    if (total !== history) throw new Error(`the hour window counts ${total}, expected ${history}`);
+    times.sort((a, b) => a - b);
+    return { p50: percentile(times, 0.5), p99: percentile(times, 0.99) };
+  } finally {
+    db.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+async function main(): Promise<void> {
+  console.log(`one RCPT reservation (4 window limits + distinct recipients per day, held, then given back), ${SAMPLES} samples, ${ROUNDS} alternating rounds`);
+  for (const kind of ['file', 'memory'] as const) {
+    const small: Timing[] = [];
+    const large: Timing[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      small.push(await measure(kind, SMALL));
+      large.push(await measure(kind, LARGE));
+    }
+    const s = { p50: median(small.map((t) => t.p50)), p99: median(small.map((t) => t.p99)) };
+    const l = { p50: median(large.map((t) => t.p50)), p99: median(large.map((t) => t.p99)) };
+    const label = kind === 'file' ? 'SQLite file (WAL, synchronous=FULL)' : 'SQLite in memory (CPU only)';
+    console.log(`\n${label}`);
+    console.log(`  ${String(SMALL).padStart(7)} uses in the window   p50 ${s.p50.toFixed(3)} ms   p99 ${s.p99.toFixed(3)} ms`);
+    console.log(`  ${String(LARGE).padStart(7)} uses in the window   p50 ${l.p50.toFixed(3)} ms   p99 ${l.p99.toFixed(3)} ms`);
+    console.log(`  ratio ${LARGE}/${SMALL}              p50 ${(l.p50 / s.p50).toFixed(2)}        p99 ${(l.p99 / s.p99).toFixed(2)}`);
+  }
+}
+
+await main();
