@@ -330,7 +330,7 @@ export function logUnhandledRejections(logger: Logger): void {
 
 /**
  * Removes what has outlived its retention: quarantined messages, learned fingerprints and bulk
- * sightings, counter entries out of every window, expired suppressions, orphan bounce files, old
+ * sightings, counter buckets out of every window, expired suppressions, orphan bounce files, old
  * message log entries and refusal statistics. Runs every 10 minutes on the single node.
  */
 export async function runHousekeeping(stores: LocalStores, config: Config, clock: Clock): Promise<void> {

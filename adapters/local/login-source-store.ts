@@ -1,5 +1,5 @@
 // LoginSourceStore on SQLite: one row per (login, source), renewed by every successful login and
-// kept until its expiry (soft state, like the counter entries: housekeeping deletes expired rows,
+// kept until its expiry (soft state, like the counters: housekeeping deletes expired rows,
 // and reads ignore them in the meantime).
 import type { LoginSourceStore } from '../../core/login-sources.js';
 import type { Db } from './sqlite.js';
