@@ -55,6 +55,8 @@ export interface ConfigStore {
   /** The mailbox or domain user that logs in as `identity` (normalised). */
   findUserByLogin(identity: string): Promise<OutgoingUser | undefined>;
   listUsers(filter?: { tenantId?: string; kind?: IdentityKind }): Promise<OutgoingUser[]>;
+  /** The IP user whose range holds the client address `ip`, the most specific one (see core/ip-user-lookup.ts). */
+  findIpUser(ip: string): Promise<OutgoingUser | undefined>;
   updateUser(id: string, changes: { settings?: SettingOverrides; passwordHash?: string | null }): Promise<OutgoingUser>;
   deleteUser(id: string): Promise<void>;
 }

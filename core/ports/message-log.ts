@@ -10,8 +10,8 @@
 //   a cursor the store did not issue is refused with InvalidInputError; recipients compare
 //   case-insensitively;
 // - `purgeOlderThan` removes messages with their events;
-// - `eventCounts` counts every event kind in the log (for the gauges) without the caller reading
-//   the events;
+// - `eventCounts` counts every event recorded since the log began, by name (for the gauges),
+//   without the caller reading the events; purging the log does not lower them;
 // - `findByProviderId` finds the message a provider id (SES message id) was recorded for with
 //   `recordProviderIds`, so that provider events (bounces, complaints) reach our record.
 
@@ -60,4 +60,10 @@ export interface MessageLog {
   search(query: MessageSearch): Promise<{ items: MessageRecord[]; nextCursor: string | null }>;
   /** Removes messages received before `cutoff` (ms) with their events; returns how many. */
   purgeOlderThan(cutoff: number): Promise<number>;
+  /** Events recorded since the log began, by event name (purging does not lower the counts). */
+  eventCounts(): Promise<Record<string, number>>;
+  /** Remembers that a provider (SES) took the message under these ids of its own. */
+  recordProviderIds(messageId: string, providerIds: string[]): Promise<void>;
+  /** Our message id for a provider's id (`recordProviderIds`), if it is known; strongly consistent. */
+  findByProviderId(providerId: string): Promise<string | undefined>;
 }
