@@ -10,7 +10,8 @@
 // - a user's id follows from its tenant and identity (`userIdFor`): re-creating a deleted user
 //   gives it back its id, so its locks and counters (keyed by user id) find it again;
 // - deleting a tenant deletes its domains, its pending claims and its users (and their logins,
-//   which become free again); the caller deletes what other stores hold for it (API keys);
+//   which become free again); what other stores hold for the tenant (API keys, DKIM keys,
+//   suppression list, quarantine) is deleted by the tenant-removal use case, not here;
 // - `findUserByLogin` never returns an IP user (they have no password);
 // - `findIpUser` returns the IP user whose range holds the address, the most specific one when
 //   ranges nest, without reading every IP user (it runs on every MAIL FROM without AUTH);
