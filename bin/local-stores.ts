@@ -1,7 +1,12 @@
 // The single node's stores, opened on one data folder. The relay and the CLI both use this,
 // so that the CLI works against the same data while the relay runs (SQLite in WAL mode).
+// It gives the same `Stores` as the AWS wiring, plus what only the single node has: the SQLite
+// queue (crash recovery, dead-letter alerts), a blob store that lists its files, and the few
+// database-wide operations (backup, damaged entries, schema version) behind `database` — the
+// SQLite handle itself stays in here.
 import { join } from 'node:path';
 import type { Config } from '../core/config.js';
+import type { Stores } from '../core/ports/stores.js';
 import { systemClock, type Clock } from '../core/ports.js';
 import { SqliteApiKeyStore } from '../adapters/local/api-key-store.js';
 import { SqliteAuditLog } from '../adapters/local/audit-log.js';
@@ -19,15 +24,53 @@ import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
 import { localSecretBox } from '../adapters/local/secret-box.js';
 import { openDatabase, type Db } from '../adapters/local/sqlite.js';
+import { backupDataFolder, type BackupSummary } from '../adapters/local/backup.js';
+import { countDamagedEntries, listDamagedEntries, setAsideDamagedEntries, type DamagedEntry } from '../adapters/local/damaged-entries.js';
+import { schemaVersion } from '../adapters/local/migrations.js';
 import { SqliteMessageStats } from '../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../adapters/local/suppression-store.js';
 
-export function openLocalStores(config: Config, clock: Clock = systemClock) {
+/** Database-wide operations of the single node (a backend concern: no port has them). */
+export interface LocalDatabase {
+  /** A consistent copy of the data folder into `destination` while the relay runs. */
+  backup(destination: string): Promise<BackupSummary>;
+  /** Sets aside queue entries damaged on disk (see adapters/local/damaged-entries.ts). */
+  setAsideDamagedEntries(options: Parameters<typeof setAsideDamagedEntries>[1]): ReturnType<typeof setAsideDamagedEntries>;
+  countDamagedEntries(): number;
+  listDamagedEntries(limit?: number): DamagedEntry[];
+  schemaVersion(): number;
+}
+
+export interface LocalStores extends Stores {
+  queue: SqliteQueue;
+  blobs: FsBlobStore;
+  database: LocalDatabase;
+}
+
+const handles = new WeakMap<LocalStores, Db>();
+
+/**
+ * The SQLite connection under a bundle, for tests that fault the database itself (a full disk is
+ * a per-connection page limit). Nothing else reaches it: users of the stores go through ports.
+ */
+export function sqliteHandleForTests(stores: LocalStores): Db {
+  const db = handles.get(stores);
+  if (!db) throw new Error('these stores were not opened by openLocalStores');
+  return db;
+}
+
+export function openLocalStores(config: Config, clock: Clock = systemClock): LocalStores {
   const db: Db = openDatabase(join(config.dataDir, 'outpost.db'));
   const box = localSecretBox(config.dataDir);
-  return {
-    db,
+  const stores: LocalStores = {
     clock,
+    database: {
+      backup: (destination) => backupDataFolder(config.dataDir, db, destination),
+      setAsideDamagedEntries: (options) => setAsideDamagedEntries(db, options),
+      countDamagedEntries: () => countDamagedEntries(db),
+      listDamagedEntries: (limit) => listDamagedEntries(db, limit),
+      schemaVersion: () => schemaVersion(db),
+    },
     configStore: new SqliteConfigStore(db, clock),
     log: new SqliteMessageLog(db, clock),
     queue: new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock }),
@@ -46,6 +89,6 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     audit: new SqliteAuditLog(db, clock),
     close: () => db.close(),
   };
+  handles.set(stores, db);
+  return stores;
 }
-
-export type LocalStores = ReturnType<typeof openLocalStores>;

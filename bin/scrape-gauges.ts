@@ -1,9 +1,9 @@
 // The gauges of the single node's /metrics that are read from its stores at scrape time: queue
 // depths, message outcomes from the log, held mail, locks, and the sessions open now.
 import type { Metrics } from '../core/metrics.js';
-import type { LocalStores } from './local-stores.js';
+import type { Stores } from '../core/ports/stores.js';
 
-export async function collectGauges(metrics: Metrics, stores: LocalStores, activeSessions: number, queueLifetime: number): Promise<void> {
+export async function collectGauges(metrics: Metrics, stores: Stores, activeSessions: number, queueLifetime: number): Promise<void> {
   metrics.set('outpost_smtp_sessions_active', {}, activeSessions);
   for (const name of ['scan', 'deliver', 'bounce']) {
     for (const queue of [name, `${name}-dlq`]) {
@@ -15,8 +15,7 @@ export async function collectGauges(metrics: Metrics, stores: LocalStores, activ
     const dead = await stores.queue.depth(`${name}-dlq`);
     metrics.set('outpost_dead_letter_messages', { queue: name }, dead.visible + dead.inFlight + dead.delayed);
   }
-  const events = stores.db.prepare('SELECT event, COUNT(*) AS n FROM message_events GROUP BY event').all() as Array<{ event: string; n: number }>;
-  for (const { event, n } of events) metrics.set('outpost_message_events', { event }, n);
+  for (const [event, n] of Object.entries(await stores.log.eventCounts())) metrics.set('outpost_message_events', { event }, n);
   const held = await stores.holdStore.summary({ overdueBefore: stores.clock.now() - queueLifetime });
   for (const reason of ['locked', 'manual'] as const) {
     const ofReason = held.filter((item) => item.reason === reason);

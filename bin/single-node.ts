@@ -7,7 +7,8 @@ import { createLogger, errorMessage } from '../core/log.js';
 import { Metrics } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
 import { QUEUE_NAMES, systemClock } from '../core/ports.js';
-import { purgeQuarantine } from '../core/scan/quarantine.js';
+import { purgeExpired } from '../core/housekeeping.js';
+import type { Stores } from '../core/ports/stores.js';
 import { effectiveSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
@@ -21,7 +22,7 @@ import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { deliverJobSchema } from '../core/app/deliver-job.js';
-import { bodyReader, setAsideDamagedEntries } from '../adapters/local/damaged-entries.js';
+import { bodyReader } from '../adapters/local/damaged-entries.js';
 import { envelopeSchema } from '../core/envelope.js';
 import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
@@ -329,33 +330,21 @@ export function logUnhandledRejections(logger: Logger): void {
 }
 
 /**
- * Removes what has outlived its retention: quarantined messages, learned fingerprints and bulk
- * sightings, counter buckets out of every window, expired suppressions, orphan bounce files, old
- * message log entries and refusal statistics. Runs every 10 minutes on the single node.
+ * Removes what has outlived its retention (core/housekeeping.ts, as on AWS) and, on the single
+ * node only, orphan bounce files (on S3 a lifecycle rule does that). Runs every 10 minutes.
  */
 export async function runHousekeeping(stores: LocalStores, config: Config, clock: Clock): Promise<void> {
-  const now = clock.now();
-  const logCutoff = now - config.messageLog.retentionDays * 86_400_000;
-  await purgeQuarantine({ quarantine: stores.quarantine, blobs: stores.blobs, log: stores.log, clock }, config.scanning.quarantineRetentionDays);
-  await stores.fingerprints.purgeOlderThan({
-    learned: now - config.scanning.fingerprintRetentionDays * 86_400_000,
-    sightings: now - config.scanning.bulkWindowMinutes * 60_000,
-  });
-  await stores.counters.purgeExpired();
-  await stores.loginSources.purgeExpired(now);
-  await stores.suppression.purgeExpired(now);
+  await purgeExpired(stores, config, clock);
   await purgeOrphanBounces(
     { blobs: stores.blobs, queuedBounceJobs: async () => stores.queue.bodies(['bounce', 'bounce-dlq']), clock, logger: createLogger('housekeeping') },
     config.bounces.orphanHours,
   );
-  await stores.log.purgeOlderThan(logCutoff);
-  await stores.stats.purgeOlderThan(logCutoff);
 }
 
 /** Deals with queue entries damaged on disk (a bad body: set aside; a missing or garbled message file: set aside and bounced), so that they neither block start-up nor fail forever or in silence. */
 async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logger, metrics: Metrics, clock: Clock): Promise<void> {
   const envelopeBody = bodyReader(envelopeSchema, (envelope) => envelope);
-  const { damaged, unchecked } = await setAsideDamagedEntries(stores.db, {
+  const { damaged, unchecked } = await stores.database.setAsideDamagedEntries({
     dataDir: config.dataDir,
     now: clock.now(),
     readers: { scan: envelopeBody, bounce: envelopeBody, deliver: bodyReader(deliverJobSchema, (job) => job.envelope) },

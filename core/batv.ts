@@ -4,27 +4,10 @@
 // bytes, in hex, of HMAC-SHA1(key, "KDDD" + original address). A bounce (null sender) must come
 // back to a tagged address we made recently: anything else is backscatter.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { BatvKey } from './ports/batv-keys.js';
+export type { BatvKey, BatvKeyStore } from './ports/batv-keys.js';
 
 const DAY_MS = 86_400_000;
-
-export interface BatvKey {
-  /** 0-9, the K digit of the tag. */
-  index: number;
-  secret: Buffer;
-  createdAt: number;
-  /** When a newer key took over; tags made with it are still accepted for a grace period. */
-  retiredAt: number | null;
-}
-
-/** Where the deployment's BATV keys live (sealed at rest by the adapter). */
-export interface BatvKeyStore {
-  /** The usable keys: the current one and the retired ones still within their grace period. */
-  keys(now: number): Promise<BatvKey[]>;
-  /** Makes a new current key (generated on first use when none exists). */
-  rotate(now: number): Promise<BatvKey>;
-  /** The key new tags are made with, generated on first use. */
-  current(now: number): Promise<BatvKey>;
-}
 
 export interface BatvPolicy {
   /** A tag expires this many days after the message left. */

@@ -3,15 +3,7 @@
 // network; a host picks new addresses inside it at will, so single IPv6 addresses would make
 // every reconnection a stranger).
 import { isIP } from 'node:net';
-
-export interface LoginSourceStore {
-  /** Records a successful login of `login` from `source` at `at`; forgotten after `keepMs`. */
-  remember(login: string, source: string, at: number, keepMs: number): Promise<void>;
-  /** Whether `login` succeeded from `source` and that is not yet forgotten at `now`. */
-  isFamiliar(login: string, source: string, now: number): Promise<boolean>;
-  /** Deletes what is forgotten at `now`; returns how many entries went. */
-  purgeExpired(now: number): Promise<number>;
-}
+export type { LoginSourceStore } from './ports/login-sources.js';
 
 /** The source of a client address: IPv4 as is, IPv6 as its /64 (`2001:db8:1:2::/64`). */
 export function loginSource(ip: string): string {

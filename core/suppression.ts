@@ -3,32 +3,8 @@
 // refused at RCPT: sending again to an address that does not exist only hurts the IP reputation.
 import { pass, reject, type Check } from './checks/check.js';
 import type { RcptToFacts } from './checks/session.js';
-
-export type SuppressionSource = 'bounce' | 'manual';
-
-export interface SuppressionEntry {
-  tenantId: string;
-  /** Normalised: domain lower-cased, local part as given. */
-  address: string;
-  source: SuppressionSource;
-  reason: string;
-  createdAt: number;
-  /** null: until removed. */
-  expiresAt: number | null;
-}
-
-export interface SuppressionList {
-  /** Adds or refreshes an entry (a new hard bounce restarts the expiry). */
-  add(entry: { tenantId: string; address: string; source: SuppressionSource; reason: string; expiresAt?: number | null }): Promise<SuppressionEntry>;
-  /** True when an entry was removed. */
-  remove(tenantId: string, address: string): Promise<boolean>;
-  /** Entries in force at `now`, newest first. */
-  list(tenantId: string, now: number): Promise<SuppressionEntry[]>;
-  /** The entry in force for this recipient at `now`, if any. */
-  find(tenantId: string, address: string, now: number): Promise<SuppressionEntry | undefined>;
-  /** Deletes entries that expired before `now`; returns how many. */
-  purgeExpired(now: number): Promise<number>;
-}
+import type { SuppressionEntry, SuppressionList } from './ports/suppression.js';
+export type { SuppressionEntry, SuppressionList, SuppressionSource } from './ports/suppression.js';
 
 /** How long a hard bounce keeps an address suppressed: mailboxes do come back (re-created, un-full). */
 export const HARD_BOUNCE_SUPPRESSION_DAYS = 30;

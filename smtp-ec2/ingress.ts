@@ -11,7 +11,8 @@ import type { Config } from '../core/config.js';
 import type { Check, CheckResult } from '../core/checks/check.js';
 import { runChecks } from '../core/checks/check.js';
 import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from '../core/checks/session.js';
-import { canonicalLogin, matchIpUser, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
+import { canonicalLogin, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
+import { cachedIpUserLookup } from '../core/ip-user-lookup.js';
 import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { effectiveUserSettings, type ConfigStore, type MessageLog } from '../core/stores.js';
@@ -108,8 +109,11 @@ export class Ingress {
   readonly submission: SMTPServer;
   readonly submissions: SMTPServer;
   private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
+  /** The IP user of a client address, cached briefly: asked on every MAIL FROM without AUTH. */
+  private readonly findIpUser: (ip: string) => Promise<OutgoingUser | undefined>;
 
   constructor(private readonly deps: IngressDeps) {
+    this.findIpUser = cachedIpUserLookup(deps.configStore);
     const { smtp } = deps.config;
     const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };
     this.caps = { submission: new SessionCaps(caps), submissions: new SessionCaps(caps) };
@@ -265,7 +269,7 @@ export class Ingress {
       user = await configStore.getUser(session.user);
     } else {
       via = 'ip';
-      user = matchIpUser(await configStore.listUsers({ kind: 'ip' }), clientIp(session));
+      user = await this.findIpUser(clientIp(session));
     }
     if (!user) return undefined;
     const tenant = await configStore.getTenant(user.tenantId);

@@ -6,6 +6,9 @@
 // Lists go through two small indexes: `byParent` (a tenant's domains and users) and `byKind`
 // (all tenants, all domains, the users of one kind: the ingress's IP-user list is one Query).
 // Deleting a tenant deletes its domains, users and their login claims first, then the tenant.
+// An IP user is also filed under its network (`IPNET#<bucket>` / `<user id>`, a copy of the user
+// item written in the same transaction as the user; see core/ip-user-lookup.ts), so the ingress
+// finds the IP user of a client address with two keyed Queries, never a list of every IP user.
 //
 // Pending domain claims (a tenant's wish to serve a domain it has yet to prove) are items
 // `DOMAINCLAIM#<name>` / `T#<tenant>`: every claim on one name shares a partition, so verifying
@@ -19,10 +22,11 @@ import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentC
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ceilingsSchema, type Ceilings } from '../../core/ceilings.js';
 import type { DomainClaim } from '../../core/domains.js';
-import { userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { matchIpUser, userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
 import { systemClock, type Clock } from '../../core/ports.js';
+import { ipAddressBuckets, ipRangeBucket } from '../../core/ip-user-lookup.js';
 import { backoff, bool, deleteAll, isContention, queryAll, requireNum, requireStr, str, type Item } from './dynamo-items.js';
 
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -364,7 +368,7 @@ export class DynamoDbConfigStore implements ConfigStore {
     try {
       await this.client.send(
         new TransactWriteCommand({
-          TransactItems: [this.put({ pk: `LOGIN#${user.identity}`, userId: user.id, kind: user.kind }, true), this.put(this.userItem(user), true)],
+          TransactItems: [this.put({ pk: `LOGIN#${user.identity}`, userId: user.id, kind: user.kind }, true), this.put(this.userItem(user), true), ...this.ipNetPut(user)],
         }),
       );
     } catch (error: unknown) {
@@ -384,6 +388,25 @@ export class DynamoDbConfigStore implements ConfigStore {
       gsi2pk: `USERKIND#${user.kind}`,
       gsi2sk: user.identity,
     };
+  }
+
+  /** The copy of an IP user filed under its network (nothing for other users). */
+  private ipNetPut(user: OutgoingUser): Action[] {
+    if (user.kind !== 'ip') return [];
+    const { pk: _pk, gsi1pk: _g1, gsi1sk: _g1s, gsi2pk: _g2, gsi2sk: _g2s, ...copy } = this.userItem(user);
+    return [{ Put: { TableName: this.table, Item: { ...copy, pk: `IPNET#${ipRangeBucket(user.identity)}`, sk: user.id } } }];
+  }
+
+  private ipNetRemove(user: OutgoingUser): Action[] {
+    return user.kind === 'ip' ? [{ Delete: { TableName: this.table, Key: { pk: `IPNET#${ipRangeBucket(user.identity)}`, sk: user.id } } }] : [];
+  }
+
+  async findIpUser(ip: string): Promise<OutgoingUser | undefined> {
+    const buckets = ipAddressBuckets(ip);
+    const filed = await Promise.all(
+      buckets.map((bucket) => queryAll(this.client, { TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `IPNET#${bucket}` }, ConsistentRead: true })),
+    );
+    return matchIpUser(filed.flat().map(toUser), ip);
   }
 
   async getUser(id: string): Promise<OutgoingUser | undefined> {
@@ -426,7 +449,7 @@ export class DynamoDbConfigStore implements ConfigStore {
     };
     try {
       await this.client.send(
-        new TransactWriteCommand({ TransactItems: [{ Put: { TableName: this.table, Item: { sk: ONE, ...this.userItem(next) }, ConditionExpression: 'attribute_exists(pk)' } }] }),
+        new TransactWriteCommand({ TransactItems: [{ Put: { TableName: this.table, Item: { sk: ONE, ...this.userItem(next) }, ConditionExpression: 'attribute_exists(pk)' } }, ...this.ipNetPut(next)] }),
       );
     } catch (error: unknown) {
       if (failedActions(error).length > 0) throw new NotFoundError(`no user ${id}`);
@@ -438,6 +461,6 @@ export class DynamoDbConfigStore implements ConfigStore {
   async deleteUser(id: string): Promise<void> {
     const user = await this.getUser(id);
     if (!user) throw new NotFoundError(`no user ${id}`);
-    await this.client.send(new TransactWriteCommand({ TransactItems: [this.remove(`USER#${id}`), this.remove(`LOGIN#${user.identity}`)] }));
+    await this.client.send(new TransactWriteCommand({ TransactItems: [this.remove(`USER#${id}`), this.remove(`LOGIN#${user.identity}`), ...this.ipNetRemove(user)] }));
   }
 }

@@ -8,15 +8,22 @@
 // partitions (and all traffic over ALL_SHARDS), never one hot partition; a search queries every
 // shard of its index in parallel and merges them newest first. Items expire by TTL after the
 // retention; `purgeOlderThan` does the same at once (housekeeping).
+//
+// Event counts for the gauges are running counters, spread over EVENT_COUNT_SHARDS items
+// (`EVENTS#<shard>`, one attribute per event name) so that no single item takes every event's
+// write; reading them is one BatchGet of those items. A provider's id (SES message id) is an item
+// of its own, `P#<id>`, naming our message: one strongly consistent GetItem finds it.
 import { createHash } from 'node:crypto';
-import { PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { bucketStart, NOTICE_EVENT_KEYS, REFUSED_STATUSES, refusalReason } from '../../core/api/stats.js';
 import { ConflictError, InvalidInputError, MESSAGE_STATUSES, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
 import { systemClock, type Clock } from '../../core/ports.js';
-import { backoff, bool, deleteAll, isContention, num, queryAll, requireNum, requireStr, scanAll, str, strings, ttlSeconds, type Item } from './dynamo-items.js';
+import { backoff, bool, deleteAll, getMany, isContention, num, queryAll, requireNum, requireStr, scanAll, str, strings, ttlSeconds, type Item } from './dynamo-items.js';
 
 export const TENANT_SHARDS = 8;
 export const ALL_SHARDS = 16;
+export const EVENT_COUNT_SHARDS = 16;
+const EVENT_COUNT_PREFIX = 'n:';
 const MESSAGE = '#MSG';
 const DAY_MS = 86_400_000;
 
@@ -156,6 +163,11 @@ export class DynamoDbMessageLog implements MessageLog {
   }
 
   async addEvent(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): Promise<void> {
+    // The running count is a separate write, in parallel: no extra round trip on the way.
+    await Promise.all([this.countEvent(event), this.recordEvent(messageId, event, detail, status)]);
+  }
+
+  private async recordEvent(messageId: string, event: string, detail: Record<string, unknown>, status: MessageStatus | undefined): Promise<void> {
     const now = this.clock.now();
     this.sequence = (this.sequence + 1) % 1_000_000;
     const put = {
@@ -228,6 +240,55 @@ export class DynamoDbMessageLog implements MessageLog {
         await backoff(attempt);
       }
     }
+  }
+
+  /** Adds one to the event's running count, on a shard chosen at random (see the top of the file). */
+  private async countEvent(event: string): Promise<void> {
+    const shard = Math.floor(Math.random() * EVENT_COUNT_SHARDS);
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `EVENTS#${shard}`, sk: MESSAGE },
+        UpdateExpression: 'ADD #event :one',
+        ExpressionAttributeNames: { '#event': `${EVENT_COUNT_PREFIX}${event}` },
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+  }
+
+  async eventCounts(): Promise<Record<string, number>> {
+    const shards = await getMany(this.client, this.table, Array.from({ length: EVENT_COUNT_SHARDS }, (_, shard) => ({ pk: `EVENTS#${shard}`, sk: MESSAGE })));
+    const counts: Record<string, number> = {};
+    for (const item of shards.values()) {
+      for (const [name, value] of Object.entries(item)) {
+        if (!name.startsWith(EVENT_COUNT_PREFIX) || typeof value !== 'number') continue;
+        const event = name.slice(EVENT_COUNT_PREFIX.length);
+        counts[event] = (counts[event] ?? 0) + value;
+      }
+    }
+    return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  async recordProviderIds(messageId: string, providerIds: string[]): Promise<void> {
+    const expiresAt = ttlSeconds(this.clock.now() + this.retentionMs);
+    for (let start = 0; start < providerIds.length; start += 25) {
+      let pending = providerIds.slice(start, start + 25);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        const requests = pending.map((providerId) => ({ PutRequest: { Item: { pk: `P#${providerId}`, sk: MESSAGE, messageId, expiresAt } } }));
+        const result = await this.client.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+        // What DynamoDB did not take (throttling) is written again, after a pause.
+        pending = (result.UnprocessedItems?.[this.table] ?? []).flatMap((request) => {
+          const pk = str(request.PutRequest?.Item, 'pk');
+          return pk === undefined ? [] : [pk.slice(2)];
+        });
+        if (pending.length > 0) await backoff(attempt);
+      }
+    }
+  }
+
+  async findByProviderId(providerId: string): Promise<string | undefined> {
+    const item = (await this.client.send(new GetCommand({ TableName: this.table, Key: { pk: `P#${providerId}`, sk: MESSAGE }, ConsistentRead: true }))).Item;
+    return str(item, 'messageId');
   }
 
   /** The message's record and events, strongly consistent. */

@@ -3,6 +3,10 @@
 // dead-letter queue is SQS's own (the queue's RedrivePolicy, maxReceiveCount), so it happens as
 // in the SQLite queue: on the receive after the last allowed one. Depth comes from the queue's
 // approximate counters, which SQS updates within about a minute.
+//
+// A deployment passes each queue's URL (the CDK app names queues itself); a dead-letter queue
+// whose URL is not given is found through its queue's RedrivePolicy. `redrive` moves dead
+// letters back by receiving, re-sending and deleting them (it works on any SQS, emulators too).
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
@@ -13,18 +17,20 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Queue, ReceivedMessage } from '../../core/ports.js';
+import type { DeadLetterQueues, Queue, QueueName, ReceivedMessage } from '../../core/ports.js';
 
 export interface SqsQueueOptions {
   client: SQSClient;
   /** Prepended to every queue name, e.g. `outpost-prod-`. */
   prefix?: string;
+  /** Known URLs by queue name (`scan`, `deliver`, ...), asked of SQS by name otherwise. */
+  urls?: Partial<Record<string, string>>;
 }
 
 /** SQS's limit on one ReceiveMessage. */
 const MAX_BATCH = 10;
 
-export class SqsQueue implements Queue {
+export class SqsQueue implements Queue, DeadLetterQueues {
   private readonly urls = new Map<string, Promise<string>>();
 
   constructor(private readonly options: SqsQueueOptions) {}
@@ -32,6 +38,17 @@ export class SqsQueue implements Queue {
   /** The URL of queue `name` (asked once, then cached; a failed lookup is asked again next time). */
   urlOf(name: string): Promise<string> {
     let url = this.urls.get(name);
+    const known = this.options.urls?.[name];
+    if (!url && known) {
+      url = Promise.resolve(known);
+      this.urls.set(name, url);
+    }
+    const base = name.endsWith('-dlq') ? this.options.urls?.[name.slice(0, -'-dlq'.length)] : undefined;
+    if (!url && base) {
+      url = this.deadLetterUrlOf(base);
+      url.catch(() => this.urls.delete(name));
+      this.urls.set(name, url);
+    }
     if (!url) {
       url = this.options.client.send(new GetQueueUrlCommand({ QueueName: `${this.options.prefix ?? ''}${name}` })).then((result) => {
         if (!result.QueueUrl) throw new Error(`queue ${name} has no URL`);
@@ -41,6 +58,34 @@ export class SqsQueue implements Queue {
       this.urls.set(name, url);
     }
     return url;
+  }
+
+  /** The dead-letter queue's URL, from the RedrivePolicy of the queue at `queueUrl`. */
+  private async deadLetterUrlOf(queueUrl: string): Promise<string> {
+    const attributes = await this.options.client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }));
+    const policy: unknown = JSON.parse(attributes.Attributes?.RedrivePolicy ?? '{}');
+    const arn = typeof policy === 'object' && policy !== null ? Reflect.get(policy, 'deadLetterTargetArn') : undefined;
+    // arn:aws:sqs:<region>:<account>:<name>
+    const parts = typeof arn === 'string' ? arn.split(':') : [];
+    const [account, name] = [parts[4], parts[5]];
+    if (!account || !name) throw new Error(`queue ${queueUrl} has no dead-letter queue in its RedrivePolicy`);
+    const result = await this.options.client.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
+    if (!result.QueueUrl) throw new Error(`dead-letter queue ${name} has no URL`);
+    return result.QueueUrl;
+  }
+
+  async redrive(queue: QueueName): Promise<number> {
+    let moved = 0;
+    for (;;) {
+      const batch = await this.receive(`${queue}-dlq`, { max: MAX_BATCH, visibilityTimeoutSeconds: 60 });
+      if (batch.length === 0) return moved;
+      for (const message of batch) {
+        // Sent again before the dead letter is deleted: a failure in between leaves a copy, never none.
+        await this.send(queue, message.body);
+        await this.delete(`${queue}-dlq`, message.receiptHandle);
+        moved += 1;
+      }
+    }
   }
 
   async send(queue: string, body: string, options: { delaySeconds?: number } = {}): Promise<string> {

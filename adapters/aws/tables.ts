@@ -79,6 +79,11 @@ export const TABLES = {
       { name: 'byId', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
     ],
   },
+  logins: {
+    purpose: 'Sources each login succeeded from (smart lockout of failed AUTH): one item per login and source, L#<login> / <source>, expiring by TTL',
+    ttlAttribute: 'expiresAt',
+    indexes: [],
+  },
 } satisfies Record<string, TableDefinition>;
 
 export type TableName = keyof typeof TABLES;

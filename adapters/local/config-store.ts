@@ -2,12 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { ceilingsSchema, type Ceilings } from '../../core/ceilings.js';
 import type { DomainClaim } from '../../core/domains.js';
-import { userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tenant } from '../../core/identity.js';
+import { matchIpUser, userIdFor, type Domain, type IdentityKind, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { settingOverridesSchema, type SettingOverrides } from '../../core/settings.js';
 import { ConflictError, NotFoundError, type ConfigStore } from '../../core/stores.js';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { immediate, type Db } from './sqlite.js';
+import { ipAddressBuckets, ipRangeBucket } from '../../core/ip-user-lookup.js';
 
 interface TenantRow {
   id: string;
@@ -238,10 +239,10 @@ export class SqliteConfigStore implements ConfigStore {
     try {
       this.db
         .prepare(
-          `INSERT INTO users (id, tenant_id, kind, identity, domain, password_hash, settings, created_at)
-           VALUES (@id, @tenant_id, @kind, @identity, @domain, @password_hash, @settings, @created_at)`,
+          `INSERT INTO users (id, tenant_id, kind, identity, domain, password_hash, settings, created_at, ip_bucket)
+           VALUES (@id, @tenant_id, @kind, @identity, @domain, @password_hash, @settings, @created_at, @ip_bucket)`,
         )
-        .run(row);
+        .run({ ...row, ip_bucket: row.kind === 'ip' ? ipRangeBucket(row.identity) : null });
     } catch (error: unknown) {
       if (isUniqueViolation(error)) throw new ConflictError(`user "${input.identity}" already exists`);
       throw error;
@@ -259,6 +260,13 @@ export class SqliteConfigStore implements ConfigStore {
       .prepare("SELECT * FROM users WHERE identity = ? AND kind IN ('mailbox', 'domain')")
       .get(identity) as UserRow | undefined;
     return row && toUser(row);
+  }
+
+  async findIpUser(ip: string): Promise<OutgoingUser | undefined> {
+    const buckets = ipAddressBuckets(ip);
+    if (buckets.length === 0) return undefined;
+    const rows = this.db.prepare(`SELECT * FROM users WHERE ip_bucket IN (${buckets.map(() => '?').join(', ')})`).all(...buckets) as UserRow[];
+    return matchIpUser(rows.map(toUser), ip);
   }
 
   async listUsers(filter: { tenantId?: string; kind?: IdentityKind } = {}): Promise<OutgoingUser[]> {

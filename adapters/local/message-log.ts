@@ -65,6 +65,7 @@ export class SqliteMessageLog implements MessageLog {
       this.db
         .prepare('INSERT INTO message_events (message_id, at, event, detail) VALUES (?, ?, ?, ?)')
         .run(messageId, now, event, JSON.stringify(detail));
+      this.db.prepare('INSERT INTO message_event_counts (event, count) VALUES (?, 1) ON CONFLICT (event) DO UPDATE SET count = count + 1').run(event);
       if (status) this.db.prepare('UPDATE messages SET status = ?, updated_at = ? WHERE id = ?').run(status, now, messageId);
     })();
   }
@@ -82,8 +83,26 @@ export class SqliteMessageLog implements MessageLog {
     return { message: toRecord(row), events };
   }
 
+  async eventCounts(): Promise<Record<string, number>> {
+    const rows = this.db.prepare('SELECT event, count FROM message_event_counts ORDER BY event').all() as Array<{ event: string; count: number }>;
+    return Object.fromEntries(rows.map((row) => [row.event, row.count]));
+  }
+
+  async recordProviderIds(messageId: string, providerIds: string[]): Promise<void> {
+    const insert = this.db.prepare('INSERT INTO provider_message_ids (provider_id, message_id) VALUES (?, ?) ON CONFLICT (provider_id) DO UPDATE SET message_id = excluded.message_id');
+    this.db.transaction(() => {
+      for (const providerId of providerIds) insert.run(providerId, messageId);
+    })();
+  }
+
+  async findByProviderId(providerId: string): Promise<string | undefined> {
+    const row = this.db.prepare('SELECT message_id FROM provider_message_ids WHERE provider_id = ?').get(providerId) as { message_id: string } | undefined;
+    return row?.message_id;
+  }
+
   async purgeOlderThan(cutoff: number): Promise<number> {
     return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM provider_message_ids WHERE message_id IN (SELECT id FROM messages WHERE received_at < ?)').run(cutoff);
       this.db.prepare('DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE received_at < ?)').run(cutoff);
       return this.db.prepare('DELETE FROM messages WHERE received_at < ?').run(cutoff).changes;
     })();

@@ -9,6 +9,7 @@
 // rows get it), a changed column a copy into a new table. The store that uses the change reads
 // and writes it; nothing creates tables in a store's constructor. test/e2e/upgrade.test.ts starts
 // the current code on a folder made by the first release and must stay green.
+import { ipRangeBucket } from '../../core/ip-user-lookup.js';
 import type { Db } from './sqlite.js';
 
 export interface Migration {
@@ -336,6 +337,37 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX counter_holds_member ON counter_holds (key, member);
         CREATE INDEX counter_holds_leaves ON counter_holds (leaves_at);
       `),
+  },
+  {
+    version: 7,
+    name: 'message log: running counts of events (gauges), provider message ids (SES events)',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE message_event_counts (
+          event TEXT PRIMARY KEY,
+          count INTEGER NOT NULL
+        );
+        INSERT INTO message_event_counts (event, count) SELECT event, COUNT(*) FROM message_events GROUP BY event;
+        CREATE TABLE provider_message_ids (
+          provider_id TEXT PRIMARY KEY,
+          message_id TEXT NOT NULL
+        );
+        CREATE INDEX provider_message_ids_message ON provider_message_ids (message_id);
+      `),
+  },
+  {
+    version: 8,
+    name: 'IP users filed by network, so the ingress finds one without reading them all',
+    up: (db) => {
+      db.exec(`
+        ALTER TABLE users ADD COLUMN ip_bucket TEXT;
+        CREATE INDEX users_ip_bucket ON users (ip_bucket) WHERE ip_bucket IS NOT NULL;
+      `);
+      const file = db.prepare('UPDATE users SET ip_bucket = ? WHERE id = ?');
+      for (const user of db.prepare("SELECT id, identity FROM users WHERE kind = 'ip'").all() as Array<{ id: string; identity: string }>) {
+        file.run(ipRangeBucket(user.identity), user.id);
+      }
+    },
   },
 ];
 

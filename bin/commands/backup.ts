@@ -1,6 +1,5 @@
 // `outpost backup DIR`: a consistent copy of the data folder while the relay runs.
 import { resolve } from 'node:path';
-import { backupDataFolder } from '../../adapters/local/backup.js';
 import { positional, withStores, type Command } from './common.js';
 
 export const backupCommand: Command = {
@@ -9,7 +8,7 @@ export const backupCommand: Command = {
   async run(ctx) {
     const destination = resolve(positional(ctx, 0, 'DIR'));
     await withStores(ctx, async (stores) => {
-      const summary = await backupDataFolder(ctx.config.dataDir, stores.db, destination);
+      const summary = await stores.database.backup(destination);
       ctx.out(`backup written to ${summary.destination}`);
       ctx.out(`  database          schema version ${summary.schemaVersion}, ${summary.queued} messages in the pipeline queues`);
       ctx.out(`  message files     ${summary.messageFiles}`);

@@ -4,7 +4,6 @@ import { MESSAGE_STATUSES, NotFoundError, type MessageStatus } from '../../core/
 import { UsageError } from './common.js';
 import { QUEUE_NAMES, type QueueName } from '../../core/ports.js';
 import { printHeld } from './holds.js';
-import { countDamagedEntries, listDamagedEntries } from '../../adapters/local/damaged-entries.js';
 
 function messageStatus(value: string | undefined): MessageStatus | undefined {
   if (value === undefined) return undefined;
@@ -70,14 +69,14 @@ export const queueCommands: Record<string, Command> = {
         table(ctx.out, ['QUEUE', 'VISIBLE', 'IN-FLIGHT', 'DELAYED'], rows);
         await printHeld(ctx, stores);
         // Entries damaged on disk, set aside at start-up (their files are in the data folder's damaged/).
-        const damaged = countDamagedEntries(stores.db);
+        const damaged = stores.database.countDamagedEntries();
         if (damaged === 0) return;
         ctx.out('');
         ctx.out(`set aside as damaged: ${damaged} (newest 20 below; files kept in ${ctx.config.dataDir}/damaged)`);
         table(
           ctx.out,
           ['FOUND', 'QUEUE', 'MESSAGE', 'ACTION', 'REASON'],
-          listDamagedEntries(stores.db, 20).map((entry) => [formatTime(entry.foundAt), entry.queue, entry.messageId ?? `(row ${entry.queueMessageId})`, entry.action, entry.reason]),
+          stores.database.listDamagedEntries(20).map((entry) => [formatTime(entry.foundAt), entry.queue, entry.messageId ?? `(row ${entry.queueMessageId})`, entry.action, entry.reason]),
         );
       });
     },

@@ -5,27 +5,8 @@
 //
 // Token format: `opk_<id>_<secret>`, id = 16 hex characters, secret = 43 base64url characters.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-
-export interface ApiKey {
-  id: string;
-  tenantId: string;
-  /** What the tenant called it ("billing system", "panel"). */
-  name: string;
-  createdAt: number;
-  lastUsedAt: number | null;
-}
-
-/** Storage of API keys (SQLite | DynamoDB). Never holds the key itself, only its hash. */
-export interface ApiKeyStore {
-  insert(key: ApiKey & { secretHash: string }): Promise<void>;
-  find(id: string): Promise<(ApiKey & { secretHash: string }) | undefined>;
-  list(tenantId: string): Promise<ApiKey[]>;
-  /** Deletes the key of that tenant; false when there is none. */
-  revoke(tenantId: string, id: string): Promise<boolean>;
-  /** Deletes every key of the tenant (tenant deleted). */
-  revokeAll(tenantId: string): Promise<void>;
-  touch(id: string, at: number): Promise<void>;
-}
+import type { ApiKey, ApiKeyStore } from '../ports/api-keys.js';
+export type { ApiKey, ApiKeyStore } from '../ports/api-keys.js';
 
 const TOKEN_RE = /^opk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 

@@ -3,54 +3,13 @@
 // (`signingKey`); everything listed or printed is public data (the DNS record to publish).
 import { generateKeyPair as generateKeyPairCallback, createPublicKey } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { DkimAlgorithm, DkimDnsRecord, DkimKeyStore, DkimPublicKey } from '../ports/dkim-keys.js';
+export type { DkimAlgorithm, DkimDnsRecord, DkimKeyStore, DkimPublicKey, DkimSigningKey } from '../ports/dkim-keys.js';
 
 const generateKeyPair = promisify(generateKeyPairCallback);
 
-export type DkimAlgorithm = 'rsa' | 'ed25519';
-
-/** What may leave the server: the selector, its algorithm and the DNS record to publish. */
-export interface DkimPublicKey {
-  domain: string;
-  selector: string;
-  algorithm: DkimAlgorithm;
-  /** The p= value: base64 of the SPKI DER (RSA) or of the raw 32-byte key (Ed25519, RFC 8463). */
-  publicKey: string;
-  isDefault: boolean;
-  createdAt: number;
-  dns: DkimDnsRecord;
-}
-
-export interface DkimSigningKey {
-  domain: string;
-  selector: string;
-  algorithm: DkimAlgorithm;
-  privateKeyPem: string;
-}
-
-export interface DkimDnsRecord {
-  /** `SELECTOR._domainkey.DOMAIN.` */
-  name: string;
-  /** The TXT value as one string. */
-  value: string;
-  /** The zone-file line, the value split into strings of at most 255 characters. */
-  zoneLine: string;
-}
-
 export class DkimKeyError extends Error {
   override name = 'DkimKeyError';
-}
-
-/** The store port (SQLite on the single node). Private keys are sealed at rest by the adapter. */
-export interface DkimKeyStore {
-  /** Stores a generated key; the first key of a domain becomes its default. */
-  insert(key: { domain: string; selector: string; algorithm: DkimAlgorithm; publicKey: string; privateKeyPem: string; makeDefault: boolean }): Promise<DkimPublicKey>;
-  /** Public data only; all domains when `domain` is omitted. */
-  list(domain?: string): Promise<DkimPublicKey[]>;
-  setDefault(domain: string, selector: string): Promise<void>;
-  /** Removes a selector; removing the default makes the newest remaining key the default. */
-  remove(domain: string, selector: string): Promise<void>;
-  /** For the signer only: the given selector, or the domain's default when omitted. */
-  signingKey(domain: string, selector?: string | null): Promise<DkimSigningKey | undefined>;
 }
 
 // A selector is one or more DNS labels (RFC 6376 §3.1); we keep to letters, digits and hyphens.

@@ -5,43 +5,7 @@
 //   name or a number changed) differ in few bits, so known spam matches within a Hamming distance.
 // - Bulk: the same fingerprint sent by many different identities within a window is a campaign.
 import { createHash } from 'node:crypto';
-
-export type HashSource = 'operator' | 'virus' | 'spam';
-
-export interface BlockedHash {
-  sha256: string;
-  source: HashSource;
-  reason: string;
-  addedAt: number;
-}
-
-export interface FuzzyMatch {
-  fingerprint: string;
-  distance: number;
-}
-
-/** Storage of the blocklists and the bulk sightings (SQLite | DynamoDB). Fingerprints are 16 hex digits. */
-export interface FingerprintStore {
-  blockHash(entry: BlockedHash): Promise<void>;
-  unblockHash(sha256: string): Promise<void>;
-  /** The entries among `sha256s` that are blocked. */
-  findBlockedHashes(sha256s: string[]): Promise<BlockedHash[]>;
-  listBlockedHashes(): Promise<BlockedHash[]>;
-
-  addSpamFingerprint(fingerprint: string, at: number): Promise<void>;
-  /** The closest known spam fingerprint within `maxDistance` bits, if any. */
-  nearestSpamFingerprint(fingerprint: string, maxDistance: number): Promise<FuzzyMatch | undefined>;
-
-  recordSighting(fingerprint: string, identity: string, at: number): Promise<void>;
-  /** Distinct identities that sent a fingerprint within `maxDistance` bits since `since`. */
-  countSenders(fingerprint: string, maxDistance: number, since: number): Promise<number>;
-
-  /**
-   * Removes learned fingerprints and hashes older than `learned` (operator hashes stay) and bulk
-   * sightings older than `sightings` (the bulk detector only looks back its window).
-   */
-  purgeOlderThan(cutoff: { learned: number; sightings: number }): Promise<void>;
-}
+export type { BlockedHash, FingerprintStore, FuzzyMatch, HashSource } from '../ports/fingerprints.js';
 
 export function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');

@@ -137,6 +137,62 @@ export function configStoreContract(backend: string, open: (clock: { now(): numb
     expect(await s.getDomain('acme.test')).toBeUndefined();
   });
 
+  it('finds the IP user of a client address, the most specific range first, and forgets it when deleted', async () => {
+    const s = await open({ now: () => 1234 });
+    const acme = await s.createTenant('acme');
+    const globex = await s.createTenant('globex');
+    const wide = await s.createUser({ tenantId: acme.id, kind: 'ip', identity: '198.51.0.0/16', domain: null, passwordHash: null });
+    const narrow = await s.createUser({ tenantId: acme.id, kind: 'ip', identity: '198.51.100.0/24', domain: null, passwordHash: null });
+    const host = await s.createUser({ tenantId: globex.id, kind: 'ip', identity: '203.0.113.7/32', domain: null, passwordHash: null });
+    const v6 = await s.createUser({ tenantId: globex.id, kind: 'ip', identity: '2001:db8:0:1::/64', domain: null, passwordHash: null });
+    // A range wider than an IP user may be made with today, as an older release may have stored it.
+    const legacy = await s.createUser({ tenantId: globex.id, kind: 'ip', identity: '10.0.0.0/8', domain: null, passwordHash: null });
+    await s.createUser({ tenantId: acme.id, kind: 'mailbox', identity: 'alice@acme.test', domain: 'acme.test', passwordHash: 'h' });
+    expect((await s.findIpUser('198.51.100.9'))?.id).toBe(narrow.id);
+    expect((await s.findIpUser('198.51.7.9'))?.id).toBe(wide.id);
+    expect((await s.findIpUser('::ffff:198.51.100.9'))?.id).toBe(narrow.id);
+    expect((await s.findIpUser('203.0.113.7'))?.id).toBe(host.id);
+    expect(await s.findIpUser('203.0.113.8')).toBeUndefined();
+    expect((await s.findIpUser('2001:db8:0:1:aa::5'))?.id).toBe(v6.id);
+    expect(await s.findIpUser('2001:db8:0:2::5')).toBeUndefined();
+    expect((await s.findIpUser('10.200.1.1'))?.id).toBe(legacy.id);
+    expect(await s.findIpUser('not an address')).toBeUndefined();
+    const changed = await s.updateUser(narrow.id, { settings: { mailsPerMinute: 7 } });
+    expect(await s.findIpUser('198.51.100.9')).toEqual(changed);
+    await s.deleteUser(narrow.id);
+    expect((await s.findIpUser('198.51.100.9'))?.id).toBe(wide.id);
+    await s.deleteTenant(globex.id);
+    expect(await s.findIpUser('203.0.113.7')).toBeUndefined();
+    expect(await s.findIpUser('10.200.1.1')).toBeUndefined();
+  });
+
+  it('deletes a tenant with its domains, pending claims and users, whose names and logins are free again', async () => {
+    const s = await open({ now: () => 1234 });
+    const acme = await s.createTenant('acme');
+    const other = await s.createTenant('other');
+    await s.addDomain(acme.id, 'acme.test');
+    await s.claimDomain(acme.id, 'pending.test', 'a'.repeat(32));
+    const alice = await s.createUser({ tenantId: acme.id, kind: 'mailbox', identity: 'alice@acme.test', domain: 'acme.test', passwordHash: 'h' });
+    const relay = await s.createUser({ tenantId: acme.id, kind: 'ip', identity: '192.0.2.0/24', domain: null, passwordHash: null });
+    const kept = await s.createUser({ tenantId: other.id, kind: 'mailbox', identity: 'bob@other.test', domain: 'other.test', passwordHash: 'h' });
+    await s.deleteTenant(acme.id);
+    expect(await s.getTenant(acme.id)).toBeUndefined();
+    expect(await s.getDomain('acme.test')).toBeUndefined();
+    expect(await s.listDomains(acme.id)).toEqual([]);
+    expect(await s.getDomainClaim(acme.id, 'pending.test')).toBeUndefined();
+    expect(await s.getUser(alice.id)).toBeUndefined();
+    expect(await s.getUser(relay.id)).toBeUndefined();
+    expect(await s.findUserByLogin('alice@acme.test')).toBeUndefined();
+    expect(await s.findIpUser('192.0.2.1')).toBeUndefined();
+    expect(await s.getUser(kept.id)).toEqual(kept);
+    // Everything the tenant held can be taken again.
+    const again = await s.createTenant('acme');
+    await s.addDomain(again.id, 'acme.test');
+    await s.createUser({ tenantId: again.id, kind: 'mailbox', identity: 'alice@acme.test', domain: 'acme.test', passwordHash: 'h' });
+    await s.createUser({ tenantId: again.id, kind: 'ip', identity: '192.0.2.0/24', domain: null, passwordHash: null });
+    expect((await s.findIpUser('192.0.2.1'))?.tenantId).toBe(again.id);
+  });
+
   it('finds mailbox and domain users by login, never IP users, and deletes them with their tenant', async () => {
     const s = await open({ now: () => 1234 });
     const acme = await s.createTenant('acme');

@@ -122,5 +122,36 @@ export function messageLogContract(backend: string, open: (clock: { now(): numbe
       expect((await log.get('NEW'))?.message.id).toBe('NEW');
       expect((await log.search({})).items.map((m) => m.id)).toEqual(['NEW']);
     });
+
+    it('counts events by name since the log began, and purging does not lower the counts', async () => {
+      const { log, add } = await setup();
+      expect(await log.eventCounts()).toEqual({});
+      await add('OLD', 1000);
+      await log.addEvent('OLD', 'received');
+      await log.addEvent('OLD', 'delivered', {}, 'delivered');
+      await add('NEW', 5000);
+      await log.addEvent('NEW', 'received');
+      await log.addEvent('NEW', 'deferred', { attempt: 1 }, 'deferred');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => log.addEvent('NEW', 'deferred', { attempt: i + 2 })));
+      expect(await log.eventCounts()).toEqual({ deferred: 21, delivered: 1, received: 2 });
+      await log.purgeOlderThan(2000);
+      expect(await log.eventCounts()).toEqual({ deferred: 21, delivered: 1, received: 2 });
+    });
+
+    it('finds a message by the ids a provider (SES) gave it, and nothing for an unknown id', async () => {
+      const { log, add } = await setup();
+      await add('M1', 1000);
+      await add('M2', 1000);
+      await log.recordProviderIds('M1', ['ses-a', 'ses-b']);
+      await log.recordProviderIds('M2', ['ses-c']);
+      await log.recordProviderIds('M2', []);
+      expect(await log.findByProviderId('ses-a')).toBe('M1');
+      expect(await log.findByProviderId('ses-b')).toBe('M1');
+      expect(await log.findByProviderId('ses-c')).toBe('M2');
+      expect(await log.findByProviderId('ses-unknown')).toBeUndefined();
+      const many = Array.from({ length: 60 }, (_, i) => `ses-many-${i}`);
+      await log.recordProviderIds('M2', many);
+      expect(await log.findByProviderId('ses-many-59')).toBe('M2');
+    });
   });
 }

@@ -14,6 +14,7 @@ import { messageWithStatus, parseReply, rawMessage, rawSession, rawTransaction, 
 import { outpost, relayEnv, relayPorts, startRelay } from '../helpers/relay-process.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
 import { waitFor } from '../helpers/net.js';
+import { sqliteHandleForTests } from '../../bin/local-stores.js';
 
 const PASSWORD = 'a good long password';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -86,7 +87,7 @@ describe('storage faults while a message is stored', () => {
   it('answers 452 4.3.1 when the database is full (SQLITE_FULL), and accepts again once it is not', async () => {
     const node = await nodeWithAlice();
     cleanups.push(() => node.stop());
-    const { db } = node.node.stores;
+    const db = sqliteHandleForTests(node.node.stores);
     // The database may not grow: fill its last free pages.
     db.exec('CREATE TABLE filler (data BLOB)');
     db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);

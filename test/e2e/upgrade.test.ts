@@ -5,7 +5,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../adapters/local/migrations.js';
+import { LATEST_SCHEMA_VERSION } from '../../adapters/local/migrations.js';
 import { headersOf, messageWithStatus, parseReply, rawSession, rawTransaction, rawMessage, startE2eNode, type E2eNode } from '../helpers/e2e-node.js';
 import { buildReleaseZeroFolder } from '../helpers/release-zero.js';
 
@@ -21,7 +21,7 @@ describe('upgrade from release 0', () => {
     const before = await buildReleaseZeroFolder(dataDir, { count: 3 });
     node = await startE2eNode({ config: { dataDir } });
     const { stores, ports } = node.node;
-    expect(schemaVersion(stores.db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(stores.database.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
 
     // The queue: every message accepted before the upgrade is delivered, signed with the old key.
     const received = await node.sink.waitForMessages(before.queued.length, 20_000);

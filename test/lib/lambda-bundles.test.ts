@@ -1,6 +1,6 @@
 // Each Lambda entry bundled as NodejsFunction bundles it (esbuild, ESM, the createRequire banner,
 // nothing external) into a folder with no node_modules anywhere above it, then imported and
-// invoked with real event shapes. The AWS store adapters are not wired into lambdas/aws-stores.ts
+// invoked with real event shapes. The AWS store adapters are not wired into most of lambdas/aws-stores.ts
 // yet, so the invocations stop where the stores would be needed: malformed records are refused
 // before any store is touched, and a valid one fails cleanly and is left to SQS to retry.
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -206,9 +206,10 @@ describe('Lambda bundles', () => {
     expect(wrong.statusCode).toBe(400);
   });
 
-  it('housekeeping: a scheduled event fails with the reason when the stores are not wired', async () => {
+  it('housekeeping: a scheduled event fails with the reason when the deployment environment is missing', async () => {
     const scheduled = { version: '0', id: 'e-1', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', time: '2026-12-01T00:00:00Z', region: 'eu-west-1', resources: [], detail: {} };
-    await expect(invoke('housekeeping', scheduled)).rejects.toThrow(/not wired/);
+    // The stores are built from the AWS adapters (lambdas/aws-stores.ts); this test sets no table prefix.
+    await expect(invoke('housekeeping', scheduled)).rejects.toThrow(/OUTPOST_TABLE_PREFIX is not set/);
   });
 
   it('DKIM signing works from a bundle (mailauth imported statically): dkimpy verifies the signature', async () => {

@@ -19,6 +19,7 @@ import { DynamoDbDkimKeyStore } from '../../../adapters/aws/dynamodb-dkim-key-st
 import { DynamoDbFingerprintStore } from '../../../adapters/aws/dynamodb-fingerprint-store.js';
 import { DynamoDbHoldStore } from '../../../adapters/aws/dynamodb-hold-store.js';
 import { DynamoDbLockStore } from '../../../adapters/aws/dynamodb-lock-store.js';
+import { DynamoDbLoginSourceStore } from '../../../adapters/aws/dynamodb-login-source-store.js';
 import { DynamoDbMessageLog } from '../../../adapters/aws/dynamodb-message-log.js';
 import { DynamoDbMessageStats } from '../../../adapters/aws/dynamodb-message-stats.js';
 import { DynamoDbQuarantineStore } from '../../../adapters/aws/dynamodb-quarantine-store.js';
@@ -33,6 +34,7 @@ import { dkimKeyStoreContract } from '../../core/dkim-key-store.contract.js';
 import { fingerprintStoreContract } from '../../core/fingerprint-store.contract.js';
 import { holdStoreContract } from '../../core/holds.contract.js';
 import { lockStoreContract } from '../../core/lock-store.contract.js';
+import { loginSourceStoreContract } from '../../core/login-source-store.contract.js';
 import { messageLogContract } from '../../core/message-log.contract.js';
 import { messageStatsContract } from '../../core/message-stats.contract.js';
 import { quarantineStoreContract } from '../../core/quarantine-store.contract.js';
@@ -74,6 +76,8 @@ messageLogContract('DynamoDB (DynamoDB Local)', async (clock) => ({
 suppressionListContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbSuppressionList({ client: documents, table: await fresh('suppressions'), clock }));
 
 lockStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbLockStore({ client: documents, table: await fresh('locks') }));
+
+loginSourceStoreContract('DynamoDB (DynamoDB Local)', async () => new DynamoDbLoginSourceStore({ client: documents, table: await fresh('logins') }));
 
 configStoreContract('DynamoDB (DynamoDB Local)', async (clock) => new DynamoDbConfigStore({ client: documents, table: await fresh('config'), clock }));
 

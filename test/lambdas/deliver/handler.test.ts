@@ -295,6 +295,9 @@ describe('deliver handler with a test MX giving chosen answers', () => {
       get: (id) => node.log.get(id),
       search: (query) => node.log.search(query),
       purgeOlderThan: (cutoff) => node.log.purgeOlderThan(cutoff),
+      eventCounts: () => node.log.eventCounts(),
+      recordProviderIds: (id, providerIds) => node.log.recordProviderIds(id, providerIds),
+      findByProviderId: (providerId) => node.log.findByProviderId(providerId),
       addEvent: async (id, event, detail, status) => {
         if (crash && event === 'bounced') {
           crash = false;
