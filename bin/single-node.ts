@@ -13,6 +13,7 @@ import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
+import { nodemailerTransports } from '../adapters/smtp/nodemailer-transports.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
@@ -131,6 +132,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       logger: createLogger('deliver'),
       clock,
       mxPort: options.mxPort,
+      transports: nodemailerTransports,
       async prepare(raw, envelope) {
         const prepared = await preparer(raw, envelope);
         await stores.log.addEvent(envelope.messageId, prepared.dkim.signed ? 'dkim-signed' : 'dkim-unsigned', { ...prepared.dkim, batv: prepared.batv });
