@@ -22,7 +22,6 @@ const MAX_QUEUE_DELAY_SECONDS = 900;
 /** Message-log events that record what one attempt did for one recipient. */
 const OUTCOME_EVENTS = new Set(['delivered', 'deferred', 'bounced', 'expired']);
 
-
 export interface DeliveryAttemptDeps {
   blobs: BlobStore;
   queue: Queue;
