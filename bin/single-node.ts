@@ -31,6 +31,7 @@ import { makeIngressPolicy } from '../core/policy/index.js';
 import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
 import { suppressionCheck } from '../core/suppression.js';
 import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
+import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
 import { BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
@@ -133,11 +134,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       clock,
       mxPort: options.mxPort,
       transports: nodemailerTransports,
-      async prepare(raw, envelope) {
-        const prepared = await preparer(raw, envelope);
-        await stores.log.addEvent(envelope.messageId, prepared.dkim.signed ? 'dkim-signed' : 'dkim-unsigned', { ...prepared.dkim, batv: prepared.batv });
-        return prepared;
-      },
+      prepare: preparedAndRecorded(preparer, stores.log),
       onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
       holds,
     }),
