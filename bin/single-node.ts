@@ -18,6 +18,7 @@ import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { DeliveryScheduler } from '../core/delivery/scheduler.js';
 import { bodyReader, setAsideDamagedEntries } from '../adapters/local/damaged-entries.js';
 import { envelopeSchema } from '../core/envelope.js';
 import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
@@ -117,9 +118,12 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     directSmtp: true,
     clock,
   });
+  // Shared by every delivery job: per-destination slots and the outbound sessions kept for reuse.
+  const deliveryScheduler = DeliveryScheduler.fromConfig(config, createLogger('deliver'));
   poller(
     'deliver',
     makeDeliverHandler({
+      scheduler: deliveryScheduler,
       blobs: stores.blobs,
       queue: stores.queue,
       log: stores.log,
@@ -295,6 +299,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       await Promise.all([ingress.close(), bounceListener.close()]);
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
       await Promise.all([...pollers.values()].map((item) => item.stop()));
+      deliveryScheduler.close();
       stores.close();
       logger.info('stopped');
     })();

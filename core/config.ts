@@ -90,6 +90,8 @@ export const configSchema = z
         attemptTimeoutSeconds: z.number().int().positive().default(240).describe('Time budget of one delivery attempt to one destination, over all its MX addresses; no further address is tried once it is spent. Keep it below queue.visibilityTimeoutSeconds.'),
         concurrency: z.number().int().min(1).default(50).describe('Delivery jobs the single node runs at once, independent of queue batches: a slow destination holds only its own slots.'),
         destinationConcurrency: z.number().int().min(1).default(10).describe('Concurrent deliveries to one destination (recipient domain, or the smarthost); jobs for a destination at its limit wait briefly, then are postponed for a few seconds without using up a retry.'),
+        connectionIdleSeconds: z.number().int().min(0).default(2).describe('How long an outbound SMTP session stays open after a delivery, to carry the next message to the same destination (as Postfix\'s connection cache, whose smtp_connection_cache_time_limit is also 2s); 0 opens a new session per message. Sessions to one destination, idle ones included, never exceed destinationConcurrency.'),
+        messagesPerConnection: z.number().int().min(1).default(100).describe('Messages sent over one outbound SMTP session before it is closed and a new one opened.'),
       })
       .strict()
       .prefault({}),

@@ -85,7 +85,7 @@ function finalStatus(job: DeliverJob, permanent: Failed[], expired: Failed[]): M
 
 export function makeDeliverHandler(deps: DeliverDeps): SqsHandler {
   const { blobs, queue, log, config, logger, clock } = deps;
-  const scheduler = deps.scheduler ?? DeliveryScheduler.fromConfig(config);
+  const scheduler = deps.scheduler ?? DeliveryScheduler.fromConfig(config, logger);
 
   const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, JSON.stringify(deliverJob(envelope))).then(() => undefined) };
 
