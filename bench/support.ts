@@ -63,5 +63,5 @@ export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} M
 export const BODY_2K = 'Hello,\r\n\r\n' + 'This is a benchmark message of ordinary length, about two kilobytes. '.repeat(28) + '\r\n';
 
 export function line(label: string, value: string): string {
-  return `${label.padEnd(46)} ${value}`;
+  return `${label.padEnd(50)} ${value}`;
 }
