@@ -8,32 +8,28 @@ import { Metrics } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
 import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeQuarantine } from '../core/scan/quarantine.js';
-import { effectiveSettings } from '../core/settings.js';
-import { userSettings } from '../core/stores.js';
-import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
-import { Poller } from '../adapters/local/poller.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
-import { deliverJobSchema, makeDeliverHandler } from '../lambdas/deliver/handler.js';
-import { DeliveryScheduler } from '../core/delivery/scheduler.js';
+import { deliverJobSchema } from '../lambdas/deliver/handler.js';
 import { bodyReader, setAsideDamagedEntries } from '../adapters/local/damaged-entries.js';
 import { envelopeSchema } from '../core/envelope.js';
-import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
+import { scanStartupWarnings } from '../lambdas/scan/handler.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
-import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { Check } from '../core/checks/check.js';
 import { makeIngressPolicy } from '../core/policy/index.js';
 import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
-import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
+import { suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
-import { BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC, makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
+import { buildPipeline } from './pipeline.js';
+import { pipelineThread } from './pipeline-thread.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
 
 export interface RunningNode {
@@ -70,8 +66,6 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   metrics.declare(BOUNCES_DROPPED_METRIC, 'counter', BOUNCES_DROPPED_HELP);
   watchDeadLetters(stores, metrics, logger);
 
-  const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
-
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
   const { locks, holds } = makeLocksAndHolds({
     holdStore: stores.holdStore,
@@ -87,105 +81,16 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
   });
   const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
-  const hardBounce = async (tenantId: string, userId: string, recipient: string, diagnostic: string): Promise<void> => {
-    await suppressHardBounce(stores.suppression, { tenantId, address: recipient, reason: diagnostic, now: clock.now() });
-    await policy.recordHardBounces(userId, 1, { recipient });
-  };
-
-  const pollers = new Map<string, Poller>();
-  const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
-    const created = new Poller({
-      concurrency,
-      queue: stores.queue,
-      queueName,
-      handler,
-      batchSize: config.queue.batchSize,
-      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
-      pollIntervalMs: config.queue.pollIntervalMs,
-      logger: createLogger(`poller.${queueName}`),
-    });
-    pollers.set(queueName, created);
-    return created;
-  };
-  const nudge = (queueName: string): void => pollers.get(queueName)?.nudge();
-
-  // deliver: DKIM-sign, BATV-tag, send by SMTP, retry, bounce.
-  const preparer = makeOutgoingPreparer({
-    keys: stores.dkimKeys,
-    settingsFor: (envelope) => settingsFor(envelope.userId),
-    tenantOfDomain: async (domain) => (await stores.configStore.getDomain(domain))?.tenantId,
-    batvKeys: stores.batvKeys,
-    directSmtp: true,
-    clock,
-  });
-  // Shared by every delivery job: per-destination slots and the outbound sessions kept for reuse.
-  const deliveryScheduler = DeliveryScheduler.fromConfig(config, createLogger('deliver'));
-  poller(
-    'deliver',
-    makeDeliverHandler({
-      scheduler: deliveryScheduler,
-      blobs: stores.blobs,
-      queue: stores.queue,
-      log: stores.log,
-      config,
-      resolver,
-      logger: createLogger('deliver'),
-      clock,
-      mxPort: options.mxPort,
-      async prepare(raw, envelope) {
-        const prepared = await preparer(raw, envelope);
-        await stores.log.addEvent(envelope.messageId, prepared.dkim.signed ? 'dkim-signed' : 'dkim-unsigned', { ...prepared.dkim, batv: prepared.batv });
-        return prepared;
-      },
-      onHardBounce: (envelope, recipient, diagnostic) => hardBounce(envelope.tenantId, envelope.userId, recipient, diagnostic),
-      holds,
-    }),
-    // Jobs one by one as slots free: a dead destination holds only its own jobs.
-    config.delivery.concurrency,
-  );
-
-  // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.
-  poller(
-    'bounce',
-    makeBounceHandler({
-      blobs: stores.blobs,
-      queue: stores.queue,
-      log: stores.log,
-      suppression: stores.suppression,
-      logger: createLogger('bounce'),
-      clock,
-      onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
-      shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
-      hostname: config.hostname,
-      scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
-      maxRecipients: config.bounces.maxRecipients,
-      metrics,
-    }),
-  );
-
-  // scan: virus, spam, fingerprints; verdicts feed the abuse counters.
+  // scan, deliver, bounce: in a worker thread of their own, unless the caller brings a clock
+  // (tests that move time), which cannot cross to another thread.
   const engines = enginesFromConfig(config.scanning);
   const warnings = scanStartupWarnings(engines);
   for (const warning of warnings) logger.warn(warning);
-  const scanHandler = makeScanHandler({
-    blobs: stores.blobs,
-    queue: stores.queue,
-    log: stores.log,
-    config,
-    logger: createLogger('scan'),
-    clock,
-    ...engines,
-    fingerprints: stores.fingerprints,
-    quarantine: stores.quarantine,
-    settingsFor: (envelope) => settingsFor(envelope.userId),
-    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
-    holds,
-  });
-  poller('scan', async (event) => {
-    const response = await scanHandler(event);
-    nudge('deliver');
-    return response;
-  });
+  const inThread = config.queue.pipelineWorker && options.clock === undefined;
+  const pipeline = inThread
+    ? pipelineThread({ config, logger, metrics, mxPort: options.mxPort })
+    : buildPipeline({ config, stores, clock, resolver, policy, holds, metrics, mxPort: options.mxPort });
+  const nudge = (queueName: string): void => pipeline.nudge(queueName);
 
   const ingress = new Ingress({
     config,
@@ -264,7 +169,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
     });
   }
-  for (const item of pollers.values()) item.start();
+  pipeline.start();
 
   const housekeeping = setInterval(() => {
     runHousekeeping(stores, config, clock).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
@@ -298,8 +203,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       clearInterval(holdCheck);
       await Promise.all([ingress.close(), bounceListener.close()]);
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
-      await Promise.all([...pollers.values()].map((item) => item.stop()));
-      deliveryScheduler.close();
+      await pipeline.stop();
       stores.close();
       logger.info('stopped');
     })();
@@ -380,7 +284,7 @@ const DEAD_LETTERS_HELP = 'Messages moved to a dead-letter queue after queue.max
  * and a counter. The cause (a bug, a store down for long) needs a person; once it is fixed,
  * `npx outpost queue redrive` (or POST /v1/queues/{queue}/redrive) moves the messages back.
  */
-function watchDeadLetters(stores: LocalStores, metrics: Metrics, logger: Logger): void {
+export function watchDeadLetters(stores: Pick<LocalStores, 'queue'>, metrics: Pick<Metrics, 'declare' | 'inc'>, logger: Logger): void {
   metrics.declare('outpost_dead_letters_total', 'counter', DEAD_LETTERS_HELP);
   stores.queue.onDeadLetter((deadLetter) => {
     logger.error('message moved to the dead-letter queue; fix the cause, then run: npx outpost queue redrive ' + deadLetter.queue, {
