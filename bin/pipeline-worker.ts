@@ -12,13 +12,15 @@ import { makeIngressPolicy } from '../core/policy/index.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { openLocalStores } from './local-stores.js';
 import { buildPipeline } from './pipeline.js';
-import { watchDeadLetters } from './single-node.js';
+import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
 import type { PipelineMessage, RelayMessage } from './pipeline-thread.js';
 
 const port = parentPort;
 if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
 const { config, mxPort } = workerData as { config: Config; mxPort?: number };
 const logger = createLogger('pipeline');
+// As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
+logUnhandledRejections(logger);
 const post = (message: PipelineMessage): void => port.postMessage(message);
 const metrics = {
   declare: () => undefined,
