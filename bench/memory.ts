@@ -62,7 +62,8 @@ async function main(): Promise<void> {
     listenAddress: '127.0.0.1',
     smtp: { port: ports.port, smtpsPort: ports.smtpsPort, bouncePort: ports.bouncePort, maxSessions: SESSIONS + 1000, sessionCapExemptions: ['127.0.0.1/32'] },
     http: { port: ports.http },
-    dns: { servers: [dns.address] },
+    // A long timeout: the loopback DNS server answers slowly when the machine is busy.
+    dns: { servers: [dns.address], timeoutMs: 10_000 },
     delivery: { relayHost: `127.0.0.1:${sink.port}` },
     policy: { reputation: { throttleScore: 1e9, rejectScore: 1e9 } },
   };
