@@ -131,8 +131,6 @@ class OutboundSession {
   }
 }
 
-export type { OutboundSession };
-
 /** Error codes of a session that went away under us, as opposed to an answer from the receiver. */
 const DROPPED = new Set(['ECONNECTION', 'ESOCKET', 'EPROTOCOL']);
 
