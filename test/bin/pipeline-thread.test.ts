@@ -12,6 +12,7 @@ import { hashPassword } from '../../core/identity.js';
 import { createLogger } from '../../core/log.js';
 import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { messageWithStatus, PASSWORD, submit } from '../helpers/e2e-node.js';
+import { waitFor } from '../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
 describe('the pipeline in a worker thread', () => {
@@ -34,7 +35,7 @@ describe('the pipeline in a worker thread', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function start(queue: Record<string, unknown> = {}): Promise<RunningNode> {
+  async function start(queue: Record<string, unknown> = {}, policy: Record<string, unknown> = {}): Promise<RunningNode> {
     const config = parseConfig({
       dataDir,
       hostname: 'relay.test',
@@ -44,6 +45,7 @@ describe('the pipeline in a worker thread', () => {
       delivery: { relayHost: `127.0.0.1:${sink.port}`, connectTimeoutSeconds: 5 },
       dns: { servers: [dns.address], timeoutMs: 1000 },
       queue: { pollIntervalMs: 50, ...queue },
+      policy,
     });
     const logger = createLogger('outpost', { level: 'info', write: (line) => void lines.push(JSON.parse(line) as { message: string }) });
     node = await startNode(config, { logger });
@@ -71,6 +73,22 @@ describe('the pipeline in a worker thread', () => {
     node = undefined;
     // Stopped on request, not died: no restart.
     expect(lines.some((line) => line.message.startsWith('pipeline worker thread exited'))).toBe(false);
+  });
+
+  it('locks a spammer from the worker: the ingress refuses the user, and /metrics counts the lock the worker made', async () => {
+    const running = await start({}, { spamVerdicts: { lockAfter: 2, windowMinutes: 60 }, reputation: { throttleScore: 1000, rejectScore: 2000 } });
+    const gtube = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
+    for (const subject of ['offer one', 'offer two']) {
+      const id = await submit(running.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject, text: `Cheap offer\n${gtube}\n` });
+      await messageWithStatus(running, id, 'quarantined');
+    }
+    const metricLine = async (): Promise<string | undefined> => {
+      const response = await fetch(`http://127.0.0.1:${running.ports.http}/metrics`, { headers: { authorization: `Bearer ${running.operatorToken.token}` } });
+      return (await response.text()).split('\n').find((line) => line.startsWith('outpost_lock_events_total{kind="lock"}'));
+    };
+    expect(await waitFor('the lock event on /metrics', metricLine, 10_000)).toBe('outpost_lock_events_total{kind="lock"} 1');
+    const refused = await submit(running.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: 'after the lock' }).catch((error: unknown) => String(error));
+    expect(refused).toMatch(/550 5\.7\.1 .*locked/);
   });
 
   it('runs the pipeline on the relay thread when queue.pipelineWorker is off', async () => {
