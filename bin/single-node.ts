@@ -4,40 +4,31 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
-import { Metrics } from '../core/metrics.js';
+import { Metrics, type MetricRecorder } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
 import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeExpired } from '../core/housekeeping.js';
 import type { Stores } from '../core/ports/stores.js';
-import { effectiveSettings } from '../core/settings.js';
-import { userSettings } from '../core/stores.js';
-import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
-import { Poller } from '../adapters/local/poller.js';
-import { nodemailerTransports } from '../adapters/smtp/nodemailer-transports.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { collectGauges } from './scrape-gauges.js';
-import { countingRecords } from './record-metrics.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
 import { enginesFromConfig } from '../adapters/scan/from-config.js';
-import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { deliverJobSchema } from '../core/app/deliver-job.js';
 import { bodyReader } from '../adapters/local/damaged-entries.js';
 import { envelopeSchema } from '../core/envelope.js';
-import { makeScanHandler, scanStartupWarnings } from '../lambdas/scan/handler.js';
+import { scanStartupWarnings } from '../lambdas/scan/handler.js';
+import { buildPipeline } from './pipeline.js';
+import { pipelineThread } from './pipeline-thread.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
-import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { Check } from '../core/checks/check.js';
 import { makeIngressPolicy } from '../core/policy/index.js';
 import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
 import { suppressionCheck } from '../core/suppression.js';
-import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
-import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
-import { makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
 import { Ingress } from '../smtp-ec2/ingress.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
@@ -72,8 +63,6 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const metrics = new Metrics({ processMetrics: true });
   watchDeadLetters(stores, metrics, logger);
 
-  const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
-
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
   const { locks, holds } = makeLocksAndHolds({
     holdStore: stores.holdStore,
@@ -89,102 +78,16 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', { kind: event.kind }),
   });
   const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
-  const hardBounce = makeHardBounceReaction({
-    suppression: stores.suppression,
-    clock,
-    countInvalidRecipient: (userId, recipient) => policy.recordHardBounces(userId, 1, { recipient }),
-  });
-
-  const pollers = new Map<string, Poller>();
-  const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
-    const created = new Poller({
-      concurrency,
-      queue: stores.queue,
-      queueName,
-      handler: countingRecords(queueName, handler, metrics),
-      batchSize: config.queue.batchSize,
-      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
-      pollIntervalMs: config.queue.pollIntervalMs,
-      logger: createLogger(`poller.${queueName}`),
-    });
-    pollers.set(queueName, created);
-    return created;
-  };
-  const nudge = (queueName: string): void => pollers.get(queueName)?.nudge();
-
-  // deliver: DKIM-sign, BATV-tag, send by SMTP, retry, bounce.
-  const preparer = makeOutgoingPreparer({
-    keys: stores.dkimKeys,
-    settingsFor: (envelope) => settingsFor(envelope.userId),
-    tenantOfDomain: async (domain) => (await stores.configStore.getDomain(domain))?.tenantId,
-    batvKeys: stores.batvKeys,
-    directSmtp: true,
-    clock,
-  });
-  poller(
-    'deliver',
-    makeDeliverHandler({
-      blobs: stores.blobs,
-      queue: stores.queue,
-      log: stores.log,
-      config,
-      resolver,
-      logger: createLogger('deliver'),
-      clock,
-      mxPort: options.mxPort,
-      transports: nodemailerTransports,
-      prepare: preparedAndRecorded(preparer, stores.log),
-      onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
-      holds,
-      metrics,
-    }),
-    // Jobs one by one as slots free: a dead destination holds only its own jobs.
-    config.delivery.concurrency,
-  );
-
-  // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.
-  poller(
-    'bounce',
-    makeBounceHandler({
-      blobs: stores.blobs,
-      queue: stores.queue,
-      log: stores.log,
-      suppression: stores.suppression,
-      logger: createLogger('bounce'),
-      clock,
-      onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
-      shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
-      hostname: config.hostname,
-      scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
-      maxRecipients: config.bounces.maxRecipients,
-      metrics,
-    }),
-  );
-
-  // scan: virus, spam, fingerprints; verdicts feed the abuse counters.
+  // scan, deliver, bounce: in a worker thread of their own, unless the caller brings a clock
+  // (tests that move time), which cannot cross to another thread.
   const engines = enginesFromConfig(config.scanning);
   const warnings = scanStartupWarnings(engines);
   for (const warning of warnings) logger.warn(warning);
-  const scanHandler = makeScanHandler({
-    blobs: stores.blobs,
-    queue: stores.queue,
-    log: stores.log,
-    config,
-    logger: createLogger('scan'),
-    clock,
-    ...engines,
-    fingerprints: stores.fingerprints,
-    quarantine: stores.quarantine,
-    settingsFor: (envelope) => settingsFor(envelope.userId),
-    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
-    holds,
-    metrics,
-  });
-  poller('scan', async (event) => {
-    const response = await scanHandler(event);
-    nudge('deliver');
-    return response;
-  });
+  const inThread = config.queue.pipelineWorker && options.clock === undefined;
+  const pipeline = inThread
+    ? pipelineThread({ config, logger, metrics, mxPort: options.mxPort })
+    : buildPipeline({ config, stores, clock, resolver, policy, holds, metrics, mxPort: options.mxPort });
+  const nudge = (queueName: string): void => pipeline.nudge(queueName);
 
   // The queue is checked before any listener opens: after an outage it may hold thousands of
   // entries, and clients arriving meanwhile would only slow the check (and the start) down.
@@ -266,7 +169,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
     });
   }
-  for (const item of pollers.values()) item.start();
+  pipeline.start();
 
   const housekeeping = setInterval(() => {
     runHousekeeping(stores, config, clock).catch((error: unknown) => logger.error('housekeeping failed', { error: errorMessage(error) }));
@@ -300,7 +203,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       clearInterval(holdCheck);
       await Promise.all([ingress.close(), bounceListener.close()]);
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
-      await Promise.all([...pollers.values()].map((item) => item.stop()));
+      await pipeline.stop();
       stores.close();
       logger.info('stopped');
     })();
@@ -367,7 +270,7 @@ function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string,
  * and a counter. The cause (a bug, a store down for long) needs a person; once it is fixed,
  * `npx outpost queue redrive` (or POST /v1/queues/{queue}/redrive) moves the messages back.
  */
-function watchDeadLetters(stores: LocalStores, metrics: Metrics, logger: Logger): void {
+export function watchDeadLetters(stores: Pick<LocalStores, 'queue'>, metrics: MetricRecorder, logger: Logger): void {
   stores.queue.onDeadLetter((deadLetter) => {
     logger.error('message moved to the dead-letter queue; fix the cause, then run: npx outpost queue redrive ' + deadLetter.queue, {
       queue: deadLetter.queue,

@@ -90,6 +90,8 @@ export const configSchema = z
         attemptTimeoutSeconds: z.number().int().positive().default(240).describe('Time budget of one delivery attempt to one destination, over all its MX addresses; no further address is tried once it is spent. Keep it below queue.visibilityTimeoutSeconds.'),
         concurrency: z.number().int().min(1).default(50).describe('Delivery jobs the single node runs at once, independent of queue batches: a slow destination holds only its own slots.'),
         destinationConcurrency: z.number().int().min(1).default(10).describe('Concurrent deliveries to one destination (recipient domain, or the smarthost); jobs for a destination at its limit wait briefly, then are postponed for a few seconds without using up a retry.'),
+        connectionIdleSeconds: z.number().int().min(0).default(2).describe('How long an outbound SMTP session stays open after a delivery, to carry the next message to the same destination (as Postfix\'s connection cache, whose smtp_connection_cache_time_limit is also 2s); 0 opens a new session per message. Sessions to one destination, idle ones included, never exceed destinationConcurrency.'),
+        messagesPerConnection: z.number().int().min(1).default(100).describe('Messages sent over one outbound SMTP session before it is closed and a new one opened.'),
       })
       .strict()
       .prefault({}),
@@ -107,6 +109,7 @@ export const configSchema = z
         pollIntervalMs: z.number().int().positive().default(250).describe('How often the single node polls an empty queue.'),
         batchSize: z.number().int().min(1).max(10).default(10).describe('Messages handed to a handler at once (SQS batch size).'),
         holdCheckSeconds: z.number().int().positive().default(30).describe('How often the single node re-queues held mail whose sender is free again: a timed lock that ended releases the mail within this time.'),
+        pipelineWorker: z.boolean().default(true).describe('Run the single node\'s pipeline (scan, DKIM signing, delivery, bounces) in a worker thread with its own database connection, so that it uses a second core and never holds up the SMTP sessions; false runs it on the relay\'s own thread.'),
       })
       .strict()
       .prefault({}),

@@ -13,7 +13,6 @@ import type { MessageLog, MessageStatus } from '../stores.js';
 import { queueNotice, type NoticeDeps } from '../delivery/notice.js';
 import { DeliveryScheduler, POSTPONE_SECONDS } from '../delivery/scheduler.js';
 import type { HoldCheck } from '../holds.js';
-import type { SmtpTransports } from '../delivery/smtp-transport.js';
 import type { Mailer } from '../ports/mailer.js';
 import { DELIVER_QUEUE, deliverJobBody, type DeliverJob } from './deliver-job.js';
 
@@ -37,8 +36,6 @@ export interface DeliveryAttemptDeps {
   onHardBounce?: (envelope: Envelope, recipient: string, diagnostic: string) => Promise<void>;
   /** Port of MX hosts (25); tests point it at a local test MX. */
   mxPort?: number;
-  /** SMTP transactions (single node, smarthost and mx modes): adapters/smtp/nodemailer-transports.ts. */
-  transports: SmtpTransports;
   /** A mailer that routes by itself (SES, adapters/aws/ses-mailer.ts): used instead of SMTP when given. */
   mailer?: Mailer;
   /** Per-destination concurrency, shared by every job this process runs (default: one per handler). */
@@ -59,7 +56,7 @@ function finalStatus(job: DeliverJob, permanent: Failed[], expired: Failed[]): M
 
 export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob, body: string) => Promise<void> {
   const { blobs, queue, log, config, logger, clock } = deps;
-  const scheduler = deps.scheduler ?? DeliveryScheduler.fromConfig(config);
+  const scheduler = deps.scheduler ?? DeliveryScheduler.fromConfig(config, logger);
 
   const notices: NoticeDeps = { blobs, log, clock, enqueue: (envelope) => queue.send(DELIVER_QUEUE, deliverJobBody(envelope)).then(() => undefined) };
 
@@ -144,7 +141,6 @@ export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob
         prepare: deps.prepare,
         mxPort: deps.mxPort,
         scheduler,
-        transports: deps.transports,
         ...(deps.mailer ? { mailer: deps.mailer } : {}),
       }),
     );

@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { Config } from '../config.js';
 import type { Envelope, Logger, Resolver } from '../ports.js';
 import { recipientDomain, routeDomain, type DeliveryTarget, type Route } from './route.js';
-import { attemptBudget, DeliveryScheduler, type AttemptBudget } from './scheduler.js';
-import type { SmtpTransports } from './smtp-transport.js';
+import { attemptBudget, DeliveryScheduler, SLOT_WAIT_MS, type AttemptBudget } from './scheduler.js';
 import type { Mailer, MailerOutcome } from '../ports/mailer.js';
 
 /** Where a diagnostic came from: the remote server's SMTP answer, or our own observation. */
@@ -57,11 +57,9 @@ export interface DeliveryOptions {
   mxPort?: number;
   /** Per-destination slots, shared by every delivery of the process (default: one for this call only). */
   scheduler?: DeliveryScheduler;
-  /** SMTP transactions to MX hosts or the smarthost (adapters/smtp/nodemailer-transports.ts). */
-  transports: SmtpTransports;
   /**
    * A mailer that routes by itself (SES): when given, recipients are neither routed by MX nor
-   * sent over `transports`; the prepared message goes to the mailer for all of them at once.
+   * sent over SMTP; the prepared message goes to the mailer for all of them at once.
    */
   mailer?: Mailer;
 }
@@ -177,6 +175,12 @@ type TransactionResult =
   /** Nobody took the recipients on this host: try the next one (connect, greeting, EHLO, MAIL). */
   | { kind: 'next'; failure: Omit<Failed, 'recipient'> };
 
+/** Where one transaction goes and which cached sessions it may use. */
+interface Conveyance {
+  destination: string;
+  scheduler: DeliveryScheduler;
+}
+
 async function transaction(
   target: DeliveryTarget,
   mailFrom: string,
@@ -185,36 +189,43 @@ async function transaction(
   options: DeliveryOptions,
   ignoreTls: boolean,
   budget: AttemptBudget,
+  via: Conveyance,
 ): Promise<TransactionResult> {
   const { config } = options;
   const timeout = Math.max(1, Math.min(config.delivery.connectTimeoutSeconds * 1000, budget.remaining()));
   const verify = verifiesTls(target, config);
   const servername = isIP(target.name) ? {} : { servername: target.name };
-  const transport = options.transports.open({
+  const session: SMTPConnection.Options = {
     host: target.address,
     port: target.port,
     name: config.hostname,
+    secure: false,
     // Opportunistic STARTTLS without certificate checks, like Postfix's "may" level: most MX
     // certificates do not match their names, and plaintext would be the only alternative.
     // Verified TLS (requireTls, a smarthost by name) is Postfix's "secure" level: no plaintext.
-    ignoreTls,
-    requireTls: verify,
+    ignoreTLS: ignoreTls,
+    requireTLS: verify,
     tls: verify
       ? { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...servername, ...trustedCas(config.delivery.tlsCaFile) }
       : { rejectUnauthorized: false, ...servername },
-    connectionTimeoutMs: timeout,
-    greetingTimeoutMs: timeout,
-    socketTimeoutMs: SOCKET_TIMEOUT_MS,
-  });
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: SOCKET_TIMEOUT_MS,
+    logger: false,
+  };
+  // A session is reused only at the same TLS level: a verified one never carries mail for an
+  // opportunistic route, and a plaintext fallback never for a route that still tries STARTTLS.
+  const level = verify ? `verify:${config.delivery.tlsCaFile ?? ''}` : ignoreTls ? 'plain' : 'may';
+  const key = { destination: via.destination, route: `${target.name}|${target.address}|${target.port}|${level}` };
   try {
-    const info: unknown = await transport.send({ from: mailFrom, to: recipients }, raw);
+    const info: unknown = await via.scheduler.connections.send(key, session, mailFrom, recipients, raw);
     return { kind: 'done', outcomes: outcomesOfAccepted(info, recipients, target) };
   } catch (caught: unknown) {
     const error = asSmtpError(caught);
     if (error.code === 'ETLS' && !ignoreTls && !verify) {
       // A broken STARTTLS is no reason to keep the mail: Postfix "may" falls back to plaintext too.
       options.logger.warn('STARTTLS failed; retrying in plaintext', { host: target.name, error: error.message });
-      return transaction(target, mailFrom, recipients, raw, options, true, budget);
+      return transaction(target, mailFrom, recipients, raw, options, true, budget, via);
     }
     // No SMTP answer came with it: a remote reply that mentions certificates is no TLS failure.
     const certificate = verify && error.responseCode === undefined && CERTIFICATE_FAILURE.test(error.message);
@@ -249,8 +260,6 @@ async function transaction(
       return { kind: 'done', outcomes: recipients.map((recipient) => ({ recipient, ...failure })) };
     }
     return { kind: 'next', failure };
-  } finally {
-    transport.close();
   }
 }
 
@@ -281,7 +290,7 @@ function unroutable(route: Extract<Route, { kind: 'failed' }>, recipients: strin
   return recipients.map((recipient) => ({ recipient, result, status: route.status, diagnostic: route.diagnostic, diagnosticType: 'x-outpost' }));
 }
 
-async function deliverGroup(route: Extract<Route, { kind: 'targets' }>, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions): Promise<RecipientOutcome[]> {
+async function deliverGroup(route: Extract<Route, { kind: 'targets' }>, mailFrom: string, recipients: string[], raw: Buffer, options: DeliveryOptions, via: Conveyance): Promise<RecipientOutcome[]> {
   const { delivery } = options.config;
   const budget = attemptBudget(delivery.attemptTimeoutSeconds * 1000);
   // Postfix's smtp_mx_address_limit: a domain publishing many dead hosts costs a bounded time;
@@ -299,7 +308,7 @@ async function deliverGroup(route: Extract<Route, { kind: 'targets' }>, mailFrom
       };
       break;
     }
-    const outcome = await transaction(target, mailFrom, recipients, raw, options, false, budget);
+    const outcome = await transaction(target, mailFrom, recipients, raw, options, false, budget, via);
     if (outcome.kind === 'done') return outcome.outcomes;
     last = outcome.failure;
     options.logger.info('delivery target unavailable; trying the next one', { host: target.name, address: target.address, diagnostic: last.diagnostic });
@@ -334,7 +343,8 @@ export async function deliverEnvelope(
     const key = options.config.delivery.relayHost ? '' : recipientDomain(recipient);
     groups.set(key, [...(groups.get(key) ?? []), recipient]);
   }
-  const scheduler = options.scheduler ?? DeliveryScheduler.fromConfig(options.config);
+  // Without a scheduler shared by the process, sessions cannot outlive this call: none are kept.
+  const scheduler = options.scheduler ?? new DeliveryScheduler({ perDestination: options.config.delivery.destinationConcurrency, waitMs: SLOT_WAIT_MS });
   const results = await Promise.all(
     [...groups].map(async ([domain, group]): Promise<RecipientOutcome[]> => {
       const { relayHost } = options.config.delivery;
@@ -353,7 +363,7 @@ export async function deliverEnvelope(
       }
       try {
         const message = await prepared();
-        return await deliverGroup(route, message.mailFrom, group, message.raw, options);
+        return await deliverGroup(route, message.mailFrom, group, message.raw, options, { destination, scheduler });
       } finally {
         slot.release();
       }

@@ -6,10 +6,11 @@
 //   - one attempt tries at most `mxAddressLimit` addresses (Postfix's smtp_mx_address_limit)
 //     within a time budget, so a domain of unanswering hosts costs a bounded time.
 // The overall number of jobs at once is bounded by the queue consumer (the single node's poller,
-// Lambda's concurrency), independently of batches. Destinations are kept here so that
-// connections can later be reused per destination: an idle session would be one more thing a
-// Destination holds.
+// Lambda's concurrency), independently of batches. Sessions left open after a delivery are kept
+// in `connections` and reused by the next delivery to the same destination (connection-cache.ts).
 import type { Config } from '../config.js';
+import type { Logger } from '../ports.js';
+import { ConnectionCache } from './connection-cache.js';
 
 /** A delivery in progress to one destination; release it when the transaction is over. */
 export interface DestinationSlot {
@@ -22,6 +23,10 @@ export interface SchedulerLimits {
   perDestination: number;
   /** How long a job waits for a slot of a full destination before it is postponed. */
   waitMs: number;
+  /** How long a delivered-over session stays open for the next message (delivery.connectionIdleSeconds); 0: no reuse (the default here). */
+  connectionIdleMs?: number;
+  /** Messages over one session (delivery.messagesPerConnection). */
+  messagesPerConnection?: number;
 }
 
 interface Destination {
@@ -38,11 +43,35 @@ export const SLOT_WAIT_MS = 2000;
 
 export class DeliveryScheduler {
   private readonly destinations = new Map<string, Destination>();
+  /** Idle sessions per destination, reused by the next delivery there. */
+  readonly connections: ConnectionCache;
 
-  constructor(private readonly limits: SchedulerLimits) {}
+  constructor(
+    private readonly limits: SchedulerLimits,
+    logger?: Logger,
+  ) {
+    this.connections = new ConnectionCache(
+      { perDestination: limits.perDestination, idleMs: limits.connectionIdleMs ?? 0, maxMessages: limits.messagesPerConnection ?? 1 },
+      logger,
+    );
+  }
 
-  static fromConfig(config: Pick<Config, 'delivery'>): DeliveryScheduler {
-    return new DeliveryScheduler({ perDestination: config.delivery.destinationConcurrency, waitMs: SLOT_WAIT_MS });
+  static fromConfig(config: Pick<Config, 'delivery'>, logger?: Logger): DeliveryScheduler {
+    const { delivery } = config;
+    return new DeliveryScheduler(
+      {
+        perDestination: delivery.destinationConcurrency,
+        waitMs: SLOT_WAIT_MS,
+        connectionIdleMs: delivery.connectionIdleSeconds * 1000,
+        messagesPerConnection: delivery.messagesPerConnection,
+      },
+      logger,
+    );
+  }
+
+  /** Closes the sessions kept for reuse (at shutdown). */
+  close(): void {
+    this.connections.close();
   }
 
   /** Deliveries in progress to `destination` now. */

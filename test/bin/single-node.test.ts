@@ -163,5 +163,6 @@ describe('outpost start', () => {
       relay2.child.kill('SIGTERM');
       await relay2.exited;
     }
-  });
+    // Two relay starts, each booting its pipeline thread, and four CLI runs: slow on a busy machine.
+  }, 120_000);
 });

@@ -56,6 +56,8 @@ export async function startTestMx(options: TestMxOptions = {}): Promise<TestMx> 
     disabledCommands: options.noStartTls ? ['AUTH', 'STARTTLS'] : ['AUTH'],
     disableReverseLookup: true,
     logger: false,
+    // At stop, sessions a client keeps open for reuse get 421 and are closed soon, as a real MX does.
+    closeTimeout: 100,
     size: 50 * 1024 * 1024,
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
     onMailFrom(address, session, callback) {

@@ -13,13 +13,11 @@ import { FsBlobStore } from '../../../adapters/local/fs-blob-store.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
-import { nodemailerTransports } from '../../../adapters/smtp/nodemailer-transports.js';
 import { SmtpMailer } from '../../../adapters/smtp/smtp-mailer.js';
 import { deliverJobBody, deliverJobSchema } from '../../../core/app/deliver-job.js';
 import { parseConfig } from '../../../core/config.js';
 import { createLogger } from '../../../core/log.js';
 import type { Envelope, Resolver } from '../../../core/ports.js';
-import type { SmtpTransports } from '../../../core/delivery/smtp-transport.js';
 import type { SqsEvent } from '../../../core/sqs-event.js';
 import { makeDeliverHandler } from '../../../lambdas/deliver/handler.js';
 import { emulatorClientConfig } from '../../helpers/aws-emulators.js';
@@ -38,12 +36,6 @@ const noDns: Resolver = {
   resolve4: async () => [],
   resolve6: async () => [],
   resolveTxt: async () => [],
-};
-/** SMTP that must not be used: SES sends. */
-const noSmtp: SmtpTransports = {
-  open: () => {
-    throw new Error('SMTP transaction with a routing mailer');
-  },
 };
 
 function record(body: string): SqsEvent {
@@ -105,7 +97,6 @@ describe('the deliver stage with the SESv2 mailer', () => {
       config: parseConfig({ hostname: 'relay.outpost.test', dataDir: dir }),
       resolver: noDns,
       logger: quiet,
-      transports: noSmtp,
       mailer: new SesMailer({ client, configurationSet: 'outpost-events' }),
       // Stands in for DKIM signing: what the mailer gets must be these bytes, unchanged.
       prepare: async (raw, env) => ({ raw: Buffer.concat([Buffer.from('DKIM-Signature: v=1; d=acme.example; s=sel; b=stand-in\r\n'), raw]), mailFrom: env.mailFrom }),
@@ -161,7 +152,6 @@ describe('SmtpMailer', () => {
         resolver: fakeResolver({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } }),
         logger: quiet,
         mxPort: mx.port,
-        transports: nodemailerTransports,
       });
       const result = await mailer.send({ mailFrom: 'bounces@acme.example', rcptTo: ['bob@dest.test', 'nobody@dest.test'], raw: message });
       expect(result.outcomes).toEqual([

@@ -1,0 +1,67 @@
+// What the benchmarks share: postfix's smtp-sink counting what it receives (its -c counter, no
+// dumps: writing files would make the sink the bottleneck), medians, and the ratio lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort, waitForGreeting } from '../test/helpers/net.js';
+
+export interface CountingSink {
+  port: number;
+  /** Messages the sink has received so far (its "mesg=" counter). */
+  received(): number;
+  /** SMTP sessions the sink has served so far (its "sess=" counter). */
+  sessions(): number;
+  /** Resolves once `count` messages have arrived; rejects after `timeoutMs`. */
+  waitFor(count: number, timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCountingSink(): Promise<CountingSink> {
+  const port = await freePort();
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const child: ChildProcess = spawn('/usr/sbin/smtp-sink', [...(asRoot ? ['-u', 'nobody'] : []), '-c', `127.0.0.1:${port}`, '1024'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('error', (error) => process.stderr.write(`smtp-sink: ${error.message}\n`));
+  let count = 0;
+  let sessions = 0;
+  let tail = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('latin1')).slice(-200);
+    const matches = [...tail.matchAll(/mesg=(\d+)/g)];
+    const last = matches.at(-1)?.[1];
+    if (last !== undefined) count = Number(last);
+    const session = [...tail.matchAll(/sess=(\d+)/g)].at(-1)?.[1];
+    if (session !== undefined) sessions = Number(session);
+  });
+  await waitForGreeting('smtp-sink', port);
+  return {
+    port,
+    received: () => count,
+    sessions: () => sessions,
+    async waitFor(target, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (count < target) {
+        if (Date.now() > deadline) throw new Error(`smtp-sink received ${count} of ${target} messages in ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+/** A 2 KB message body of ordinary text. */
+export const BODY_2K = 'Hello,\r\n\r\n' + 'This is a benchmark message of ordinary length, about two kilobytes. '.repeat(28) + '\r\n';
+
+export function line(label: string, value: string): string {
+  return `${label.padEnd(50)} ${value}`;
+}

@@ -1,0 +1,85 @@
+// Starts the pipeline (bin/pipeline.ts) in a worker thread and speaks to it: the relay's thread
+// nudges it when it queues something and asks it to stop; the worker sends back the metrics it
+// counts. A worker that dies (an uncaught error, out of memory) is logged and started again after
+// a second: accepted mail must not wait for a restart of the relay.
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../core/config.js';
+import { errorMessage } from '../core/log.js';
+import type { MetricRecorder } from '../core/metrics.js';
+import type { CounterName, HistogramName } from '../core/metric-names.js';
+import type { Logger } from '../core/ports.js';
+import type { Pipeline } from './pipeline.js';
+
+/** From the relay's thread to the worker. */
+export type RelayMessage = { kind: 'nudge'; queue: string } | { kind: 'stop' };
+/** From the worker to the relay's thread. */
+export type PipelineMessage =
+  | { kind: 'started' }
+  | { kind: 'stopped' }
+  | { kind: 'metric'; name: CounterName; labels: Record<string, string>; by: number }
+  | { kind: 'observe'; name: HistogramName; seconds: number; labels: Record<string, string> };
+
+const RESTART_DELAY_MS = 1000;
+/** How long a stop waits for the worker to finish the records in hand before it is terminated. */
+const STOP_TIMEOUT_MS = 60_000;
+
+export interface PipelineThreadOptions {
+  config: Config;
+  logger: Logger;
+  metrics: MetricRecorder;
+  mxPort?: number;
+}
+
+export function pipelineThread(options: PipelineThreadOptions): Pipeline {
+  const { logger, metrics } = options;
+  let worker: Worker | undefined;
+  let stopping = false;
+  let stopped: (() => void) | undefined;
+
+  const spawn = (): void => {
+    const current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
+      workerData: { config: options.config, mxPort: options.mxPort },
+    });
+    worker = current;
+    current.on('message', (message: PipelineMessage) => {
+      // Names and labels come from the same table on both threads (core/metric-names.ts).
+      if (message.kind === 'metric') (metrics.inc as (name: CounterName, labels: Record<string, string>, by: number) => void)(message.name, message.labels, message.by);
+      if (message.kind === 'observe') (metrics.observe as (name: HistogramName, seconds: number, labels: Record<string, string>) => void)(message.name, message.seconds, message.labels);
+      if (message.kind === 'started') logger.info('pipeline worker thread started', { threadId: current.threadId });
+      if (message.kind === 'stopped') stopped?.();
+    });
+    current.on('error', (error: unknown) => logger.error('pipeline worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }));
+    current.on('exit', (code) => {
+      if (worker === current) worker = undefined;
+      if (stopping) return stopped?.();
+      logger.error('pipeline worker thread exited; starting it again', { code, inMs: RESTART_DELAY_MS });
+      setTimeout(() => {
+        if (!stopping) spawn();
+      }, RESTART_DELAY_MS).unref();
+    });
+  };
+
+  return {
+    start: () => {
+      if (!worker) spawn();
+    },
+    nudge: (queue) => worker?.postMessage({ kind: 'nudge', queue } satisfies RelayMessage),
+    async stop() {
+      stopping = true;
+      const current = worker;
+      if (!current) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn('pipeline worker thread did not stop in time; terminating it', { timeoutMs: STOP_TIMEOUT_MS });
+          void current.terminate().then(() => resolve());
+        }, STOP_TIMEOUT_MS);
+        stopped = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        current.postMessage({ kind: 'stop' } satisfies RelayMessage);
+      });
+      await current.terminate().catch(() => undefined);
+    },
+  };
+}

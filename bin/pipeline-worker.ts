@@ -1,0 +1,68 @@
+// The pipeline in a worker thread of the single node (see pipeline-thread.ts, which starts it).
+// It opens its own SQLite connection (WAL lets threads share the database, as the CLI does) and
+// builds its own stores, locks and abuse counters on it: none of them keeps state in memory, so
+// the ingress and the pipeline see the same values. Metrics it counts go to the relay's thread,
+// which serves /metrics.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../core/config.js';
+import { createLogger, errorMessage } from '../core/log.js';
+import { incArgs, type MetricRecorder } from '../core/metrics.js';
+import { systemClock } from '../core/ports.js';
+import { makeLocksAndHolds } from '../core/holds.js';
+import { makeIngressPolicy } from '../core/policy/index.js';
+import { createResolver } from '../adapters/local/dns.js';
+import { openLocalStores } from './local-stores.js';
+import { buildPipeline } from './pipeline.js';
+import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
+import type { PipelineMessage, RelayMessage } from './pipeline-thread.js';
+
+const port = parentPort;
+if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
+const { config, mxPort } = workerData as { config: Config; mxPort?: number };
+const logger = createLogger('pipeline');
+// As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
+logUnhandledRejections(logger);
+const post = (message: PipelineMessage): void => port.postMessage(message);
+// The worker's metrics go to the relay's thread, which serves /metrics.
+const metrics: MetricRecorder = {
+  inc: (name, ...args) => post({ kind: 'metric', name, ...incArgs(args) }),
+  observe: (name, seconds, labels) => post({ kind: 'observe', name, seconds, labels: (labels ?? {}) as Record<string, string> }),
+};
+
+const stores = openLocalStores(config, systemClock);
+const resolver = createResolver(config.dns);
+const { locks, holds } = makeLocksAndHolds({
+  holdStore: stores.holdStore,
+  queue: stores.queue,
+  blobs: stores.blobs,
+  log: stores.log,
+  store: stores.lockStore,
+  counters: stores.counters,
+  clock: systemClock,
+  configStore: stores.configStore,
+  config,
+  logger: createLogger('locks'),
+  onLockEvent: (event) => metrics.inc('outpost_lock_events_total', { kind: event.kind }),
+});
+const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock: systemClock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
+// Messages move to a dead-letter queue when this thread receives them once too often.
+watchDeadLetters(stores, metrics, logger);
+const pipeline = buildPipeline({ config, stores, clock: systemClock, resolver, policy, holds, metrics, mxPort });
+
+let stopping = false;
+port.on('message', (message: RelayMessage) => {
+  if (message.kind === 'nudge') pipeline.nudge(message.queue);
+  if (message.kind === 'stop' && !stopping) {
+    stopping = true;
+    pipeline
+      .stop()
+      .catch((error: unknown) => logger.error('pipeline stop failed', { error: errorMessage(error) }))
+      .finally(() => {
+        stores.close();
+        post({ kind: 'stopped' });
+        port.close();
+      });
+  }
+});
+pipeline.start();
+post({ kind: 'started' });

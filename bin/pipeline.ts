@@ -1,0 +1,156 @@
+// The single node's pipeline: the scan, deliver and bounce pollers with the same handlers as the
+// Lambdas, built on one set of stores. It runs in the relay's process (tests that move the clock)
+// or in a worker thread of its own (bin/pipeline-worker.ts), so that scanning, signing and
+// delivering use the second core and never hold up the ingress's event loop.
+import type { Config } from '../core/config.js';
+import { createLogger } from '../core/log.js';
+import type { MetricRecorder } from '../core/metrics.js';
+import type { Clock, Resolver } from '../core/ports.js';
+import { effectiveSettings } from '../core/settings.js';
+import { userSettings } from '../core/stores.js';
+import type { SqsHandler } from '../core/sqs-event.js';
+import { Poller } from '../adapters/local/poller.js';
+import { enginesFromConfig } from '../adapters/scan/from-config.js';
+import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
+import { DeliveryScheduler } from '../core/delivery/scheduler.js';
+import { makeScanHandler } from '../lambdas/scan/handler.js';
+import { makeOutgoingPreparer } from '../core/dkim/sign.js';
+import type { IngressPolicy } from '../core/policy/index.js';
+import type { MailHolds } from '../core/holds.js';
+import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
+import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
+import { makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { countingRecords } from './record-metrics.js';
+import type { LocalStores } from './local-stores.js';
+
+export interface PipelineDeps {
+  config: Config;
+  stores: LocalStores;
+  clock: Clock;
+  resolver: Resolver;
+  /** Verdicts and hard bounces feed the abuse counters and locks. */
+  policy: Pick<IngressPolicy, 'recordAbuse' | 'recordHardBounces'>;
+  holds: MailHolds;
+  metrics: MetricRecorder;
+  /** Port of MX hosts for direct delivery (25); tests point it at a local MX. */
+  mxPort?: number;
+}
+
+export interface Pipeline {
+  start(): void;
+  /** A producer has just queued something on `queueName`: poll it now. */
+  nudge(queueName: string): void;
+  /** Lets records in hand finish, then closes the outbound sessions kept for reuse. */
+  stop(): Promise<void>;
+}
+
+export function buildPipeline(deps: PipelineDeps): Pipeline {
+  const { config, stores, clock, resolver, policy, holds, metrics } = deps;
+  const settingsFor = (userId: string) => userSettings(stores.configStore, userId, config.defaults);
+  const hardBounce = makeHardBounceReaction({
+    suppression: stores.suppression,
+    clock,
+    countInvalidRecipient: (userId, recipient) => policy.recordHardBounces(userId, 1, { recipient }),
+  });
+
+  const pollers = new Map<string, Poller>();
+  const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
+    const created = new Poller({
+      concurrency,
+      queue: stores.queue,
+      queueName,
+      handler: countingRecords(queueName, handler, metrics),
+      batchSize: config.queue.batchSize,
+      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+      pollIntervalMs: config.queue.pollIntervalMs,
+      logger: createLogger(`poller.${queueName}`),
+    });
+    pollers.set(queueName, created);
+    return created;
+  };
+  const nudge = (queueName: string): void => pollers.get(queueName)?.nudge();
+
+  // deliver: DKIM-sign, BATV-tag, send by SMTP, retry, bounce.
+  const preparer = makeOutgoingPreparer({
+    keys: stores.dkimKeys,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    tenantOfDomain: async (domain) => (await stores.configStore.getDomain(domain))?.tenantId,
+    batvKeys: stores.batvKeys,
+    directSmtp: true,
+    clock,
+  });
+  // Shared by every delivery job: per-destination slots and the outbound sessions kept for reuse.
+  const deliveryScheduler = DeliveryScheduler.fromConfig(config, createLogger('deliver'));
+  poller(
+    'deliver',
+    makeDeliverHandler({
+      scheduler: deliveryScheduler,
+      blobs: stores.blobs,
+      queue: stores.queue,
+      log: stores.log,
+      config,
+      resolver,
+      logger: createLogger('deliver'),
+      clock,
+      mxPort: deps.mxPort,
+      prepare: preparedAndRecorded(preparer, stores.log),
+      onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
+      holds,
+      metrics,
+    }),
+    // Jobs one by one as slots free: a dead destination holds only its own jobs.
+    config.delivery.concurrency,
+  );
+
+  // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.
+  poller(
+    'bounce',
+    makeBounceHandler({
+      blobs: stores.blobs,
+      queue: stores.queue,
+      log: stores.log,
+      suppression: stores.suppression,
+      logger: createLogger('bounce'),
+      clock,
+      onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
+      shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
+      hostname: config.hostname,
+      scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
+      maxRecipients: config.bounces.maxRecipients,
+      metrics,
+    }),
+  );
+
+  // scan: virus, spam, fingerprints; verdicts feed the abuse counters.
+  const scanHandler = makeScanHandler({
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    config,
+    logger: createLogger('scan'),
+    clock,
+    ...enginesFromConfig(config.scanning),
+    fingerprints: stores.fingerprints,
+    quarantine: stores.quarantine,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
+    holds,
+    metrics,
+  });
+  poller('scan', async (event) => {
+    const response = await scanHandler(event);
+    nudge('deliver');
+    return response;
+  });
+
+  return {
+    start: () => {
+      for (const item of pollers.values()) item.start();
+    },
+    nudge,
+    async stop() {
+      await Promise.all([...pollers.values()].map((item) => item.stop()));
+      deliveryScheduler.close();
+    },
+  };
+}
