@@ -18,25 +18,29 @@ import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
 import { openLocalSecretBox } from '../adapters/local/secret-box.js';
-import { openDatabase, type Db } from '../adapters/local/sqlite.js';
+import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import { SqliteMessageStats } from '../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../adapters/local/suppression-store.js';
 
 export function openLocalStores(config: Config, clock: Clock = systemClock) {
   const db: Db = openDatabase(join(config.dataDir, 'outpost.db'));
+  // Soft state, committed without an fsync each (openSoftStateConnection): counters, the message
+  // log's history, learned fingerprints and the queue consumers' receipts. Sending to a queue
+  // (the promise behind a 250) stays on the main connection, fsynced at each commit.
+  const softDb: Db = openSoftStateConnection(join(config.dataDir, 'outpost.db'));
   const box = openLocalSecretBox(config.dataDir);
   return {
     db,
     clock,
     configStore: new SqliteConfigStore(db, clock),
-    log: new SqliteMessageLog(db, clock),
-    queue: new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock }),
+    log: new SqliteMessageLog(softDb, clock),
+    queue: new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock, receiptsDb: softDb }),
     blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
-    counters: new SqliteCounterStore(db, clock),
+    counters: new SqliteCounterStore(softDb, clock),
     lockStore: new SqliteLockStore(db),
     holdStore: new SqliteHoldStore(db),
     loginSources: new SqliteLoginSourceStore(db),
-    fingerprints: new SqliteFingerprintStore(db),
+    fingerprints: new SqliteFingerprintStore(softDb),
     quarantine: new SqliteQuarantineStore(db),
     dkimKeys: new SqliteDkimKeyStore(db, box, clock),
     batvKeys: new SqliteBatvKeyStore(db, box),
@@ -44,7 +48,10 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     apiKeys: new SqliteApiKeyStore(db),
     stats: new SqliteMessageStats(db),
     audit: new SqliteAuditLog(db, clock),
-    close: () => db.close(),
+    close: () => {
+      softDb.close();
+      db.close();
+    },
   };
 }
 

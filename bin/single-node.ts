@@ -13,6 +13,8 @@ import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
+import { SqliteAcceptanceBatch } from '../adapters/local/acceptance-batch.js';
+import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { operatorToken, tlsMaterial } from '../adapters/local/secrets.js';
@@ -61,7 +63,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const stores = openLocalStores(config, clock);
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
-  const resolver = createResolver(config.dns);
+  // Delivery asks DNS afresh each time; the admission checks use a cache (dns.cacheSeconds).
+  const resolver = createResolver({ ...config.dns, cacheSeconds: 0 });
   const metrics = new Metrics();
   metrics.declare('outpost_smtp_sessions_total', 'counter', 'SMTP sessions opened, by listener.');
   metrics.declare('outpost_smtp_refusals_total', 'counter', 'SMTP refusals by phase and reason (first symbol).');
@@ -85,7 +88,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     logger: createLogger('locks'),
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', 'Locks, timed unlocks and manual unlocks.', { kind: event.kind }),
   });
-  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
+  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver: createResolver(config.dns), clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
   const hardBounce = async (tenantId: string, userId: string, recipient: string, diagnostic: string): Promise<void> => {
     await suppressHardBounce(stores.suppression, { tenantId, address: recipient, reason: diagnostic, now: clock.now() });
     await policy.recordHardBounces(userId, 1, { recipient });
@@ -183,6 +186,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     return response;
   });
 
+  // Group commit: the messages that finish DATA together share one durable commit.
+  const acceptance = new SqliteAcceptanceBatch(stores.db, new SqliteMessageLog(stores.db, clock), stores.queue);
   const ingress = new Ingress({
     config,
     configStore: stores.configStore,
@@ -195,6 +200,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     metrics,
     stats: stores.stats,
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
+    recordAccepted: (message) => acceptance.record(message),
     onQueued: nudge,
   });
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });

@@ -29,6 +29,22 @@ export function openDatabase(path: string): Db {
   return db;
 }
 
+/**
+ * A second connection to the same database for soft state (rate-limit counters) whose commits
+ * need atomicity but not an fsync each: synchronous=NORMAL in WAL mode. A power cut may forget
+ * the last counter commits, never a queued message: WAL frames are replayed in order, so what
+ * is lost is only a suffix of commits, and every queue commit (FULL, on the main connection)
+ * makes all frames before it durable, counter commits included.
+ */
+export function openSoftStateConnection(path: string): Db {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
 /** Runs `fn` in an IMMEDIATE transaction: the write lock is taken first, so concurrent writers queue. */
 export function immediate<T>(db: Db, fn: () => T): T {
   return db.transaction(fn).immediate();
