@@ -35,6 +35,13 @@ export function openLocalStores(config: Config, clock: Clock = systemClock) {
     configStore: new SqliteConfigStore(db, clock),
     log: new SqliteMessageLog(softDb, clock),
     queue: new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock, receiptsDb: softDb }),
+    /**
+     * The queue as the scan and deliver stages use it: they move a message that is already queued
+     * to its next queue, which needs no fsync of its own. A power cut may forget the last moves
+     * together with everything after them (WAL keeps a prefix of the commits), so the message is
+     * found where it was before and handled again.
+     */
+    pipelineQueue: new SqliteQueue(softDb, { maxReceives: config.queue.maxReceives, clock }),
     blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
     counters: new SqliteCounterStore(softDb, clock),
     lockStore: new SqliteLockStore(db),

@@ -124,7 +124,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     'deliver',
     makeDeliverHandler({
       blobs: stores.blobs,
-      queue: stores.queue,
+      queue: stores.pipelineQueue,
       log: stores.log,
       config,
       resolver,
@@ -168,7 +168,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   for (const warning of warnings) logger.warn(warning);
   const scanHandler = makeScanHandler({
     blobs: stores.blobs,
-    queue: stores.queue,
+    queue: stores.pipelineQueue,
     log: stores.log,
     config,
     logger: createLogger('scan'),
