@@ -44,6 +44,8 @@ describe('createResolver with cacheSeconds', () => {
     const [first, second] = await Promise.all([cached.resolve4('copy.test'), cached.resolve4('copy.test')]);
     first.push('10.0.0.1');
     expect(second).toEqual(['127.0.0.5']);
+    const fromCache = await cached.resolve4('copy.test');
+    fromCache.push('10.0.0.2');
     expect(await cached.resolve4('copy.test')).toEqual(['127.0.0.5']);
   });
 });
