@@ -22,8 +22,9 @@ import { SqliteLoginSourceStore } from '../adapters/local/login-source-store.js'
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
+import { SqliteAcceptanceBatch } from '../adapters/local/acceptance-batch.js';
 import { localSecretBox } from '../adapters/local/secret-box.js';
-import { openDatabase, type Db } from '../adapters/local/sqlite.js';
+import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import { backupDataFolder, type BackupSummary } from '../adapters/local/backup.js';
 import { countDamagedEntries, listDamagedEntries, setAsideDamagedEntries, type DamagedEntry } from '../adapters/local/damaged-entries.js';
 import { schemaVersion } from '../adapters/local/migrations.js';
@@ -43,6 +44,10 @@ export interface LocalDatabase {
 
 export interface LocalStores extends Stores {
   queue: SqliteQueue;
+  /** Group commit of accepted messages: the durable step before each 250 (adapters/local/acceptance-batch.ts). */
+  acceptance: SqliteAcceptanceBatch;
+  /** The queue as the scan and deliver stages use it (moves without an fsync each; see openLocalStores). */
+  pipelineQueue: SqliteQueue;
   blobs: FsBlobStore;
   database: LocalDatabase;
 }
@@ -61,7 +66,12 @@ export function sqliteHandleForTests(stores: LocalStores): Db {
 
 export function openLocalStores(config: Config, clock: Clock = systemClock): LocalStores {
   const db: Db = openDatabase(join(config.dataDir, 'outpost.db'));
+  // Soft state, committed without an fsync each (openSoftStateConnection): counters, the message
+  // log's history, learned fingerprints and the queue consumers' receipts. Sending to a queue
+  // (the promise behind a 250) stays on the main connection, fsynced at each commit.
+  const softDb: Db = openSoftStateConnection(join(config.dataDir, 'outpost.db'));
   const box = localSecretBox(config.dataDir);
+  const queue = new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock, receiptsDb: softDb });
   const stores: LocalStores = {
     clock,
     database: {
@@ -72,14 +82,22 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
       schemaVersion: () => schemaVersion(db),
     },
     configStore: new SqliteConfigStore(db, clock),
-    log: new SqliteMessageLog(db, clock),
-    queue: new SqliteQueue(db, { maxReceives: config.queue.maxReceives, clock }),
+    log: new SqliteMessageLog(softDb, clock),
+    queue,
+    acceptance: new SqliteAcceptanceBatch(db, new SqliteMessageLog(db, clock), queue),
+    /**
+     * The queue as the scan and deliver stages use it: they move a message that is already queued
+     * to its next queue, which needs no fsync of its own. A power cut may forget the last moves
+     * together with everything after them (WAL keeps a prefix of the commits), so the message is
+     * found where it was before and handled again.
+     */
+    pipelineQueue: new SqliteQueue(softDb, { maxReceives: config.queue.maxReceives, clock }),
     blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
-    counters: new SqliteCounterStore(db, clock),
+    counters: new SqliteCounterStore(softDb, clock),
     lockStore: new SqliteLockStore(db),
     holdStore: new SqliteHoldStore(db),
     loginSources: new SqliteLoginSourceStore(db),
-    fingerprints: new SqliteFingerprintStore(db),
+    fingerprints: new SqliteFingerprintStore(softDb),
     quarantine: new SqliteQuarantineStore(db),
     dkimKeys: new SqliteDkimKeyStore(db, box, clock),
     batvKeys: new SqliteBatvKeyStore(db, box),
@@ -87,7 +105,10 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
     apiKeys: new SqliteApiKeyStore(db),
     stats: new SqliteMessageStats(db),
     audit: new SqliteAuditLog(db, clock),
-    close: () => db.close(),
+    close: () => {
+      softDb.close();
+      db.close();
+    },
   };
   handles.set(stores, db);
   return stores;

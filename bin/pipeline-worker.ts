@@ -30,7 +30,8 @@ const metrics: MetricRecorder = {
 };
 
 const stores = openLocalStores(config, systemClock);
-const resolver = createResolver(config.dns);
+// Delivery asks DNS afresh each time (the admission checks' cache is the ingress's).
+const resolver = createResolver({ ...config.dns, cacheSeconds: 0 });
 const { locks, holds } = makeLocksAndHolds({
   holdStore: stores.holdStore,
   queue: stores.queue,

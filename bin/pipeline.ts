@@ -86,7 +86,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
     makeDeliverHandler({
       scheduler: deliveryScheduler,
       blobs: stores.blobs,
-      queue: stores.queue,
+      queue: stores.pipelineQueue,
       log: stores.log,
       config,
       resolver,
@@ -124,7 +124,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   // scan: virus, spam, fingerprints; verdicts feed the abuse counters.
   const scanHandler = makeScanHandler({
     blobs: stores.blobs,
-    queue: stores.queue,
+    queue: stores.pipelineQueue,
     log: stores.log,
     config,
     logger: createLogger('scan'),

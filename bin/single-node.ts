@@ -59,7 +59,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const stores = openLocalStores(config, clock);
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
-  const resolver = createResolver(config.dns);
+  // Delivery asks DNS afresh each time; the admission checks use a cache (dns.cacheSeconds).
+  const resolver = createResolver({ ...config.dns, cacheSeconds: 0 });
   const metrics = new Metrics({ processMetrics: true });
   watchDeadLetters(stores, metrics, logger);
 
@@ -77,7 +78,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     logger: createLogger('locks'),
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', { kind: event.kind }),
   });
-  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
+  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver: createResolver(config.dns), clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
   // scan, deliver, bounce: in a worker thread of their own, unless the caller brings a clock
   // (tests that move time), which cannot cross to another thread.
   const engines = enginesFromConfig(config.scanning);
@@ -108,6 +109,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     metrics,
     stats: stores.stats,
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
+    // Group commit: the messages that finish DATA together share one durable commit.
+    recordAccepted: (message) => stores.acceptance.record(message),
     onQueued: nudge,
   });
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });

@@ -99,6 +99,7 @@ export const configSchema = z
       .object({
         servers: z.array(hostPort).default([]).describe('DNS servers (host:port) for every lookup Outpost makes; empty means the system resolver. Env OUTPOST_DNS_SERVERS (comma separated).'),
         timeoutMs: z.number().int().positive().default(3000).describe('Timeout of one DNS query.'),
+        cacheSeconds: z.number().int().min(0).default(60).describe('Longest time the SMTP admission checks (sender and recipient domains, DNSBL) keep a DNS answer: A/AAAA for their TTL up to this, MX, TXT, NXDOMAIN and no-records answers for this long (node:dns does not report their TTL); failures are never kept. 0 turns the cache off. Delivery always asks afresh.'),
       })
       .strict()
       .prefault({}),

@@ -15,7 +15,7 @@ import { canonicalLogin, parseIdentity, verifyPassword, type OutgoingUser } from
 import { cachedIpUserLookup } from '../core/ip-user-lookup.js';
 import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
-import { effectiveUserSettings, type ConfigStore, type MessageLog } from '../core/stores.js';
+import { effectiveUserSettings, type ConfigStore, type MessageLog, type MessageRecord } from '../core/stores.js';
 import type { MessageStats } from '../core/api/stats.js';
 import { startTimer, timed, type MetricRecorder } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
@@ -60,8 +60,22 @@ export interface IngressDeps {
   metrics?: MetricRecorder;
   /** Per-tenant and per-user statistics of refusals during the session. */
   stats?: Pick<MessageStats, 'recordRefusal'>;
+  /**
+   * Writes an accepted message's log record, its 'received' event and its queue entry as one
+   * durable step (the single node commits many messages at once: SqliteAcceptanceBatch). Without
+   * it, the log and the queue are written one after another, the queue entry last.
+   */
+  recordAccepted?: (message: AcceptedMessage) => Promise<void>;
   /** Called after a message is queued (the single node wakes its scan poller). */
   onQueued?: (queue: string) => void;
+}
+
+/** What the ingress writes for a message it accepts, before it answers 250. */
+export interface AcceptedMessage {
+  record: Omit<MessageRecord, 'updatedAt'>;
+  event: { name: 'received'; detail: Record<string, unknown> };
+  queue: 'scan';
+  body: string;
 }
 
 export class SmtpReply extends Error {
@@ -438,11 +452,22 @@ export class Ingress {
         helo: mailFacts.helo,
       };
       const subject = headerValues(inspector.headerBlock(), 'subject')[0]?.slice(0, 300) ?? null;
-      await this.deps.log.create({ id, tenantId: sender.tenant.id, userId: sender.user.id, identity: sender.user.identity, mailFrom: envelope.mailFrom, rcptTo: rcpts, size, subject, status: 'queued', receivedAt: now });
-      logged = true;
-      await this.deps.log.addEvent(id, 'received', { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure });
-      // The queue entry is the commit point: after it, the message will be delivered or bounced.
-      await this.deps.queue.send('scan', JSON.stringify(envelope));
+      const accepted: AcceptedMessage = {
+        record: { id, tenantId: sender.tenant.id, userId: sender.user.id, identity: sender.user.identity, mailFrom: envelope.mailFrom, rcptTo: rcpts, size, subject, status: 'queued', receivedAt: now },
+        event: { name: 'received', detail: { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure } },
+        queue: 'scan',
+        body: JSON.stringify(envelope),
+      };
+      if (this.deps.recordAccepted) {
+        // One transaction: either all of it is written, or nothing (then nothing needs discarding).
+        await this.deps.recordAccepted(accepted);
+      } else {
+        await this.deps.log.create(accepted.record);
+        logged = true;
+        await this.deps.log.addEvent(id, accepted.event.name, accepted.event.detail);
+        // The queue entry is the commit point: after it, the message will be delivered or bounced.
+        await this.deps.queue.send(accepted.queue, accepted.body);
+      }
       committed = true;
       state.rcpts = [];
       // Bookkeeping after the commit must not change the answer: a 451 now would make the client

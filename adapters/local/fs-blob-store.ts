@@ -10,7 +10,40 @@ import { pipeline } from 'node:stream/promises';
 import type { BlobListing, StoredBlob } from '../../core/bounce/housekeeping.js';
 import type { BlobStore } from '../../core/ports.js';
 
+/**
+ * fsyncs of a folder, shared: every rename that asks before a folder's fsync starts is made
+ * durable by that one fsync (many messages landing in the day's folder at once need one fsync,
+ * not one each). A rename that asks while an fsync is running waits for the next one.
+ */
+class FolderSync {
+  private readonly next = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    let pending = this.next.get(dir);
+    if (!pending) {
+      pending = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        // From here on, a new request needs a new fsync.
+        this.next.delete(dir);
+        return fsyncFolder(dir);
+      });
+      this.next.set(dir, pending);
+    }
+    return pending;
+  }
+}
+
+async function fsyncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export class FsBlobStore implements BlobStore, BlobListing {
+  private readonly folders = new FolderSync();
+
   constructor(private readonly root: string) {
     ensurePrivateDir(root);
   }
@@ -103,11 +136,6 @@ export class FsBlobStore implements BlobStore, BlobListing {
 
   private async commit(temp: string, path: string): Promise<void> {
     await rename(temp, path);
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await this.folders.sync(dirname(path));
   }
 }

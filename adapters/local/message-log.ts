@@ -39,6 +39,11 @@ export class SqliteMessageLog implements MessageLog {
   ) {}
 
   async create(record: Omit<MessageRecord, 'updatedAt'>): Promise<void> {
+    this.createNow(record);
+  }
+
+  /** create(), synchronously: for callers that write it inside their own transaction (group commit). */
+  createNow(record: Omit<MessageRecord, 'updatedAt'>): void {
     this.db
       .prepare(
         `INSERT INTO messages (id, tenant_id, user_id, identity, mail_from, rcpt_to, size, subject, status, received_at, updated_at)
@@ -60,6 +65,11 @@ export class SqliteMessageLog implements MessageLog {
   }
 
   async addEvent(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): Promise<void> {
+    this.addEventNow(messageId, event, detail, status);
+  }
+
+  /** addEvent(), synchronously (see createNow). */
+  addEventNow(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): void {
     const now = this.clock.now();
     this.db.transaction(() => {
       this.db

@@ -19,6 +19,13 @@ interface Row {
 export interface SqliteQueueOptions {
   maxReceives: number;
   clock?: Clock;
+  /**
+   * Connection for the consumer's bookkeeping (receive, delete, visibility), if not the main one:
+   * the single node gives it one with synchronous=NORMAL (openSoftStateConnection). A power cut
+   * may then forget the last receipts and deletions, never a message sent: the message is
+   * received and handled again (at least once, as with SQS).
+   */
+  receiptsDb?: Db;
 }
 
 /** Outpost's message id named by a queue body, if any: never the body itself (it is mail data). */
@@ -35,6 +42,7 @@ function messageIdOf(body: string): string | undefined {
 
 export class SqliteQueue implements Queue, DeadLetterQueues {
   private readonly clock: Clock;
+  private readonly receipts: Db;
   private readonly deadLetterListeners: Array<(deadLetter: DeadLetter) => void> = [];
 
   constructor(
@@ -42,9 +50,15 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
     private readonly options: SqliteQueueOptions,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.receipts = options.receiptsDb ?? db;
   }
 
   async send(queue: string, body: string, options: { delaySeconds?: number } = {}): Promise<string> {
+    return this.sendNow(queue, body, options);
+  }
+
+  /** send(), synchronously: for callers that write it inside their own transaction (group commit). */
+  sendNow(queue: string, body: string, options: { delaySeconds?: number } = {}): string {
     const id = randomUUID();
     const now = this.clock.now();
     this.db
@@ -75,15 +89,15 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
 
   private receiveRows(queue: string, options: { max: number; visibilityTimeoutSeconds: number }, deadLetters: DeadLetter[]): ReceivedMessage[] {
     const now = this.clock.now();
-    return immediate(this.db, () => {
-      const rows = this.db
+    return immediate(this.receipts, () => {
+      const rows = this.receipts
         .prepare('SELECT * FROM queue_messages WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, sent_at LIMIT ?')
         .all(queue, now, options.max) as Row[];
       const received: ReceivedMessage[] = [];
       for (const row of rows) {
         if (row.receive_count >= this.options.maxReceives) {
           // Redrive: it has been received maxReceives times without being deleted.
-          this.db
+          this.receipts
             .prepare('UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, receive_count = 0 WHERE id = ?')
             .run(`${queue}-dlq`, now, row.id);
           const messageId = messageIdOf(row.body);
@@ -92,7 +106,7 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
         }
         const receipt = randomUUID();
         const firstReceivedAt = row.first_received_at ?? now;
-        this.db
+        this.receipts
           .prepare(
             'UPDATE queue_messages SET visible_at = ?, receipt = ?, receive_count = receive_count + 1, first_received_at = ? WHERE id = ?',
           )
@@ -111,11 +125,11 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
   }
 
   async delete(queue: string, receiptHandle: string): Promise<void> {
-    this.db.prepare('DELETE FROM queue_messages WHERE queue = ? AND receipt = ?').run(queue, receiptHandle);
+    this.receipts.prepare('DELETE FROM queue_messages WHERE queue = ? AND receipt = ?').run(queue, receiptHandle);
   }
 
   async changeVisibility(queue: string, receiptHandle: string, visibilityTimeoutSeconds: number): Promise<void> {
-    this.db
+    this.receipts
       .prepare('UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?')
       .run(this.clock.now() + visibilityTimeoutSeconds * 1000, queue, receiptHandle);
   }

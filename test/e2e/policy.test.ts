@@ -389,7 +389,8 @@ describe('DNSBL at connect', () => {
   let listed: E2eNode;
 
   beforeAll(async () => {
-    listed = await startE2eNode({ config: { smtp: { closeTimeoutSeconds: 1 }, policy: { dnsblZones: ['zen.test'] } }, zone: { ...testZone(), '2.0.0.127.zen.test': [a('127.0.0.2')] } });
+    // No DNS cache: the test lists the client while the node runs, and expects to see it at once.
+    listed = await startE2eNode({ config: { smtp: { closeTimeoutSeconds: 1 }, policy: { dnsblZones: ['zen.test'] }, dns: { cacheSeconds: 0 } }, zone: { ...testZone(), '2.0.0.127.zen.test': [a('127.0.0.2')] } });
   });
 
   afterAll(async () => {

@@ -1,0 +1,287 @@
+// Ingress throughput of the single node, side by side with Haraka and postfix's smtp-sink, in one
+// run on one machine: postfix's smtp-source sends the same burst (20 sessions, 2 KB messages,
+// one recipient) to each server in turn, with connection reuse (-d) and with a new connection per
+// message (smtp-source's default), round after round; the medians and the ratios
+// Outpost/Haraka are printed.
+//
+//   npm run bench:ingress -- [--messages 3000] [--rounds 3] [--sessions 20] [--size 2048]
+//                            [--profile DIR] [--servers outpost,haraka,smtp-sink]
+//
+// The servers:
+// - Outpost: `outpost start` (a child process, as an operator runs it) on a fresh data folder,
+//   an IP user for 127.0.0.1 with limits set high, every admission check of the default
+//   configuration, durable before 250, the pipeline running and delivering to an smtp-sink
+//   smarthost (OUTPOST_RELAY_HOST). Between rounds the bench waits for its queue to drain, so
+//   that each round starts alike; the queue absorbs the burst within a round.
+// - Haraka (HARAKA_VERSION, installed on demand into bench/.haraka/, never a dependency of
+//   Outpost), single process, with its queue/discard plugin: it accepts and throws away.
+// - postfix's smtp-sink: C, stores nothing: the ceiling of the machine and of smtp-source.
+//
+// --profile DIR runs Outpost under `node --cpu-prof` and leaves the .cpuprofile in DIR, with a
+// summary of the functions with the most self time.
+import Database from 'better-sqlite3';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openLocalStores } from '../bin/local-stores.js';
+import { parseConfig } from '../core/config.js';
+import { parseIdentity } from '../core/identity.js';
+import { startDnsServer } from '../test/helpers/dns-server.js';
+import { testZone } from '../test/helpers/e2e-node.js';
+import { freePort, waitForGreeting } from '../test/helpers/net.js';
+import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
+
+const HARAKA_VERSION = '3.3.4';
+const SMTP_SOURCE = '/usr/sbin/smtp-source';
+const SMTP_SINK = '/usr/sbin/smtp-sink';
+const ROOT = join(import.meta.dirname, '..');
+const HARAKA_PREFIX = join(ROOT, 'bench', '.haraka');
+const HARAKA_BIN = join(HARAKA_PREFIX, 'node_modules', 'Haraka', 'bin', 'haraka');
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '3000' },
+    rounds: { type: 'string', default: '3' },
+    sessions: { type: 'string', default: '20' },
+    size: { type: 'string', default: '2048' },
+    profile: { type: 'string' },
+    servers: { type: 'string', default: 'outpost,haraka,smtp-sink' },
+  },
+});
+const MESSAGES = Number(values.messages);
+const ROUNDS = Number(values.rounds);
+const SESSIONS = Number(values.sessions);
+const SIZE = Number(values.size);
+const SERVERS = (values.servers ?? '').split(',').filter(Boolean);
+
+interface Server {
+  name: string;
+  port: number;
+  /** Called before each round: waits until the server is idle again. */
+  settle?(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await done;
+  clearTimeout(timer);
+}
+
+function collect(child: ChildProcess): () => string {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.on('error', (error) => (output += `\n${error.message}`));
+  return () => output;
+}
+
+async function startSink(name: string): Promise<Server> {
+  const port = await freePort();
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  // No -d: nothing is stored. Backlog 256 so that a burst of new connections is not refused.
+  const child = spawn(SMTP_SINK, [...(asRoot ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  await waitForGreeting(name, port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited: ${output()}`) });
+  return { name, port, stop: () => stopChild(child) };
+}
+
+/** Haraka, installed into bench/.haraka on first use (npm install --prefix … --no-save). */
+async function startHaraka(): Promise<Server> {
+  if (!existsSync(HARAKA_BIN)) {
+    process.stderr.write(`installing Haraka ${HARAKA_VERSION} into ${HARAKA_PREFIX} …\n`);
+    await mkdir(HARAKA_PREFIX, { recursive: true });
+    const install = spawnSync('npm', ['install', '--prefix', HARAKA_PREFIX, `Haraka@${HARAKA_VERSION}`, '--no-save', '--no-audit', '--no-fund'], { encoding: 'utf8' });
+    if (install.status !== 0 || !existsSync(HARAKA_BIN)) throw new Error(`cannot install Haraka ${HARAKA_VERSION}: ${install.stderr}`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-haraka-'));
+  const port = await freePort();
+  // Haraka's shipped configuration (connection.ini etc. are needed), then ours on top.
+  await cp(join(HARAKA_PREFIX, 'node_modules', 'Haraka', 'config'), join(dir, 'config'), { recursive: true });
+  await mkdir(join(dir, 'plugins'));
+  // Relaying for 127.0.0.1 (as Outpost's IP user), then queue/discard: accept, store nothing.
+  // No reverse DNS lookup per connection (Outpost makes none either; offline it would time out).
+  await writeFile(
+    join(dir, 'plugins', 'bench_relay.js'),
+    `exports.hook_lookup_rdns = function (next) { next(OK, 'localhost'); };\n` +
+      `exports.hook_connect = function (next, connection) { connection.relaying = true; next(); };\n` +
+      `exports.hook_rcpt = function (next) { next(OK); };\n`,
+  );
+  await writeFile(join(dir, 'config', 'plugins'), 'bench_relay\nqueue/discard\n');
+  await writeFile(join(dir, 'config', 'smtp.ini'), `listen=127.0.0.1:${port}\nnodes=0\n`);
+  await writeFile(join(dir, 'config', 'log.ini'), '[main]\nlevel=error\n');
+  await writeFile(join(dir, 'config', 'me'), 'haraka.bench.test\n');
+  const child = spawn(process.execPath, [HARAKA_BIN, '-c', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, YES_REALLY_DO_DISCARD: '1' },
+  });
+  const output = collect(child);
+  await waitForGreeting('Haraka', port, { timeoutMs: 60_000, gone: () => (child.exitCode === null ? undefined : `Haraka exited ${child.exitCode}: ${output()}`) });
+  return {
+    name: `Haraka ${HARAKA_VERSION} (discard)`,
+    port,
+    stop: async () => {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startOutpost(smarthost: Server, dnsAddress: string): Promise<Server> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-ingress-'));
+  const ports = { ...(await relayPorts()), dns: dnsAddress };
+  const configFile = join(dataDir, 'outpost.config.json');
+  // Limits set high, not off: every RCPT still reserves in the per-minute, per-hour and
+  // distinct-recipients-per-day windows.
+  await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 } }));
+  const stores = openLocalStores(parseConfig({ dataDir }));
+  try {
+    const tenant = await stores.configStore.createTenant('bench');
+    await stores.configStore.addDomain(tenant.id, 'acme.test');
+    await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity('127.0.0.1'), passwordHash: null });
+  } finally {
+    stores.close();
+  }
+  const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${smarthost.port}`, OUTPOST_LOG_LEVEL: 'error' });
+  const nodeFlags = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+  const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'outpost.js'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const deadline = Date.now() + 60_000;
+  while (!output().includes('Outpost single node is running')) {
+    if (child.exitCode !== null) throw new Error(`outpost start exited ${child.exitCode}: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`outpost start did not come up: ${output()}`);
+    await sleep(50);
+  }
+  const db = new Database(join(dataDir, 'outpost.db'), { readonly: true });
+  const backlog = () => (db.prepare('SELECT COUNT(*) AS n FROM queue_messages').get() as { n: number }).n;
+  return {
+    name: 'Outpost',
+    port: ports.submission,
+    async settle() {
+      const until = Date.now() + 300_000;
+      while (backlog() > 0 && Date.now() < until) await sleep(500);
+    },
+    async stop() {
+      db.close();
+      await stopChild(child);
+      if (child.exitCode !== 0) process.stderr.write(`outpost exited ${child.exitCode}: ${output().slice(-2000)}\n`);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One burst: smtp-source's wall time, in msg/s. Any refusal makes smtp-source exit non-zero. */
+async function burst(server: Server, reuse: boolean): Promise<number> {
+  const args = ['-s', String(SESSIONS), '-l', String(SIZE), '-m', String(MESSAGES), '-M', 'client.bench.test', '-f', 'bulk@acme.test', '-t', 'rcpt@example.org', ...(reuse ? ['-d'] : []), `127.0.0.1:${server.port}`];
+  const started = performance.now();
+  const child = spawn(SMTP_SOURCE, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const code = await exited(child);
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`smtp-source against ${server.name} exited ${code}: ${output().slice(-1000)}`);
+  return MESSAGES / seconds;
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+/** The functions with the most self time in a .cpuprofile (V8's format). */
+async function profileSummary(dir: string, top = 20): Promise<string> {
+  const files = (await readdir(dir)).filter((name) => name.endsWith('.cpuprofile'));
+  const lines: string[] = [];
+  for (const file of files) {
+    const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as {
+      nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+      samples: number[];
+      timeDeltas: number[];
+    };
+    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const self = new Map<string, number>();
+    let total = 0;
+    profile.samples.forEach((id, i) => {
+      const node = byId.get(id);
+      const delta = profile.timeDeltas[i] ?? 0;
+      total += delta;
+      if (!node) return;
+      const frame = node.callFrame;
+      const where = frame.url ? `${frame.url.replace(/^file:\/\//, '').replace(ROOT + '/', '')}:${frame.lineNumber + 1}` : '';
+      const key = `${frame.functionName || '(anonymous)'} ${where}`.trim();
+      self.set(key, (self.get(key) ?? 0) + delta);
+    });
+    lines.push(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
+    for (const [key, micros] of [...self].sort((x, y) => y[1] - x[1]).slice(0, top)) {
+      lines.push(`${((100 * micros) / total).toFixed(1).padStart(5)}%  ${key}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(SMTP_SOURCE) || !existsSync(SMTP_SINK)) throw new Error('needs postfix\'s smtp-source and smtp-sink (Debian package postfix)');
+  if (values.profile) await mkdir(values.profile, { recursive: true });
+  const started: Server[] = [];
+  const dns = await startDnsServer(testZone());
+  try {
+    const servers: Server[] = [];
+    for (const name of SERVERS) {
+      if (name === 'outpost') {
+        const smarthost = await startSink('smarthost');
+        started.push(smarthost);
+        servers.push(await startOutpost(smarthost, dns.address));
+      } else if (name === 'haraka') servers.push(await startHaraka());
+      else if (name === 'smtp-sink') servers.push({ ...(await startSink('smtp-sink')), name: 'postfix smtp-sink' });
+      else throw new Error(`unknown server ${name}`);
+      started.push(servers[servers.length - 1] as Server);
+    }
+    const rates = new Map<string, number[]>();
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (const reuse of [true, false]) {
+        // Alternate the order from round to round, so no server always runs first.
+        const order = round % 2 === 0 ? servers : [...servers].reverse();
+        for (const server of order) {
+          await server.settle?.();
+          const rate = await burst(server, reuse);
+          const key = `${server.name}|${reuse}`;
+          rates.set(key, [...(rates.get(key) ?? []), rate]);
+          process.stderr.write(`round ${round + 1} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s\n`);
+        }
+      }
+    }
+    const med = (server: Server, reuse: boolean) => median(rates.get(`${server.name}|${reuse}`) ?? []);
+    const out: string[] = [
+      `smtp-source -s ${SESSIONS} -l ${SIZE} -m ${MESSAGES}, ${ROUNDS} rounds; median msg/s`,
+      '',
+      '| server | connection reuse (-d) | new connection per message |',
+      '|---|---|---|',
+      ...servers.map((server) => `| ${server.name} | ${med(server, true).toFixed(0)} | ${med(server, false).toFixed(0)} |`),
+    ];
+    const outpost = servers.find((server) => server.name === 'Outpost');
+    const haraka = servers.find((server) => server.name.startsWith('Haraka'));
+    if (outpost && haraka) {
+      out.push(`| **Outpost / Haraka** | **${(med(outpost, true) / med(haraka, true)).toFixed(2)}×** | **${(med(outpost, false) / med(haraka, false)).toFixed(2)}×** |`);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    for (const server of started.reverse()) await server.stop().catch((error: unknown) => process.stderr.write(`stopping ${server.name}: ${String(error)}\n`));
+    await dns.stop();
+  }
+  if (values.profile) process.stdout.write(`\nCPU profile of Outpost (self time):\n${await profileSummary(values.profile)}\n`);
+}
+
+await main();
