@@ -14,6 +14,7 @@ import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { Poller } from '../adapters/local/poller.js';
+import { nodemailerTransports } from '../adapters/smtp/nodemailer-transports.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { collectGauges } from './scrape-gauges.js';
@@ -33,6 +34,7 @@ import { makeIngressPolicy } from '../core/policy/index.js';
 import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
 import { suppressionCheck } from '../core/suppression.js';
 import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
+import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
 import { makeBounceHandler } from '../lambdas/bounce/handler.js';
@@ -130,11 +132,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       logger: createLogger('deliver'),
       clock,
       mxPort: options.mxPort,
-      async prepare(raw, envelope) {
-        const prepared = await preparer(raw, envelope);
-        await stores.log.addEvent(envelope.messageId, prepared.dkim.signed ? 'dkim-signed' : 'dkim-unsigned', { ...prepared.dkim, batv: prepared.batv });
-        return prepared;
-      },
+      transports: nodemailerTransports,
+      prepare: preparedAndRecorded(preparer, stores.log),
       onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
       holds,
       metrics,

@@ -13,6 +13,8 @@ import type { MessageLog, MessageStatus } from '../stores.js';
 import { queueNotice, type NoticeDeps } from '../delivery/notice.js';
 import { DeliveryScheduler, POSTPONE_SECONDS } from '../delivery/scheduler.js';
 import type { HoldCheck } from '../holds.js';
+import type { SmtpTransports } from '../delivery/smtp-transport.js';
+import type { Mailer } from '../ports/mailer.js';
 import { DELIVER_QUEUE, deliverJobBody, type DeliverJob } from './deliver-job.js';
 
 /** SQS refuses DelaySeconds above 15 minutes; longer waits are taken in hops (see notBefore). */
@@ -20,7 +22,6 @@ const MAX_QUEUE_DELAY_SECONDS = 900;
 
 /** Message-log events that record what one attempt did for one recipient. */
 const OUTCOME_EVENTS = new Set(['delivered', 'deferred', 'bounced', 'expired']);
-
 
 export interface DeliveryAttemptDeps {
   blobs: BlobStore;
@@ -36,6 +37,10 @@ export interface DeliveryAttemptDeps {
   onHardBounce?: (envelope: Envelope, recipient: string, diagnostic: string) => Promise<void>;
   /** Port of MX hosts (25); tests point it at a local test MX. */
   mxPort?: number;
+  /** SMTP transactions (single node, smarthost and mx modes): adapters/smtp/nodemailer-transports.ts. */
+  transports: SmtpTransports;
+  /** A mailer that routes by itself (SES, adapters/aws/ses-mailer.ts): used instead of SMTP when given. */
+  mailer?: Mailer;
   /** Per-destination concurrency, shared by every job this process runs (default: one per handler). */
   scheduler?: DeliveryScheduler;
   /** Where attempt durations and queue ages are recorded (the single node's /metrics, EMF on AWS). */
@@ -139,6 +144,8 @@ export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob
         prepare: deps.prepare,
         mxPort: deps.mxPort,
         scheduler,
+        transports: deps.transports,
+        ...(deps.mailer ? { mailer: deps.mailer } : {}),
       }),
     );
     const delivered = outcomes.filter((item): item is Extract<RecipientOutcome, { result: 'delivered' }> => item.result === 'delivered');
@@ -190,7 +197,9 @@ export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob
     if (!followUp) deps.metrics?.observe('outpost_queue_age_at_delivery_seconds', (clock.now() - envelope.receivedAt) / 1000, { outcome: status });
     const attempt = job.attempt;
     for (const item of delivered) {
-      await log.addEvent(envelope.messageId, 'delivered', { recipient: item.recipient, response: item.response, remoteMta: item.remoteMta, attempt }, status);
+      // The provider's message id (SES) names this delivery in the provider's bounce and complaint events.
+      const provider = 'providerMessageId' in item && typeof item.providerMessageId === 'string' ? { providerMessageId: item.providerMessageId } : {};
+      await log.addEvent(envelope.messageId, 'delivered', { recipient: item.recipient, response: item.response, remoteMta: item.remoteMta, attempt, ...provider }, status);
     }
     for (const item of temporary) {
       if (nextAttemptAt === undefined) continue;

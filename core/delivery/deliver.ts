@@ -5,11 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import nodemailer from 'nodemailer';
 import type { Config } from '../config.js';
 import type { Envelope, Logger, Resolver } from '../ports.js';
 import { recipientDomain, routeDomain, type DeliveryTarget, type Route } from './route.js';
 import { attemptBudget, DeliveryScheduler, type AttemptBudget } from './scheduler.js';
+import type { SmtpTransports } from './smtp-transport.js';
+import type { Mailer, MailerOutcome } from '../ports/mailer.js';
 
 /** Where a diagnostic came from: the remote server's SMTP answer, or our own observation. */
 export type DiagnosticType = 'smtp' | 'x-outpost';
@@ -56,6 +57,13 @@ export interface DeliveryOptions {
   mxPort?: number;
   /** Per-destination slots, shared by every delivery of the process (default: one for this call only). */
   scheduler?: DeliveryScheduler;
+  /** SMTP transactions to MX hosts or the smarthost (adapters/smtp/nodemailer-transports.ts). */
+  transports: SmtpTransports;
+  /**
+   * A mailer that routes by itself (SES): when given, recipients are neither routed by MX nor
+   * sent over `transports`; the prepared message goes to the mailer for all of them at once.
+   */
+  mailer?: Mailer;
 }
 
 /**
@@ -182,27 +190,24 @@ async function transaction(
   const timeout = Math.max(1, Math.min(config.delivery.connectTimeoutSeconds * 1000, budget.remaining()));
   const verify = verifiesTls(target, config);
   const servername = isIP(target.name) ? {} : { servername: target.name };
-  const transport = nodemailer.createTransport({
+  const transport = options.transports.open({
     host: target.address,
     port: target.port,
     name: config.hostname,
-    secure: false,
     // Opportunistic STARTTLS without certificate checks, like Postfix's "may" level: most MX
     // certificates do not match their names, and plaintext would be the only alternative.
     // Verified TLS (requireTls, a smarthost by name) is Postfix's "secure" level: no plaintext.
-    ignoreTLS: ignoreTls,
-    requireTLS: verify,
+    ignoreTls,
+    requireTls: verify,
     tls: verify
       ? { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...servername, ...trustedCas(config.delivery.tlsCaFile) }
       : { rejectUnauthorized: false, ...servername },
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: SOCKET_TIMEOUT_MS,
-    disableFileAccess: true,
-    disableUrlAccess: true,
+    connectionTimeoutMs: timeout,
+    greetingTimeoutMs: timeout,
+    socketTimeoutMs: SOCKET_TIMEOUT_MS,
   });
   try {
-    const info: unknown = await transport.sendMail({ envelope: { from: mailFrom, to: recipients }, raw });
+    const info: unknown = await transport.send({ from: mailFrom, to: recipients }, raw);
     return { kind: 'done', outcomes: outcomesOfAccepted(info, recipients, target) };
   } catch (caught: unknown) {
     const error = asSmtpError(caught);
@@ -322,6 +327,7 @@ export async function deliverEnvelope(
   // postponed without signing (and without logging a signature) each time.
   let preparing: ReturnType<PrepareMessage> | undefined;
   const prepared = (): ReturnType<PrepareMessage> => (preparing ??= (options.prepare ?? identity)(raw, envelope));
+  if (options.mailer) return sendThroughMailer(options.mailer, envelope, recipients, prepared);
   const groups = new Map<string, string[]>();
   for (const recipient of recipients) {
     // With a smarthost all recipients share one transaction.
@@ -357,5 +363,20 @@ export async function deliverEnvelope(
   return recipients.map(
     (recipient) =>
       byRecipient.get(recipient) ?? { recipient, result: 'temporary', status: '4.3.0', diagnostic: 'not attempted', diagnosticType: 'x-outpost' },
+  );
+}
+
+/** The provider's outcomes, one per recipient (one it did not mention is a temporary failure). */
+async function sendThroughMailer(mailer: Mailer, envelope: Envelope, recipients: string[], prepared: () => ReturnType<PrepareMessage>): Promise<MailerOutcome[]> {
+  const message = await prepared();
+  const { outcomes } = await mailer.send({
+    mailFrom: message.mailFrom,
+    rcptTo: recipients,
+    raw: message.raw,
+    tags: { tenantId: envelope.tenantId, userId: envelope.userId, messageId: envelope.messageId },
+  });
+  const byRecipient = new Map(outcomes.map((outcome) => [outcome.recipient, outcome]));
+  return recipients.map(
+    (recipient): MailerOutcome => byRecipient.get(recipient) ?? { recipient, result: 'temporary', status: '4.3.0', diagnostic: 'no answer from the mailer', diagnosticType: 'x-outpost' },
   );
 }

@@ -16,6 +16,7 @@ import type { SqsEvent } from '../../core/sqs-event.js';
 import { makeDeliverHandler } from '../../lambdas/deliver/handler.js';
 import { makeScanHandler } from '../../lambdas/scan/handler.js';
 import { fakeResolver } from '../helpers/fake-dns.js';
+import { nodemailerTransports } from '../../adapters/smtp/nodemailer-transports.js';
 
 const quiet = createLogger('test', { level: 'error' });
 const opened: Array<{ stores: LocalStores; dir: string }> = [];
@@ -106,7 +107,7 @@ describe('the pipeline stages hold a locked sender’s mail', () => {
     expect((await stores.queue.depth('deliver')).visible).toBe(0);
     expect((await stores.log.get(first.messageId))?.events.map((item) => item.event)).toEqual(['held-locked']);
 
-    const deliver = makeDeliverHandler({ blobs: stores.blobs, queue: stores.queue, log: stores.log, config, resolver: fakeResolver({}), logger: quiet, clock: stores.clock, holds });
+    const deliver = makeDeliverHandler({ blobs: stores.blobs, queue: stores.queue, log: stores.log, config, resolver: fakeResolver({}), logger: quiet, clock: stores.clock, holds, transports: nodemailerTransports });
     const second = await envelope();
     // A retry whose time has not come: held as well (not put back for the rest of its wait).
     const retry = JSON.stringify({ envelope: second, attempt: 3, pending: second.rcptTo, bounced: [], notBefore: stores.clock.now() + 600_000 });

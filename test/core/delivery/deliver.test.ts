@@ -7,6 +7,7 @@ import { fakeResolver, type Zone } from '../../helpers/fake-dns.js';
 import { freePort } from '../../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type TestMx } from '../../helpers/test-mx.js';
+import { nodemailerTransports } from '../../../adapters/smtp/nodemailer-transports.js';
 
 const logger = createLogger('test', { write: () => undefined });
 
@@ -62,7 +63,7 @@ describe('deliverEnvelope through a smarthost (postfix smtp-sink)', () => {
   });
 
   it('delivers the exact message once, with our EHLO name and the envelope as given', async () => {
-    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${sink.port}` }), resolver: fakeResolver({}), logger };
+    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${sink.port}` }), resolver: fakeResolver({}), logger, transports: nodemailerTransports };
     const outcomes = await deliverEnvelope(envelope(['bob@dest.test', 'carol@other.test']), message, ['bob@dest.test', 'carol@other.test'], options);
 
     expect(outcomes).toEqual([
@@ -81,7 +82,7 @@ describe('deliverEnvelope through a smarthost (postfix smtp-sink)', () => {
 
   it('treats every recipient as temporarily failed when the relay refuses the connection', async () => {
     const port = await freePort();
-    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${port}` }), resolver: fakeResolver({}), logger };
+    const options: DeliveryOptions = { config: config({ relayHost: `127.0.0.1:${port}` }), resolver: fakeResolver({}), logger, transports: nodemailerTransports };
     const outcomes = await deliverEnvelope(envelope(['bob@dest.test']), message, ['bob@dest.test'], options);
     expect(outcomes).toEqual([
       expect.objectContaining({ recipient: 'bob@dest.test', result: 'temporary', status: '4.4.1', diagnosticType: 'x-outpost' }),
@@ -94,6 +95,7 @@ describe('deliverEnvelope through a smarthost (postfix smtp-sink)', () => {
       config: config({ relayHost: `127.0.0.1:${sink.port}`, requireTls: true }),
       resolver: fakeResolver({}),
       logger,
+      transports: nodemailerTransports,
     };
     const outcomes = await deliverEnvelope(envelope(['bob@dest.test']), message, ['bob@dest.test'], options);
     expect(outcomes[0]).toMatchObject({ result: 'temporary', status: '4.7.10', diagnostic: expect.stringContaining('delivery.requireTls') });
@@ -123,7 +125,7 @@ describe('deliverEnvelope to MX hosts (test MX on loopback)', () => {
     await mx.stop();
   });
 
-  const options = (): DeliveryOptions => ({ config: config(), resolver: fakeResolver(zone), logger, mxPort: mx.port });
+  const options = (): DeliveryOptions => ({ config: config(), resolver: fakeResolver(zone), logger, mxPort: mx.port, transports: nodemailerTransports });
 
   it('looks up the MX, delivers the exact bytes over opportunistic STARTTLS, and reports the remote answer', async () => {
     const count = mx.received.length;

@@ -9,6 +9,7 @@ import type { Envelope } from '../../../core/ports.js';
 import { startBlackholes, type Blackhole } from '../../helpers/blackhole.js';
 import { fakeResolver } from '../../helpers/fake-dns.js';
 import { freePort } from '../../helpers/net.js';
+import { nodemailerTransports } from '../../../adapters/smtp/nodemailer-transports.js';
 
 const logger = createLogger('test', { write: () => undefined });
 const message = Buffer.from('From: alice@sender.test\r\nTo: x@dead.test\r\nSubject: s\r\n\r\nHello.\r\n');
@@ -63,7 +64,7 @@ describe('one delivery attempt to silent MX hosts', () => {
 
   it('tries at most mxAddressLimit addresses', async () => {
     blackholes.connections.length = 0;
-    const [outcome] = await deliverEnvelope(envelope('x@dead.test'), message, ['x@dead.test'], { config: config({ mxAddressLimit: 3 }), resolver, logger, mxPort: port });
+    const [outcome] = await deliverEnvelope(envelope('x@dead.test'), message, ['x@dead.test'], { config: config({ mxAddressLimit: 3 }), resolver, logger, transports: nodemailerTransports, mxPort: port });
     expect(outcome).toMatchObject({ result: 'temporary', status: '4.4.1' });
     expect(blackholes.connections).toEqual(addresses.slice(0, 3));
   });
@@ -71,7 +72,7 @@ describe('one delivery attempt to silent MX hosts', () => {
   it('stops trying further addresses once the attempt time budget is spent', async () => {
     blackholes.connections.length = 0;
     const started = Date.now();
-    const [outcome] = await deliverEnvelope(envelope('x@dead.test'), message, ['x@dead.test'], { config: config({ attemptTimeoutSeconds: 2 }), resolver, logger, mxPort: port });
+    const [outcome] = await deliverEnvelope(envelope('x@dead.test'), message, ['x@dead.test'], { config: config({ attemptTimeoutSeconds: 2 }), resolver, logger, transports: nodemailerTransports, mxPort: port });
     const elapsed = Date.now() - started;
     expect(outcome).toMatchObject({ result: 'temporary', diagnostic: expect.stringMatching(/attempt time budget of 2s \(delivery\.attemptTimeoutSeconds\) spent after 2 of 5 addresses/) });
     expect(blackholes.connections).toEqual(addresses.slice(0, 2));
@@ -82,7 +83,7 @@ describe('one delivery attempt to silent MX hosts', () => {
     blackholes.connections.length = 0;
     const scheduler = new DeliveryScheduler({ perDestination: 1, waitMs: 100 });
     const held = await scheduler.acquire('dead.test');
-    const outcomes = await deliverEnvelope(envelope('x@dead.test'), message, ['x@dead.test'], { config: config({}), resolver, logger, mxPort: port, scheduler });
+    const outcomes = await deliverEnvelope(envelope('x@dead.test'), message, ['x@dead.test'], { config: config({}), resolver, logger, transports: nodemailerTransports, mxPort: port, scheduler });
     expect(outcomes).toEqual([{ recipient: 'x@dead.test', result: 'postponed' }]);
     expect(blackholes.connections).toEqual([]);
     held?.release();

@@ -9,6 +9,7 @@ import type { Envelope } from '../../../core/ports.js';
 import { fakeResolver } from '../../helpers/fake-dns.js';
 import { startTestMx, type TestMx } from '../../helpers/test-mx.js';
 import { makeTestCa, type TestCa } from '../../helpers/tls-certs.js';
+import { nodemailerTransports } from '../../../adapters/smtp/nodemailer-transports.js';
 
 const logger = createLogger('test', { write: () => undefined });
 const message = Buffer.from('From: alice@sender.test\r\nTo: bob@dest.test\r\nSubject: tls\r\n\r\nHello.\r\n');
@@ -36,7 +37,7 @@ function envelope(recipient: string): Envelope {
 
 function options(delivery: Record<string, unknown>, mxPort?: number): DeliveryOptions {
   const config = parseConfig({ hostname: 'relay.outpost.test', delivery: { connectTimeoutSeconds: 5, allowPrivateMxAddresses: true, ...delivery } });
-  return { config, resolver, logger, ...(mxPort !== undefined ? { mxPort } : {}) };
+  return { config, resolver, logger, transports: nodemailerTransports, ...(mxPort !== undefined ? { mxPort } : {}) };
 }
 
 async function send(recipient: string, opts: DeliveryOptions) {

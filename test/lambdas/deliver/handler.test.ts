@@ -20,6 +20,7 @@ import { startSmtpSink, type SmtpSink } from '../../helpers/smtp-sink.js';
 import { startTestMx, type ReceivedMail, type TestMx } from '../../helpers/test-mx.js';
 import { makeTestCa } from '../../helpers/tls-certs.js';
 import { DeliveryScheduler } from '../../../core/delivery/scheduler.js';
+import { nodemailerTransports } from '../../../adapters/smtp/nodemailer-transports.js';
 
 const message = Buffer.from(
   ['From: Alice <alice@sender.test>', 'To: bob@dest.test', 'Subject: quarterly report', 'Message-ID: <m1@sender.test>', '', 'Hello Bob,', '.dot line', ''].join('\r\n'),
@@ -57,6 +58,7 @@ async function makeNode(options: { delivery: Record<string, unknown>; resolver?:
     logger: createLogger('deliver', { write: (line) => logLines.push(line), level: 'debug' }),
     clock,
     mxPort: options.mxPort,
+    transports: nodemailerTransports,
     onHardBounce: options.onHardBounce,
   };
   const node: Node = { db, queue, log, blobs, logLines, deps };
