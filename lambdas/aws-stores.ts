@@ -33,6 +33,7 @@ import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { authenticatedTransports, nodemailerTransports } from '../adapters/smtp/nodemailer-transports.js';
 import { makeHardBounceReaction, type HardBounceReaction } from '../core/app/hard-bounce.js';
 import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
+import { recordingProviderIds } from '../core/app/record-provider-ids.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { parseSesEvent } from '../core/bounce/ses-event.js';
 import type { Check } from '../core/checks/check.js';
@@ -287,9 +288,14 @@ export async function deliverDeps(metrics: EntryMetrics, options: AwsDepsOptions
     clock: stores.clock,
   });
   const credentials = mode === 'smarthost' ? await relayCredentials(wiring) : undefined;
+  const logger = createLogger('deliver');
   const mailer =
     mode === 'ses'
-      ? new SesMailer({ client: sesClient(clientSettings(wiring, 'ses')), ...(wiring.env.OUTPOST_SES_CONFIGURATION_SET ? { configurationSet: wiring.env.OUTPOST_SES_CONFIGURATION_SET } : {}) })
+      ? recordingProviderIds(
+          new SesMailer({ client: sesClient(clientSettings(wiring, 'ses')), ...(wiring.env.OUTPOST_SES_CONFIGURATION_SET ? { configurationSet: wiring.env.OUTPOST_SES_CONFIGURATION_SET } : {}) }),
+          stores.log,
+          logger,
+        )
       : undefined;
   return {
     blobs: stores.blobs,
@@ -297,7 +303,7 @@ export async function deliverDeps(metrics: EntryMetrics, options: AwsDepsOptions
     log: stores.log,
     config,
     resolver,
-    logger: createLogger('deliver'),
+    logger,
     clock: stores.clock,
     transports: credentials ? authenticatedTransports(credentials) : nodemailerTransports,
     ...(mailer ? { mailer } : {}),
