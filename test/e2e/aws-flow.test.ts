@@ -39,6 +39,7 @@ const BUCKET = 'outpost-e2e-messages';
 const IDEMPOTENCY_TABLE = 'outpost-e2e-idempotency';
 const PASSWORD = 'correct horse battery staple';
 const SELECTOR = 'e2e1';
+const OPERATOR_TOKEN = 'e2e-operator-token-0123456789abcdef';
 
 type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -118,6 +119,7 @@ beforeAll(async () => {
     OUTPOST_DATA_DIR: dataDir,
     OUTPOST_DNS_SERVERS: dns.address,
     OUTPOST_SES_CONFIGURATION_SET: 'outpost-events',
+    OUTPOST_OPERATOR_TOKEN: OPERATOR_TOKEN,
   });
 
   stores = openAwsStores();
@@ -336,5 +338,32 @@ describe('the AWS deployment on the emulators', () => {
     // The next message to that address is refused at RCPT by the ingress, before it is stored.
     await expect(submit('bob@example.org', 'again')).rejects.toThrow(/suppress/i);
     expect(await receive('scan', 1, 2000)).toEqual([]);
+  });
+
+  it('the API Lambda on DynamoDB: the operator sees the tenant, the delivered messages and the suppressed address', async () => {
+    vi.resetModules();
+    const { handler } = await import('../../lambdas/api/index.js');
+    const call = async (path: string): Promise<{ statusCode: number; body: unknown }> => {
+      const event = {
+        version: '2.0',
+        routeKey: '$default',
+        rawPath: path,
+        rawQueryString: '',
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
+        requestContext: { accountId: '000000000000', apiId: 'e2e', domainName: 'api.outpost.test', domainPrefix: 'api', http: { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'e2e' }, requestId: randomUUID(), routeKey: '$default', stage: '$default', time: '', timeEpoch: Date.now() },
+        isBase64Encoded: false,
+      };
+      const result = await handler(event, lambdaContext('outpost-api'));
+      return { statusCode: result.statusCode, body: JSON.parse(result.body ?? 'null') };
+    };
+    const tenants = await call('/v1/tenants');
+    expect(tenants.statusCode).toBe(200);
+    expect(JSON.stringify(tenants.body)).toContain(tenant.id);
+    const messages = await call(`/v1/tenants/${tenant.id}/messages`);
+    expect(messages.statusCode).toBe(200);
+    expect(JSON.stringify(messages.body)).toContain('bob@example.org');
+    const suppressions = await call(`/v1/tenants/${tenant.id}/suppressions`);
+    expect(suppressions.statusCode).toBe(200);
+    expect(JSON.stringify(suppressions.body)).toContain('bob@example.org');
   });
 });
