@@ -438,8 +438,9 @@ export interface IngressServices {
 }
 
 /** Starts the submission, submissions and bounce listeners with AWS stores (session-time admission on DynamoDB). */
-export async function startIngress(config: Config, tls: { key: Buffer; cert: Buffer }, options: AwsDepsOptions = {}): Promise<IngressServices> {
-  const { stores, policy } = awsWiring(undefined, { ...options, config });
+export async function startIngress(config: Config, tls: { key: Buffer; cert: Buffer }, options: AwsDepsOptions & { metrics?: EntryMetrics } = {}): Promise<IngressServices> {
+  const { metrics } = options;
+  const { stores, policy } = awsWiring(metrics, { ...options, config });
   const { clock } = stores;
   const ingress = new Ingress({
     config,
@@ -450,6 +451,7 @@ export async function startIngress(config: Config, tls: { key: Buffer; cert: Buf
     logger: createLogger('ingress'),
     clock,
     tls,
+    ...(metrics ? { metrics } : {}),
     stats: stores.stats,
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
   });
@@ -462,6 +464,7 @@ export async function startIngress(config: Config, tls: { key: Buffer; cert: Buf
     batvKeys: stores.batvKeys,
     counters: stores.counters,
     tls,
+    ...(metrics ? { metrics } : {}),
     tenantFor: bounceTenantsFrom(stores.configStore, config.defaults),
   });
   try {

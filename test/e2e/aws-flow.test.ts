@@ -26,7 +26,7 @@ import { dkimDnsRecord, generateDkimKeyPair } from '../../core/dkim/keys.js';
 import { envelopeSchema } from '../../core/envelope.js';
 import { hashPassword, parseIdentity, type Tenant } from '../../core/identity.js';
 import type { Stores } from '../../core/ports/stores.js';
-import { openAwsStores, startIngress, type IngressServices, type SesEvent } from '../../lambdas/aws-stores.js';
+import { openAwsStores, startIngress, type EntryMetrics, type IngressServices, type SesEvent } from '../../lambdas/aws-stores.js';
 import { emulatorClientConfig, startDynamoDbLocal, startLocalSqs, startS3rver, type Emulator } from '../helpers/aws-emulators.js';
 import { a, startDnsServer, TYPE, type DnsServer } from '../helpers/dns-server.js';
 import { startKmsEmulator, type KmsEmulator } from '../helpers/kms-emulator.js';
@@ -57,6 +57,13 @@ let ingress: IngressServices;
 let tenant: Tenant;
 const queueUrls: Record<string, string> = {};
 let savedEnv: NodeJS.ProcessEnv;
+/** What the ingress task's EMF recorder is handed (smtp-ec2/main.ts passes telemetry('ingress')). */
+const ingressCounts = new Map<string, number>();
+const ingressMetrics: EntryMetrics = {
+  inc: (name) => ingressCounts.set(name, (ingressCounts.get(name) ?? 0) + 1),
+  observe: () => undefined,
+  locked: () => undefined,
+};
 
 /** A TXT record of several character-strings (a 2048-bit key's record is longer than 255 bytes). */
 function longTxt(value: string): { type: number; rdata: Buffer } {
@@ -132,7 +139,7 @@ beforeAll(async () => {
 
   const tls = ca.issue(['relay.outpost.test']);
   const config = loadConfig({ ...process.env, OUTPOST_LISTEN_ADDRESS: '127.0.0.1', OUTPOST_SMTP_PORT: '0', OUTPOST_SMTPS_PORT: '0', OUTPOST_BOUNCE_PORT: '0' });
-  ingress = await startIngress(config, { key: Buffer.from(tls.key), cert: Buffer.from(tls.cert) });
+  ingress = await startIngress(config, { key: Buffer.from(tls.key), cert: Buffer.from(tls.cert) }, { metrics: ingressMetrics });
 }, 120_000);
 
 afterAll(async () => {
@@ -290,6 +297,7 @@ describe('the AWS deployment on the emulators', () => {
     expect(raw.toString()).toContain('Subject: via the smarthost');
     expect(await verifyDkim(raw)).toEqual({ status: 'pass', domain: 'acme.test' });
     expect((await stores.log.get(messageId))?.message.status).toBe('delivered');
+    expect(ingressCounts.get('outpost_messages_accepted_total')).toBeGreaterThanOrEqual(1);
   });
 
   it('ses mode: delivered through SESv2 with the signed bytes, the SES id logged; an SES hard bounce suppresses the recipient', async () => {
@@ -338,6 +346,7 @@ describe('the AWS deployment on the emulators', () => {
     // The next message to that address is refused at RCPT by the ingress, before it is stored.
     await expect(submit('bob@example.org', 'again')).rejects.toThrow(/suppress/i);
     expect(await receive('scan', 1, 2000)).toEqual([]);
+    expect(ingressCounts.get('outpost_smtp_refusals_total')).toBeGreaterThanOrEqual(1);
   });
 
   it('the API Lambda on DynamoDB: the operator sees the tenant, the delivered messages and the suppressed address', async () => {
