@@ -4,7 +4,8 @@
 // the ECS task runs it) lands in S3 and the scan queue; the real Lambda handler exports of the
 // scan and deliver entries, invoked with SQS events built from the received queue messages, scan
 // it, DKIM-sign it and deliver it to smtp-sink (smarthost mode) or to SES (ses mode, the SES
-// message id kept in the message log); an SES hard-bounce event through the bounce entry puts
+// message id kept in the message log); a DSN to the bounce listener reaches the suppression list
+// through the bounce Lambda; an SES hard-bounce event through the bounce entry puts
 // the recipient on the tenant's suppression list, and the ingress then refuses that recipient.
 import { randomUUID } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
@@ -28,6 +29,7 @@ import { hashPassword, parseIdentity, type Tenant } from '../../core/identity.js
 import type { Stores } from '../../core/ports/stores.js';
 import { openAwsStores, startIngress, type EntryMetrics, type IngressServices, type SesEvent } from '../../lambdas/aws-stores.js';
 import { emulatorClientConfig, startDynamoDbLocal, startLocalSqs, startS3rver, type Emulator } from '../helpers/aws-emulators.js';
+import { dsnFor, sendBounce } from '../helpers/bounce-client.js';
 import { a, startDnsServer, TYPE, type DnsServer } from '../helpers/dns-server.js';
 import { startKmsEmulator, type KmsEmulator } from '../helpers/kms-emulator.js';
 import { startSesCapture, type SesCapture } from '../helpers/ses-emulators.js';
@@ -285,7 +287,7 @@ async function submitAndScan(to: string, subject: string): Promise<string> {
 }
 
 describe('the AWS deployment on the emulators', () => {
-  it('smarthost mode: SMTP → S3 + SQS → scan Lambda → deliver Lambda → DKIM-signed at the smarthost', async () => {
+  it('smarthost mode: SMTP → S3 + SQS → scan Lambda → deliver Lambda → DKIM-signed at the smarthost; its DSN → bounce Lambda → suppressed, forwarded', async () => {
     const messageId = await submitAndScan('alice@example.org', 'via the smarthost');
     const deliver = await entry('deliver', { OUTPOST_DELIVERY_MODE: 'smarthost', OUTPOST_RELAY_HOST: `127.0.0.1:${sink.port}` });
     const jobs = await receive('deliver', 1);
@@ -298,6 +300,22 @@ describe('the AWS deployment on the emulators', () => {
     expect(await verifyDkim(raw)).toEqual({ status: 'pass', domain: 'acme.test' });
     expect((await stores.log.get(messageId))?.message.status).toBe('delivered');
     expect(ingressCounts.get('outpost_messages_accepted_total')).toBeGreaterThanOrEqual(1);
+
+    // The recipient's MX bounces it later: the DSN comes back to the BATV-tagged return path on the
+    // ingress's bounce listener, goes through the bounce queue to the bounce Lambda, and the address
+    // goes on the tenant's suppression list.
+    expect(received?.mailFrom).toMatch(/^prvs=.*=sender@acme\.test$/);
+    const dsn = dsnFor({ mailFrom: received?.mailFrom ?? '', data: received?.data ?? Buffer.alloc(0) }, ['alice@example.org']);
+    const answered = await sendBounce(ingress.ports.bounce, '', received?.mailFrom ?? '', dsn);
+    expect(answered.data).toMatch(/^250/);
+    const bounces = await receive('bounce', 1);
+    expect(await invoke(await entry('bounce'), 'bounce', bounces)).toEqual({ batchItemFailures: [] });
+    expect(await stores.suppression.find(tenant.id, 'alice@example.org', Date.now())).toMatchObject({ source: 'bounce' });
+    // The bounce is forwarded to the original sender (forwardBounces), through the deliver stage.
+    const forwards = await receive('deliver', 1);
+    expect(await invoke(deliver, 'deliver', forwards)).toEqual({ batchItemFailures: [] });
+    const both = await sink.waitForMessages(2);
+    expect(both.map((message) => message.rcptTo).sort()).toEqual([['alice@example.org'], ['sender@acme.test']]);
   });
 
   it('ses mode: delivered through SESv2 with the signed bytes, the SES id logged; an SES hard bounce suppresses the recipient', async () => {
