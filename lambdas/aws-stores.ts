@@ -3,10 +3,13 @@
 // app sets (OUTPOST_BUCKET, OUTPOST_TABLE_PREFIX, OUTPOST_*_QUEUE_URL, OUTPOST_KMS_KEY_ID...).
 //
 // `openAwsStores` builds the one `Stores` bundle (core/ports/stores.ts) from the AWS adapters;
-// housekeeping runs on it. The pipeline stages, the API and the ingress are not wired to it yet:
-// their factories still fail with AdaptersNotWiredError, which the entries turn into a retried
-// record (SQS) or a 503 (API). Nothing is lost meanwhile: messages wait in their queues.
-import { dynamoDbDocumentClient, kmsClient, s3Client, sqsClient, type AwsClientOptions } from '../adapters/aws/clients.js';
+// every factory below wires the same use cases as the single node (bin/single-node.ts) onto it:
+// the scan, deliver and bounce stages, SES events, the API and the ingress. A factory that
+// cannot build its stores throws; the entries turn that into a retried record (SQS) or a 503
+// (API), so nothing is lost meanwhile: messages wait in their queues.
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { dynamoDbDocumentClient, kmsClient, s3Client, secretsManagerClient, sesClient, sqsClient, type AwsClientOptions } from '../adapters/aws/clients.js';
 import { DynamoDbApiKeyStore } from '../adapters/aws/dynamodb-api-key-store.js';
 import { DynamoDbAuditLog } from '../adapters/aws/dynamodb-audit-log.js';
 import { DynamoDbBatvKeyStore } from '../adapters/aws/dynamodb-batv-key-store.js';
@@ -23,11 +26,33 @@ import { DynamoDbQuarantineStore } from '../adapters/aws/dynamodb-quarantine-sto
 import { DynamoDbSuppressionList } from '../adapters/aws/dynamodb-suppression-list.js';
 import { KmsSecretBox } from '../adapters/aws/kms-secret-box.js';
 import { S3BlobStore } from '../adapters/aws/s3-blob-store.js';
+import { SesIdentities } from '../adapters/aws/ses-identities.js';
+import { SesMailer } from '../adapters/aws/ses-mailer.js';
+import { createResolver } from '../adapters/local/dns.js';
+import { enginesFromConfig } from '../adapters/scan/from-config.js';
+import { makeHardBounceReaction, type HardBounceReaction } from '../core/app/hard-bounce.js';
+import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
+import { recordingProviderIds } from '../core/app/record-provider-ids.js';
+import { bounceTenantsFrom } from '../core/bounce/admission.js';
+import { parseSesEvent } from '../core/bounce/ses-event.js';
+import type { Check } from '../core/checks/check.js';
+import { makeOutgoingPreparer } from '../core/dkim/sign.js';
+import { makeLocksAndHolds, queueLifetimeMs, type MailHolds } from '../core/holds.js';
+import type { UserLocks } from '../core/locks.js';
+import { createLogger } from '../core/log.js';
+import { makeIngressPolicy, type IngressPolicy } from '../core/policy/index.js';
+import { effectiveSettings, type UserSettings } from '../core/settings.js';
+import { userSettings } from '../core/stores.js';
+import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
+import { BounceListener } from '../smtp-ec2/bounce-listener.js';
+import { Ingress } from '../smtp-ec2/ingress.js';
+import { lockEventMetrics } from './lock-metrics.js';
+import { scanStartupWarnings } from './scan/handler.js';
 import { SqsQueue } from '../adapters/aws/sqs-queue.js';
 import { tableNames } from '../adapters/aws/tables.js';
 import { loadConfig, type Config } from '../core/config.js';
 import { purgeExpired } from '../core/housekeeping.js';
-import { systemClock, type Clock } from '../core/ports.js';
+import { systemClock, type Clock, type Resolver } from '../core/ports.js';
 import type { Stores } from '../core/ports/stores.js';
 import type { MetricRecorder } from '../core/metrics.js';
 import type { ApiDeps } from './api/deps.js';
@@ -43,7 +68,7 @@ export class AdaptersNotWiredError extends Error {
 }
 
 /** The services whose SDK clients the stores use. */
-export type AwsService = 'dynamodb' | 's3' | 'sqs' | 'kms';
+export type AwsService = 'dynamodb' | 's3' | 'sqs' | 'kms' | 'ses' | 'secretsmanager';
 
 export interface AwsStoresOptions {
   /** Where the names come from (default process.env): what lib/constructs/storage.ts sets. */
@@ -124,33 +149,271 @@ export interface EntryMetrics extends MetricRecorder {
   locked(userId: string, tenantId: string): void;
 }
 
-/** The scan stage's dependencies: stores, the engines at OUTPOST_CLAMD / OUTPOST_RSPAMD_URL. */
-export async function scanDeps(metrics: EntryMetrics): Promise<ScanHandlerDeps> {
-  void metrics;
-  throw new AdaptersNotWiredError('scan');
+/** Options of the deps factories: the stores' (tests pass the emulators' endpoints) and the engines'. */
+export interface AwsDepsOptions extends AwsStoresOptions {
+  /** Config to use instead of loadConfig(env). */
+  config?: Config;
 }
 
+/** What every use case of one container shares: stores, config, resolver, locks and holds, the ingress policy. */
+interface AwsWiring {
+  stores: Stores;
+  config: Config;
+  resolver: Resolver;
+  locks: UserLocks;
+  holds: MailHolds;
+  policy: IngressPolicy;
+  hardBounce: HardBounceReaction;
+  settingsFor(userId: string): Promise<UserSettings>;
+  clients: Partial<Record<AwsService, AwsClientOptions>> | undefined;
+  env: NodeJS.ProcessEnv;
+}
+
+function awsWiring(metrics: EntryMetrics | undefined, options: AwsDepsOptions): AwsWiring {
+  const env = options.env ?? process.env;
+  const config = options.config ?? loadConfig(env);
+  const stores = openAwsStores({ ...options, env, messageRetentionDays: options.messageRetentionDays ?? config.messageLog.retentionDays });
+  const { clock } = stores;
+  const resolver = createResolver(config.dns);
+  const { locks, holds } = makeLocksAndHolds({
+    holdStore: stores.holdStore,
+    queue: stores.queue,
+    blobs: stores.blobs,
+    log: stores.log,
+    store: stores.lockStore,
+    counters: stores.counters,
+    clock,
+    configStore: stores.configStore,
+    config,
+    logger: createLogger('locks'),
+    ...(metrics ? { onLockEvent: lockEventMetrics(metrics) } : {}),
+  });
+  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
+  const hardBounce = makeHardBounceReaction({
+    suppression: stores.suppression,
+    clock,
+    countInvalidRecipient: (userId, recipient) => policy.recordHardBounces(userId, 1, { recipient }),
+  });
+  return {
+    stores,
+    config,
+    resolver,
+    locks,
+    holds,
+    policy,
+    hardBounce,
+    settingsFor: (userId) => userSettings(stores.configStore, userId, config.defaults),
+    clients: options.clients,
+    env,
+  };
+}
+
+function clientSettings(wiring: Pick<AwsWiring, 'clients' | 'env'>, service: AwsService): AwsClientOptions {
+  const given = wiring.clients?.[service];
+  if (given) return given;
+  const region = wiring.env.AWS_REGION ?? wiring.env.AWS_DEFAULT_REGION;
+  if (!region) throw new Error('environment variable AWS_REGION is not set (Lambda and ECS set it)');
+  return { region };
+}
+
+/** A secret's string from Secrets Manager (read once per container). */
+async function secretString(wiring: Pick<AwsWiring, 'clients' | 'env'>, secretId: string): Promise<string> {
+  const client = secretsManagerClient(clientSettings(wiring, 'secretsmanager'));
+  try {
+    const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    if (SecretString === undefined) throw new Error(`secret ${secretId} holds no string`);
+    return SecretString;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The scan stage's dependencies: stores, the engines at OUTPOST_CLAMD / OUTPOST_RSPAMD_URL. */
+export async function scanDeps(metrics: EntryMetrics, options: AwsDepsOptions = {}): Promise<ScanHandlerDeps> {
+  const { stores, config, holds, policy, settingsFor } = awsWiring(metrics, options);
+  const logger = createLogger('scan');
+  const engines = enginesFromConfig(config.scanning);
+  for (const warning of scanStartupWarnings(engines)) logger.warn(warning);
+  return {
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    config,
+    logger,
+    clock: stores.clock,
+    ...engines,
+    fingerprints: stores.fingerprints,
+    quarantine: stores.quarantine,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
+    holds,
+    metrics,
+  };
+}
+
+export type DeliveryMode = 'ses' | 'smarthost' | 'mx';
+
+export function deliveryMode(env: NodeJS.ProcessEnv): DeliveryMode {
+  const mode = env.OUTPOST_DELIVERY_MODE ?? 'ses';
+  if (mode === 'ses' || mode === 'smarthost' || mode === 'mx') return mode;
+  throw new Error(`OUTPOST_DELIVERY_MODE must be ses, smarthost or mx, not "${mode}"`);
+}
+
+/** Smarthost credentials: the secret OUTPOST_RELAY_CREDENTIALS_SECRET holds {"username": ..., "password": ...}. */
+async function relayCredentials(wiring: AwsWiring): Promise<{ user: string; pass: string } | undefined> {
+  const secretId = wiring.env.OUTPOST_RELAY_CREDENTIALS_SECRET;
+  if (!secretId) return undefined;
+  const parsed = relayCredentialsSchema.safeParse(JSON.parse(await secretString(wiring, secretId)));
+  if (!parsed.success) throw new Error(`secret ${secretId} is not {"username": ..., "password": ...}`);
+  return { user: parsed.data.username, pass: parsed.data.password };
+}
+
+const relayCredentialsSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
+
 /** The deliver stage's dependencies; the Mailer follows OUTPOST_DELIVERY_MODE. */
-export async function deliverDeps(metrics: EntryMetrics): Promise<DeliverDeps> {
-  void metrics;
-  throw new AdaptersNotWiredError('deliver');
+export async function deliverDeps(metrics: EntryMetrics, options: AwsDepsOptions = {}): Promise<DeliverDeps> {
+  const wiring = awsWiring(metrics, options);
+  const { stores, config, resolver, holds, hardBounce, settingsFor } = wiring;
+  const mode = deliveryMode(wiring.env);
+  if (mode === 'smarthost' && !config.delivery.relayHost) throw new Error('OUTPOST_DELIVERY_MODE=smarthost needs OUTPOST_RELAY_HOST');
+  if (mode !== 'smarthost' && config.delivery.relayHost) throw new Error(`OUTPOST_RELAY_HOST is set but OUTPOST_DELIVERY_MODE is ${mode}`);
+  const preparer = makeOutgoingPreparer({
+    keys: stores.dkimKeys,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    tenantOfDomain: async (domain) => (await stores.configStore.getDomain(domain))?.tenantId,
+    batvKeys: stores.batvKeys,
+    // BATV tags the envelope sender of direct and smarthost mail; SES puts its own sender there.
+    directSmtp: mode !== 'ses',
+    clock: stores.clock,
+  });
+  const credentials = mode === 'smarthost' ? await relayCredentials(wiring) : undefined;
+  const logger = createLogger('deliver');
+  const mailer =
+    mode === 'ses'
+      ? recordingProviderIds(
+          new SesMailer({ client: sesClient(clientSettings(wiring, 'ses')), ...(wiring.env.OUTPOST_SES_CONFIGURATION_SET ? { configurationSet: wiring.env.OUTPOST_SES_CONFIGURATION_SET } : {}) }),
+          stores.log,
+          logger,
+        )
+      : undefined;
+  return {
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    config,
+    resolver,
+    logger,
+    clock: stores.clock,
+    ...(credentials ? { smarthostAuth: credentials } : {}),
+    ...(mailer ? { mailer } : {}),
+    prepare: preparedAndRecorded(preparer, stores.log),
+    onHardBounce: (envelope, recipient, diagnostic) => hardBounce({ tenantId: envelope.tenantId, userId: envelope.userId, recipient, reason: diagnostic }),
+    holds,
+    metrics,
+  };
 }
 
 /** The bounce stage's dependencies (bounces from the listener on port 25). */
-export async function bounceDeps(metrics: EntryMetrics): Promise<BounceHandlerDeps> {
-  void metrics;
-  throw new AdaptersNotWiredError('bounce');
+export async function bounceDeps(metrics: EntryMetrics, options: AwsDepsOptions = {}): Promise<BounceHandlerDeps> {
+  const { stores, config, policy, settingsFor } = awsWiring(metrics, options);
+  return {
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    suppression: stores.suppression,
+    logger: createLogger('bounce'),
+    clock: stores.clock,
+    onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
+    shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
+    hostname: config.hostname,
+    scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
+    maxRecipients: config.bounces.maxRecipients,
+    metrics,
+  };
 }
 
-/** Handles one SES event (bounce, complaint, delivery...) as EventBridge delivered it. */
-export async function sesEventHandler(metrics: EntryMetrics): Promise<(event: SesEvent) => Promise<void>> {
-  void metrics;
-  throw new AdaptersNotWiredError('SES events');
+/**
+ * Handles one SES event (bounce, complaint, delivery...) as EventBridge delivered it: the message
+ * is found by the SES message id the deliver stage logged; a hard bounce's recipients get the same
+ * reaction as a 5.1.x answer or a DSN (suppressed, counted against the user); a complaint's
+ * recipients are suppressed too (they asked for no more mail). Other events are only logged.
+ */
+export async function sesEventHandler(metrics: EntryMetrics, options: AwsDepsOptions = {}): Promise<(event: SesEvent) => Promise<void>> {
+  const { stores, hardBounce } = awsWiring(metrics, options);
+  const logger = createLogger('ses-events');
+  return async (event) => {
+    const feedback = parseSesEvent(event);
+    if (feedback.kind === 'other') {
+      logger.info('SES event needs no action', { eventType: feedback.eventType, sesMessageId: feedback.sesMessageId });
+      return;
+    }
+    const messageId = await stores.log.findByProviderId(feedback.sesMessageId);
+    const found = messageId === undefined ? undefined : await stores.log.get(messageId);
+    if (!found) {
+      // Not ours to act on (a message sent through the identity by something else, or long expired from the log).
+      logger.warn('SES event about a message not in the message log; ignored', { kind: feedback.kind, sesMessageId: feedback.sesMessageId, eventId: event.id });
+      return;
+    }
+    const { tenantId, userId, id, rcptTo } = found.message;
+    if (tenantId === null || userId === null) {
+      // A notice of our own (a DSN) has no tenant whose suppression list it could go on.
+      logger.warn('SES event about a message without a tenant and user; ignored', { kind: feedback.kind, messageId: id, eventId: event.id });
+      return;
+    }
+    const sentTo = new Set(rcptTo.map((address) => address.toLowerCase()));
+    if (feedback.kind === 'bounce') {
+      const hard = feedback.hard.filter((recipient) => sentTo.has(recipient.address.toLowerCase()));
+      for (const recipient of hard) {
+        await hardBounce({ tenantId, userId, recipient: recipient.address, reason: ['ses', feedback.bounceType, recipient.status, recipient.diagnostic].filter(Boolean).join(' ').slice(0, 300) });
+      }
+      await stores.log.addEvent(id, 'bounce-received', {
+        via: 'ses',
+        sesMessageId: feedback.sesMessageId,
+        bounceType: feedback.bounceType,
+        recipients: [...feedback.hard, ...feedback.soft].map(({ address, status, action, hard: isHard, diagnostic }) => ({ address, status, action, hard: isHard, diagnostic })),
+      });
+      logger.info('SES bounce handled', { messageId: id, tenantId, userId, hard: hard.length, soft: feedback.soft.length });
+      return;
+    }
+    const complained = feedback.complainedRecipients.filter((address) => sentTo.has(address.toLowerCase()));
+    for (const address of complained) {
+      await suppressHardBounce(stores.suppression, { tenantId, address, reason: `ses complaint${feedback.feedbackType ? ` (${feedback.feedbackType})` : ''}`, now: stores.clock.now() });
+    }
+    await stores.log.addEvent(id, 'complaint-received', { via: 'ses', sesMessageId: feedback.sesMessageId, recipients: complained, ...(feedback.feedbackType ? { feedbackType: feedback.feedbackType } : {}) });
+    logger.warn('SES complaint handled', { messageId: id, tenantId, userId, recipients: complained.length });
+  };
 }
 
 /** The API's dependencies; the operator token comes from OUTPOST_OPERATOR_TOKEN_SECRET. */
-export async function apiDeps(): Promise<ApiDeps> {
-  throw new AdaptersNotWiredError('api');
+export async function apiDeps(options: AwsDepsOptions = {}): Promise<ApiDeps> {
+  const wiring = awsWiring(undefined, options);
+  const { stores, config, resolver, locks, holds } = wiring;
+  const lockLogger = createLogger('api');
+  const secretId = wiring.env.OUTPOST_OPERATOR_TOKEN_SECRET;
+  const token = secretId ? await secretString(wiring, secretId) : wiring.env.OUTPOST_OPERATOR_TOKEN;
+  const mode = deliveryMode(wiring.env);
+  return {
+    operatorToken: token,
+    configStore: stores.configStore,
+    messageLog: stores.log,
+    apiKeys: stores.apiKeys,
+    stats: stores.stats,
+    clock: stores.clock,
+    logger: lockLogger,
+    defaults: config.defaults,
+    locks,
+    holds: { holds, store: stores.holdStore, queueLifetimeMs: queueLifetimeMs(config.delivery.retrySchedule) },
+    dkimKeys: stores.dkimKeys,
+    ...(mode === 'ses'
+      ? { emailIdentities: new SesIdentities({ client: sesClient(clientSettings(wiring, 'ses')), ...(wiring.env.OUTPOST_SES_CONFIGURATION_SET ? { configurationSet: wiring.env.OUTPOST_SES_CONFIGURATION_SET } : {}) }) }
+      : {}),
+    suppression: stores.suppression,
+    quarantine: { store: stores.quarantine, blobs: stores.blobs, queue: stores.queue },
+    deadLetters: stores.queue,
+    resolver,
+    relayHostname: config.hostname,
+    audit: stores.audit,
+  };
 }
 
 /**
@@ -165,6 +428,8 @@ export async function housekeeping(): Promise<() => Promise<Record<string, numbe
 
 /** The SMTP listeners of one ingress task (smtp-ec2/main.ts), started on the configured ports. */
 export interface IngressServices {
+  /** The ports listened on (the configured ones; the given ones when 0 was configured). */
+  ports: { submission: number; submissions: number; bounce: number };
   /** SMTP sessions open now (published as the ActiveSessions metric that autoscaling tracks). */
   activeSessions(): number;
   /** Stops accepting, lets sessions in flight finish within config.smtp.closeTimeoutSeconds. */
@@ -172,10 +437,57 @@ export interface IngressServices {
 }
 
 /** Starts the submission, submissions and bounce listeners with AWS stores (session-time admission on DynamoDB). */
-export async function startIngress(config: Config, tls: { key: Buffer; cert: Buffer }): Promise<IngressServices> {
-  void config;
-  void tls;
-  throw new AdaptersNotWiredError('ingress');
+export async function startIngress(config: Config, tls: { key: Buffer; cert: Buffer }, options: AwsDepsOptions & { metrics?: EntryMetrics } = {}): Promise<IngressServices> {
+  const { metrics } = options;
+  const { stores, policy } = awsWiring(metrics, { ...options, config });
+  const { clock } = stores;
+  const ingress = new Ingress({
+    config,
+    configStore: stores.configStore,
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    logger: createLogger('ingress'),
+    clock,
+    tls,
+    ...(metrics ? { metrics } : {}),
+    stats: stores.stats,
+    policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
+  });
+  const bounceListener = new BounceListener({
+    config,
+    blobs: stores.blobs,
+    queue: stores.queue,
+    logger: createLogger('bounce-listener'),
+    clock,
+    batvKeys: stores.batvKeys,
+    counters: stores.counters,
+    tls,
+    ...(metrics ? { metrics } : {}),
+    tenantFor: bounceTenantsFrom(stores.configStore, config.defaults),
+  });
+  try {
+    const smtp = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });
+    const bounce = await bounceListener.listen(config.listenAddress, config.smtp.bouncePort);
+    return {
+      ports: { ...smtp, bounce },
+      activeSessions: () => ingress.activeSessions,
+      close: async () => {
+        await Promise.all([ingress.close(), bounceListener.close()]);
+        stores.close();
+      },
+    };
+  } catch (error: unknown) {
+    await Promise.all([ingress.close(), bounceListener.close()]).catch(() => undefined);
+    stores.close();
+    throw error;
+  }
+}
+
+/** Inserts `check` before the check named `before` (rate limits stay last: they reserve), as on the single node. */
+function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string, check: Check<Ctx>): Array<Check<Ctx>> {
+  const index = checks.findIndex((item) => item.name === before);
+  return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
 }
 
 /** An SES sending event as EventBridge puts it into the `ses-events` queue. */

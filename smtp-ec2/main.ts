@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { loadConfig, type Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { startIngress, type IngressServices } from '../lambdas/aws-stores.js';
+import { telemetry } from '../lambdas/entry.js';
 import { METRIC, METRICS_NAMESPACE } from '../lambdas/metric-names.js';
 
 const logger = createLogger('ingress-task');
@@ -59,6 +60,12 @@ function startHealthServer(port: number): Promise<Server> {
 
 async function main(): Promise<void> {
   const config = configWithDrainTime();
+  // Session metrics (transactions, admission latency, locks) as EMF; no invocation ends here to
+  // flush the batch, so the metrics timer flushes it.
+  const { metrics, entryMetrics } = telemetry('ingress');
+  const flushMetrics = (): void => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
   const health = await startHealthServer(config.http.port);
   const address = health.address();
   logger.info('health endpoint listening', { port: typeof address === 'object' && address ? address.port : config.http.port });
@@ -70,6 +77,7 @@ async function main(): Promise<void> {
       logger.info('draining: no new sessions; sessions in flight may finish', { signal, closeTimeoutSeconds: config.smtp.closeTimeoutSeconds });
       state = 'draining';
       clearInterval(metricsTimer);
+      flushMetrics();
       await services?.close().catch((error: unknown) => logger.error('closing the SMTP listeners failed', { error: errorMessage(error) }));
       await new Promise<void>((resolve) => health.close(() => resolve()));
       logger.info('stopped');
@@ -80,7 +88,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)));
 
   try {
-    services = await startIngress(config, tlsFromEnvironment());
+    services = await startIngress(config, tlsFromEnvironment(), { metrics: entryMetrics });
   } catch (error: unknown) {
     // The health check stays 503, so the NLB sends nothing here and ECS replaces the task.
     state = 'failed';
@@ -90,7 +98,10 @@ async function main(): Promise<void> {
   if (state !== 'starting') return;
   state = 'serving';
   const started = services;
-  metricsTimer = setInterval(() => publishActiveSessions(started.activeSessions()), METRIC_INTERVAL_MS);
+  metricsTimer = setInterval(() => {
+    publishActiveSessions(started.activeSessions());
+    flushMetrics();
+  }, METRIC_INTERVAL_MS);
   metricsTimer.unref();
   logger.info('ingress serving', { submission: config.smtp.port, submissions: config.smtp.smtpsPort, bounce: config.smtp.bouncePort });
 }

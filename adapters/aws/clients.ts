@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -38,4 +39,8 @@ export function kmsClient(options: AwsClientOptions): KMSClient {
 
 export function sesClient(options: AwsClientOptions): SESv2Client {
   return new SESv2Client(options);
+}
+
+export function secretsManagerClient(options: AwsClientOptions): SecretsManagerClient {
+  return new SecretsManagerClient(options);
 }

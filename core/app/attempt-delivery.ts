@@ -3,6 +3,7 @@
 // the sender. The retry job and the DSN are queued before the attempt's outcomes are logged, so a
 // crash at any point repeats work (at-least-once) but never loses a message. The entries (the
 // deliver Lambda, the MX worker, the single node's poller) read the job and call this.
+import type { SmtpLogin } from '../delivery/connection-cache.js';
 import { timed, type MetricRecorder } from '../metrics.js';
 import type { Config } from '../config.js';
 import { deliverEnvelope, type Failed, type PrepareMessage, type RecipientOutcome } from '../delivery/deliver.js';
@@ -36,6 +37,8 @@ export interface DeliveryAttemptDeps {
   onHardBounce?: (envelope: Envelope, recipient: string, diagnostic: string) => Promise<void>;
   /** Port of MX hosts (25); tests point it at a local test MX. */
   mxPort?: number;
+  /** The login for the smarthost when it asks for AUTH (smarthost mode on AWS: a Secrets Manager secret). */
+  smarthostAuth?: SmtpLogin;
   /** A mailer that routes by itself (SES, adapters/aws/ses-mailer.ts): used instead of SMTP when given. */
   mailer?: Mailer;
   /** Per-destination concurrency, shared by every job this process runs (default: one per handler). */
@@ -141,6 +144,7 @@ export function makeDeliveryAttempt(deps: DeliveryAttemptDeps): (job: DeliverJob
         prepare: deps.prepare,
         mxPort: deps.mxPort,
         scheduler,
+        ...(deps.smarthostAuth ? { smarthostAuth: deps.smarthostAuth } : {}),
         ...(deps.mailer ? { mailer: deps.mailer } : {}),
       }),
     );

@@ -4,7 +4,7 @@
 // STARTTLS again. Sessions are keyed by everything that makes one session unfit for another
 // message: the destination (recipient domain or smarthost), the host name (SNI, certificate
 // check), address and port, and the TLS level (verified, opportunistic, plaintext after a broken
-// STARTTLS). The smarthost has no AUTH identity yet; one would be part of the key.
+// STARTTLS), and the login a smarthost session was authenticated with.
 //
 // Bounds: an idle session is closed after `idleMs`; a session carries at most `maxMessages`
 // messages; a destination never has more than `perDestination` sessions open, idle ones
@@ -29,6 +29,12 @@ export interface SessionKey {
   destination: string;
   /** Host name, address, port and TLS level, joined: sessions with equal keys are interchangeable. */
   route: string;
+}
+
+/** The login of a smarthost that asks for AUTH. */
+export interface SmtpLogin {
+  user: string;
+  pass: string;
 }
 
 /** The parts of SMTPConnection's answer to a message that delivery reads. */
@@ -72,11 +78,20 @@ class OutboundSession {
     fail?.(error);
   }
 
-  /** Connects, greets, EHLO, STARTTLS as the options say. */
-  connect(): Promise<void> {
-    return new Promise((resolve, reject) => {
+  /** Connects, greets, EHLO, STARTTLS as the options say, then logs in when `auth` is given. */
+  async connect(auth?: SmtpLogin): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
       this.fail = reject;
       this.connection.connect((error?: unknown) => {
+        this.fail = undefined;
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+    if (!auth) return;
+    await new Promise<void>((resolve, reject) => {
+      this.fail = reject;
+      this.connection.login({ user: auth.user, pass: auth.pass }, (error?: unknown) => {
         this.fail = undefined;
         if (error) reject(error);
         else resolve();
@@ -181,7 +196,7 @@ export class ConnectionCache {
    * out to be dead before the message text went out is closed and the message sent once more
    * over a new session; any other failure is thrown as nodemailer reported it.
    */
-  async send(key: SessionKey, options: SMTPConnection.Options, mailFrom: string, recipients: string[], raw: Buffer): Promise<SentInfo> {
+  async send(key: SessionKey, options: SMTPConnection.Options, mailFrom: string, recipients: string[], raw: Buffer, auth?: SmtpLogin): Promise<SentInfo> {
     const cached = this.take(key);
     if (cached) {
       this.reused += 1;
@@ -196,7 +211,7 @@ export class ConnectionCache {
         this.logger?.info('cached connection was gone; sending over a new one', { destination: key.destination, error: errorMessage(error) });
       }
     }
-    const session = await this.connect(key, options);
+    const session = await this.connect(key, options, auth);
     try {
       const info = await session.send(mailFrom, recipients, raw).done;
       this.release(session);
@@ -223,7 +238,7 @@ export class ConnectionCache {
     return undefined;
   }
 
-  private async connect(key: SessionKey, options: SMTPConnection.Options): Promise<OutboundSession> {
+  private async connect(key: SessionKey, options: SMTPConnection.Options, auth?: SmtpLogin): Promise<OutboundSession> {
     this.makeRoom(key.destination);
     const session = new OutboundSession(key, options, (gone) => this.forget(gone));
     const open = this.open.get(key.destination) ?? new Set<OutboundSession>();
@@ -231,7 +246,7 @@ export class ConnectionCache {
     open.add(session);
     this.opened += 1;
     try {
-      await session.connect();
+      await session.connect(auth);
       return session;
     } catch (error: unknown) {
       session.close(false);

@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { Envelope, Logger, Resolver } from '../ports.js';
 import { recipientDomain, routeDomain, type DeliveryTarget, type Route } from './route.js';
 import { attemptBudget, DeliveryScheduler, SLOT_WAIT_MS, type AttemptBudget } from './scheduler.js';
+import type { SmtpLogin } from './connection-cache.js';
 import type { Mailer, MailerOutcome } from '../ports/mailer.js';
 
 /** Where a diagnostic came from: the remote server's SMTP answer, or our own observation. */
@@ -57,6 +58,8 @@ export interface DeliveryOptions {
   mxPort?: number;
   /** Per-destination slots, shared by every delivery of the process (default: one for this call only). */
   scheduler?: DeliveryScheduler;
+  /** The login for the smarthost (delivery.relayHost) when it asks for AUTH; never sent to MX hosts. */
+  smarthostAuth?: SmtpLogin;
   /**
    * A mailer that routes by itself (SES): when given, recipients are neither routed by MX nor
    * sent over SMTP; the prepared message goes to the mailer for all of them at once.
@@ -216,9 +219,10 @@ async function transaction(
   // A session is reused only at the same TLS level: a verified one never carries mail for an
   // opportunistic route, and a plaintext fallback never for a route that still tries STARTTLS.
   const level = verify ? `verify:${config.delivery.tlsCaFile ?? ''}` : ignoreTls ? 'plain' : 'may';
-  const key = { destination: via.destination, route: `${target.name}|${target.address}|${target.port}|${level}` };
+  const auth = config.delivery.relayHost ? options.smarthostAuth : undefined;
+  const key = { destination: via.destination, route: `${target.name}|${target.address}|${target.port}|${level}|${auth?.user ?? ''}` };
   try {
-    const info: unknown = await via.scheduler.connections.send(key, session, mailFrom, recipients, raw);
+    const info: unknown = await via.scheduler.connections.send(key, session, mailFrom, recipients, raw, auth);
     return { kind: 'done', outcomes: outcomesOfAccepted(info, recipients, target) };
   } catch (caught: unknown) {
     const error = asSmtpError(caught);

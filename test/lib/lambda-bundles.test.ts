@@ -1,8 +1,9 @@
 // Each Lambda entry bundled as NodejsFunction bundles it (esbuild, ESM, the createRequire banner,
 // nothing external) into a folder with no node_modules anywhere above it, then imported and
-// invoked with real event shapes. The AWS store adapters are not wired into most of lambdas/aws-stores.ts
-// yet, so the invocations stop where the stores would be needed: malformed records are refused
-// before any store is touched, and a valid one fails cleanly and is left to SQS to retry.
+// invoked with real event shapes. No stores are configured here (OUTPOST_TABLE_PREFIX is unset;
+// test/e2e/aws-flow.test.ts runs the wired flow), so the invocations stop where the stores would be
+// needed: malformed records are refused before any store is touched, and a valid one fails cleanly
+// and is left to SQS to retry.
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -164,13 +165,13 @@ describe('Lambda bundles', () => {
     const expiration = Math.floor(Date.now() / 1000) + 3600;
     await dynamo.send(new PutItemCommand({ TableName: IDEMPOTENCY_TABLE, Item: { id: { S: idempotencyId('scan', 'MDONE0001#scan') }, status: { S: 'COMPLETED' }, expiration: { N: String(expiration) }, data: { M: { handled: { BOOL: true } } } } }));
     const failed = await failedIds('scan', { Records: [sqsRecord('sqs-done', JSON.stringify(done)), sqsRecord('sqs-new', JSON.stringify(envelope))] });
-    // The new message reached the use case (whose stores are not wired) and failed; the done one did not run.
+    // The new message reached the use case (whose stores are not configured here) and failed; the done one did not run.
     expect(failed).toEqual(['sqs-new']);
     const items = await dynamo.send(new ScanCommand({ TableName: IDEMPOTENCY_TABLE }));
     expect(items.Items?.map((item) => item['id']?.S)).toEqual([idempotencyId('scan', 'MDONE0001#scan')]);
   });
 
-  it('deliver: a job waiting for its retry time goes on to the stores (not wired yet) and is left to SQS to retry; a malformed one too', async () => {
+  it('deliver: a job waiting for its retry time goes on to the stores (not configured here) and is left to SQS to retry; a malformed one too', async () => {
     const waiting = { envelope, attempt: 2, pending: envelope.rcptTo, bounced: [], notBefore: Date.now() + 3_600_000 };
     const failed = await failedIds('deliver', {
       Records: [sqsRecord('sqs-3', JSON.stringify(waiting), 'deliver'), sqsRecord('sqs-4', JSON.stringify({ envelope, attempt: 0 }), 'deliver')],

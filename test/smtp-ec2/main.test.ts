@@ -1,6 +1,6 @@
 // The ingress container's entry as ECS runs it: a health endpoint for the NLB that answers 503
-// while the task cannot serve (here: the AWS stores are not wired yet, so the ingress cannot
-// start and the NLB must send it nothing), and a clean exit on SIGTERM.
+// while the task cannot serve (here: no stores configured, OUTPOST_TABLE_PREFIX unset, so the
+// ingress cannot start and the NLB must send it nothing), and a clean exit on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +61,7 @@ describe('ingress task entry', () => {
     expect(response.status).toBe(503);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
     expect(await response.json()).toMatchObject({ status: 503, detail: 'ingress is failed' });
-    expect(lines.find((line) => line.includes('ingress could not start'))).toMatch(/not wired/);
+    expect(lines.find((line) => line.includes('ingress could not start'))).toMatch(/OUTPOST_TABLE_PREFIX is not set/);
     const other = await fetch(`http://127.0.0.1:${port}/anything`);
     expect(other.status).toBe(404);
   });
