@@ -72,8 +72,9 @@ describe('damaged queue entries at start-up', () => {
     expect(status).toMatch(new RegExp(`${missing}\\s+bounced\\s+message file is missing`));
 
     // A third start finds nothing new: the entries stay set aside, reported once.
+    // Stopped without E2eNode.stop(), which would remove the data folder the third run needs.
     await second.node.stop();
-    await second.dns.stop();
+    await Promise.all([second.dns.stop(), second.sink.stop()]);
     nodes.splice(0);
     const third = await startE2eNode({ config: { dataDir } });
     nodes.push(third);
