@@ -60,13 +60,6 @@ import type { BounceHandlerDeps } from './bounce/handler.js';
 import type { DeliverDeps } from './deliver/handler.js';
 import type { ScanHandlerDeps } from './scan/handler.js';
 
-export class AdaptersNotWiredError extends Error {
-  override name = 'AdaptersNotWiredError';
-  constructor(what: string) {
-    super(`the AWS store adapters are not wired into lambdas/aws-stores.ts yet (${what})`);
-  }
-}
-
 /** The services whose SDK clients the stores use. */
 export type AwsService = 'dynamodb' | 's3' | 'sqs' | 'kms' | 'ses' | 'secretsmanager';
 
