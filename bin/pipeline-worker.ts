@@ -3,13 +3,12 @@
 // builds its own stores, locks and abuse counters on it: none of them keeps state in memory, so
 // the ingress and the pipeline see the same values. Metrics it counts go to the relay's thread,
 // which serves /metrics.
+import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../core/config.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { incArgs, type MetricRecorder } from '../core/metrics.js';
 import { systemClock } from '../core/ports.js';
-import { makeLocksAndHolds } from '../core/holds.js';
-import { makeIngressPolicy } from '../core/policy/index.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { openLocalStores } from './local-stores.js';
 import { buildPipeline } from './pipeline.js';
@@ -32,20 +31,13 @@ const metrics: MetricRecorder = {
 const stores = openLocalStores(config, systemClock);
 // Delivery asks DNS afresh each time (the admission checks' cache is the ingress's).
 const resolver = createResolver({ ...config.dns, cacheSeconds: 0 });
-const { locks, holds } = makeLocksAndHolds({
-  holdStore: stores.holdStore,
-  queue: stores.queue,
-  blobs: stores.blobs,
-  log: stores.log,
-  store: stores.lockStore,
-  counters: stores.counters,
-  clock: systemClock,
-  configStore: stores.configStore,
+const { holds, policy } = makeAdmissionPolicy({
+  stores,
   config,
-  logger: createLogger('locks'),
+  clock: systemClock,
+  resolver,
   onLockEvent: (event) => metrics.inc('outpost_lock_events_total', { kind: event.kind }),
 });
-const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock: systemClock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
 // Messages move to a dead-letter queue when this thread receives them once too often.
 watchDeadLetters(stores, metrics, logger);
 const pipeline = buildPipeline({ config, stores, clock: systemClock, resolver, policy, holds, metrics, mxPort });

@@ -1,5 +1,6 @@
 // The single-node deployment (`npm start`): the same ingress, the same pipeline handlers and the
 // same API as on AWS, in one process, on SQLite and the filesystem, delivering by SMTP.
+import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Config } from '../core/config.js';
@@ -8,7 +9,6 @@ import { Metrics, type MetricRecorder } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
 import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeExpired } from '../core/housekeeping.js';
-import type { Stores } from '../core/ports/stores.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
@@ -24,8 +24,7 @@ import { pipelineThread } from './pipeline-thread.js';
 import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
 import type { Check } from '../core/checks/check.js';
-import { makeIngressPolicy } from '../core/policy/index.js';
-import { makeLocksAndHolds, queueLifetimeMs } from '../core/holds.js';
+import { queueLifetimeMs } from '../core/holds.js';
 import { suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
@@ -65,20 +64,13 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   watchDeadLetters(stores, metrics, logger);
 
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
-  const { locks, holds } = makeLocksAndHolds({
-    holdStore: stores.holdStore,
-    queue: stores.queue,
-    blobs: stores.blobs,
-    log: stores.log,
-    store: stores.lockStore,
-    counters: stores.counters,
-    clock,
-    configStore: stores.configStore,
+  const { locks, holds, policy } = makeAdmissionPolicy({
+    stores,
     config,
-    logger: createLogger('locks'),
+    clock,
+    resolver: createResolver(config.dns),
     onLockEvent: (event) => metrics.inc('outpost_lock_events_total', { kind: event.kind }),
   });
-  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver: createResolver(config.dns), clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
   // scan, deliver, bounce: in a worker thread of their own, unless the caller brings a clock
   // (tests that move time), which cannot cross to another thread.
   const engines = enginesFromConfig(config.scanning);

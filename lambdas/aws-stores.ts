@@ -7,6 +7,7 @@
 // the scan, deliver and bounce stages, SES events, the API and the ingress. A factory that
 // cannot build its stores throws; the entries turn that into a retried record (SQS) or a 503
 // (API), so nothing is lost meanwhile: messages wait in their queues.
+import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { dynamoDbDocumentClient, kmsClient, s3Client, secretsManagerClient, sesClient, sqsClient, type AwsClientOptions } from '../adapters/aws/clients.js';
@@ -37,10 +38,10 @@ import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { parseSesEvent } from '../core/bounce/ses-event.js';
 import type { Check } from '../core/checks/check.js';
 import { makeOutgoingPreparer } from '../core/dkim/sign.js';
-import { makeLocksAndHolds, queueLifetimeMs, type MailHolds } from '../core/holds.js';
+import { queueLifetimeMs, type MailHolds } from '../core/holds.js';
 import type { UserLocks } from '../core/locks.js';
 import { createLogger } from '../core/log.js';
-import { makeIngressPolicy, type IngressPolicy } from '../core/policy/index.js';
+import type { IngressPolicy } from '../core/policy/index.js';
 import { effectiveSettings, type UserSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
@@ -168,20 +169,7 @@ function awsWiring(metrics: EntryMetrics | undefined, options: AwsDepsOptions): 
   const stores = openAwsStores({ ...options, env, messageRetentionDays: options.messageRetentionDays ?? config.messageLog.retentionDays });
   const { clock } = stores;
   const resolver = createResolver(config.dns);
-  const { locks, holds } = makeLocksAndHolds({
-    holdStore: stores.holdStore,
-    queue: stores.queue,
-    blobs: stores.blobs,
-    log: stores.log,
-    store: stores.lockStore,
-    counters: stores.counters,
-    clock,
-    configStore: stores.configStore,
-    config,
-    logger: createLogger('locks'),
-    ...(metrics ? { onLockEvent: lockEventMetrics(metrics) } : {}),
-  });
-  const policy = makeIngressPolicy({ counters: stores.counters, locks, resolver, clock, config, logger: createLogger('policy'), configStore: stores.configStore, loginSources: stores.loginSources });
+  const { locks, holds, policy } = makeAdmissionPolicy({ stores, config, clock, resolver, ...(metrics ? { onLockEvent: lockEventMetrics(metrics) } : {}) });
   const hardBounce = makeHardBounceReaction({
     suppression: stores.suppression,
     clock,
