@@ -8,27 +8,13 @@
 // The ingress asks on every MAIL FROM without AUTH, so a found IP user is cached briefly: one
 // changed or removed takes effect within IP_USER_CACHE_MS; one added takes effect at once
 // ("no IP user" is not cached: the lookup is two keyed reads, and a new smarthost must work).
+import { ipv6Groups } from './ip-address.js';
 import { isIP } from 'node:net';
 import { normaliseCidr, WIDEST_IP_USER_PREFIX, type OutgoingUser } from './identity.js';
 import type { ConfigStore } from './ports/config-store.js';
 
 export const IP_USER_CACHE_MS = 5_000;
 const IP_USER_CACHE_ENTRIES = 10_000;
-
-/** The eight 16-bit groups of an IPv6 address (an embedded IPv4 tail becomes two groups). */
-function ipv6Groups(address: string): number[] {
-  const withoutZone = address.split('%')[0] ?? address;
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(withoutZone);
-  const text = dotted
-    ? withoutZone.slice(0, dotted.index) + [(Number(dotted[1]) << 8) + Number(dotted[2]), (Number(dotted[3]) << 8) + Number(dotted[4])].map((group) => group.toString(16)).join(':')
-    : withoutZone;
-  const [head = '', tail] = text.split('::');
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
-  const front = parse(head);
-  if (tail === undefined) return front;
-  const back = parse(tail);
-  return [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
-}
 
 function bucketOfAddress(address: string): string {
   if (isIP(address) === 4) return `4:${address.split('.').slice(0, 2).map(Number).join('.')}`;

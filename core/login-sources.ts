@@ -2,6 +2,7 @@
 // A source is what one client controls: an IPv4 address, or an IPv6 /64 (one end site's
 // network; a host picks new addresses inside it at will, so single IPv6 addresses would make
 // every reconnection a stranger).
+import { ipv6Groups } from './ip-address.js';
 import { isIP } from 'node:net';
 export type { LoginSourceStore } from './ports/login-sources.js';
 
@@ -14,18 +15,3 @@ export function loginSource(ip: string): string {
   return `${groups.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
 }
 
-/** The eight 16-bit groups of a valid IPv6 address (an embedded IPv4 tail becomes two groups). */
-function ipv6Groups(address: string): number[] {
-  const withoutZone = address.split('%')[0] ?? address;
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(withoutZone);
-  const text = dotted
-    ? withoutZone.slice(0, dotted.index) +
-      [(Number(dotted[1]) << 8) + Number(dotted[2]), (Number(dotted[3]) << 8) + Number(dotted[4])].map((group) => group.toString(16)).join(':')
-    : withoutZone;
-  const [head = '', tail] = text.split('::');
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
-  const front = parse(head);
-  if (tail === undefined) return front;
-  const back = parse(tail);
-  return [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
-}
