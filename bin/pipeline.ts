@@ -6,7 +6,6 @@ import type { Config } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import type { MetricRecorder } from '../core/metrics.js';
 import type { Clock, Resolver } from '../core/ports.js';
-import { effectiveSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { Poller } from '../adapters/local/poller.js';
@@ -19,7 +18,7 @@ import type { IngressPolicy } from '../core/policy/index.js';
 import type { MailHolds } from '../core/holds.js';
 import { makeHardBounceReaction } from '../core/app/hard-bounce.js';
 import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
-import { makeBounceHandler } from '../lambdas/bounce/handler.js';
+import { bounceHandlerDeps, makeBounceHandler } from '../lambdas/bounce/handler.js';
 import { countingRecords } from './record-metrics.js';
 import type { LocalStores } from './local-stores.js';
 
@@ -105,20 +104,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   // bounce: DSNs accepted by the bounce listener, attributed, suppressed, forwarded.
   poller(
     'bounce',
-    makeBounceHandler({
-      blobs: stores.blobs,
-      queue: stores.queue,
-      log: stores.log,
-      suppression: stores.suppression,
-      logger: createLogger('bounce'),
-      clock,
-      onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
-      shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
-      hostname: config.hostname,
-      scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
-      maxRecipients: config.bounces.maxRecipients,
-      metrics,
-    }),
+    makeBounceHandler(bounceHandlerDeps({ stores, config, policy, settingsFor, metrics })),
   );
 
   // scan: virus, spam, fingerprints; verdicts feed the abuse counters.

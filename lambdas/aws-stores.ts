@@ -7,6 +7,7 @@
 // the scan, deliver and bounce stages, SES events, the API and the ingress. A factory that
 // cannot build its stores throws; the entries turn that into a retried record (SQS) or a 503
 // (API), so nothing is lost meanwhile: messages wait in their queues.
+import { bounceHandlerDeps } from './bounce/handler.js';
 import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
@@ -42,7 +43,7 @@ import { queueLifetimeMs, type MailHolds } from '../core/holds.js';
 import type { UserLocks } from '../core/locks.js';
 import { createLogger } from '../core/log.js';
 import type { IngressPolicy } from '../core/policy/index.js';
-import { effectiveSettings, type UserSettings } from '../core/settings.js';
+import type { UserSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
 import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
 import { BounceListener } from '../smtp-ec2/bounce-listener.js';
@@ -297,20 +298,7 @@ export async function deliverDeps(metrics: EntryMetrics, options: AwsDepsOptions
 /** The bounce stage's dependencies (bounces from the listener on port 25). */
 export async function bounceDeps(metrics: EntryMetrics, options: AwsDepsOptions = {}): Promise<BounceHandlerDeps> {
   const { stores, config, policy, settingsFor } = awsWiring(metrics, options);
-  return {
-    blobs: stores.blobs,
-    queue: stores.queue,
-    log: stores.log,
-    suppression: stores.suppression,
-    logger: createLogger('bounce'),
-    clock: stores.clock,
-    onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
-    shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
-    hostname: config.hostname,
-    scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
-    maxRecipients: config.bounces.maxRecipients,
-    metrics,
-  };
+  return bounceHandlerDeps({ stores, config, policy, settingsFor, metrics });
 }
 
 /**

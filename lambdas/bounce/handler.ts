@@ -2,13 +2,47 @@
 // the listener accepted and hands it to bounce handling (core/app/handle-bounce.ts).
 import { makeBounceHandling, type BounceHandlingDeps } from '../../core/app/handle-bounce.js';
 import { envelopeSchema } from '../../core/envelope.js';
-import { errorMessage } from '../../core/log.js';
+import { createLogger, errorMessage } from '../../core/log.js';
+import type { Config } from '../../core/config.js';
+import type { MetricRecorder } from '../../core/metrics.js';
+import type { IngressPolicy } from '../../core/policy/index.js';
+import type { Stores } from '../../core/ports/stores.js';
+import { effectiveSettings, type UserSettings } from '../../core/settings.js';
+import { enginesFromConfig } from '../../adapters/scan/from-config.js';
 import type { Envelope } from '../../core/ports.js';
 import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
 
 export { BOUNCE_QUEUE, BOUNCES_DROPPED_HELP, BOUNCES_DROPPED_METRIC } from '../../core/app/handle-bounce.js';
 
 export type BounceHandlerDeps = BounceHandlingDeps;
+
+/**
+ * The bounce stage's dependencies from one backend's stores: what the single node's pipeline and
+ * the bounce Lambda both hand to makeBounceHandler.
+ */
+export function bounceHandlerDeps(wiring: {
+  stores: Pick<Stores, 'blobs' | 'queue' | 'log' | 'suppression' | 'clock'>;
+  config: Config;
+  policy: Pick<IngressPolicy, 'recordHardBounces'>;
+  settingsFor(userId: string): Promise<UserSettings>;
+  metrics?: MetricRecorder;
+}): BounceHandlerDeps {
+  const { stores, config, policy, settingsFor } = wiring;
+  return {
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    suppression: stores.suppression,
+    logger: createLogger('bounce'),
+    clock: stores.clock,
+    onHardBounce: (userId, address) => policy.recordHardBounces(userId, 1, { recipient: address, via: 'bounce' }),
+    shouldForward: async ({ userId }) => (await settingsFor(userId)).forwardBounces,
+    hostname: config.hostname,
+    scanning: { ...enginesFromConfig(config.scanning), scanning: config.scanning, spamThreshold: effectiveSettings(config.defaults).spamThreshold },
+    maxRecipients: config.bounces.maxRecipients,
+    ...(wiring.metrics ? { metrics: wiring.metrics } : {}),
+  };
+}
 
 function parseEnvelope(body: string): { envelope: Envelope } | { problem: string } {
   let json: unknown;
