@@ -6,7 +6,7 @@
 // RCPTs per source IP and bounces per return path per hour (450 4.7.1 beyond), and a connection
 // is closed (421 4.7.0) after a few refused RCPTs, so that BATV tags cannot be guessed in bulk.
 import { isIP } from 'node:net';
-import './smtp-server-patches.js';
+import { setGreetingDelay } from './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { batvStrip, type BatvKeyStore } from '../core/batv.js';
 import { decideBounceData, decideBounceRcpt, type BounceTenant } from '../core/bounce/admission.js';
@@ -147,6 +147,7 @@ export class BounceListener {
     }, onFailure));
     logListenerErrors(this.server, { listener: 'bounce', logger: deps.logger, metrics: deps.metrics });
     onSessionFailure(this.server, onFailure);
+    setGreetingDelay(this.server, smtp.bounceGreetingDelayMs);
   }
 
   private onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {

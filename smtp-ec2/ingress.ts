@@ -1,7 +1,7 @@
 // The SMTP ingress: a thin shell around smtp-server's hooks. It identifies the sender (AUTH or
 // source IP), runs the policy check lists at each phase, streams DATA durably to the blob store,
 // queues the message for scanning, and only then answers `250 2.0.0 queued as ID`.
-import { onMalformedRcpt } from './smtp-server-patches.js';
+import { onMalformedRcpt, setGreetingDelay } from './smtp-server-patches.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -169,6 +169,7 @@ export class Ingress {
     logListenerErrors(server, { listener, logger: this.deps.logger, metrics: this.deps.metrics });
     onSessionFailure(server, (error, session, where) => this.sessionFailed(listener, error, session, where));
     onMalformedRcpt(server, (address, session, callback) => this.onMalformedRcpt(address, session, callback));
+    setGreetingDelay(server, config.smtp.greetingDelayMs);
     return server;
   }
 

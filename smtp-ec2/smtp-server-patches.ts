@@ -16,6 +16,10 @@
 // 5. A command line holding a NUL is refused with 550 5.6.0 and not executed (RFC 5321 §4.1.1.4
 //    forbids NUL in SMTP text): smtp-server would pass it to the handlers, and a server that
 //    drops NULs reads a different command than we did. NUL in DATA is the DataInspector's.
+// 6. The pause before the greeting is the server's own (`setGreetingDelay`), not smtp-server's
+//    fixed 100 ms: a client that talks during the pause is still answered 421 "You talk too
+//    soon", but a listener may send its greeting at once (0), since the pause caps how many new
+//    connections a second a listener serves (20 sessions, one message each: 200 messages/s).
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
@@ -24,13 +28,17 @@ const ENHANCED_PREFIX = /^([245]\.\d{1,3}\.\d{1,3}) ([\s\S]*)$/;
 
 interface PatchableConnection {
   secure: boolean;
-  _server: SMTPServer & { options: { authMethods: string[]; allowInsecureAuth?: boolean; hideSTARTTLS?: boolean } };
+  _server: SMTPServer & { connections: Set<unknown>; options: { authMethods: string[]; allowInsecureAuth?: boolean; hideSTARTTLS?: boolean; maxClients?: number } };
   _useEnhancedStatusCodes(): boolean;
   _getEnhancedStatusCode?: (code: number, context?: unknown) => string;
   handler_EHLO(command: Buffer, callback: () => void): void;
   handler_RCPT(command: Buffer, callback: () => void): void;
   _parseAddressCommand(name: string, command: Buffer): unknown;
   _onCommand(command: Buffer, callback?: () => void): void;
+  init(): void;
+  connectionReady(): void;
+  _setListeners(callback: () => void): void;
+  name: string;
   _whenWritable(next: () => void): void;
   _upgrading?: boolean;
   _ready?: boolean;
@@ -52,6 +60,12 @@ const BARE_LINE_ENDING = /(^|[^\r])\n|\r[^\n]/;
 export type MalformedRcptHandler = (address: string, session: SMTPServerSession, callback: (error?: Error & { responseCode?: number }) => void) => void;
 
 const malformedRcptHandlers = new WeakMap<SMTPServer, MalformedRcptHandler>();
+const greetingDelays = new WeakMap<SMTPServer, number>();
+
+/** Pauses `server`'s greeting by `ms` milliseconds (0: greets at once); a client that talks first gets 421. */
+export function setGreetingDelay(server: SMTPServer, ms: number): void {
+  greetingDelays.set(server, ms);
+}
 
 /** Shows `server`'s malformed RCPT TO addresses (in an open transaction) to `handler` before they are refused. */
 export function onMalformedRcpt(server: SMTPServer, handler: MalformedRcptHandler): void {
@@ -66,6 +80,21 @@ const proto = SMTPConnection.prototype as unknown as PatchableConnection & { [ma
 
 if (!proto[marker]) {
   proto[marker] = true;
+
+  const originalInit = proto.init;
+  proto.init = function (this: PatchableConnection) {
+    const delay = greetingDelays.get(this._server);
+    if (delay === undefined) return originalInit.call(this);
+    // smtp-server's init, with the server's pause instead of its fixed 100 ms.
+    this._setListeners(() => {
+      const { maxClients } = this._server.options;
+      if (maxClients && this._server.connections.size > maxClients) {
+        return this.send(421, this.name + ' Too many connected clients, try again in a moment', false);
+      }
+      if (delay <= 0) return this.connectionReady();
+      setTimeout(() => this.connectionReady(), delay).unref();
+    });
+  };
 
   const originalEhlo = proto.handler_EHLO;
   proto.handler_EHLO = function (this: PatchableConnection, command, callback) {

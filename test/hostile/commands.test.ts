@@ -14,7 +14,7 @@ let e2e: E2eNode;
 
 beforeAll(async () => {
   e2e = await startE2eNode({
-    config: { smtp: { socketTimeoutSeconds: TIMEOUT_SECONDS }, policy: { reputation: { throttleScore: 10_000, rejectScore: 20_000 } } },
+    config: { smtp: { socketTimeoutSeconds: TIMEOUT_SECONDS, greetingDelayMs: 100 }, policy: { reputation: { throttleScore: 10_000, rejectScore: 20_000 } } },
   });
   const tenant = await e2e.tenant('acme', ['acme.test']);
   // No rate limits: pipelining abuse here is about the protocol, not about sending volume.

@@ -18,7 +18,7 @@ let round = 0;
 beforeAll(async () => {
   // The bounce-listener cases send untagged bounces: their subject is the session, not BATV
   // (test/e2e/bounce-attacks.test.ts covers tags), so validation is off here.
-  relay = await startRelayUnderTest({ defaults: { bounceValidation: false } });
+  relay = await startRelayUnderTest({ defaults: { bounceValidation: false }, smtp: { greetingDelayMs: 100 } });
 });
 
 afterAll(async () => {
