@@ -1,5 +1,6 @@
 // The single-node deployment (`npm start`): the same ingress, the same pipeline handlers and the
 // same API as on AWS, in one process, on SQLite and the filesystem, delivering by SMTP.
+import { join } from 'node:path';
 import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -10,6 +11,7 @@ import type { Clock, Logger } from '../core/ports.js';
 import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeExpired } from '../core/housekeeping.js';
 import { createResolver } from '../adapters/local/dns.js';
+import { ThreadedCounterStore } from '../adapters/local/counter-thread.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { collectGauges } from './scrape-gauges.js';
@@ -51,11 +53,30 @@ export interface NodeOptions {
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 
+/** Longest wait for one step of undoing a start that failed half-way. */
+const UNDO_STEP_TIMEOUT_MS = 5000;
+
 export async function startNode(config: Config, options: NodeOptions = {}): Promise<RunningNode> {
+  // A start that fails half-way (a port in use) gives back what it opened: listeners and worker
+  // threads left running would keep the process alive after `outpost start` reported the error.
+  const undo: Array<() => unknown> = [];
+  try {
+    return await startNodeParts(config, options, undo);
+  } catch (error: unknown) {
+    for (const step of undo.reverse()) {
+      const stepDone = Promise.resolve().then(step).catch(() => undefined);
+      await Promise.race([stepDone, new Promise((resolve) => setTimeout(resolve, UNDO_STEP_TIMEOUT_MS).unref())]);
+    }
+    throw error;
+  }
+}
+
+async function startNodeParts(config: Config, options: NodeOptions, undo: Array<() => unknown>): Promise<RunningNode> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('outpost');
   ensurePrivateDir(config.dataDir);
   const stores = openLocalStores(config, clock);
+  undo.push(() => stores.close());
   const token = await operatorToken(config.dataDir, config.operatorToken);
   const tls = await tlsMaterial(config.dataDir, config.hostname, { keyFile: config.smtp.tlsKeyFile, certFile: config.smtp.tlsCertFile });
   // Delivery asks DNS afresh each time; the admission checks use a cache (dns.cacheSeconds).
@@ -63,9 +84,13 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   const metrics = new Metrics({ processMetrics: true });
   watchDeadLetters(stores, metrics, logger);
 
+  // The relay thread's rate-limit counters run in a worker thread of their own (counter-thread.ts):
+  // their SQLite transactions no longer stop every session while they run.
+  const counterThread = new ThreadedCounterStore(join(config.dataDir, 'outpost.db'), createLogger('counters'), clock);
+  undo.push(() => counterThread.close(0));
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
   const { locks, holds, policy } = makeAdmissionPolicy({
-    stores,
+    stores: { ...stores, counters: counterThread },
     config,
     clock,
     resolver: createResolver(config.dns),
@@ -85,6 +110,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
   // The queue is checked before any listener opens: after an outage it may hold thousands of
   // entries, and clients arriving meanwhile would only slow the check (and the start) down.
   await setAsideDamaged(stores, config, logger, metrics, clock);
+  await counterThread.start();
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
   await reportDeadLetters(stores, logger);
@@ -105,6 +131,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     recordAccepted: (message) => stores.acceptance.record(message),
     onQueued: nudge,
   });
+  undo.push(() => ingress.close());
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });
 
   const bounceListener = new BounceListener({
@@ -120,6 +147,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     onQueued: nudge,
     tenantFor: bounceTenantsFrom(stores.configStore, config.defaults),
   });
+  undo.push(() => bounceListener.close());
   const bouncePort = await bounceListener.listen(config.listenAddress, config.smtp.bouncePort);
 
   const app = new Hono();
@@ -199,6 +227,7 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
       await Promise.all([ingress.close(), bounceListener.close()]);
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
       await pipeline.stop();
+      await counterThread.close();
       stores.close();
       logger.info('stopped');
     })();

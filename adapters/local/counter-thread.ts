@@ -1,0 +1,158 @@
+// The rate-limit counters of the single node's relay thread, kept by a worker thread of their
+// own. A reservation is a few dozen SQLite statements in one IMMEDIATE transaction; on the relay's
+// thread that was the largest single cost of a message (about 30 % of the thread at full load),
+// and every SMTP session waited while it ran. Here the relay's thread only posts the call and
+// goes on serving sessions; the worker runs the same SqliteCounterStore on its own connection to
+// the same file, so the guarantees are the store's: each call is one transaction, calls run one
+// at a time in the order they were made, and every other process (the CLI's unlock, the pipeline)
+// sees the same rows.
+//
+// Calls made in one turn of the event loop travel in one message (and their answers in one).
+// Each call carries the caller's clock reading, which is the store's time for it: a call counts
+// at the moment the session made it, and a test's clock works across the thread.
+// A worker that dies fails the calls in hand (the sessions answer 451 and the clients retry)
+// and is started again for the next call.
+import { Worker } from 'node:worker_threads';
+import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
+import { errorMessage } from '../../core/log.js';
+import { systemClock, type Clock, type Logger } from '../../core/ports.js';
+
+/** A call of a CounterStore method, as it crosses to the worker. */
+export interface CounterCall {
+  id: number;
+  /** The caller's time when it made the call: the store's clock, on the worker, for this call. */
+  now: number;
+  method: CounterMethod;
+  args: unknown[];
+}
+
+/** The worker's answer to one call. */
+export type CounterAnswer = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string; code?: string };
+
+export type CounterMethod = keyof CounterStore;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+export class ThreadedCounterStore implements CounterStore {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: CounterCall[] = [];
+  private flushScheduled = false;
+  private nextId = 1;
+  private closed = false;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly databasePath: string,
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Promise<ReserveOutcome> {
+    return this.call('reserve', [request]) as Promise<ReserveOutcome>;
+  }
+
+  settle(transaction: string, keep: string[]): Promise<void> {
+    return this.call('settle', [transaction, keep]) as Promise<void>;
+  }
+
+  add(key: string, units: number, windowMs: number): Promise<number> {
+    return this.call('add', [key, units, windowMs]) as Promise<number>;
+  }
+
+  total(key: string, windowMs: number): Promise<number> {
+    return this.call('total', [key, windowMs]) as Promise<number>;
+  }
+
+  buckets(key: string, windowMs: number): Promise<CounterBucket[]> {
+    return this.call('buckets', [key, windowMs]) as Promise<CounterBucket[]>;
+  }
+
+  countDistinct(key: string, windowMs: number): Promise<number> {
+    return this.call('countDistinct', [key, windowMs]) as Promise<number>;
+  }
+
+  reset(key: string): Promise<void> {
+    return this.call('reset', [key]) as Promise<void>;
+  }
+
+  purgeExpired(): Promise<number> {
+    return this.call('purgeExpired', []) as Promise<number>;
+  }
+
+  /** Starts the worker and resolves once it has opened the database (the first session need not wait for it). */
+  async start(): Promise<void> {
+    await this.call('total', ['outpost:counter-thread:warm-up', 1000]);
+  }
+
+  /** Waits for the calls in hand (at most `timeoutMs`), then ends the worker. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.closed = true;
+    this.flush();
+    if (this.pending.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private call(method: CounterMethod, args: unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error('the counter store is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.outbox.push({ id, now: this.clock.now(), method, args });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      // After the poll phase: the calls of every session served in this turn go together.
+      setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0) return;
+    const calls = this.outbox;
+    this.outbox = [];
+    this.ensureWorker().postMessage(calls);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } });
+    this.worker = worker;
+    worker.on('message', (answers: CounterAnswer[]) => {
+      for (const answer of answers) {
+        const entry = this.pending.get(answer.id);
+        if (!entry) continue;
+        this.pending.delete(answer.id);
+        if (answer.ok) entry.resolve(answer.value);
+        else entry.reject(Object.assign(new Error(answer.message), answer.code ? { code: answer.code } : {}));
+      }
+      if (this.pending.size === 0) this.drained?.();
+    });
+    worker.on('error', (error: unknown) => this.logger.error('counter worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      if (this.pending.size === 0) return;
+      // Whatever was in hand may or may not have been committed: the callers answer 451.
+      const failure = new Error(`the counter worker thread exited (code ${code}) before answering`);
+      const inHand = [...this.pending.values()];
+      this.pending.clear();
+      for (const entry of inHand) entry.reject(failure);
+      this.drained?.();
+      if (!this.closed) this.logger.error('counter worker thread exited with calls in hand; the next call starts it again', { code, calls: inHand.length });
+    });
+    return worker;
+  }
+}
