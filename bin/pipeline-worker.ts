@@ -12,6 +12,7 @@ import { systemClock } from '../core/ports.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { openLocalStores } from './local-stores.js';
 import { buildPipeline } from './pipeline.js';
+import { niceThisThread } from './thread-priority.js';
 import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
 import type { PipelineMessage, RelayMessage } from './pipeline-thread.js';
 
@@ -27,6 +28,10 @@ const metrics: MetricRecorder = {
   inc: (name, ...args) => post({ kind: 'metric', name, ...incArgs(args) }),
   observe: (name, seconds, labels) => post({ kind: 'observe', name, seconds, labels: (labels ?? {}) as Record<string, string> }),
 };
+
+// Below the SMTP sessions: under a burst they come first, and the queue absorbs the difference.
+const niced = niceThisThread(config.queue.pipelineNice);
+if ('error' in niced) logger.warn('cannot lower the pipeline thread\'s priority; it shares the CPU evenly with the SMTP sessions', { nice: config.queue.pipelineNice, error: niced.error });
 
 const stores = openLocalStores(config, systemClock);
 // Delivery asks DNS afresh each time (the admission checks' cache is the ingress's).
