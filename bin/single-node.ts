@@ -103,6 +103,8 @@ export async function startNode(config: Config, options: NodeOptions = {}): Prom
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
     // Group commit: the messages that finish DATA together share one durable commit.
     recordAccepted: (message) => stores.acceptance.record(message),
+    // Small messages go into that commit too, instead of a file each (queue.inlineBodyBytes).
+    recordsContent: true,
     onQueued: nudge,
   });
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });
