@@ -94,8 +94,9 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
      * found where it was before and handled again.
      */
     pipelineQueue: new SqliteQueue(softDb, { maxReceives: config.queue.maxReceives, clock }),
-    // Reads and deletes of inline bodies need no fsync each: a delete a power cut forgets leaves a
-    // body behind, as a file deleted just before it would be.
+    // Bodies committed inline by the acceptance batch are read and deleted on the soft-state
+    // connection: a delete needs no fsync of its own (a power cut may forget it and leave the body
+    // of a delivered message behind, as it may a deleted file).
     blobs: new LocalBlobStore(new FsBlobStore(join(config.dataDir, 'blobs')), new SqliteMessageBodies(softDb)),
     counters: new SqliteCounterStore(softDb, clock),
     lockStore: new SqliteLockStore(db),
