@@ -51,25 +51,20 @@ export class LocalBlobStore implements BlobStore, BlobListing {
     private readonly bodies: SqliteMessageBodies,
   ) {}
 
-  put(key: string, data: Buffer): Promise<void> {
-    return this.files.put(key, data);
+  async put(key: string, data: Buffer): Promise<void> {
+    await this.files.put(key, data);
+    this.supersede(key);
   }
 
-  putStream(key: string, source: Readable): Promise<number> {
-    return this.files.putStream(key, source);
+  async putStream(key: string, source: Readable): Promise<number> {
+    const bytes = await this.files.putStream(key, source);
+    this.supersede(key);
+    return bytes;
   }
 
   async get(key: string): Promise<Buffer> {
-    // The file first: a key is committed inline only once, by the ingress, and anything put under
-    // it later goes to a file, so that the last bytes put are the ones read.
-    try {
-      return await this.files.get(key);
-    } catch (error: unknown) {
-      if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error;
-      const body = this.bodies.get(key);
-      if (body) return body;
-      throw error;
-    }
+    // The table first: most messages are there, and a miss costs no failed open().
+    return this.bodies.get(key) ?? this.files.get(key);
   }
 
   async exists(key: string): Promise<boolean> {
@@ -83,5 +78,10 @@ export class LocalBlobStore implements BlobStore, BlobListing {
 
   async list(prefix: string): Promise<StoredBlob[]> {
     return [...this.bodies.list(prefix), ...(await this.files.list(prefix))];
+  }
+
+  /** A file now holds the key's last bytes: an inline body under it (the ingress never writes one twice) must not shadow them. */
+  private supersede(key: string): void {
+    if (this.bodies.has(key)) this.bodies.delete(key);
   }
 }
