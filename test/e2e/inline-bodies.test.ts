@@ -17,6 +17,7 @@ let e2e: E2eNode;
 let sink: SmtpSink | undefined;
 let sinkPort: number;
 let db: Db;
+let tenantId: string;
 
 beforeAll(async () => {
   // The smarthost is down at first: accepted messages wait (deferred), so what the node stored
@@ -24,7 +25,10 @@ beforeAll(async () => {
   sinkPort = await freePort();
   e2e = await startE2eNode({ relayHost: `127.0.0.1:${sinkPort}`, config: { queue: { inlineBodyBytes: INLINE_BYTES }, delivery: { retrySchedule: [3600] } } });
   const tenant = await e2e.tenant('acme', ['acme.test'], { mailsPerMinute: 1000, mailsPerHour: 1000 });
+  tenantId = tenant.id;
   await e2e.user(tenant, 'alice@acme.test');
+  // Spam is held (quarantined), and sam stays free to send.
+  await e2e.user(tenant, 'sam@acme.test', { blockSpam: true, autoLock: false });
   db = sqliteHandleForTests(e2e.node.stores);
 }, 30_000);
 
@@ -52,11 +56,11 @@ function onTheWire(message: string): string {
   return message.replace(/^\./gm, '..') + '.\r\n';
 }
 
-/** One transaction as alice; the final reply. */
-async function send(wire: string): Promise<string> {
-  const { smtp } = await rawSession(e2e.node.ports.submission, 'alice@acme.test');
+/** One transaction as `from` (alice by default); the final reply. */
+async function send(wire: string, from = 'alice@acme.test'): Promise<string> {
+  const { smtp } = await rawSession(e2e.node.ports.submission, from);
   try {
-    const { end } = await rawTransaction(smtp, { mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], message: wire });
+    const { end } = await rawTransaction(smtp, { mailFrom: from, rcptTo: ['bob@example.org'], message: wire });
     return end ?? 'no reply';
   } finally {
     smtp.close();
@@ -128,6 +132,21 @@ describe('message bodies in the database (queue.inlineBodyBytes)', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(bodyRows()).toBe(rowsBefore);
     expect(messageFiles()).toEqual(filesBefore);
+  });
+
+  it('shows a quarantined inline message to the API, and deleting it there deletes its row', async () => {
+    const gtube = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
+    const wire = onTheWire(rawMessage('sam@acme.test', 'bob@example.org', 'held offer', [], `Cheap offer\r\n${gtube}`).replace(/\r\n\.\r\n$/, '\r\n'));
+    const id = queueId(await send(wire, 'sam@acme.test'));
+    await messageWithStatus(e2e.node, id, 'quarantined');
+    expect(bodyRow(id)).toBeDefined();
+    const api = (method: string) => fetch(`http://127.0.0.1:${e2e.node.ports.http}/v1/tenants/${tenantId}/quarantine/${id}`, { method, headers: { authorization: `Bearer ${e2e.node.operatorToken.token}` } });
+    const detail = await api('GET');
+    expect(detail.status).toBe(200);
+    const { headers } = (await detail.json()) as { headers: Array<{ name: string; value: string }> };
+    expect(headers).toContainEqual({ name: 'Subject', value: 'held offer' });
+    expect((await api('DELETE')).status).toBeLessThan(300);
+    expect(bodyRow(id)).toBeUndefined();
   });
 
   it('delivers both to smtp-sink byte for byte, and deletes the row and the file once delivered', async () => {
