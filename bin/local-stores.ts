@@ -16,6 +16,7 @@ import { SqliteCounterStore } from '../adapters/local/counter-store.js';
 import { SqliteDkimKeyStore } from '../adapters/local/dkim-key-store.js';
 import { SqliteFingerprintStore } from '../adapters/local/fingerprint-store.js';
 import { FsBlobStore } from '../adapters/local/fs-blob-store.js';
+import { LocalBlobStore, SqliteMessageBodies } from '../adapters/local/message-body-store.js';
 import { SqliteHoldStore } from '../adapters/local/hold-store.js';
 import { SqliteLockStore } from '../adapters/local/lock-store.js';
 import { SqliteLoginSourceStore } from '../adapters/local/login-source-store.js';
@@ -48,7 +49,8 @@ export interface LocalStores extends Stores {
   acceptance: SqliteAcceptanceBatch;
   /** The queue as the scan and deliver stages use it (moves without an fsync each; see openLocalStores). */
   pipelineQueue: SqliteQueue;
-  blobs: FsBlobStore;
+  /** Message files, and the small bodies the acceptance batch committed inline (adapters/local/message-body-store.ts). */
+  blobs: LocalBlobStore;
   database: LocalDatabase;
 }
 
@@ -84,7 +86,7 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
     configStore: new SqliteConfigStore(db, clock),
     log: new SqliteMessageLog(softDb, clock),
     queue,
-    acceptance: new SqliteAcceptanceBatch(db, new SqliteMessageLog(db, clock), queue),
+    acceptance: new SqliteAcceptanceBatch(db, new SqliteMessageLog(db, clock), queue, new SqliteMessageBodies(db)),
     /**
      * The queue as the scan and deliver stages use it: they move a message that is already queued
      * to its next queue, which needs no fsync of its own. A power cut may forget the last moves
@@ -92,7 +94,10 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
      * found where it was before and handled again.
      */
     pipelineQueue: new SqliteQueue(softDb, { maxReceives: config.queue.maxReceives, clock }),
-    blobs: new FsBlobStore(join(config.dataDir, 'blobs')),
+    // Bodies committed inline by the acceptance batch are read and deleted on the soft-state
+    // connection: a delete needs no fsync of its own (a power cut may forget it and leave the body
+    // of a delivered message behind, as it may a deleted file).
+    blobs: new LocalBlobStore(new FsBlobStore(join(config.dataDir, 'blobs')), new SqliteMessageBodies(softDb)),
     counters: new SqliteCounterStore(softDb, clock),
     lockStore: new SqliteLockStore(db),
     holdStore: new SqliteHoldStore(db),

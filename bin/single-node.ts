@@ -129,6 +129,8 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
     // Group commit: the messages that finish DATA together share one durable commit.
     recordAccepted: (message) => stores.acceptance.record(message),
+    // Small messages go into that commit too, instead of a file each (queue.inlineBodyBytes).
+    recordsContent: true,
     onQueued: nudge,
   });
   undo.push(() => ingress.close());

@@ -24,6 +24,7 @@ import { closeSmtp, listenSmtp } from './listen.js';
 import './record-deadline.js';
 import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
 import { SessionCaps } from './session-caps.js';
+import { keepSmallOrSpill } from './small-message.js';
 
 /** The policy the ingress consults; core/policy provides it. Every member is optional. */
 export interface IngressPolicy {
@@ -66,6 +67,11 @@ export interface IngressDeps {
    * it, the log and the queue are written one after another, the queue entry last.
    */
   recordAccepted?: (message: AcceptedMessage) => Promise<void>;
+  /**
+   * recordAccepted also stores `AcceptedMessage.content` in its commit (the single node's table of
+   * message bodies): messages up to `queue.inlineBodyBytes` then skip the blob store's file write.
+   */
+  recordsContent?: boolean;
   /** Called after a message is queued (the single node wakes its scan poller). */
   onQueued?: (queue: string) => void;
 }
@@ -76,6 +82,8 @@ export interface AcceptedMessage {
   event: { name: 'received'; detail: Record<string, unknown> };
   queue: 'scan';
   body: string;
+  /** The message itself, stored with the rest (recordsContent) instead of in the blob store, under the envelope's blobKey. */
+  content?: { blobKey: string; bytes: Buffer };
 }
 
 export class SmtpReply extends Error {
@@ -416,12 +424,17 @@ export class Ingress {
       if (!inspector.destroyed) inspector.destroy(new Error('the client closed the connection during DATA'));
     });
 
+    const inlineLimit = this.deps.recordsContent && this.deps.recordAccepted ? config.queue.inlineBodyBytes : 0;
+
     (async () => {
-      await this.deps.blobs.putStream(blobKey, inspector);
+      // A small message stays in memory until the commit that queues it; the rest is written now.
+      let content: Buffer | undefined;
+      if (inlineLimit > 0) content = await keepSmallOrSpill(inspector, inlineLimit, (whole) => this.deps.blobs.putStream(blobKey, whole));
+      else await this.deps.blobs.putStream(blobKey, inspector);
       const size = inspector.bytes - received;
       const facts: DataFacts = { ...mailFacts, now: clock.now(), rcptTo: rcpts, size, headerFrom: inspector.fromHeaders() };
       const refuse = async (result: CheckResult): Promise<never> => {
-        await this.deps.blobs.delete(blobKey);
+        if (!content) await this.deps.blobs.delete(blobKey);
         throw this.refused(facts, result, 'data');
       };
       if (stream.sizeExceeded || inspector.defect === 'too-big') {
@@ -458,6 +471,7 @@ export class Ingress {
         event: { name: 'received', detail: { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure } },
         queue: 'scan',
         body: JSON.stringify(envelope),
+        content: content ? { blobKey, bytes: content } : undefined,
       };
       if (this.deps.recordAccepted) {
         // One transaction: either all of it is written, or nothing (then nothing needs discarding).

@@ -3,10 +3,12 @@
 // event loop: one commit per message serialises every session behind one fsync each. Messages
 // whose DATA ends in the same turn of the event loop (while a commit blocks the loop, the other
 // sessions' final dots wait in the kernel) are written together: their message-log records,
-// 'received' events and scan queue entries in one IMMEDIATE transaction, one fsync for all, and
+// 'received' events, scan queue entries and the bodies of the small ones (message-body-store.ts)
+// in one IMMEDIATE transaction, one fsync for all, and
 // only then is each of them answered 250. A failed commit fails every message of the batch
 // (nothing of it was written), and each client is told to retry.
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
+import type { SqliteMessageBodies } from './message-body-store.js';
 import type { SqliteMessageLog } from './message-log.js';
 import type { SqliteQueue } from './queue.js';
 import { immediate, type Db } from './sqlite.js';
@@ -25,9 +27,10 @@ export class SqliteAcceptanceBatch {
     private readonly db: Db,
     private readonly log: SqliteMessageLog,
     private readonly queue: SqliteQueue,
+    private readonly bodies: SqliteMessageBodies,
   ) {}
 
-  /** Resolves once the message is in the message log and the queue, durably, together with the others of its batch. */
+  /** Resolves once the message (and its body, when it comes inline) is in the message log and the queue, durably, together with the others of its batch. */
   record(message: AcceptedMessage): Promise<void> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ message, resolve, reject });
@@ -47,6 +50,7 @@ export class SqliteAcceptanceBatch {
         for (const { message } of batch) {
           this.log.createNow(message.record);
           this.log.addEventNow(message.record.id, message.event.name, message.event.detail);
+          if (message.content) this.bodies.insertNow(message.content.blobKey, message.content.bytes, message.record.receivedAt);
           this.queue.sendNow(message.queue, message.body);
         }
       });

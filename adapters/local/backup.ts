@@ -3,7 +3,8 @@
 // without stopping writers). Message files are immutable once in place (written to a temporary
 // name, then renamed), so copying them is safe; they are copied before and after the snapshot:
 // every file a queue row of the snapshot names existed at one of the two passes, unless its
-// message finished (and its file was deleted) in between, which the summary counts.
+// message finished (and its file was deleted) in between, which the summary counts. Small
+// messages have no file: their bodies are in the database (message_bodies), hence in the snapshot.
 // Everything else in the folder is small and copied as is: the secret key file (without it the
 // DKIM and BATV keys in the database cannot be opened), the operator token, the TLS material.
 import { chmod, copyFile, mkdir, readdir, stat } from 'node:fs/promises';
@@ -97,10 +98,11 @@ export async function backupDataFolder(dataDir: string, db: Db, destination: str
     const integrity: unknown = snapshot.pragma('integrity_check', { simple: true });
     if (integrity !== 'ok') throw new BackupError(`the database copy in ${destination} fails its integrity check (${String(integrity)}); do not rely on it`);
     const rows = snapshot.prepare("SELECT body FROM queue_messages WHERE queue NOT LIKE '%-dlq'").all() as Array<{ body: string }>;
+    const inline = snapshot.prepare('SELECT 1 FROM message_bodies WHERE key = ?');
     let missingFiles = 0;
     for (const row of rows) {
       const blobKey = blobKeyOf(row.body);
-      if (blobKey && !copied.has(blobKey)) missingFiles += 1;
+      if (blobKey && !copied.has(blobKey) && inline.get(blobKey) === undefined) missingFiles += 1;
     }
     return { destination, schemaVersion: schemaVersion(snapshot), messageFiles: copied.size, otherFiles: otherFiles.sort(), queued: rows.length, missingFiles };
   } finally {

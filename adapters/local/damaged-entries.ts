@@ -7,6 +7,8 @@
 //   header field cannot be delivered: the file (if any) moves to `<dataDir>/damaged/`, the entry
 //   is recorded in `damaged_entries`, and the queue row stays, so that the pipeline finds the
 //   content gone and bounces the message to its sender (5.3.0) as it does for any lost content.
+// A message whose body the database holds (message_bodies, committed with its queue entry) has
+// no file to lose: it is never damaged in this sense.
 // The caller logs each entry; `npx outpost queue status` lists them; a later start does not
 // report the same entry again.
 import { mkdir, open, rename, stat } from 'node:fs/promises';
@@ -75,7 +77,7 @@ async function blobProblem(path: string, envelope: Envelope): Promise<string | u
   return undefined;
 }
 
-async function problemOf(row: QueueRow, readers: QueueBodyReaders, blobRoot: string): Promise<{ reason: string; messageId: string | null; blobKey: string | null } | undefined> {
+async function problemOf(db: Db, row: QueueRow, readers: QueueBodyReaders, blobRoot: string): Promise<{ reason: string; messageId: string | null; blobKey: string | null } | undefined> {
   const reader = readers[row.queue];
   if (!reader) return undefined;
   let json: unknown;
@@ -90,6 +92,7 @@ async function problemOf(row: QueueRow, readers: QueueBodyReaders, blobRoot: str
   if (!/^[A-Za-z0-9._/-]+$/.test(envelope.blobKey) || envelope.blobKey.includes('..')) {
     return { reason: 'body names an invalid message file', messageId: envelope.messageId, blobKey: null };
   }
+  if (db.prepare('SELECT 1 FROM message_bodies WHERE key = ?').get(envelope.blobKey) !== undefined) return undefined;
   const problem = await blobProblem(join(blobRoot, envelope.blobKey), envelope);
   return problem ? { reason: problem, messageId: envelope.messageId, blobKey: envelope.blobKey } : undefined;
 }
@@ -122,7 +125,7 @@ export async function setAsideDamagedEntries(
       const row = rows[index];
       if (!row) break;
       try {
-        const problem = await problemOf(row, options.readers, blobRoot);
+        const problem = await problemOf(db, row, options.readers, blobRoot);
         if (problem) found.push({ index, row, problem });
       } catch (error: unknown) {
         unchecked.push({ queueMessageId: row.id, error: error instanceof Error ? error.message : String(error) });

@@ -369,6 +369,18 @@ export const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    version: 9,
+    name: 'Small message bodies in the database, written in the commit that queues them',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE message_bodies (
+          key TEXT PRIMARY KEY,
+          body BLOB NOT NULL,
+          stored_at INTEGER NOT NULL
+        );
+      `),
+  },
 ];
 
 export class SchemaTooNewError extends Error {

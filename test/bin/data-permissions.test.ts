@@ -21,8 +21,9 @@ beforeAll(async () => {
   await chmod(dataDir, 0o755);
   await writeFile(join(dataDir, 'outpost.db'), '', { mode: 0o644 });
   await chmod(join(dataDir, 'outpost.db'), 0o644);
-  // Port 9 on loopback refuses: delivery is deferred, so the message file stays on disk.
-  e2e = await startE2eNode({ relayHost: '127.0.0.1:9', config: { dataDir, delivery: { retrySchedule: [3600] } } });
+  // Port 9 on loopback refuses: delivery is deferred, so the message file stays on disk. Every
+  // message goes to a file here (a small one would be in the database, whose mode is checked too).
+  e2e = await startE2eNode({ relayHost: '127.0.0.1:9', config: { dataDir, delivery: { retrySchedule: [3600] }, queue: { inlineBodyBytes: 0 } } });
   const acme = await e2e.tenant('acme', ['acme.test']);
   await e2e.user(acme, 'alice@acme.test');
   await sendWithNodemailer(e2e.node.ports.submission, 'alice@acme.test', { from: 'alice@acme.test', to: 'bob@example.org', subject: 'private' });

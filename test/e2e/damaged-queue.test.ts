@@ -2,7 +2,8 @@
 // overwritten or gone. The node starts anyway and sets those entries aside (reported in the log,
 // the message log and `npx outpost queue status`); a message whose file is damaged bounces to its
 // sender (5.3.0, content lost) rather than going out mangled; the rest is delivered. A later start
-// finds nothing new (no crash loop, no repeated reports).
+// finds nothing new (no crash loop, no repeated reports). A small message, whose body the database
+// holds (queue.inlineBodyBytes), has no file to damage: it is delivered.
 import Database from 'better-sqlite3';
 import { open, rm, truncate } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -19,13 +20,14 @@ afterEach(async () => {
 
 describe('damaged queue entries at start-up', () => {
   it('sets aside a garbage row and damaged message files, reports them, and delivers the rest', async () => {
-    // First run: five messages accepted, all waiting for a retry (the smarthost is down).
-    const first = await startE2eNode({ relayHost: `127.0.0.1:${await freePort()}`, config: { delivery: { retrySchedule: [3600] } } });
+    // First run: five messages in files and one in the database, all waiting for a retry (the smarthost is down).
+    const first = await startE2eNode({ relayHost: `127.0.0.1:${await freePort()}`, config: { delivery: { retrySchedule: [3600] }, queue: { inlineBodyBytes: 2048 } } });
     const dataDir = first.dataDir;
     const tenant = await first.tenant('acme', ['acme.test']);
     await first.user(tenant, 'alice@acme.test');
     const ids: string[] = [];
-    for (let i = 0; i < 5; i += 1) ids.push(await submit(first.node.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: `message ${i}` }));
+    for (let i = 0; i < 5; i += 1) ids.push(await submit(first.node.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: `message ${i}`, text: 'In a file. '.repeat(300) }));
+    ids.push(await submit(first.node.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: 'small message' }));
     for (const id of ids) await messageWithStatus(first.node, id, 'deferred');
     await first.node.stop();
     await first.dns.stop();
@@ -38,6 +40,7 @@ describe('damaged queue entries at start-up', () => {
       return [job.envelope.messageId, { row: row.id, blob: join(dataDir, 'blobs', job.envelope.blobKey) }];
     }));
     const [badRow, truncated, garbled, missing, ...good] = ids;
+    expect(db.prepare('SELECT key FROM message_bodies').all()).toEqual([{ key: expect.stringMatching(new RegExp(`/${ids.at(-1) ?? ''}\\.eml$`)) }]);
     db.prepare('UPDATE queue_messages SET body = ? WHERE id = ?').run('{"envelope": {"messageId": "', byMessage.get(badRow ?? '')?.row);
     db.close();
     await truncate(byMessage.get(truncated ?? '')?.blob ?? '', 40);
@@ -59,7 +62,7 @@ describe('damaged queue entries at start-up', () => {
     }
     // At the smarthost: the intact message, and the three DSNs to the sender; nothing mangled.
     const received = await second.sink.waitForMessages(good.length + 3, 20_000);
-    expect(received.filter((message) => message.mailFrom !== '').map((message) => headersOf(message.data).get('x-outpost-queue-id')?.[0])).toEqual(good);
+    expect(received.filter((message) => message.mailFrom !== '').map((message) => headersOf(message.data).get('x-outpost-queue-id')?.[0]).sort()).toEqual([...good].sort());
     expect(received.filter((message) => message.mailFrom === '').map((message) => message.rcptTo)).toEqual([['alice@acme.test'], ['alice@acme.test'], ['alice@acme.test']]);
     expect(existsSync(join(dataDir, 'damaged'))).toBe(true);
 

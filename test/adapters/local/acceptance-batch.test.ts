@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteAcceptanceBatch } from '../../../adapters/local/acceptance-batch.js';
+import { SqliteMessageBodies } from '../../../adapters/local/message-body-store.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
@@ -14,8 +15,9 @@ import { parseReply, rawMessage, rawSession, startE2eNode, type E2eNode } from '
 import type { RawSmtp } from '../../helpers/smtp-client.js';
 import { sqliteHandleForTests } from '../../../bin/local-stores.js';
 
-function accepted(id: string): AcceptedMessage {
+function accepted(id: string, content?: string): AcceptedMessage {
   return {
+    content: content === undefined ? undefined : { blobKey: `messages/${id}.eml`, bytes: Buffer.from(content) },
     record: { id, tenantId: 't', userId: 'u', identity: 'alice@acme.test', mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], size: 10, subject: null, status: 'queued', receivedAt: 1 },
     event: { name: 'received', detail: { size: 10 } },
     queue: 'scan',
@@ -30,7 +32,7 @@ describe('SqliteAcceptanceBatch on SQLite', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outpost-acceptance-'));
     db = openDatabase(join(dir, 'outpost.db'));
-    batch = new SqliteAcceptanceBatch(db, new SqliteMessageLog(db), new SqliteQueue(db, { maxReceives: 5 }));
+    batch = new SqliteAcceptanceBatch(db, new SqliteMessageLog(db), new SqliteQueue(db, { maxReceives: 5 }), new SqliteMessageBodies(db));
   });
   afterAll(async () => {
     db.close();
@@ -52,6 +54,15 @@ describe('SqliteAcceptanceBatch on SQLite', () => {
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(count('queue_messages')).toBe(before);
     expect(db.prepare("SELECT id FROM messages WHERE id IN ('B1', 'B2')").all()).toEqual([]);
+  });
+
+  it('writes the body of a message that brings it in the same commit, and none of a failed batch', async () => {
+    await Promise.all([batch.record(accepted('D1', 'From: a\r\n\r\none\r\n')), batch.record(accepted('D2'))]);
+    expect(db.prepare('SELECT key, body, stored_at FROM message_bodies').all()).toEqual([{ key: 'messages/D1.eml', body: Buffer.from('From: a\r\n\r\none\r\n'), stored_at: 1 }]);
+    // D1 again: its record fails the batch, so D3's body is not written either.
+    const outcomes = await Promise.allSettled([batch.record(accepted('D3', 'From: b\r\n\r\n')), batch.record(accepted('D1', 'From: c\r\n\r\n'))]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    expect(count('message_bodies')).toBe(1);
   });
 
   it('commits messages of different turns separately', async () => {
@@ -105,9 +116,11 @@ describe('group commit through SMTP on the single node', () => {
     }
   });
 
-  it('a commit that fails is a 451 4.3.0 for every message of it, which leaves no blob, log record or queue entry', async () => {
+  it('a commit that fails is a 451 4.3.0 for every message of it, which leaves no blob, body, log record or queue entry', async () => {
     const db = sqliteHandleForTests(e2e.node.stores);
     const blobsBefore = await blobFiles(e2e.dataDir);
+    const bodies = () => (db.prepare('SELECT COUNT(*) AS n FROM message_bodies').get() as { n: number }).n;
+    const bodiesBefore = bodies();
     const messagesBefore = (db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
     db.exec("CREATE TRIGGER refuse_queue BEFORE INSERT ON queue_messages BEGIN SELECT RAISE(ABORT, 'storage trouble'); END");
     let replies: string[];
@@ -118,6 +131,7 @@ describe('group commit through SMTP on the single node', () => {
     }
     for (const reply of replies) expect(parseReply(reply)).toMatchObject({ code: 451, enhanced: '4.3.0' });
     expect((db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n).toBe(messagesBefore);
+    expect(bodies()).toBe(bodiesBefore);
     // The blobs of the refused messages are removed (asynchronously, after the reply).
     const deadline = Date.now() + 5000;
     while ((await blobFiles(e2e.dataDir)).length > blobsBefore.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
