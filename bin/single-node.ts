@@ -12,6 +12,7 @@ import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeExpired } from '../core/housekeeping.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { ThreadedCounterStore } from '../adapters/local/counter-thread.js';
+import { ThreadedAcceptanceBatch } from '../adapters/local/acceptance-thread.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { collectGauges } from './scrape-gauges.js';
@@ -88,6 +89,10 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   // their SQLite transactions no longer stop every session while they run.
   const counterThread = new ThreadedCounterStore(join(config.dataDir, 'outpost.db'), createLogger('counters'), clock);
   undo.push(() => counterThread.close(0));
+  // The group commit of accepted messages, in its writer thread (acceptance-thread.ts): its fsync
+  // no longer stops every session while it runs.
+  const acceptance = new ThreadedAcceptanceBatch(join(config.dataDir, 'outpost.db'), createLogger('acceptance'), clock, config.queue.maxReceives);
+  undo.push(() => acceptance.close(0));
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
   const { locks, holds, policy } = makeAdmissionPolicy({
     stores: { ...stores, counters: counterThread },
@@ -110,7 +115,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   // The queue is checked before any listener opens: after an outage it may hold thousands of
   // entries, and clients arriving meanwhile would only slow the check (and the start) down.
   await setAsideDamaged(stores, config, logger, metrics, clock);
-  await counterThread.start();
+  await Promise.all([counterThread.start(), acceptance.start()]);
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
   await reportDeadLetters(stores, logger);
@@ -128,7 +133,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
     stats: stores.stats,
     policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
     // Group commit: the messages that finish DATA together share one durable commit.
-    recordAccepted: (message) => stores.acceptance.record(message),
+    recordAccepted: (message) => acceptance.record(message),
     // Small messages go into that commit too, instead of a file each (queue.inlineBodyBytes).
     recordsContent: true,
     onQueued: nudge,
@@ -227,6 +232,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
       clearInterval(housekeeping);
       clearInterval(holdCheck);
       await Promise.all([ingress.close(), bounceListener.close()]);
+      await acceptance.close();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
       await pipeline.stop();
       await counterThread.close();

@@ -2,6 +2,7 @@
 // source IP), runs the policy check lists at each phase, streams DATA durably to the blob store,
 // queues the message for scanning, and only then answers `250 2.0.0 queued as ID`.
 import { onMalformedRcpt, setGreetingDelay } from './smtp-server-patches.js';
+import { isStorageFull } from '../core/storage-full.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -561,7 +562,7 @@ export class Ingress {
   private internalError(error: unknown, phase: string): SmtpReply {
     this.deps.logger.error('internal error', { phase, error: errorMessage(error), code: errorCode(error) });
     // A full disk (message file or database) is "mail system full" (RFC 3463 X.3.1): the client keeps the message and retries.
-    if (STORAGE_FULL_CODES.has(errorCode(error) ?? '')) return new SmtpReply(452, '4.3.1', 'Insufficient system storage; please try again later');
+    if (isStorageFull(error)) return new SmtpReply(452, '4.3.1', 'Insufficient system storage; please try again later');
     return new SmtpReply(451, '4.3.0', 'Temporary local problem; please try again later');
   }
 
@@ -628,9 +629,6 @@ function withAsciiDomain(address: string): string {
   if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return address;
   return address.slice(0, at + 1) + (domainToASCII(domain) || domain);
 }
-
-/** Error codes of a full disk or quota: from the filesystem (message files) and from SQLite. */
-const STORAGE_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 
 function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;

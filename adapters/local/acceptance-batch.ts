@@ -46,18 +46,23 @@ export class SqliteAcceptanceBatch {
     this.waiting = [];
     this.scheduled = false;
     try {
-      immediate(this.db, () => {
-        for (const { message } of batch) {
-          this.log.createNow(message.record);
-          this.log.addEventNow(message.record.id, message.event.name, message.event.detail);
-          if (message.content) this.bodies.insertNow(message.content.blobKey, message.content.bytes, message.record.receivedAt);
-          this.queue.sendNow(message.queue, message.body);
-        }
-      });
+      commitAccepted(this.db, this.log, this.queue, this.bodies, batch.map((item) => item.message));
     } catch (error: unknown) {
       for (const item of batch) item.reject(error);
       return;
     }
     for (const item of batch) item.resolve();
   }
+}
+
+/** Writes accepted messages in one IMMEDIATE transaction on `db` (synchronous=FULL: one fsync for all); throws if nothing was written. */
+export function commitAccepted(db: Db, log: SqliteMessageLog, queue: SqliteQueue, bodies: SqliteMessageBodies, messages: AcceptedMessage[]): void {
+  immediate(db, () => {
+    for (const message of messages) {
+      log.createNow(message.record);
+      log.addEventNow(message.record.id, message.event.name, message.event.detail);
+      if (message.content) bodies.insertNow(message.content.blobKey, message.content.bytes, message.record.receivedAt);
+      queue.sendNow(message.queue, message.body);
+    }
+  });
 }

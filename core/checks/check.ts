@@ -1,6 +1,7 @@
 // The one contract every policy check follows, at the ingress (connect, MAIL, RCPT, DATA) and
 // in the pipeline (scan). Like a Haraka hook or an rspamd symbol: a check records its evidence
 // as named symbols, separately from its verdict, and `continue` lets the next check decide.
+import { isStorageFull } from '../storage-full.js';
 
 export type CheckAction = 'continue' | 'accept' | 'reject' | 'tempfail';
 
@@ -91,6 +92,11 @@ async function runOne<Ctx>(item: Check<Ctx>, ctx: Ctx): Promise<CheckResult> {
   try {
     return await Promise.race([Promise.resolve().then(() => item.check(ctx)), timeout]);
   } catch (error: unknown) {
+    if (isStorageFull(error)) {
+      return tempfail(452, '4.3.1', 'Insufficient system storage, please try again later', [
+        { name: 'STORAGE_FULL', evidence: { check: item.name, error: error instanceof Error ? error.message : String(error) } },
+      ]);
+    }
     return tempfail(451, '4.3.0', 'Temporary local problem, please try again later', [
       { name: 'CHECK_ERROR', evidence: { check: item.name, error: error instanceof Error ? error.message : String(error) } },
     ]);

@@ -1,0 +1,132 @@
+// The single node's group commit (acceptance-batch.ts) in a worker thread of its own. The commit
+// is the fsync that makes accepted messages durable before their 250; run by better-sqlite3 on
+// the relay's thread, it stopped every SMTP session for as long as the disk took (a fifth of the
+// thread at full load). Here the relay's thread hands the batch over and goes on serving
+// sessions; the worker commits it on its own synchronous=FULL connection and answers, and only
+// then is each message of the batch answered 250.
+//
+// One batch is in the worker's hands at a time: messages that finish DATA while it commits wait
+// for the next batch, so the slower the disk, the more messages share each fsync. A failed commit
+// fails its whole batch (nothing of it was written; each client is told to retry). A worker that
+// dies fails the batch in hand the same way (its commit may or may not have happened: a client
+// that retries may send a message twice, never lose one) and is started again for the next.
+import { Worker } from 'node:worker_threads';
+import { errorMessage } from '../../core/log.js';
+import { systemClock, type Clock, type Logger } from '../../core/ports.js';
+import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
+
+/** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
+export interface AcceptanceBatchRequest {
+  now: number;
+  messages: AcceptedMessage[];
+}
+
+/** The worker's answer: the whole batch committed, or none of it. */
+export type AcceptanceBatchAnswer = { ok: true } | { ok: false; message: string; code?: string };
+
+interface Waiting {
+  /** None for the start's empty batch. */
+  message?: AcceptedMessage;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export class ThreadedAcceptanceBatch {
+  private worker: Worker | undefined;
+  private waiting: Waiting[] = [];
+  private inHand: Waiting[] | undefined;
+  private scheduled = false;
+  private closed = false;
+  private idle: (() => void) | undefined;
+
+  constructor(
+    private readonly databasePath: string,
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
+    private readonly maxReceives = 5,
+  ) {}
+
+  /** Starts the worker and resolves once it has opened the database. */
+  start(): Promise<void> {
+    return this.enqueue(undefined);
+  }
+
+  /** Resolves once the message is in the message log and the queue, durably, with the others of its batch. */
+  record(message: AcceptedMessage): Promise<void> {
+    return this.enqueue(message);
+  }
+
+  private enqueue(message: AcceptedMessage | undefined): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the acceptance writer is closed'));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ ...(message ? { message } : {}), resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Waits for the messages in hand (at most `timeoutMs`), then ends the worker. */
+  async close(timeoutMs = 30_000): Promise<void> {
+    this.closed = true;
+    if (this.inHand || this.waiting.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inHand) return;
+    this.scheduled = true;
+    // After the poll phase: every DATA that ended in this turn joins the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.send();
+    });
+  }
+
+  private send(): void {
+    if (this.inHand || this.waiting.length === 0) {
+      if (!this.inHand) this.idle?.();
+      return;
+    }
+    const batch = this.waiting;
+    this.waiting = [];
+    this.inHand = batch;
+    const request: AcceptanceBatchRequest = { now: this.clock.now(), messages: batch.flatMap((item) => (item.message ? [item.message] : [])) };
+    this.ensureWorker().postMessage(request);
+  }
+
+  private answered(answer: AcceptanceBatchAnswer): void {
+    const batch = this.inHand ?? [];
+    this.inHand = undefined;
+    if (answer.ok) for (const item of batch) item.resolve();
+    else {
+      const failure = Object.assign(new Error(answer.message), answer.code ? { code: answer.code } : {});
+      for (const item of batch) item.reject(failure);
+    }
+    this.send();
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } });
+    this.worker = worker;
+    worker.on('message', (answer: AcceptanceBatchAnswer) => this.answered(answer));
+    worker.on('error', (error: unknown) => this.logger.error('acceptance writer thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      if (!this.inHand) return;
+      const messages = this.inHand.length;
+      this.answered({ ok: false, message: `the acceptance writer thread exited (code ${code}) before committing` });
+      if (!this.closed) this.logger.error('acceptance writer thread exited with a batch in hand; its clients are told to retry, and the next batch starts it again', { code, messages });
+    });
+    return worker;
+  }
+}

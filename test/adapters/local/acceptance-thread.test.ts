@@ -1,0 +1,84 @@
+// The group commit in its writer thread (adapters/local/acceptance-thread.ts), on a real SQLite
+// file: messages recorded together are committed together, with their bodies; a batch that
+// cannot be written fails every message of it, writes none, and carries SQLite's error code (the
+// ingress answers a full database 452); the queue entry takes the relay's clock; a close waits
+// for the batch in hand.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ThreadedAcceptanceBatch } from '../../../adapters/local/acceptance-thread.js';
+import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
+import type { Logger } from '../../../core/ports.js';
+import type { AcceptedMessage } from '../../../smtp-ec2/ingress.js';
+
+const logger: Logger = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined };
+
+function accepted(id: string, content?: string): AcceptedMessage {
+  return {
+    ...(content === undefined ? {} : { content: { blobKey: `messages/${id}.eml`, bytes: Buffer.from(content) } }),
+    record: { id, tenantId: 't', userId: 'u', identity: 'alice@acme.test', mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], size: 10, subject: null, status: 'queued', receivedAt: 1 },
+    event: { name: 'received', detail: { size: 10 } },
+    queue: 'scan',
+    body: JSON.stringify({ messageId: id }),
+  };
+}
+
+describe('ThreadedAcceptanceBatch', () => {
+  let dir: string;
+  let db: Db;
+  let now = Date.UTC(2026, 11, 2, 12, 0, 0);
+  let batch: ThreadedAcceptanceBatch;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'outpost-acceptance-thread-'));
+    db = openDatabase(join(dir, 'outpost.db'));
+    batch = new ThreadedAcceptanceBatch(join(dir, 'outpost.db'), logger, { now: () => now });
+    await batch.start();
+  });
+  afterAll(async () => {
+    await batch.close();
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const count = (table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+  it('writes the record, event, queue entry and inline body of every message, visible to other connections once resolved', async () => {
+    await Promise.all([batch.record(accepted('A1', 'From: a\r\n\r\none\r\n')), batch.record(accepted('A2')), batch.record(accepted('A3'))]);
+    expect(count('messages')).toBe(3);
+    expect(count('message_events')).toBe(3);
+    expect(count('queue_messages')).toBe(3);
+    const body = db.prepare("SELECT body FROM message_bodies WHERE key = 'messages/A1.eml'").get() as { body: Buffer } | undefined;
+    expect(body?.body.toString()).toBe('From: a\r\n\r\none\r\n');
+  });
+
+  it("dates the queue entries with the relay's clock, not the thread's", async () => {
+    now += 3_600_000;
+    await batch.record(accepted('C1'));
+    const row = db.prepare("SELECT visible_at FROM queue_messages WHERE body LIKE '%C1%'").get() as { visible_at: number } | undefined;
+    expect(row?.visible_at).toBe(now);
+  });
+
+  it('fails every message of a batch that cannot be written, writes none of it, and carries the SQLite code', async () => {
+    const before = count('queue_messages');
+    // A1 exists already: its record violates the primary key, in the middle of the batch.
+    const outcomes = await Promise.allSettled([batch.record(accepted('B1', 'body')), batch.record(accepted('A1')), batch.record(accepted('B2'))]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    const reason = outcomes[0]?.status === 'rejected' ? (outcomes[0].reason as Error & { code?: string }) : undefined;
+    expect(reason?.code).toMatch(/^SQLITE_CONSTRAINT/);
+    expect(count('queue_messages')).toBe(before);
+    expect(db.prepare("SELECT id FROM messages WHERE id IN ('B1', 'B2')").all()).toEqual([]);
+    expect(db.prepare("SELECT key FROM message_bodies WHERE key = 'messages/B1.eml'").all()).toEqual([]);
+    // The next batch is served as usual.
+    await batch.record(accepted('B3'));
+    expect(db.prepare("SELECT id FROM messages WHERE id = 'B3'").all()).toHaveLength(1);
+  });
+
+  it('finishes the messages in hand before it closes, and refuses new ones after', async () => {
+    const second = new ThreadedAcceptanceBatch(join(dir, 'outpost.db'), logger, { now: () => now });
+    const inHand = ['E1', 'E2', 'E3'].map((id) => second.record(accepted(id)));
+    await second.close();
+    await expect(Promise.all(inHand)).resolves.toHaveLength(3);
+    expect(db.prepare("SELECT id FROM messages WHERE id IN ('E1', 'E2', 'E3')").all()).toHaveLength(3);
+    await expect(second.record(accepted('E4'))).rejects.toThrow(/closed/);
+  });
+});
