@@ -6,7 +6,8 @@
 // window it is kept for, `live_until`, when its newest use leaves, and `oldest`, never later than
 // its oldest bucket or member), `counter_buckets` (units per key and second), `counter_members`
 // (distinct keys: a member's latest sighting `seen`, held or not, and its latest settled one
-// `committed`), `counter_holds` (one row per held use, found by transaction). Invariant, kept by
+// `committed`), `counter_holds` (the held uses, stored by transaction: one row per item, key and
+// second). Invariant, kept by
 // every transaction: a head's total is the sum of its buckets' units (or the count of its
 // members), so a bucket that leaves the window is subtracted and deleted in one step, and the
 // usage of a window costs a few index lookups whatever its traffic. While `oldest` is inside the
@@ -43,9 +44,11 @@ interface HeadRow {
 type ReserveRequest = Parameters<CounterStore['reserve']>[0];
 
 interface HoldRow {
-  item: string;
   key: string;
-  member: string | null;
+  /** The distinct member a held sighting is of; '' for held window units. */
+  member: string;
+  /** 1: a held sighting of `member`; 0: held units of a window. */
+  sighting: number;
   at: number;
   units: number;
 }
@@ -139,45 +142,41 @@ export class SqliteCounterStore implements CounterStore {
     ], at);
     if (hold === undefined) return;
     const holds = [
-      ...limits.map((limit) => [limit.key, null, limit.units, limit.windowMs] as const),
-      ...members.map(({ key, member, windowMs }) => [key, member, 1, windowMs] as const),
+      ...limits.map((limit) => [limit.key, '', 0, limit.units, limit.windowMs] as const),
+      ...members.map(({ key, member, windowMs }) => [key, member, 1, 1, windowMs] as const),
     ];
     if (holds.length === 0) return;
-    this.batch('holds', holds.length, (n) => `INSERT INTO counter_holds (tx, item, key, member, at, units, leaves_at) VALUES ${valueRows(n, 7)}`).run(
-      holds.flatMap(([key, member, units, windowMs]) => [hold.transaction, hold.item, key, member, at, units, at + windowMs]),
-    );
+    this.batch(
+      'holds',
+      holds.length,
+      (n) => `INSERT INTO counter_holds (tx, item, key, member, sighting, at, units, leaves_at) VALUES ${valueRows(n, 8)}
+       ON CONFLICT (tx, item, key, member, at) DO UPDATE SET units = units + excluded.units`,
+    ).run(holds.flatMap(([key, member, sighting, units, windowMs]) => [hold.transaction, hold.item, key, member, sighting, at, units, at + windowMs]));
   }
 
   async settle(transaction: string, keep: string[]): Promise<void> {
     this.settleTransaction.immediate(transaction, keep, this.clock.now());
   }
 
+  /**
+   * Set-based, so that the common case (every recipient accepted) reads no hold into JavaScript:
+   * the kept sightings are committed and the kept holds deleted by one statement each; only the
+   * holds given back come out, to be released one by one.
+   */
   private settleNow(transaction: string, keep: string[], now: number): void {
-    const kept = new Set(keep);
-    {
-      const holds = this.sql('DELETE FROM counter_holds WHERE tx = ? RETURNING item, key, member, at, units').all(transaction) as HoldRow[];
-      if (holds.length === 0) return;
-      // Kept sightings first: a sighting given back below then counts from a kept one if later.
-      const sightings = new Map<string, { key: string; member: string; at: number }>();
-      for (const hold of holds) {
-        if (hold.member === null || !kept.has(hold.item)) continue;
-        const id = JSON.stringify([hold.key, hold.member]);
-        const known = sightings.get(id);
-        if (known === undefined || known.at < hold.at) sightings.set(id, { key: hold.key, member: hold.member, at: hold.at });
-      }
-      if (sightings.size > 0) {
-        this.batch(
-          'commit',
-          sightings.size,
-          (n) => `UPDATE counter_members SET committed = MAX(COALESCE(committed, 0), v.column3)
-           FROM (VALUES ${valueRows(n, 3)}) AS v WHERE counter_members.key = v.column1 AND counter_members.member = v.column2`,
-        ).run([...sightings.values()].flatMap(({ key, member, at }) => [key, member, at]));
-      }
-      for (const hold of holds) {
-        if (kept.has(hold.item)) continue;
-        if (hold.member === null) this.releaseUnits(hold);
-        else this.releaseSighting(hold.key, hold.member, now);
-      }
+    const kept = JSON.stringify(keep);
+    // Kept sightings first: a sighting given back below then counts from a kept one if later.
+    this.sql(
+      `UPDATE counter_members SET committed = MAX(COALESCE(committed, 0), held.at)
+       FROM (SELECT key, member, MAX(at) AS at FROM counter_holds
+             WHERE tx = ? AND sighting = 1 AND item IN (SELECT value FROM json_each(?)) GROUP BY key, member) AS held
+       WHERE counter_members.key = held.key AND counter_members.member = held.member`,
+    ).run(transaction, kept);
+    this.sql('DELETE FROM counter_holds WHERE tx = ? AND item IN (SELECT value FROM json_each(?))').run(transaction, kept);
+    const givenBack = this.sql('DELETE FROM counter_holds WHERE tx = ? RETURNING key, member, sighting, at, units').all(transaction) as HoldRow[];
+    for (const hold of givenBack) {
+      if (hold.sighting === 1) this.releaseSighting(hold.key, hold.member, now);
+      else this.releaseUnits(hold);
     }
   }
 
@@ -321,7 +320,7 @@ export class SqliteCounterStore implements CounterStore {
     const row = this.member(key, member);
     const head = this.head(key);
     if (row === undefined || head === undefined) return;
-    const held = this.sql('SELECT MAX(at) AS at FROM counter_holds WHERE key = ? AND member = ?').get(key, member) as { at: number | null };
+    const held = this.sql('SELECT MAX(at) AS at FROM counter_holds WHERE key = ? AND member = ? AND sighting = 1').get(key, member) as { at: number | null };
     const latest = Math.max(row.committed ?? -Infinity, held.at ?? -Infinity);
     if (latest === -Infinity || hasLeft(latest, head.window_ms, now)) {
       this.sql('DELETE FROM counter_members WHERE key = ? AND member = ?').run(key, member);
