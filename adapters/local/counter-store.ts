@@ -58,13 +58,10 @@ interface MemberRow {
   committed: number | null;
 }
 
-const HEAD_COLUMNS = 'window_ms, total, live_until, oldest';
-
-/** What subtracting the uses that left a window removed, and the oldest use that stays. */
+/** What subtracting the uses that left a window removed: rows deleted, units (or members) subtracted. */
 interface Subtracted {
   rows: number;
   units: number;
-  oldest: number;
 }
 
 export class SqliteCounterStore implements CounterStore {
@@ -89,35 +86,31 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   private reserveNow(request: ReserveRequest, now: number): ReserveOutcome {
-    const at = bucketOf(now);
     const distinct = (request.distinct ?? []).map((limit) => ({ ...limit, members: [...new Set(limit.members)] }));
-    {
-      // Each key's head as the checks leave it (a key listed twice sees its first check's expiry).
-      const heads = new Map<string, HeadRow | undefined>();
-      const current = (key: string, windowMs: number): number => {
-        const head = this.expire(key, heads.has(key) ? heads.get(key) : this.head(key), windowMs, now);
-        heads.set(key, head);
-        return head?.total ?? 0;
-      };
-      for (const limit of request.limits) {
-        const used = current(limit.key, limit.windowMs);
-        if (used + limit.units > limit.limit) {
-          const retryAt = retryTime(this.liveBuckets(limit.key), used, limit.limit, limit.units, limit.windowMs, now);
-          return { ok: false, refused: refusal(limit.key, limit.limit, used, retryAt) };
-        }
+    for (const limit of request.limits) {
+      const used = this.usage(limit.key, limit.windowMs, now);
+      if (used + limit.units > limit.limit) {
+        const retryAt = retryTime(this.liveBuckets(limit.key), used, limit.limit, limit.units, limit.windowMs, now);
+        return { ok: false, refused: refusal(limit.key, limit.limit, used, retryAt) };
       }
-      const newcomers: number[] = [];
-      for (const limit of distinct) {
-        const used = current(limit.key, limit.windowMs);
-        // Every member row left is live: expire deleted those that left the window.
-        const known = this.knownMembers(limit.key, limit.members);
-        const fresh = limit.members.filter((member) => !known.has(member)).length;
-        if (used + fresh > limit.limit) return { ok: false, refused: refusal(limit.key, limit.limit, used, this.distinctRetry(limit, used, fresh, now)) };
-        newcomers.push(fresh);
-      }
-      this.write(request.limits, distinct, newcomers, at, request.hold);
-      return { ok: true };
     }
+    const newcomers: number[] = [];
+    for (const limit of distinct) {
+      const used = this.usage(limit.key, limit.windowMs, now);
+      // Every member row left is live: usage() deleted those that left the window.
+      const known = this.knownMembers(limit.key, limit.members);
+      const fresh = limit.members.filter((member) => !known.has(member)).length;
+      if (used + fresh > limit.limit) return { ok: false, refused: refusal(limit.key, limit.limit, used, this.distinctRetry(limit, used, fresh, now)) };
+      newcomers.push(fresh);
+    }
+    this.write(request.limits, distinct, newcomers, bucketOf(now), request.hold);
+    return { ok: true };
+  }
+
+  /** The key's usage at `now`, after subtracting (and deleting) what left its window. */
+  private usage(key: string, windowMs: number, now: number): number {
+    const head = this.head(key);
+    return head === undefined ? 0 : this.expire(key, head, windowMs, now);
   }
 
   /** The writes of an admitted reservation: one statement per table, whatever the number of limits. */
@@ -183,7 +176,7 @@ export class SqliteCounterStore implements CounterStore {
   async add(key: string, units: number, windowMs: number): Promise<number> {
     const now = this.clock.now();
     return immediate(this.db, () => {
-      const used = this.expire(key, this.head(key), windowMs, now)?.total ?? 0;
+      const used = this.usage(key, windowMs, now);
       const at = bucketOf(now);
       this.sql('INSERT INTO counter_buckets (key, at, units) VALUES (?, ?, ?) ON CONFLICT (key, at) DO UPDATE SET units = units + excluded.units').run(key, at, units);
       this.moveHeads([{ key, delta: units, windowMs }], at);
@@ -250,21 +243,19 @@ export class SqliteCounterStore implements CounterStore {
     });
   }
 
-  /** Brings the key's head to `now` (subtracting and deleting what left the window); returns it as it is now. */
-  private expire(key: string, head: HeadRow | undefined, windowMs: number, now: number): HeadRow | undefined {
-    if (head === undefined) return undefined;
+  /** Brings the key's head to `now` (subtracting and deleting what left the window); returns its usage. */
+  private expire(key: string, head: HeadRow, windowMs: number, now: number): number {
     if (head.window_ms !== windowMs) return this.rebuild(key, windowMs, now);
     if (head.live_until <= now) {
       // Nothing of the key is live: start it afresh rather than subtract bucket by bucket.
       this.sql('DELETE FROM counter_buckets WHERE key = ?').run(key);
       this.sql('DELETE FROM counter_members WHERE key = ?').run(key);
       this.sql('UPDATE counter_heads SET total = 0, oldest = ? WHERE key = ?').run(now, key);
-      return { ...head, total: 0, oldest: now };
+      return 0;
     }
-    // The oldest use is still in the window: nothing has left it.
-    if (!hasLeft(head.oldest, windowMs, now)) return head;
-    const left = this.subtractLeft(key, windowMs, now);
-    return { ...head, total: head.total - left.units, oldest: left.oldest };
+    // The oldest use is still in the window: nothing has left it, the running sum is the usage.
+    if (!hasLeft(head.oldest, windowMs, now)) return head.total;
+    return head.total - this.subtractLeft(key, windowMs, now).units;
   }
 
   /** Subtracts and deletes the buckets and members of `key` that left its window; the head keeps its oldest remaining use. */
@@ -274,7 +265,7 @@ export class SqliteCounterStore implements CounterStore {
     const units = buckets.reduce((sum, bucket) => sum + bucket.units, 0) + members.length;
     const oldest = this.oldestUse(key, now);
     this.sql('UPDATE counter_heads SET total = total - ?, oldest = ? WHERE key = ?').run(units, oldest, key);
-    return { rows: buckets.length + members.length, units, oldest };
+    return { rows: buckets.length + members.length, units };
   }
 
   /** The time of the key's oldest bucket or member; `now` when it has none (every later write lowers it to its own). */
@@ -286,14 +277,14 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   /** The key is used with another window than its head was kept for: count it again from its rows. */
-  private rebuild(key: string, windowMs: number, now: number): HeadRow | undefined {
+  private rebuild(key: string, windowMs: number, now: number): number {
     this.sql('DELETE FROM counter_buckets WHERE key = ? AND at <= ?').run(key, now - windowMs);
     this.sql('DELETE FROM counter_members WHERE key = ? AND seen <= ?').run(key, now - windowMs);
     const units = this.sql('SELECT COALESCE(SUM(units), 0) AS n FROM counter_buckets WHERE key = ?').get(key) as { n: number };
     const members = this.sql('SELECT COUNT(*) AS n FROM counter_members WHERE key = ?').get(key) as { n: number };
     const total = units.n + members.n;
     this.sql('UPDATE counter_heads SET window_ms = ?, total = ?, oldest = ? WHERE key = ?').run(windowMs, total, this.oldestUse(key, now), key);
-    return this.head(key);
+    return total;
   }
 
   /** Adds each delta to its key's running sum, creating the heads that are new; one statement. */
@@ -345,7 +336,7 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   private head(key: string): HeadRow | undefined {
-    return this.sql(`SELECT ${HEAD_COLUMNS} FROM counter_heads WHERE key = ?`).get(key) as HeadRow | undefined;
+    return this.sql('SELECT window_ms, total, live_until, oldest FROM counter_heads WHERE key = ?').get(key) as HeadRow | undefined;
   }
 
   /** Which of `members` the key already counts (live: the caller expired the key first). */
