@@ -67,6 +67,8 @@ interface RoundTimings {
   reserve: Timing;
   settle: Timing;
   pair: Timing;
+  /** WAL frames (pages) one reserve + settle (kept) writes; undefined in memory. */
+  pages: number | undefined;
 }
 
 type Kind = 'soft' | 'file' | 'memory';
@@ -143,11 +145,30 @@ async function measure(kind: Kind, history: number): Promise<RoundTimings> {
     }
     const kept = await store.countDistinct(counterKeys.distinctRecipients(USER), DAY_MS);
     if (kept !== history + SAMPLES) throw new Error(`the day window counts ${kept} recipients, expected ${history + SAMPLES}`);
-    return { reserve: timing(reserves), settle: timing(settles), pair: timing(pairs) };
+    return { reserve: timing(reserves), settle: timing(settles), pair: timing(pairs), pages: dir === undefined ? undefined : pagesPerPair(db, store, () => (now += 13)) };
   } finally {
     close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The write work of an accepted recipient: the pages its two commits append to the WAL, counted
+ * over 200 pairs with automatic checkpoints off (a checkpoint would restart the WAL) after one
+ * that empties it.
+ */
+function pagesPerPair(db: Db, store: SqliteCounterStore, tick: () => void): number {
+  const PAIRS = 200;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.pragma('wal_autocheckpoint = 0');
+  for (let i = 0; i < PAIRS; i++) {
+    tick();
+    const recipient = `counted${i}@example.org`;
+    void store.reserve({ ...request(recipient), hold: { transaction: `c${i}`, item: recipient } });
+    void store.settle(`c${i}`, [recipient]);
+  }
+  const [result] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>;
+  return (result?.log ?? NaN) / PAIRS;
 }
 
 function timing(times: number[]): Timing {
@@ -190,6 +211,8 @@ async function main(): Promise<void> {
     console.log(`  ${`ratio ${LARGE}/${SMALL}`.padEnd(34)} p50 ${(l.p50 / s.p50).toFixed(2)}        p99 ${(l.p99 / s.p99).toFixed(2)}`);
     console.log(line(`settle, kept (${LARGE} uses)`, medianTiming(large.map((t) => t.settle))));
     console.log(line(`reserve + settle, kept (${LARGE})`, medianTiming(large.map((t) => t.pair))));
+    const pages = large.map((t) => t.pages).filter((n): n is number => n !== undefined);
+    if (pages.length > 0) console.log(`  ${'pages written per reserve + settle'.padEnd(34)} ${median(pages).toFixed(1)} (4 KiB WAL frames)`);
   }
 }
 
