@@ -7,16 +7,16 @@
 // its oldest bucket or member), `counter_buckets` (units per key and second), `counter_members`
 // (distinct keys: a member's latest sighting `seen`, held or not, and its latest settled one
 // `committed`), `counter_holds` (the held uses, stored by transaction: one row per item, key and
-// second). Invariant, kept by
-// every transaction: a head's total is the sum of its buckets' units (or the count of its
-// members), so a bucket that leaves the window is subtracted and deleted in one step, and the
-// usage of a window costs a few index lookups whatever its traffic. While `oldest` is inside the
-// window nothing can have left it, and a write only reads the head: it looks for rows to subtract
-// at most once per second and key.
+// second). Invariant, kept by every transaction: a head's total is the sum of its buckets' units
+// (or the count of its members), so a bucket that leaves the window is subtracted and deleted in
+// one step, and the usage of a window costs a few index lookups whatever its traffic. While
+// `oldest` is inside the window nothing can have left it, so a write only reads the head: it looks
+// for rows to subtract at most once per second and key. Every write that can make a use older than
+// `oldest` (a connection whose clock is behind, a sighting given back) lowers it.
 //
-// Cost: the relay pays one reserve per RCPT and one settle per message on its event loop, so
-// statements are few and set-based (one read of all the heads of a reservation, one write per
-// table) and each commit writes few pages (no index that only housekeeping would read).
+// Cost: the relay pays one reserve per RCPT and one settle per message on its event loop, so an
+// admitted reservation writes each table in one statement, settling reads no kept hold into
+// JavaScript, and each commit writes few pages (no index that only housekeeping would read).
 import type { Statement } from 'better-sqlite3';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
