@@ -131,3 +131,27 @@ describe('SqliteCounterStore: the oldest use a head records', () => {
     }
   });
 });
+
+describe('SqliteCounterStore: holds', () => {
+  const MINUTE = 60_000;
+
+  it('holds of one item, key and second are summed: giving them back releases every unit, keeping them keeps every unit', async () => {
+    const db = openDatabase(':memory:');
+    const store = new SqliteCounterStore(db, manualClock());
+    try {
+      const limit = { key: 'rate:twice', units: 1, limit: 10, windowMs: MINUTE };
+      const distinct = [{ key: 'rcpt:twice', members: ['a@x.org'], limit: 10, windowMs: MINUTE }];
+      for (const transaction of ['given-back', 'given-back', 'kept', 'kept']) {
+        expect((await store.reserve({ limits: [limit], distinct, hold: { transaction, item: 'a@x.org' } })).ok).toBe(true);
+      }
+      expect(await store.total('rate:twice', MINUTE)).toBe(4);
+      await store.settle('given-back', []);
+      expect(await store.total('rate:twice', MINUTE)).toBe(2);
+      await store.settle('kept', ['a@x.org']);
+      expect(await store.total('rate:twice', MINUTE)).toBe(2);
+      expect(await store.countDistinct('rcpt:twice', MINUTE)).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+});
