@@ -6,19 +6,22 @@
 //
 //   npx tsx bench/admission.ts [--history 100000] [--samples 2000] [--warmup 200] [--rounds 3]
 //
-// Each round opens a fresh database (a file as the single node opens it: WAL, synchronous=FULL,
-// and one in memory, the CPU cost alone), fills it through the store with `history` reservations
-// spread over the last 50 seconds (so every window holds all of them), each to a new recipient,
-// then times `samples` reservations (after `warmup` unmeasured), 13 ms of simulated time apart,
-// each given back after it is timed (as after RSET), so that every sample meets a window of
-// exactly `history` uses. Rounds alternate small and large histories; the figures are the medians
-// over rounds.
+// Each round opens a fresh database in three ways: a file as the relay's counters use it (the
+// soft-state connection: WAL, synchronous=NORMAL), a file opened as the durable stores open it
+// (WAL, synchronous=FULL), and one in memory (the CPU cost alone). It fills it through the store
+// with `history` reservations spread over the last 50 seconds (so every window holds all of
+// them), each to a new recipient, then times `samples` reservations (after `warmup` unmeasured),
+// 13 ms of simulated time apart, each given back after it is timed (as after RSET), so that every
+// sample meets a window of exactly `history` uses. Then, as the relay does for an accepted
+// message, `samples` more reservations each settled keeping its recipient: the settle alone and
+// the pair (reserve + settle) are timed. Rounds alternate small and large histories; the figures
+// are the medians over rounds.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteCounterStore } from '../adapters/local/counter-store.js';
-import { openDatabase, type Db } from '../adapters/local/sqlite.js';
+import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import type { DistinctLimit, WindowLimit } from '../core/counters.js';
 import { counterKeys, DAY_MS, HOUR_MS, MINUTE_MS } from '../core/policy/keys.js';
 
@@ -59,11 +62,48 @@ interface Timing {
   p99: number;
 }
 
-async function measure(kind: 'file' | 'memory', history: number): Promise<Timing> {
-  const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'outpost-bench-admission-')) : undefined;
-  const db: Db = openDatabase(dir === undefined ? ':memory:' : join(dir, 'outpost.db'));
+/** What one round measures: the reservation (given back), and for an accepted message the settle and the pair. */
+interface RoundTimings {
+  reserve: Timing;
+  settle: Timing;
+  pair: Timing;
+  /** WAL frames (pages) one reserve + settle (kept) writes; undefined in memory. */
+  pages: number | undefined;
+}
+
+type Kind = 'soft' | 'file' | 'memory';
+
+const LABELS: Record<Kind, string> = {
+  soft: 'SQLite file, as the relay counts (WAL, synchronous=NORMAL)',
+  file: 'SQLite file (WAL, synchronous=FULL)',
+  memory: 'SQLite in memory (CPU only)',
+};
+
+function open(kind: Kind, dir: string | undefined): { db: Db; close(): void } {
+  if (dir === undefined) {
+    const db = openDatabase(':memory:');
+    return { db, close: () => db.close() };
+  }
+  const path = join(dir, 'outpost.db');
+  const durable = openDatabase(path);
+  if (kind === 'file') return { db: durable, close: () => durable.close() };
+  // As the relay: the durable connection migrated the schema, the counters use their own.
+  const soft = openSoftStateConnection(path);
+  return {
+    db: soft,
+    close: () => {
+      soft.close();
+      durable.close();
+    },
+  };
+}
+
+async function measure(kind: Kind, history: number): Promise<RoundTimings> {
+  const dir = kind === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'outpost-bench-admission-'));
+  const { db, close } = open(kind, dir);
   let now = START - 50_000;
   const store = new SqliteCounterStore(db, { now: () => now });
+  const elapsed = (began: bigint): number => Number(process.hrtime.bigint() - began) / 1e6;
   try {
     // The history, in transactions of 1,000 (reserve's own transaction nests as a savepoint).
     for (let i = 0; i < history; i += 1000) {
@@ -75,26 +115,65 @@ async function measure(kind: 'file' | 'memory', history: number): Promise<Timing
       })();
     }
     now = START;
-    const times: number[] = [];
+    const reserves: number[] = [];
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
       now += 13;
       const recipient = `new${i}@example.org`;
       const began = process.hrtime.bigint();
       const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `s${i}`, item: recipient } });
-      const took = Number(process.hrtime.bigint() - began) / 1e6;
+      const took = elapsed(began);
       if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
       // Given back, as after RSET: every sample meets a window of exactly `history` uses.
       await store.settle(`s${i}`, []);
-      if (i >= WARMUP) times.push(took);
+      if (i >= WARMUP) reserves.push(took);
     }
     const total = await store.total(counterKeys.rateHourUser(USER), HOUR_MS);
     if (total !== history) throw new Error(`the hour window counts ${total}, expected ${history}`);
-    times.sort((a, b) => a - b);
-    return { p50: percentile(times, 0.5), p99: percentile(times, 0.99) };
+    // An accepted message: the reservation is kept (the window grows by `samples`, a few % at most).
+    const settles: number[] = [];
+    const pairs: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      now += 13;
+      const recipient = `kept${i}@example.org`;
+      const began = process.hrtime.bigint();
+      const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `k${i}`, item: recipient } });
+      const settling = process.hrtime.bigint();
+      await store.settle(`k${i}`, [recipient]);
+      settles.push(elapsed(settling));
+      pairs.push(elapsed(began));
+      if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+    }
+    const kept = await store.countDistinct(counterKeys.distinctRecipients(USER), DAY_MS);
+    if (kept !== history + SAMPLES) throw new Error(`the day window counts ${kept} recipients, expected ${history + SAMPLES}`);
+    return { reserve: timing(reserves), settle: timing(settles), pair: timing(pairs), pages: dir === undefined ? undefined : pagesPerPair(db, store, () => (now += 13)) };
   } finally {
-    db.close();
+    close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The write work of an accepted recipient: the pages its two commits append to the WAL, counted
+ * over 200 pairs with automatic checkpoints off (a checkpoint would restart the WAL) after one
+ * that empties it.
+ */
+function pagesPerPair(db: Db, store: SqliteCounterStore, tick: () => void): number {
+  const PAIRS = 200;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.pragma('wal_autocheckpoint = 0');
+  for (let i = 0; i < PAIRS; i++) {
+    tick();
+    const recipient = `counted${i}@example.org`;
+    void store.reserve({ ...request(recipient), hold: { transaction: `c${i}`, item: recipient } });
+    void store.settle(`c${i}`, [recipient]);
+  }
+  const [result] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>;
+  return (result?.log ?? NaN) / PAIRS;
+}
+
+function timing(times: number[]): Timing {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -107,22 +186,33 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
+function medianTiming(timings: Timing[]): Timing {
+  return { p50: median(timings.map((t) => t.p50)), p99: median(timings.map((t) => t.p99)) };
+}
+
+function line(label: string, t: Timing): string {
+  return `  ${label.padEnd(34)} p50 ${t.p50.toFixed(3)} ms   p99 ${t.p99.toFixed(3)} ms`;
+}
+
 async function main(): Promise<void> {
   console.log(`one RCPT reservation (4 window limits + distinct recipients per day, held, then given back), ${SAMPLES} samples, ${ROUNDS} alternating rounds`);
-  for (const kind of ['file', 'memory'] as const) {
-    const small: Timing[] = [];
-    const large: Timing[] = [];
+  for (const kind of ['soft', 'file', 'memory'] as const) {
+    const small: RoundTimings[] = [];
+    const large: RoundTimings[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       small.push(await measure(kind, SMALL));
       large.push(await measure(kind, LARGE));
     }
-    const s = { p50: median(small.map((t) => t.p50)), p99: median(small.map((t) => t.p99)) };
-    const l = { p50: median(large.map((t) => t.p50)), p99: median(large.map((t) => t.p99)) };
-    const label = kind === 'file' ? 'SQLite file (WAL, synchronous=FULL)' : 'SQLite in memory (CPU only)';
-    console.log(`\n${label}`);
-    console.log(`  ${String(SMALL).padStart(7)} uses in the window   p50 ${s.p50.toFixed(3)} ms   p99 ${s.p99.toFixed(3)} ms`);
-    console.log(`  ${String(LARGE).padStart(7)} uses in the window   p50 ${l.p50.toFixed(3)} ms   p99 ${l.p99.toFixed(3)} ms`);
-    console.log(`  ratio ${LARGE}/${SMALL}              p50 ${(l.p50 / s.p50).toFixed(2)}        p99 ${(l.p99 / s.p99).toFixed(2)}`);
+    const s = medianTiming(small.map((t) => t.reserve));
+    const l = medianTiming(large.map((t) => t.reserve));
+    console.log(`\n${LABELS[kind]}`);
+    console.log(line(`${String(SMALL).padStart(7)} uses in the window`, s));
+    console.log(line(`${String(LARGE).padStart(7)} uses in the window`, l));
+    console.log(`  ${`ratio ${LARGE}/${SMALL}`.padEnd(34)} p50 ${(l.p50 / s.p50).toFixed(2)}        p99 ${(l.p99 / s.p99).toFixed(2)}`);
+    console.log(line(`settle, kept (${LARGE} uses)`, medianTiming(large.map((t) => t.settle))));
+    console.log(line(`reserve + settle, kept (${LARGE})`, medianTiming(large.map((t) => t.pair))));
+    const pages = large.map((t) => t.pages).filter((n): n is number => n !== undefined);
+    if (pages.length > 0) console.log(`  ${'pages written per reserve + settle'.padEnd(34)} ${median(pages).toFixed(1)} (4 KiB WAL frames)`);
   }
 }
 

@@ -3,12 +3,20 @@
 // are one step even across several connections (processes) to the same database file.
 //
 // Tables: `counter_heads` (one row per key: the running `total` of its buckets or members, the
-// window it is kept for, and `live_until`, when its newest use leaves), `counter_buckets` (units
-// per key and second), `counter_members` (distinct keys: a member's latest sighting `seen`, held or
-// not, and its latest settled one `committed`), `counter_holds` (one row per held use, found by
-// transaction). Invariant, kept by every transaction: a head's total is the sum of its buckets'
-// units (or the count of its members), so a bucket that leaves the window is subtracted and
-// deleted in one step, and the usage of a window costs a few index lookups whatever its traffic.
+// window it is kept for, `live_until`, when its newest use leaves, and `oldest`, never later than
+// its oldest bucket or member), `counter_buckets` (units per key and second), `counter_members`
+// (distinct keys: a member's latest sighting `seen`, held or not, and its latest settled one
+// `committed`), `counter_holds` (the held uses, stored by transaction: one row per item, key and
+// second). Invariant, kept by every transaction: a head's total is the sum of its buckets' units
+// (or the count of its members), so a bucket that leaves the window is subtracted and deleted in
+// one step, and the usage of a window costs a few index lookups whatever its traffic. While
+// `oldest` is inside the window nothing can have left it, so a write only reads the head: it looks
+// for rows to subtract at most once per second and key. Every write that can make a use older than
+// `oldest` (a connection whose clock is behind, a sighting given back) lowers it.
+//
+// Cost: the relay pays one reserve per RCPT and one settle per message on its event loop, so an
+// admitted reservation writes each table in one statement, settling reads no kept hold into
+// JavaScript, and each commit writes few pages (no index that only housekeeping would read).
 import type { Statement } from 'better-sqlite3';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
@@ -30,13 +38,17 @@ interface HeadRow {
   window_ms: number;
   total: number;
   live_until: number;
+  oldest: number;
 }
 
+type ReserveRequest = Parameters<CounterStore['reserve']>[0];
+
 interface HoldRow {
-  id: number;
-  item: string;
   key: string;
-  member: string | null;
+  /** The distinct member a held sighting is of; '' for held window units. */
+  member: string;
+  /** 1: a held sighting of `member`; 0: held units of a window. */
+  sighting: number;
   at: number;
   units: number;
 }
@@ -46,74 +58,128 @@ interface MemberRow {
   committed: number | null;
 }
 
+/** What subtracting the uses that left a window removed: rows deleted, units (or members) subtracted. */
+interface Subtracted {
+  rows: number;
+  units: number;
+}
+
 export class SqliteCounterStore implements CounterStore {
   private readonly statements = new Map<string, Statement>();
+  /** Statements whose text depends on how many rows they write, by name and row count. */
+  private readonly batches = new Map<string, Statement[]>();
+  // The transactions of the hot path, made once: better-sqlite3 builds a wrapper per `transaction()` call.
+  private readonly reserveTransaction;
+  private readonly settleTransaction;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.reserveTransaction = db.transaction((request: ReserveRequest, now: number) => this.reserveNow(request, now));
+    this.settleTransaction = db.transaction((transaction: string, keep: string[], now: number) => this.settleNow(transaction, keep, now));
+  }
 
-  async reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Promise<ReserveOutcome> {
-    const now = this.clock.now();
-    const at = bucketOf(now);
+  async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    // IMMEDIATE: the write lock is taken first, so the check and the write are one step for every connection.
+    return this.reserveTransaction.immediate(request, this.clock.now());
+  }
+
+  private reserveNow(request: ReserveRequest, now: number): ReserveOutcome {
     const distinct = (request.distinct ?? []).map((limit) => ({ ...limit, members: [...new Set(limit.members)] }));
-    return immediate(this.db, (): ReserveOutcome => {
-      for (const limit of request.limits) {
-        const used = this.expire(limit.key, limit.windowMs, now);
-        if (used + limit.units > limit.limit) {
-          const retryAt = retryTime(this.liveBuckets(limit.key), used, limit.limit, limit.units, limit.windowMs, now);
-          return { ok: false, refused: refusal(limit.key, limit.limit, used, retryAt) };
-        }
+    for (const limit of request.limits) {
+      const used = this.usage(limit.key, limit.windowMs, now);
+      if (used + limit.units > limit.limit) {
+        const retryAt = retryTime(this.liveBuckets(limit.key), used, limit.limit, limit.units, limit.windowMs, now);
+        return { ok: false, refused: refusal(limit.key, limit.limit, used, retryAt) };
       }
-      const newcomers: number[] = [];
-      for (const limit of distinct) {
-        const used = this.expire(limit.key, limit.windowMs, now);
-        const fresh = limit.members.filter((member) => this.member(limit.key, member) === undefined).length;
-        if (used + fresh > limit.limit) return { ok: false, refused: refusal(limit.key, limit.limit, used, this.distinctRetry(limit, used, fresh, now)) };
-        newcomers.push(fresh);
-      }
-      for (const limit of request.limits) {
-        this.addToBucket(limit.key, at, limit.units, limit.windowMs);
-        if (request.hold) this.hold(request.hold, limit.key, null, at, limit.units, limit.windowMs);
-      }
-      for (const [i, limit] of distinct.entries()) {
-        for (const member of limit.members) {
-          this.sql(
-            `INSERT INTO counter_members (key, member, seen, committed) VALUES (?, ?, ?, ?)
-             ON CONFLICT (key, member) DO UPDATE SET seen = MAX(seen, excluded.seen), committed = COALESCE(excluded.committed, committed)`,
-          ).run(limit.key, member, at, request.hold ? null : at);
-          if (request.hold) this.hold(request.hold, limit.key, member, at, 1, limit.windowMs);
-        }
-        this.moveHead(limit.key, newcomers[i] ?? 0, at, limit.windowMs);
-      }
-      return { ok: true };
-    });
+    }
+    const newcomers: number[] = [];
+    for (const limit of distinct) {
+      const used = this.usage(limit.key, limit.windowMs, now);
+      // Every member row left is live: usage() deleted those that left the window.
+      const known = this.knownMembers(limit.key, limit.members);
+      const fresh = limit.members.filter((member) => !known.has(member)).length;
+      if (used + fresh > limit.limit) return { ok: false, refused: refusal(limit.key, limit.limit, used, this.distinctRetry(limit, used, fresh, now)) };
+      newcomers.push(fresh);
+    }
+    this.write(request.limits, distinct, newcomers, bucketOf(now), request.hold);
+    return { ok: true };
+  }
+
+  /** The key's usage at `now`, after subtracting (and deleting) what left its window. */
+  private usage(key: string, windowMs: number, now: number): number {
+    const head = this.head(key);
+    return head === undefined ? 0 : this.expire(key, head, windowMs, now);
+  }
+
+  /** The writes of an admitted reservation: one statement per table, whatever the number of limits. */
+  private write(limits: WindowLimit[], distinct: DistinctLimit[], newcomers: number[], at: number, hold: Hold | undefined): void {
+    const members = distinct.flatMap((limit) => limit.members.map((member) => ({ key: limit.key, member, windowMs: limit.windowMs })));
+    if (limits.length > 0) {
+      this.batch('buckets', limits.length, (n) => `INSERT INTO counter_buckets (key, at, units) VALUES ${valueRows(n, 3)} ON CONFLICT (key, at) DO UPDATE SET units = units + excluded.units`).run(
+        limits.flatMap((limit) => [limit.key, at, limit.units]),
+      );
+    }
+    if (members.length > 0) {
+      this.batch(
+        'members',
+        members.length,
+        (n) => `INSERT INTO counter_members (key, member, seen, committed) VALUES ${valueRows(n, 4)}
+         ON CONFLICT (key, member) DO UPDATE SET seen = MAX(seen, excluded.seen), committed = COALESCE(excluded.committed, committed)`,
+      ).run(members.flatMap(({ key, member }) => [key, member, at, hold ? null : at]));
+    }
+    this.moveHeads([
+      ...limits.map((limit) => ({ key: limit.key, delta: limit.units, windowMs: limit.windowMs })),
+      ...distinct.map((limit, i) => ({ key: limit.key, delta: newcomers[i] ?? 0, windowMs: limit.windowMs })),
+    ], at);
+    if (hold === undefined) return;
+    const holds = [
+      ...limits.map((limit) => [limit.key, '', 0, limit.units, limit.windowMs] as const),
+      ...members.map(({ key, member, windowMs }) => [key, member, 1, 1, windowMs] as const),
+    ];
+    if (holds.length === 0) return;
+    this.batch(
+      'holds',
+      holds.length,
+      (n) => `INSERT INTO counter_holds (tx, item, key, member, sighting, at, units, leaves_at) VALUES ${valueRows(n, 8)}
+       ON CONFLICT (tx, item, key, member, at) DO UPDATE SET units = units + excluded.units`,
+    ).run(holds.flatMap(([key, member, sighting, units, windowMs]) => [hold.transaction, hold.item, key, member, sighting, at, units, at + windowMs]));
   }
 
   async settle(transaction: string, keep: string[]): Promise<void> {
-    const now = this.clock.now();
-    const kept = new Set(keep);
-    immediate(this.db, () => {
-      const holds = this.sql('SELECT id, item, key, member, at, units FROM counter_holds WHERE tx = ?').all(transaction) as HoldRow[];
-      for (const hold of holds) {
-        this.sql('DELETE FROM counter_holds WHERE id = ?').run(hold.id);
-        if (hold.member === null) {
-          if (!kept.has(hold.item)) this.releaseUnits(hold);
-        } else if (kept.has(hold.item)) {
-          this.sql('UPDATE counter_members SET committed = MAX(COALESCE(committed, 0), ?) WHERE key = ? AND member = ?').run(hold.at, hold.key, hold.member);
-        } else {
-          this.releaseSighting(hold.key, hold.member, now);
-        }
-      }
-    });
+    this.settleTransaction.immediate(transaction, keep, this.clock.now());
+  }
+
+  /**
+   * Set-based, so that the common case (every recipient accepted) reads no hold into JavaScript:
+   * the kept sightings are committed and the kept holds deleted by one statement each; only the
+   * holds given back come out, to be released one by one.
+   */
+  private settleNow(transaction: string, keep: string[], now: number): void {
+    const kept = JSON.stringify(keep);
+    // Kept sightings first: a sighting given back below then counts from a kept one if later.
+    this.sql(
+      `UPDATE counter_members SET committed = MAX(COALESCE(committed, 0), held.at)
+       FROM (SELECT key, member, MAX(at) AS at FROM counter_holds
+             WHERE tx = ? AND sighting = 1 AND item IN (SELECT value FROM json_each(?)) GROUP BY key, member) AS held
+       WHERE counter_members.key = held.key AND counter_members.member = held.member`,
+    ).run(transaction, kept);
+    this.sql('DELETE FROM counter_holds WHERE tx = ? AND item IN (SELECT value FROM json_each(?))').run(transaction, kept);
+    const givenBack = this.sql('DELETE FROM counter_holds WHERE tx = ? RETURNING key, member, sighting, at, units').all(transaction) as HoldRow[];
+    for (const hold of givenBack) {
+      if (hold.sighting === 1) this.releaseSighting(hold.key, hold.member, now);
+      else this.releaseUnits(hold);
+    }
   }
 
   async add(key: string, units: number, windowMs: number): Promise<number> {
     const now = this.clock.now();
     return immediate(this.db, () => {
-      const used = this.expire(key, windowMs, now);
-      this.addToBucket(key, bucketOf(now), units, windowMs);
+      const used = this.usage(key, windowMs, now);
+      const at = bucketOf(now);
+      this.sql('INSERT INTO counter_buckets (key, at, units) VALUES (?, ?, ?) ON CONFLICT (key, at) DO UPDATE SET units = units + excluded.units').run(key, at, units);
+      this.moveHeads([{ key, delta: units, windowMs }], at);
       return used + units;
     });
   }
@@ -130,6 +196,7 @@ export class SqliteCounterStore implements CounterStore {
       const row = this.sql('SELECT COALESCE(SUM(units), 0) AS n FROM counter_buckets WHERE key = ? AND at > ?').get(key, now - windowMs) as { n: number };
       return row.n;
     }
+    if (!hasLeft(head.oldest, windowMs, now)) return head.total;
     // The running sum, less the buckets that left since the last write (not yet subtracted).
     const left = this.sql('SELECT COALESCE(SUM(units), 0) AS n FROM counter_buckets WHERE key = ? AND at <= ?').get(key, now - windowMs) as { n: number };
     return head.total - left.n;
@@ -149,6 +216,7 @@ export class SqliteCounterStore implements CounterStore {
     if (head.window_ms !== windowMs) {
       return (this.sql('SELECT COUNT(*) AS n FROM counter_members WHERE key = ? AND seen > ?').get(key, now - windowMs) as { n: number }).n;
     }
+    if (!hasLeft(head.oldest, windowMs, now)) return head.total;
     const left = this.sql('SELECT COUNT(*) AS n FROM counter_members WHERE key = ? AND seen <= ?').get(key, now - windowMs) as { n: number };
     return head.total - left.n;
   }
@@ -165,8 +233,9 @@ export class SqliteCounterStore implements CounterStore {
     const now = this.clock.now();
     return immediate(this.db, () => {
       let deleted = 0;
-      const heads = this.sql('SELECT key, window_ms FROM counter_heads').all() as Array<{ key: string; window_ms: number }>;
-      for (const head of heads) deleted += this.subtractLeft(head.key, head.window_ms, now);
+      // Only the keys whose oldest use may have left: the others have nothing to delete.
+      const heads = this.sql('SELECT key, window_ms FROM counter_heads WHERE oldest + window_ms <= ?').all(now) as Array<{ key: string; window_ms: number }>;
+      for (const head of heads) deleted += this.subtractLeft(head.key, head.window_ms, now).rows;
       // Every use of these keys has left: the heads (total 0 now) go as well.
       this.sql('DELETE FROM counter_heads WHERE live_until <= ?').run(now);
       this.sql('DELETE FROM counter_holds WHERE leaves_at <= ?').run(now);
@@ -175,28 +244,36 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   /** Brings the key's head to `now` (subtracting and deleting what left the window); returns its usage. */
-  private expire(key: string, windowMs: number, now: number): number {
-    const head = this.head(key);
-    if (head === undefined) return 0;
+  private expire(key: string, head: HeadRow, windowMs: number, now: number): number {
     if (head.window_ms !== windowMs) return this.rebuild(key, windowMs, now);
     if (head.live_until <= now) {
       // Nothing of the key is live: start it afresh rather than subtract bucket by bucket.
       this.sql('DELETE FROM counter_buckets WHERE key = ?').run(key);
       this.sql('DELETE FROM counter_members WHERE key = ?').run(key);
-      this.sql('UPDATE counter_heads SET total = 0 WHERE key = ?').run(key);
+      this.sql('UPDATE counter_heads SET total = 0, oldest = ? WHERE key = ?').run(now, key);
       return 0;
     }
-    this.subtractLeft(key, windowMs, now);
-    return this.head(key)?.total ?? 0;
+    // The oldest use is still in the window: nothing has left it, the running sum is the usage.
+    if (!hasLeft(head.oldest, windowMs, now)) return head.total;
+    return head.total - this.subtractLeft(key, windowMs, now).units;
   }
 
-  /** Subtracts and deletes the buckets and members of `key` that left its window; returns how many. */
-  private subtractLeft(key: string, windowMs: number, now: number): number {
+  /** Subtracts and deletes the buckets and members of `key` that left its window; the head keeps its oldest remaining use. */
+  private subtractLeft(key: string, windowMs: number, now: number): Subtracted {
     const buckets = this.sql('DELETE FROM counter_buckets WHERE key = ? AND at <= ? RETURNING units').all(key, now - windowMs) as Array<{ units: number }>;
     const members = this.sql('DELETE FROM counter_members WHERE key = ? AND seen <= ? RETURNING seen').all(key, now - windowMs);
-    const left = buckets.reduce((sum, bucket) => sum + bucket.units, 0) + members.length;
-    if (left > 0) this.sql('UPDATE counter_heads SET total = total - ? WHERE key = ?').run(left, key);
-    return buckets.length + members.length;
+    const units = buckets.reduce((sum, bucket) => sum + bucket.units, 0) + members.length;
+    const oldest = this.oldestUse(key, now);
+    this.sql('UPDATE counter_heads SET total = total - ?, oldest = ? WHERE key = ?').run(units, oldest, key);
+    return { rows: buckets.length + members.length, units };
+  }
+
+  /** The time of the key's oldest bucket or member; `now` when it has none (every later write lowers it to its own). */
+  private oldestUse(key: string, now: number): number {
+    const row = this.sql(
+      'SELECT (SELECT MIN(at) FROM counter_buckets WHERE key = ?) AS bucket, (SELECT MIN(seen) FROM counter_members WHERE key = ?) AS member',
+    ).get(key, key) as { bucket: number | null; member: number | null };
+    return Math.min(row.bucket ?? now, row.member ?? now, now);
   }
 
   /** The key is used with another window than its head was kept for: count it again from its rows. */
@@ -206,32 +283,19 @@ export class SqliteCounterStore implements CounterStore {
     const units = this.sql('SELECT COALESCE(SUM(units), 0) AS n FROM counter_buckets WHERE key = ?').get(key) as { n: number };
     const members = this.sql('SELECT COUNT(*) AS n FROM counter_members WHERE key = ?').get(key) as { n: number };
     const total = units.n + members.n;
-    this.sql('UPDATE counter_heads SET window_ms = ?, total = ? WHERE key = ?').run(windowMs, total, key);
+    this.sql('UPDATE counter_heads SET window_ms = ?, total = ?, oldest = ? WHERE key = ?').run(windowMs, total, this.oldestUse(key, now), key);
     return total;
   }
 
-  private addToBucket(key: string, at: number, units: number, windowMs: number): void {
-    this.sql('INSERT INTO counter_buckets (key, at, units) VALUES (?, ?, ?) ON CONFLICT (key, at) DO UPDATE SET units = units + excluded.units').run(key, at, units);
-    this.moveHead(key, units, at, windowMs);
-  }
-
-  private moveHead(key: string, delta: number, at: number, windowMs: number): void {
-    this.sql(
-      `INSERT INTO counter_heads (key, window_ms, total, live_until) VALUES (?, ?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET total = total + excluded.total, live_until = MAX(live_until, excluded.live_until)`,
-    ).run(key, windowMs, delta, at + windowMs);
-  }
-
-  private hold(hold: Hold, key: string, member: string | null, at: number, units: number, windowMs: number): void {
-    this.sql('INSERT INTO counter_holds (tx, item, key, member, at, units, leaves_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      hold.transaction,
-      hold.item,
-      key,
-      member,
-      at,
-      units,
-      at + windowMs,
-    );
+  /** Adds each delta to its key's running sum, creating the heads that are new; one statement. */
+  private moveHeads(moves: Array<{ key: string; delta: number; windowMs: number }>, at: number): void {
+    if (moves.length === 0) return;
+    this.batch(
+      'heads',
+      moves.length,
+      (n) => `INSERT INTO counter_heads (key, window_ms, total, live_until, oldest) VALUES ${valueRows(n, 5)}
+       ON CONFLICT (key) DO UPDATE SET total = total + excluded.total, live_until = MAX(live_until, excluded.live_until), oldest = MIN(oldest, excluded.oldest)`,
+    ).run(moves.flatMap(({ key, delta, windowMs }) => [key, windowMs, delta, at + windowMs, at]));
   }
 
   /** Gives back held units: out of their bucket and the running sum, unless the bucket is gone (left, reset). */
@@ -247,13 +311,15 @@ export class SqliteCounterStore implements CounterStore {
     const row = this.member(key, member);
     const head = this.head(key);
     if (row === undefined || head === undefined) return;
-    const held = this.sql('SELECT MAX(at) AS at FROM counter_holds WHERE key = ? AND member = ?').get(key, member) as { at: number | null };
+    const held = this.sql('SELECT MAX(at) AS at FROM counter_holds WHERE key = ? AND member = ? AND sighting = 1').get(key, member) as { at: number | null };
     const latest = Math.max(row.committed ?? -Infinity, held.at ?? -Infinity);
     if (latest === -Infinity || hasLeft(latest, head.window_ms, now)) {
       this.sql('DELETE FROM counter_members WHERE key = ? AND member = ?').run(key, member);
       this.sql('UPDATE counter_heads SET total = total - 1 WHERE key = ?').run(key);
     } else if (latest !== row.seen) {
+      // The sighting moves back in time: the head's oldest use may now be this one.
       this.sql('UPDATE counter_members SET seen = ? WHERE key = ? AND member = ?').run(latest, key, member);
+      this.sql('UPDATE counter_heads SET oldest = MIN(oldest, ?) WHERE key = ?').run(latest, key);
     }
   }
 
@@ -270,11 +336,33 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   private head(key: string): HeadRow | undefined {
-    return this.sql('SELECT window_ms, total, live_until FROM counter_heads WHERE key = ?').get(key) as HeadRow | undefined;
+    return this.sql('SELECT window_ms, total, live_until, oldest FROM counter_heads WHERE key = ?').get(key) as HeadRow | undefined;
+  }
+
+  /** Which of `members` the key already counts (live: the caller expired the key first). */
+  private knownMembers(key: string, members: string[]): Set<string> {
+    if (members.length === 0) return new Set();
+    const rows = this.batch('known', members.length, (n) => `SELECT member FROM counter_members WHERE key = ? AND member IN (${placeholders(n)})`).all(key, members) as Array<{ member: string }>;
+    return new Set(rows.map((row) => row.member));
   }
 
   private member(key: string, member: string): MemberRow | undefined {
     return this.sql('SELECT seen, committed FROM counter_members WHERE key = ? AND member = ?').get(key, member) as MemberRow | undefined;
+  }
+
+  /** A statement written for `count` rows, prepared once per name and count. */
+  private batch(name: string, count: number, text: (count: number) => string): Statement {
+    let byCount = this.batches.get(name);
+    if (byCount === undefined) {
+      byCount = [];
+      this.batches.set(name, byCount);
+    }
+    let statement = byCount[count];
+    if (statement === undefined) {
+      statement = this.db.prepare(text(count));
+      byCount[count] = statement;
+    }
+    return statement;
   }
 
   /** Statements are prepared once per store (the schema exists: migrations ran when the database opened). */
@@ -286,6 +374,16 @@ export class SqliteCounterStore implements CounterStore {
     }
     return statement;
   }
+}
+
+function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+/** `count` rows of `columns` parameters each, for a multi-row VALUES list. */
+function valueRows(count: number, columns: number): string {
+  const row = `(${placeholders(columns)})`;
+  return Array.from({ length: count }, () => row).join(', ');
 }
 
 function refusal(key: string, limit: number, used: number, retryAt: number): Refusal {

@@ -381,6 +381,38 @@ export const MIGRATIONS: readonly Migration[] = [
         );
       `),
   },
+  {
+    // Every RCPT writes a head and holds and every accepted message deletes the holds: indexes
+    // that only housekeeping read (it scans these small tables whole anyway) cost a page written
+    // per commit, so the holds are stored in transaction order (no separate index to find them)
+    // and only a held sighting is indexed. `oldest` (a lower bound of the key's oldest bucket or
+    // member, 0 = unknown) lets a write skip looking for uses that left the window while none can
+    // have. Holds of one transaction, item, key and second are one row (their units summed).
+    version: 10,
+    name: 'counters: oldest use per head; holds stored by transaction; fewer indexes written per reservation',
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE counter_heads ADD COLUMN oldest INTEGER NOT NULL DEFAULT 0;
+        DROP INDEX counter_heads_live;
+        CREATE TABLE counter_holds_by_tx (
+          tx TEXT NOT NULL,
+          item TEXT NOT NULL,
+          key TEXT NOT NULL,
+          member TEXT NOT NULL,
+          sighting INTEGER NOT NULL,
+          at INTEGER NOT NULL,
+          units INTEGER NOT NULL,
+          leaves_at INTEGER NOT NULL,
+          PRIMARY KEY (tx, item, key, member, at)
+        ) WITHOUT ROWID;
+        INSERT INTO counter_holds_by_tx (tx, item, key, member, sighting, at, units, leaves_at)
+          SELECT tx, item, key, COALESCE(member, ''), member IS NOT NULL, at, SUM(units), MAX(leaves_at)
+          FROM counter_holds GROUP BY tx, item, key, COALESCE(member, ''), at;
+        DROP TABLE counter_holds;
+        ALTER TABLE counter_holds_by_tx RENAME TO counter_holds;
+        CREATE INDEX counter_holds_sighting ON counter_holds (key, member, at) WHERE sighting = 1;
+      `),
+  },
 ];
 
 export class SchemaTooNewError extends Error {

@@ -252,6 +252,40 @@ export function counterStoreContract(name: string, open: (clock: ManualClock) =>
       expect(await store.countDistinct('shared', DAY)).toBe(0);
     });
 
+    it('a member kept by one transaction stays counted when another transaction gives its own use of it back', async () => {
+      const { store, clock } = await setup();
+      const distinct = (member: string) => [{ key: 'kept', members: [member], limit: 1, windowMs: DAY }];
+      await store.reserve({ limits: [], distinct: distinct('a@x.org'), hold: { transaction: 's1', item: 'a@x.org' } });
+      await store.settle('s1', ['a@x.org']);
+      clock.advance(MINUTE);
+      await store.reserve({ limits: [], distinct: distinct('a@x.org'), hold: { transaction: 's2', item: 'a@x.org' } });
+      await store.settle('s2', []);
+      expect(await store.countDistinct('kept', DAY)).toBe(1);
+      expect((await store.reserve({ limits: [], distinct: distinct('b@x.org') })).ok).toBe(false);
+    });
+
+    it('a sighting given back moves its member back to its kept use, and it leaves the window from there', async () => {
+      const { store, clock } = await setup();
+      const start = clock.now();
+      const distinct = (member: string) => [{ key: 'back', members: [member], limit: 100, windowMs: DAY }];
+      await store.reserve({ limits: [], distinct: distinct('y@x.org') });
+      clock.set(start + HOUR);
+      await store.reserve({ limits: [], distinct: distinct('m@x.org'), hold: { transaction: 's1', item: 'm@x.org' } });
+      await store.settle('s1', ['m@x.org']);
+      clock.set(start + 2 * HOUR);
+      await store.reserve({ limits: [], distinct: distinct('m@x.org'), hold: { transaction: 's2', item: 'm@x.org' } });
+      // y leaves; the oldest member is now m, seen (held) at +2 h.
+      clock.set(start + DAY);
+      await store.reserve({ limits: [], distinct: distinct('z@x.org') });
+      expect(await store.countDistinct('back', DAY)).toBe(2);
+      // m counts from its kept use at +1 h again, and leaves a day after it.
+      await store.settle('s2', []);
+      clock.set(start + HOUR + DAY - 1);
+      expect(await store.countDistinct('back', DAY)).toBe(2);
+      clock.set(start + HOUR + DAY);
+      expect(await store.countDistinct('back', DAY)).toBe(1);
+    });
+
     it('releases two held uses of one transaction in the same second exactly', async () => {
       const { store } = await setup();
       const limit = { key: 'rate:same', units: 1, limit: 10, windowMs: HOUR };
