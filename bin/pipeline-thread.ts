@@ -35,6 +35,7 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let worker: Worker | undefined;
   let stopping = false;
   let stopped: (() => void) | undefined;
+  const nudged = new Set<string>();
 
   const spawn = (): void => {
     const current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
@@ -63,7 +64,18 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     start: () => {
       if (!worker) spawn();
     },
-    nudge: (queue) => worker?.postMessage({ kind: 'nudge', queue } satisfies RelayMessage),
+    // One nudge per queue and turn of the event loop: a burst queues hundreds of messages a turn,
+    // and the worker only needs to know that there is work.
+    nudge: (queue) => {
+      if (nudged.has(queue)) return;
+      nudged.add(queue);
+      if (nudged.size === 1) {
+        setImmediate(() => {
+          for (const name of nudged) worker?.postMessage({ kind: 'nudge', queue: name } satisfies RelayMessage);
+          nudged.clear();
+        });
+      }
+    },
     async stop() {
       stopping = true;
       const current = worker;

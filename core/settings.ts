@@ -47,7 +47,25 @@ export type SettingOverrides = z.infer<typeof settingOverridesSchema>;
 export const builtInSettings: UserSettings = userSettingsSchema.parse({});
 
 /** The effective settings of a user: the first layer that sets a key wins. */
+/**
+ * Effective settings already validated, by their layers: every MAIL FROM asks for its sender's, and
+ * validating the merge (zod) cost more than the rest of the lookup. Keyed by the layers' JSON, so
+ * a changed setting is a new key; bounded, emptied when full.
+ */
+const validated = new Map<string, UserSettings>();
+const VALIDATED_MAX = 2000;
+
 export function effectiveSettings(...layers: Array<SettingOverrides | undefined>): UserSettings {
+  const key = JSON.stringify(layers);
+  const known = validated.get(key);
+  if (known) return { ...known };
+  const settings = mergeSettings(layers);
+  if (validated.size >= VALIDATED_MAX) validated.clear();
+  validated.set(key, settings);
+  return { ...settings };
+}
+
+function mergeSettings(layers: Array<SettingOverrides | undefined>): UserSettings {
   const merged: Record<string, unknown> = { ...builtInSettings };
   // layers are given most specific first; apply from least specific
   for (const layer of [...layers].reverse()) {

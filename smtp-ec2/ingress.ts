@@ -110,8 +110,17 @@ interface SessionState {
 }
 
 /** A unique, sortable, URL-safe queue id: time in base36 + 40 random bits. */
+/** Random bytes for queue ids, drawn 4 KiB at a time: one call into the CSPRNG per 800 ids, not one each. */
+const idRandomness = { pool: Buffer.alloc(0), offset: 0 };
+
 export function newQueueId(now: number): string {
-  return now.toString(36).toUpperCase().padStart(9, '0') + randomBytes(5).toString('hex').toUpperCase();
+  if (idRandomness.offset + 5 > idRandomness.pool.length) {
+    idRandomness.pool = randomBytes(4096);
+    idRandomness.offset = 0;
+  }
+  const random = idRandomness.pool.subarray(idRandomness.offset, idRandomness.offset + 5);
+  idRandomness.offset += 5;
+  return now.toString(36).toUpperCase().padStart(9, '0') + random.toString('hex').toUpperCase();
 }
 
 function clientIp(session: SMTPServerSession): string {
@@ -488,7 +497,9 @@ export class Ingress {
       state.rcpts = [];
       // Bookkeeping after the commit must not change the answer: a 451 now would make the client
       // send the queued message again. Unsettled reservations keep counting until their window ends.
-      await this.deps.policy?.afterAccept?.(facts).catch((error: unknown) => {
+      // Nor does the answer wait for it: the counters take calls in order, so the session's next
+      // reservation comes after this settle.
+      void this.deps.policy?.afterAccept?.(facts).catch((error: unknown) => {
         this.deps.logger.error('settling reservations of an accepted message failed', { id, error: errorMessage(error) });
       });
       this.deps.metrics?.inc('outpost_messages_accepted_total', 'Messages accepted (250) and queued.', { via: sender.via });
