@@ -6,7 +6,7 @@
 // added without breaking the signature), and it silently ignores `headerList` given as an array.
 // We choose the fields ourselves and reuse mailauth's own pieces for the rest: header parsing,
 // relaxed header canonicalisation, the relaxed body hash and the signature header format.
-import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { batvTag, defaultBatvPolicy, type BatvKeyStore, type BatvPolicy } from '../batv.js';
 import { isRelayNotice } from '../delivery/notice.js';
 import { headerBlock, headerValues, parseHeaderFrom } from '../headers.js';
@@ -51,6 +51,24 @@ export function normaliseLineEndings(raw: Buffer): Buffer {
 }
 
 /** Returns the message with a DKIM-Signature header field prepended (line endings normalised). */
+/**
+ * Parsed private keys, by their PEM: parsing an RSA-2048 key took about as long as the signature
+ * itself, for every message. Bounded (a node signs for a few hundred domains at most); a rotated
+ * key is a new PEM, hence a new entry.
+ */
+const parsedKeys = new Map<string, KeyObject>();
+const PARSED_KEYS_MAX = 1000;
+
+function privateKeyObject(pem: string): KeyObject {
+  let key = parsedKeys.get(pem);
+  if (!key) {
+    key = createPrivateKey(pem);
+    if (parsedKeys.size >= PARSED_KEYS_MAX) parsedKeys.clear();
+    parsedKeys.set(pem, key);
+  }
+  return key;
+}
+
 export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffer> {
   const message = normaliseLineEndings(raw);
   const split = message.indexOf('\r\n\r\n');
@@ -81,7 +99,7 @@ export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffe
   // It is folded the way the final field will be: relaxed canonicalisation then reads both alike.
   const unsigned = tools.formatSignatureHeaderLine('DKIM', { ...values, b: '' }, true);
   const canonical = Buffer.concat([...lines.map((line) => tools.formatRelaxedLine(line, '\r\n')), tools.formatRelaxedLine(unsigned)]);
-  const key = createPrivateKey(opts.privateKey);
+  const key = privateKeyObject(opts.privateKey);
   const signature =
     opts.algorithm === 'rsa'
       ? sign('sha256', canonical, key)
