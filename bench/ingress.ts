@@ -26,6 +26,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { summariseProfileFile } from './profile-summary.js';
 import { openLocalStores } from '../bin/local-stores.js';
 import { parseConfig } from '../core/config.js';
 import { parseIdentity } from '../core/identity.js';
@@ -201,35 +202,12 @@ const median = (xs: number[]): number => {
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 };
 
-/** The functions with the most self time in a .cpuprofile (V8's format). */
-async function profileSummary(dir: string, top = 20): Promise<string> {
+/** For each thread's .cpuprofile: its busy share by second, and where the busy seconds went (bench/profile-summary.ts). */
+async function profileSummary(dir: string): Promise<string> {
   const files = (await readdir(dir)).filter((name) => name.endsWith('.cpuprofile'));
-  const lines: string[] = [];
-  for (const file of files) {
-    const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as {
-      nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
-      samples: number[];
-      timeDeltas: number[];
-    };
-    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-    const self = new Map<string, number>();
-    let total = 0;
-    profile.samples.forEach((id, i) => {
-      const node = byId.get(id);
-      const delta = profile.timeDeltas[i] ?? 0;
-      total += delta;
-      if (!node) return;
-      const frame = node.callFrame;
-      const where = frame.url ? `${frame.url.replace(/^file:\/\//, '').replace(ROOT + '/', '')}:${frame.lineNumber + 1}` : '';
-      const key = `${frame.functionName || '(anonymous)'} ${where}`.trim();
-      self.set(key, (self.get(key) ?? 0) + delta);
-    });
-    lines.push(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
-    for (const [key, micros] of [...self].sort((x, y) => y[1] - x[1]).slice(0, top)) {
-      lines.push(`${((100 * micros) / total).toFixed(1).padStart(5)}%  ${key}`);
-    }
-  }
-  return lines.join('\n');
+  const parts: string[] = [];
+  for (const file of files) parts.push(`${file}\n${await summariseProfileFile(join(dir, file), { top: 20 })}`);
+  return parts.join('\n\n');
 }
 
 async function main(): Promise<void> {
