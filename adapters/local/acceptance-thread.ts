@@ -100,7 +100,13 @@ export class ThreadedAcceptanceBatch {
     this.waiting = [];
     this.inHand = batch;
     const request: AcceptanceBatchRequest = { now: this.clock.now(), messages: batch.flatMap((item) => (item.message ? [item.message] : [])) };
-    this.ensureWorker().postMessage(request);
+    try {
+      this.ensureWorker().postMessage(request);
+    } catch (error: unknown) {
+      // A batch that cannot cross (a worker that cannot start): nothing written, each client retries.
+      this.logger.error('cannot hand a batch to the acceptance writer thread', { error: errorMessage(error), messages: request.messages.length });
+      this.answered({ ok: false, message: `the acceptance writer thread cannot take the batch: ${errorMessage(error)}` });
+    }
   }
 
   private answered(answer: AcceptanceBatchAnswer): void {

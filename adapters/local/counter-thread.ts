@@ -124,7 +124,18 @@ export class ThreadedCounterStore implements CounterStore {
     if (this.outbox.length === 0) return;
     const calls = this.outbox;
     this.outbox = [];
-    this.ensureWorker().postMessage(calls);
+    try {
+      this.ensureWorker().postMessage(calls);
+    } catch (error: unknown) {
+      // Calls that cannot cross (a worker that cannot start): each fails, and its session answers 451.
+      this.logger.error('cannot hand calls to the counter worker thread', { error: errorMessage(error), calls: calls.length });
+      for (const call of calls) {
+        const entry = this.pending.get(call.id);
+        this.pending.delete(call.id);
+        entry?.reject(new Error(`the counter worker thread cannot take the call: ${errorMessage(error)}`));
+      }
+      if (this.pending.size === 0) this.drained?.();
+    }
   }
 
   private ensureWorker(): Worker {

@@ -73,6 +73,14 @@ describe('ThreadedAcceptanceBatch', () => {
     expect(db.prepare("SELECT id FROM messages WHERE id = 'B3'").all()).toHaveLength(1);
   });
 
+  it('fails a batch that cannot cross to the worker (not plain data), writes none of it, and serves the next', async () => {
+    const strange = { ...accepted('F1'), hook: () => 1 } as AcceptedMessage;
+    await expect(batch.record(strange)).rejects.toThrow(/cannot take the batch/);
+    expect(db.prepare("SELECT id FROM messages WHERE id = 'F1'").all()).toEqual([]);
+    await batch.record(accepted('F2'));
+    expect(db.prepare("SELECT id FROM messages WHERE id = 'F2'").all()).toHaveLength(1);
+  });
+
   it('finishes the messages in hand before it closes, and refuses new ones after', async () => {
     const second = new ThreadedAcceptanceBatch(join(dir, 'outpost.db'), logger, { now: () => now });
     const inHand = ['E1', 'E2', 'E3'].map((id) => second.record(accepted(id)));

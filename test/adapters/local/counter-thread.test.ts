@@ -75,6 +75,21 @@ describe('ThreadedCounterStore', () => {
     }
   }, 30_000);
 
+  it('fails a call that cannot cross to the worker (not plain data) with an error, and serves the next', async () => {
+    const { dir, path } = databaseFile();
+    const store = new ThreadedCounterStore(path, logger);
+    try {
+      const strange = { key: 'shared', units: 1, limit: 5, windowMs: 60_000, callback: () => 1 } as unknown as ReturnType<typeof limit>;
+      await expect(store.reserve({ limits: [strange] })).rejects.toThrow(/cannot take the call/);
+      expect(errors).toContain('cannot hand calls to the counter worker thread');
+      expect(await store.reserve({ limits: [limit(5)] })).toEqual({ ok: true });
+      expect(await store.total('shared', 60_000)).toBe(1);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('finishes the calls in hand before it closes, and refuses calls after', async () => {
     const { dir, path } = databaseFile();
     const store = new ThreadedCounterStore(path, logger);
