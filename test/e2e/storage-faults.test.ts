@@ -53,23 +53,31 @@ async function nodeWithAlice(dataDir?: string): Promise<E2eNode> {
   return node;
 }
 
+/** The single node with its data folder on a real 4 MB tmpfs, unmounted after the test. */
+async function nodeOnSmallDisk(): Promise<{ mount: string; node: E2eNode }> {
+  const mount = mkdtempSync(join(tmpdir(), 'outpost-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount]);
+  cleanups.push(() => {
+    execFileSync('umount', ['-l', mount]);
+    rmSync(mount, { recursive: true, force: true });
+  });
+  const node = await nodeWithAlice(join(mount, 'data'));
+  cleanups.push(() => node.stop());
+  return { mount, node };
+}
+
+function bytesFree(mount: string): number {
+  const stats = statfsSync(mount);
+  return stats.bavail * stats.bsize;
+}
+
 describe('storage faults while a message is stored', () => {
   it('answers 452 4.3.1 when the disk is full (a real 4 MB tmpfs), keeps nothing, and accepts again once space is free', async () => {
-    const mount = mkdtempSync(join(tmpdir(), 'outpost-tmpfs-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount]);
-    cleanups.push(() => {
-      execFileSync('umount', ['-l', mount]);
-      rmSync(mount, { recursive: true, force: true });
-    });
-    const node = await nodeWithAlice(join(mount, 'data'));
-    cleanups.push(() => node.stop());
+    const { mount, node } = await nodeOnSmallDisk();
     const port = node.node.ports.submission;
     // Fill the disk but for about 100 kB; the message is 600 kB.
     const filler = join(mount, 'filler');
-    const free = (): number => {
-      const stats = statfsSync(mount);
-      return stats.bavail * stats.bsize;
-    };
+    const free = (): number => bytesFree(mount);
     writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 100_000)));
 
     const reply = await sendAs(port, bigMessage('disk full', 600_000));
@@ -84,23 +92,13 @@ describe('storage faults while a message is stored', () => {
   }, 60_000);
 
   it('answers 452 4.3.1 when the disk is full under the database (SQLITE_FULL: small messages go into it), and accepts again once space is free', async () => {
-    const mount = mkdtempSync(join(tmpdir(), 'outpost-tmpfs-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount]);
-    cleanups.push(() => {
-      execFileSync('umount', ['-l', mount]);
-      rmSync(mount, { recursive: true, force: true });
-    });
-    const node = await nodeWithAlice(join(mount, 'data'));
-    cleanups.push(() => node.stop());
+    const { mount, node } = await nodeOnSmallDisk();
     const port = node.node.ports.submission;
     const { smtp, auth } = await rawSession(port, 'alice@acme.test');
     expect(auth).toMatch(/^235 /);
     // Not a byte left: the database (and its write-ahead log) cannot grow.
     const filler = join(mount, 'filler');
-    const free = (): number => {
-      const stats = statfsSync(mount);
-      return stats.bavail * stats.bsize;
-    };
+    const free = (): number => bytesFree(mount);
     writeFileSync(filler, Buffer.alloc(free()));
 
     // The log's free space and the database's free pages may still take a few: send until one

@@ -14,16 +14,7 @@ import type { AcceptedMessage } from '../../../smtp-ec2/ingress.js';
 import { parseReply, rawMessage, rawSession, startE2eNode, type E2eNode } from '../../helpers/e2e-node.js';
 import type { RawSmtp } from '../../helpers/smtp-client.js';
 import { sqliteHandleForTests } from '../../../bin/local-stores.js';
-
-function accepted(id: string, content?: string): AcceptedMessage {
-  return {
-    content: content === undefined ? undefined : { blobKey: `messages/${id}.eml`, bytes: Buffer.from(content) },
-    record: { id, tenantId: 't', userId: 'u', identity: 'alice@acme.test', mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], size: 10, subject: null, status: 'queued', receivedAt: 1 },
-    event: { name: 'received', detail: { size: 10 } },
-    queue: 'scan',
-    body: JSON.stringify({ messageId: id }),
-  };
-}
+import { acceptedMessage as accepted } from '../../helpers/accepted-message.js';
 
 describe('SqliteAcceptanceBatch on SQLite', () => {
   let dir: string;

@@ -11,18 +11,9 @@ import { ThreadedAcceptanceBatch } from '../../../adapters/local/acceptance-thre
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import type { Logger } from '../../../core/ports.js';
 import type { AcceptedMessage } from '../../../smtp-ec2/ingress.js';
+import { acceptedMessage as accepted } from '../../helpers/accepted-message.js';
 
 const logger: Logger = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined };
-
-function accepted(id: string, content?: string): AcceptedMessage {
-  return {
-    ...(content === undefined ? {} : { content: { blobKey: `messages/${id}.eml`, bytes: Buffer.from(content) } }),
-    record: { id, tenantId: 't', userId: 'u', identity: 'alice@acme.test', mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], size: 10, subject: null, status: 'queued', receivedAt: 1 },
-    event: { name: 'received', detail: { size: 10 } },
-    queue: 'scan',
-    body: JSON.stringify({ messageId: id }),
-  };
-}
 
 describe('ThreadedAcceptanceBatch', () => {
   let dir: string;
