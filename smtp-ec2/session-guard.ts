@@ -42,6 +42,11 @@ function describeError(error: unknown): { code: string; error: string; clientIp?
 export function logListenerErrors(server: SMTPServer, guard: ListenerGuard): void {
   server.on('error', (error: unknown) => {
     const fields = describeError(error);
+    // The listener's own socket (a port in use, no permission): not a client's; listen() rejects too.
+    if (typeof error === 'object' && error !== null && 'syscall' in error && error.syscall === 'listen') {
+      guard.logger.error('listener cannot open its port', { listener: guard.listener, ...fields });
+      return;
+    }
     guard.metrics?.inc('outpost_smtp_connection_errors_total', { listener: guard.listener, code: fields.code });
     const level = CLIENT_GONE.has(fields.code) ? 'info' : 'warn';
     guard.logger[level]('client connection error', { listener: guard.listener, ...fields });

@@ -53,6 +53,9 @@ describe('outpost start with a port in use', () => {
       expect(code).toBe(1);
       expect(output).toContain(`EADDRINUSE`);
       expect(output).toContain(String(ports[listener]));
+      // Logged as what it is, not as a client's connection error.
+      if (listener !== 'http') expect(output).toContain('listener cannot open its port');
+      expect(output).not.toContain('client connection error');
     }, 40_000);
   }
 });
