@@ -34,3 +34,10 @@ describe('fuzzyFingerprint', () => {
     expect(fuzzyFingerprint('ok, thanks!', 20)).toBeNull();
   });
 });
+
+describe('fuzzyFingerprint across releases', () => {
+  it('gives the same fingerprint for the same text as every earlier release (learned fingerprints keep matching after an upgrade)', () => {
+    const text = 'Dear friend, you have won one million dollars in the international lottery; send your bank details today to claim the prize before Friday';
+    expect(fuzzyFingerprint(text, 10)).toBe('6f94816cc5b961b7');
+  });
+});
