@@ -23,7 +23,6 @@ import { SqliteLoginSourceStore } from '../adapters/local/login-source-store.js'
 import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
-import { SqliteAcceptanceBatch } from '../adapters/local/acceptance-batch.js';
 import { localSecretBox } from '../adapters/local/secret-box.js';
 import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import { backupDataFolder, type BackupSummary } from '../adapters/local/backup.js';
@@ -45,8 +44,6 @@ export interface LocalDatabase {
 
 export interface LocalStores extends Stores {
   queue: SqliteQueue;
-  /** Group commit of accepted messages: the durable step before each 250 (adapters/local/acceptance-batch.ts). */
-  acceptance: SqliteAcceptanceBatch;
   /** The queue as the scan and deliver stages use it (moves without an fsync each; see openLocalStores). */
   pipelineQueue: SqliteQueue;
   /** Message files, and the small bodies the acceptance batch committed inline (adapters/local/message-body-store.ts). */
@@ -86,7 +83,6 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
     configStore: new SqliteConfigStore(db, clock),
     log: new SqliteMessageLog(softDb, clock),
     queue,
-    acceptance: new SqliteAcceptanceBatch(db, new SqliteMessageLog(db, clock), queue, new SqliteMessageBodies(db)),
     /**
      * The queue as the scan and deliver stages use it: they move a message that is already queued
      * to its next queue, which needs no fsync of its own. A power cut may forget the last moves

@@ -64,7 +64,7 @@ export interface IngressDeps {
   stats?: Pick<MessageStats, 'recordRefusal'>;
   /**
    * Writes an accepted message's log record, its 'received' event and its queue entry as one
-   * durable step (the single node commits many messages at once: SqliteAcceptanceBatch). Without
+   * durable step (the single node commits many messages at once: ThreadedAcceptanceBatch). Without
    * it, the log and the queue are written one after another, the queue entry last.
    */
   recordAccepted?: (message: AcceptedMessage) => Promise<void>;

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteAcceptanceBatch } from '../../../adapters/local/acceptance-batch.js';
+import { commitAccepted } from '../../../adapters/local/acceptance-batch.js';
 import { SqliteMessageBodies } from '../../../adapters/local/message-body-store.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
@@ -16,14 +16,17 @@ import type { RawSmtp } from '../../helpers/smtp-client.js';
 import { sqliteHandleForTests } from '../../../bin/local-stores.js';
 import { acceptedMessage as accepted } from '../../helpers/accepted-message.js';
 
-describe('SqliteAcceptanceBatch on SQLite', () => {
+describe('commitAccepted on SQLite', () => {
   let dir: string;
   let db: Db;
-  let batch: SqliteAcceptanceBatch;
+  let commit: (messages: AcceptedMessage[]) => Promise<void>;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outpost-acceptance-'));
     db = openDatabase(join(dir, 'outpost.db'));
-    batch = new SqliteAcceptanceBatch(db, new SqliteMessageLog(db), new SqliteQueue(db, { maxReceives: 5 }), new SqliteMessageBodies(db));
+    const log = new SqliteMessageLog(db);
+    const queue = new SqliteQueue(db, { maxReceives: 5 });
+    const bodies = new SqliteMessageBodies(db);
+    commit = async (messages) => commitAccepted(db, log, queue, bodies, messages);
   });
   afterAll(async () => {
     db.close();
@@ -31,39 +34,27 @@ describe('SqliteAcceptanceBatch on SQLite', () => {
   });
   const count = (table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
 
-  it('writes the log record, its event and the queue entry of every message recorded in one turn', async () => {
-    await Promise.all(['A1', 'A2', 'A3'].map((id) => batch.record(accepted(id))));
+  it('writes the log record, its event and the queue entry of every message of the batch', async () => {
+    await commit(['A1', 'A2', 'A3'].map((id) => accepted(id)));
     expect(count('messages')).toBe(3);
     expect(count('message_events')).toBe(3);
     expect((db.prepare("SELECT COUNT(*) AS n FROM queue_messages WHERE queue = 'scan'").get() as { n: number }).n).toBe(3);
   });
 
-  it('commits the messages of one turn together: one that cannot be written fails them all, and none is written', async () => {
+  it('commits a batch together: one message that cannot be written fails it, and none is written', async () => {
     const before = count('queue_messages');
     // A1 exists already: its record violates the primary key, in the middle of the batch.
-    const outcomes = await Promise.allSettled(['B1', 'A1', 'B2'].map((id) => batch.record(accepted(id))));
-    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    await expect(commit(['B1', 'A1', 'B2'].map((id) => accepted(id)))).rejects.toThrow();
     expect(count('queue_messages')).toBe(before);
     expect(db.prepare("SELECT id FROM messages WHERE id IN ('B1', 'B2')").all()).toEqual([]);
   });
 
   it('writes the body of a message that brings it in the same commit, and none of a failed batch', async () => {
-    await Promise.all([batch.record(accepted('D1', 'From: a\r\n\r\none\r\n')), batch.record(accepted('D2'))]);
+    await commit([accepted('D1', 'From: a\r\n\r\none\r\n'), accepted('D2')]);
     expect(db.prepare('SELECT key, body, stored_at FROM message_bodies').all()).toEqual([{ key: 'messages/D1.eml', body: Buffer.from('From: a\r\n\r\none\r\n'), stored_at: 1 }]);
     // D1 again: its record fails the batch, so D3's body is not written either.
-    const outcomes = await Promise.allSettled([batch.record(accepted('D3', 'From: b\r\n\r\n')), batch.record(accepted('D1', 'From: c\r\n\r\n'))]);
-    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    await expect(commit([accepted('D3', 'From: b\r\n\r\n'), accepted('D1', 'From: c\r\n\r\n')])).rejects.toThrow();
     expect(count('message_bodies')).toBe(1);
-  });
-
-  it('commits messages of different turns separately', async () => {
-    const first = batch.record(accepted('C1'));
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    const second = batch.record(accepted('A1'));
-    await expect(first).resolves.toBeUndefined();
-    await expect(second).rejects.toThrow();
-    expect(db.prepare("SELECT id FROM messages WHERE id = 'C1'").all()).toEqual([{ id: 'C1' }]);
   });
 });
 
