@@ -24,15 +24,11 @@ import { envelopeSchema } from '../core/envelope.js';
 import { scanStartupWarnings } from '../lambdas/scan/handler.js';
 import { buildPipeline } from './pipeline.js';
 import { pipelineThread } from './pipeline-thread.js';
-import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { purgeOrphanBounces } from '../core/bounce/housekeeping.js';
-import type { Check } from '../core/checks/check.js';
 import { queueLifetimeMs } from '../core/holds.js';
-import { suppressionCheck } from '../core/suppression.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
-import { BounceListener } from '../smtp-ec2/bounce-listener.js';
-import { Ingress } from '../smtp-ec2/ingress.js';
+import { createListeners } from '../smtp-ec2/listeners.js';
 import { openLocalStores, type LocalStores } from './local-stores.js';
 
 export interface RunningNode {
@@ -120,40 +116,22 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
   await reportDeadLetters(stores, logger);
 
-  const ingress = new Ingress({
+  const { ingress, bounceListener } = createListeners({
     config,
-    configStore: stores.configStore,
-    blobs: stores.blobs,
-    queue: stores.queue,
-    log: stores.log,
-    logger: createLogger('ingress'),
+    stores,
+    policy,
     clock,
     tls,
     metrics,
-    stats: stores.stats,
-    policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
+    onQueued: nudge,
     // Group commit: the messages that finish DATA together share one durable commit.
     recordAccepted: (message) => acceptance.record(message),
     // Small messages go into that commit too, instead of a file each (queue.inlineBodyBytes).
     recordsContent: true,
-    onQueued: nudge,
   });
   undo.push(() => ingress.close());
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });
 
-  const bounceListener = new BounceListener({
-    config,
-    blobs: stores.blobs,
-    queue: stores.queue,
-    logger: createLogger('bounce-listener'),
-    clock,
-    batvKeys: stores.batvKeys,
-    counters: stores.counters,
-    tls,
-    metrics,
-    onQueued: nudge,
-    tenantFor: bounceTenantsFrom(stores.configStore, config.defaults),
-  });
   undo.push(() => bounceListener.close());
   const bouncePort = await bounceListener.listen(config.listenAddress, config.smtp.bouncePort);
 
@@ -289,12 +267,6 @@ async function setAsideDamaged(stores: LocalStores, config: Config, logger: Logg
     if (entry.messageId) await stores.log.addEvent(entry.messageId, 'damaged', { reason: entry.reason, movedTo: entry.movedBlob }).catch((error: unknown) => logger.warn('recording the set-aside event failed', { id: entry.messageId, error: errorMessage(error) }));
   }
   for (const entry of unchecked) logger.warn('queue entry could not be checked at start-up; left in place', entry);
-}
-
-/** Inserts `check` before the check named `before` (rate limits stay last: they reserve). */
-function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string, check: Check<Ctx>): Array<Check<Ctx>> {
-  const index = checks.findIndex((item) => item.name === before);
-  return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
 }
 
 /**

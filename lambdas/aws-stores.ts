@@ -35,9 +35,7 @@ import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeHardBounceReaction, type HardBounceReaction } from '../core/app/hard-bounce.js';
 import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
 import { recordingProviderIds } from '../core/app/record-provider-ids.js';
-import { bounceTenantsFrom } from '../core/bounce/admission.js';
 import { parseSesEvent } from '../core/bounce/ses-event.js';
-import type { Check } from '../core/checks/check.js';
 import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import { queueLifetimeMs, type MailHolds } from '../core/holds.js';
 import type { UserLocks } from '../core/locks.js';
@@ -45,9 +43,8 @@ import { createLogger } from '../core/log.js';
 import type { IngressPolicy } from '../core/policy/index.js';
 import type { UserSettings } from '../core/settings.js';
 import { userSettings } from '../core/stores.js';
-import { suppressHardBounce, suppressionCheck } from '../core/suppression.js';
-import { BounceListener } from '../smtp-ec2/bounce-listener.js';
-import { Ingress } from '../smtp-ec2/ingress.js';
+import { suppressHardBounce } from '../core/suppression.js';
+import { createListeners } from '../smtp-ec2/listeners.js';
 import { lockEventMetrics } from './lock-metrics.js';
 import { scanStartupWarnings } from './scan/handler.js';
 import { SqsQueue } from '../adapters/aws/sqs-queue.js';
@@ -410,31 +407,7 @@ export async function startIngress(config: Config, tls: { key: Buffer; cert: Buf
   const { metrics } = options;
   const { stores, policy } = awsWiring(metrics, { ...options, config });
   const { clock } = stores;
-  const ingress = new Ingress({
-    config,
-    configStore: stores.configStore,
-    blobs: stores.blobs,
-    queue: stores.queue,
-    log: stores.log,
-    logger: createLogger('ingress'),
-    clock,
-    tls,
-    ...(metrics ? { metrics } : {}),
-    stats: stores.stats,
-    policy: { ...policy, rcptTo: withCheckBefore(policy.rcptTo, 'rate-limits', suppressionCheck(stores.suppression)) },
-  });
-  const bounceListener = new BounceListener({
-    config,
-    blobs: stores.blobs,
-    queue: stores.queue,
-    logger: createLogger('bounce-listener'),
-    clock,
-    batvKeys: stores.batvKeys,
-    counters: stores.counters,
-    tls,
-    ...(metrics ? { metrics } : {}),
-    tenantFor: bounceTenantsFrom(stores.configStore, config.defaults),
-  });
+  const { ingress, bounceListener } = createListeners({ config, stores, policy, clock, tls, ...(metrics ? { metrics } : {}) });
   try {
     const smtp = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });
     const bounce = await bounceListener.listen(config.listenAddress, config.smtp.bouncePort);
@@ -451,12 +424,6 @@ export async function startIngress(config: Config, tls: { key: Buffer; cert: Buf
     stores.close();
     throw error;
   }
-}
-
-/** Inserts `check` before the check named `before` (rate limits stay last: they reserve), as on the single node. */
-function withCheckBefore<Ctx>(checks: ReadonlyArray<Check<Ctx>>, before: string, check: Check<Ctx>): Array<Check<Ctx>> {
-  const index = checks.findIndex((item) => item.name === before);
-  return index < 0 ? [...checks, check] : [...checks.slice(0, index), check, ...checks.slice(index)];
 }
 
 /** An SES sending event as EventBridge puts it into the `ses-events` queue. */
