@@ -19,14 +19,12 @@ process.env.OUTPOST_LOG_LEVEL ??= 'error';
 const { startNode } = await import('../bin/single-node.js');
 const { openLocalStores } = await import('../bin/local-stores.js');
 const { parseConfig } = await import('../core/config.js');
-const { addDkimKey } = await import('../core/dkim/keys.js');
-const { hashPassword } = await import('../core/identity.js');
 const { createLogger } = await import('../core/log.js');
 const { operatorToken, tlsMaterial } = await import('../adapters/local/secrets.js');
 const { a, mx, startDnsServer } = await import('../test/helpers/dns-server.js');
 const { startClamd } = await import('../test/helpers/clamd.js');
 const { startRspamd } = await import('../test/helpers/rspamd.js');
-const { BODY_2K, line, median, startCountingSink } = await import('./support.js');
+const { BODY_2K, benchConfig, benchMailboxUser, line, median, startCountingSink } = await import('./support.js');
 
 const { values } = parseArgs({
   options: { messages: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' }, 'no-engines': { type: 'boolean', default: false } },
@@ -58,10 +56,7 @@ function message(index: number): Buffer {
 async function preload(config: ReturnType<typeof parseConfig>): Promise<void> {
   const stores = openLocalStores(config);
   try {
-    const tenant = await stores.configStore.createTenant('bench', { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0 });
-    await stores.configStore.addDomain(tenant.id, 'acme.test');
-    const user = await stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: 'alice@acme.test', domain: 'acme.test', passwordHash: await hashPassword('benchmark password') });
-    await addDkimKey(stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
+    const user = await benchMailboxUser(stores, 'alice@acme.test', 'benchmark password');
     for (let index = 0; index < N; index += 1) {
       const id = `BENCH${String(index).padStart(7, '0')}`;
       const raw = message(index);
@@ -69,9 +64,9 @@ async function preload(config: ReturnType<typeof parseConfig>): Promise<void> {
       const rcptTo = [`rcpt${index}@example.org`];
       const now = Date.now();
       await stores.blobs.put(blobKey, raw);
-      await stores.log.create({ id, tenantId: tenant.id, userId: user.id, identity: user.identity, mailFrom: 'alice@acme.test', rcptTo, size: raw.length, subject: `Pipeline benchmark message ${index}`, status: 'queued', receivedAt: now });
+      await stores.log.create({ id, tenantId: user.tenantId, userId: user.id, identity: user.identity, mailFrom: 'alice@acme.test', rcptTo, size: raw.length, subject: `Pipeline benchmark message ${index}`, status: 'queued', receivedAt: now });
       await stores.log.addEvent(id, 'received', { clientIp: '127.0.0.1', via: 'auth', size: raw.length, rcptCount: 1, tls: true });
-      await stores.queue.send('scan', JSON.stringify({ messageId: id, tenantId: tenant.id, userId: user.id, identity: user.identity, mailFrom: 'alice@acme.test', rcptTo, blobKey, size: raw.length, receivedAt: now, clientIp: '127.0.0.1', helo: 'bench.acme.test' }));
+      await stores.queue.send('scan', JSON.stringify({ messageId: id, tenantId: user.tenantId, userId: user.id, identity: user.identity, mailFrom: 'alice@acme.test', rcptTo, blobKey, size: raw.length, receivedAt: now, clientIp: '127.0.0.1', helo: 'bench.acme.test' }));
     }
   } finally {
     stores.close();
@@ -84,17 +79,7 @@ async function preload(config: ReturnType<typeof parseConfig>): Promise<void> {
 async function round(sink: Sink, dns: Dns, scanning: Record<string, unknown>): Promise<{ rate: number; sessions: number }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-pipeline-'));
   try {
-    const config = parseConfig({
-      dataDir,
-      hostname: 'relay.bench.test',
-      listenAddress: '127.0.0.1',
-      smtp: { port: 0, smtpsPort: 0, bouncePort: 0 },
-      http: { port: 0 },
-      dns: { servers: [dns.address] },
-      delivery: { relayHost: `127.0.0.1:${sink.port}` },
-      queue: { pollIntervalMs: 20 },
-      scanning,
-    });
+    const config = benchConfig(dataDir, dns.address, sink.port, { scanning });
     await preload(config);
     const before = sink.received();
     const sessionsBefore = sink.sessions();

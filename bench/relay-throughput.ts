@@ -10,12 +10,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import nodemailer from 'nodemailer';
 import { startNode } from '../bin/single-node.js';
-import { parseConfig } from '../core/config.js';
-import { addDkimKey } from '../core/dkim/keys.js';
-import { hashPassword } from '../core/identity.js';
 import { createLogger } from '../core/log.js';
 import { a, mx, startDnsServer } from '../test/helpers/dns-server.js';
 import { startSmtpSink } from '../test/helpers/smtp-sink.js';
+import { benchConfig, benchMailboxUser } from './support.js';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '300' }, concurrency: { type: 'string', default: '10' } } });
 const N = Number(values.messages);
@@ -54,21 +52,9 @@ async function main(): Promise<void> {
     const direct = await sendAll(sink.port);
     await sink.waitForMessages(N, 60_000);
 
-    const config = parseConfig({
-      dataDir,
-      listenAddress: '127.0.0.1',
-      smtp: { port: 0, smtpsPort: 0, bouncePort: 0 },
-      http: { port: 0 },
-      dns: { servers: [dns.address] },
-      delivery: { relayHost: `127.0.0.1:${sink.port}` },
-      queue: { pollIntervalMs: 20 },
-      policy: { reputation: { throttleScore: 1e9, rejectScore: 1e9 } },
-    });
+    const config = benchConfig(dataDir, dns.address, sink.port, { policy: { reputation: { throttleScore: 1e9, rejectScore: 1e9 } } });
     const node = await startNode(config, { logger: createLogger('bench', { level: 'error' }) });
-    const tenant = await node.stores.configStore.createTenant('bench', { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0 });
-    await node.stores.configStore.addDomain(tenant.id, 'acme.test');
-    await node.stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: 'alice@acme.test', domain: 'acme.test', passwordHash: await hashPassword(PASSWORD) });
-    await addDkimKey(node.stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
+    await benchMailboxUser(node.stores, 'alice@acme.test', PASSWORD);
 
     const rssBefore = process.memoryUsage().rss;
     const started = performance.now();

@@ -1,6 +1,10 @@
 // What the benchmarks share: postfix's smtp-sink counting what it receives (its -c counter, no
 // dumps: writing files would make the sink the bottleneck), medians, and the ratio lines.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { parseConfig, type Config } from '../core/config.js';
+import { addDkimKey } from '../core/dkim/keys.js';
+import { hashPassword, type OutgoingUser } from '../core/identity.js';
+import type { Stores } from '../core/ports/stores.js';
 import { freePort, waitForGreeting } from '../test/helpers/net.js';
 
 export interface CountingSink {
@@ -64,4 +68,31 @@ export const BODY_2K = 'Hello,\r\n\r\n' + 'This is a benchmark message of ordina
 
 export function line(label: string, value: string): string {
   return `${label.padEnd(50)} ${value}`;
+}
+
+/**
+ * The single node as the benchmarks run it: loopback, ports chosen by the system, the bench's DNS
+ * server, its sink as smarthost, a short poll interval; `extra` adds top-level sections.
+ */
+export function benchConfig(dataDir: string, dnsAddress: string, sinkPort: number, extra: Record<string, unknown> = {}): Config {
+  return parseConfig({
+    dataDir,
+    hostname: 'relay.bench.test',
+    listenAddress: '127.0.0.1',
+    smtp: { port: 0, smtpsPort: 0, bouncePort: 0 },
+    http: { port: 0 },
+    dns: { servers: [dnsAddress] },
+    delivery: { relayHost: `127.0.0.1:${sinkPort}` },
+    queue: { pollIntervalMs: 20 },
+    ...extra,
+  });
+}
+
+/** A tenant without limits serving acme.test, with a DKIM key, and `identity` as its mailbox user. */
+export async function benchMailboxUser(stores: Pick<Stores, 'configStore' | 'dkimKeys'>, identity: string, password: string): Promise<OutgoingUser> {
+  const tenant = await stores.configStore.createTenant('bench', { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0 });
+  await stores.configStore.addDomain(tenant.id, 'acme.test');
+  const user = await stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity, domain: 'acme.test', passwordHash: await hashPassword(password) });
+  await addDkimKey(stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
+  return user;
 }

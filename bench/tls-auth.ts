@@ -16,12 +16,9 @@ import { SMTPServer } from 'smtp-server';
 
 process.env.OUTPOST_LOG_LEVEL ??= 'error';
 const { startNode } = await import('../bin/single-node.js');
-const { parseConfig } = await import('../core/config.js');
-const { addDkimKey } = await import('../core/dkim/keys.js');
-const { hashPassword } = await import('../core/identity.js');
 const { createLogger } = await import('../core/log.js');
 const { a, mx, startDnsServer } = await import('../test/helpers/dns-server.js');
-const { BODY_2K, line, median, startCountingSink } = await import('./support.js');
+const { BODY_2K, benchConfig, benchMailboxUser, line, median, startCountingSink } = await import('./support.js');
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, connections: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' } } });
 const N = Number(values.messages);
@@ -86,22 +83,9 @@ async function main(): Promise<void> {
   const sink = await startCountingSink();
   const dns = await startDnsServer({ 'acme.test': [a('127.0.0.1')], 'example.org': [mx(10, 'mx.example.org')], 'mx.example.org': [a('127.0.0.1')] });
   const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-tls-'));
-  const config = parseConfig({
-    dataDir,
-    hostname: 'relay.bench.test',
-    listenAddress: '127.0.0.1',
-    smtp: { port: 0, smtpsPort: 0, bouncePort: 0 },
-    http: { port: 0 },
-    dns: { servers: [dns.address] },
-    delivery: { relayHost: `127.0.0.1:${sink.port}` },
-    queue: { pollIntervalMs: 20 },
-    policy: { reputation: { throttleScore: 1e9, rejectScore: 1e9 } },
-  });
+  const config = benchConfig(dataDir, dns.address, sink.port, { policy: { reputation: { throttleScore: 1e9, rejectScore: 1e9 } } });
   const node = await startNode(config, { logger: createLogger('bench', { level: 'error' }) });
-  const tenant = await node.stores.configStore.createTenant('bench', { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0 });
-  await node.stores.configStore.addDomain(tenant.id, 'acme.test');
-  await node.stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: USER, domain: 'acme.test', passwordHash: await hashPassword(PASSWORD) });
-  await addDkimKey(node.stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
+  await benchMailboxUser(node.stores, USER, PASSWORD);
   const bare = await startBareSink(await readFile(join(dataDir, 'tls', 'key.pem'), 'utf8'), await readFile(node.certPath, 'utf8'));
   const outpostRates: number[] = [];
   const bareRates: number[] = [];
