@@ -27,6 +27,12 @@ describe('with the default settings', () => {
     relay.assertAlive();
   });
 
+  it('survives clients that reset right after connecting, while the greeting is being written at once', async () => {
+    const clients = await Promise.all(Array.from({ length: 20 }, () => RudeClient.connect(relay.ports.submission)));
+    for (const client of clients) client.reset();
+    await relay.proveHealthy('after resets at the greeting');
+  });
+
   it('still pauses on the bounce listener: a client that talks first is answered 421 and closed', async () => {
     const client = await RudeClient.connect(relay.ports.bounce);
     client.write('EHLO impatient.test\r\n');
