@@ -9,10 +9,9 @@ import type { Clock, Resolver } from '../core/ports.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
 import { Poller } from '../adapters/local/poller.js';
-import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { DeliveryScheduler } from '../core/delivery/scheduler.js';
-import { makeScanHandler } from '../lambdas/scan/handler.js';
+import { makeScanHandler, scanHandlerDeps } from '../lambdas/scan/handler.js';
 import { makeOutgoingPreparer } from '../core/dkim/sign.js';
 import type { IngressPolicy } from '../core/policy/index.js';
 import type { MailHolds } from '../core/holds.js';
@@ -108,21 +107,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   );
 
   // scan: virus, spam, fingerprints; verdicts feed the abuse counters.
-  const scanHandler = makeScanHandler({
-    blobs: stores.blobs,
-    queue: stores.pipelineQueue,
-    log: stores.log,
-    config,
-    logger: createLogger('scan'),
-    clock,
-    ...enginesFromConfig(config.scanning),
-    fingerprints: stores.fingerprints,
-    quarantine: stores.quarantine,
-    settingsFor: (envelope) => settingsFor(envelope.userId),
-    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
-    holds,
-    metrics,
-  });
+  const scanHandler = makeScanHandler(scanHandlerDeps({ stores: { ...stores, queue: stores.pipelineQueue }, config, policy, holds, settingsFor, metrics }));
   poller('scan', async (event) => {
     const response = await scanHandler(event);
     nudge('deliver');

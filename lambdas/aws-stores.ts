@@ -31,7 +31,6 @@ import { S3BlobStore } from '../adapters/aws/s3-blob-store.js';
 import { SesIdentities } from '../adapters/aws/ses-identities.js';
 import { SesMailer } from '../adapters/aws/ses-mailer.js';
 import { createResolver } from '../adapters/local/dns.js';
-import { enginesFromConfig } from '../adapters/scan/from-config.js';
 import { makeHardBounceReaction, type HardBounceReaction } from '../core/app/hard-bounce.js';
 import { preparedAndRecorded } from '../core/app/prepare-outgoing.js';
 import { recordingProviderIds } from '../core/app/record-provider-ids.js';
@@ -46,7 +45,7 @@ import { userSettings } from '../core/stores.js';
 import { suppressHardBounce } from '../core/suppression.js';
 import { createListeners } from '../smtp-ec2/listeners.js';
 import { lockEventMetrics } from './lock-metrics.js';
-import { scanStartupWarnings } from './scan/handler.js';
+import { scanHandlerDeps, scanStartupWarnings } from './scan/handler.js';
 import { SqsQueue } from '../adapters/aws/sqs-queue.js';
 import { tableNames } from '../adapters/aws/tables.js';
 import { loadConfig, type Config } from '../core/config.js';
@@ -210,24 +209,9 @@ async function secretString(wiring: Pick<AwsWiring, 'clients' | 'env'>, secretId
 /** The scan stage's dependencies: stores, the engines at OUTPOST_CLAMD / OUTPOST_RSPAMD_URL. */
 export async function scanDeps(metrics: EntryMetrics, options: AwsDepsOptions = {}): Promise<ScanHandlerDeps> {
   const { stores, config, holds, policy, settingsFor } = awsWiring(metrics, options);
-  const logger = createLogger('scan');
-  const engines = enginesFromConfig(config.scanning);
-  for (const warning of scanStartupWarnings(engines)) logger.warn(warning);
-  return {
-    blobs: stores.blobs,
-    queue: stores.queue,
-    log: stores.log,
-    config,
-    logger,
-    clock: stores.clock,
-    ...engines,
-    fingerprints: stores.fingerprints,
-    quarantine: stores.quarantine,
-    settingsFor: (envelope) => settingsFor(envelope.userId),
-    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
-    holds,
-    metrics,
-  };
+  const deps = scanHandlerDeps({ stores, config, policy, holds, settingsFor, metrics });
+  for (const warning of scanStartupWarnings(deps)) deps.logger.warn(warning);
+  return deps;
 }
 
 export type DeliveryMode = 'ses' | 'smarthost' | 'mx';

@@ -9,7 +9,10 @@
 //                 unscanned, never left to the dead-letter queue in silence.
 import type { Symbol } from '../../core/checks/check.js';
 import type { Config } from '../../core/config.js';
-import { errorMessage } from '../../core/log.js';
+import type { IngressPolicy } from '../../core/policy/index.js';
+import type { Stores } from '../../core/ports/stores.js';
+import { enginesFromConfig } from '../../adapters/scan/from-config.js';
+import { createLogger, errorMessage } from '../../core/log.js';
 import { startTimer, type MetricRecorder } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
 import type { UserSettings } from '../../core/settings.js';
@@ -68,6 +71,36 @@ export interface ScanHandlerDeps {
   holds?: HoldCheck;
   /** Where the scan's duration is recorded (the single node's /metrics, EMF on AWS). */
   metrics?: MetricRecorder;
+}
+
+/**
+ * The scan stage's dependencies from one backend's stores, with the engines the configuration
+ * names: what the single node's pipeline and the scan Lambda both hand to makeScanHandler.
+ */
+export function scanHandlerDeps(wiring: {
+  stores: Pick<Stores, 'blobs' | 'queue' | 'log' | 'fingerprints' | 'quarantine' | 'clock'>;
+  config: Config;
+  policy: Pick<IngressPolicy, 'recordAbuse'>;
+  holds: HoldCheck;
+  settingsFor(userId: string): Promise<UserSettings>;
+  metrics?: MetricRecorder;
+}): ScanHandlerDeps {
+  const { stores, config, policy, holds, settingsFor } = wiring;
+  return {
+    blobs: stores.blobs,
+    queue: stores.queue,
+    log: stores.log,
+    config,
+    logger: createLogger('scan'),
+    clock: stores.clock,
+    ...enginesFromConfig(config.scanning),
+    fingerprints: stores.fingerprints,
+    quarantine: stores.quarantine,
+    settingsFor: (envelope) => settingsFor(envelope.userId),
+    onAbuse: (envelope, kind, symbols) => policy.recordAbuse(envelope.clientIp, envelope.userId, symbols, kind),
+    holds,
+    ...(wiring.metrics ? { metrics: wiring.metrics } : {}),
+  };
 }
 
 /** Warnings to print at start when scanning runs with less than real engines. */
