@@ -12,7 +12,8 @@
 //   an IP user for 127.0.0.1 with limits set high, every admission check of the default
 //   configuration, durable before 250, the pipeline running and delivering to an smtp-sink
 //   smarthost (OUTPOST_RELAY_HOST). Between rounds the bench waits for its queue to drain, so
-//   that each round starts alike; the queue absorbs the burst within a round.
+//   that each round starts alike (every server's burst waits for it, so that no server shares
+//   the machine with Outpost's deliveries); the queue absorbs the burst within a round.
 // - Haraka (HARAKA_VERSION, installed on demand into bench/.haraka/, never a dependency of
 //   Outpost), single process, with its queue/discard plugin: it accepts and throws away.
 // - postfix's smtp-sink: C, stores nothing: the ceiling of the machine and of smtp-source.
@@ -233,7 +234,9 @@ async function main(): Promise<void> {
         // Alternate the order from round to round, so no server always runs first.
         const order = round % 2 === 0 ? servers : [...servers].reverse();
         for (const server of order) {
-          await server.settle?.();
+          // Every server waits for Outpost's queue to drain, not only Outpost: its pipeline
+          // delivering the previous burst would otherwise take CPU from the next server's burst.
+          for (const each of servers) await each.settle?.();
           const rate = await burst(server, reuse);
           const key = `${server.name}|${reuse}`;
           rates.set(key, [...(rates.get(key) ?? []), rate]);
