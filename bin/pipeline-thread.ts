@@ -16,6 +16,11 @@ export type RelayMessage = { kind: 'nudge'; queue: string } | { kind: 'stop' };
 export type PipelineMessage =
   | { kind: 'started' }
   | { kind: 'stopped' }
+  /** The metrics the worker counted in one turn of its event loop, in order. */
+  | { kind: 'metrics'; events: MetricEvent[] };
+
+/** One count or observation, as it crosses to the relay's thread. */
+export type MetricEvent =
   | { kind: 'metric'; name: CounterName; labels: Record<string, string>; by: number }
   | { kind: 'observe'; name: HistogramName; seconds: number; labels: Record<string, string> };
 
@@ -44,8 +49,12 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     worker = current;
     current.on('message', (message: PipelineMessage) => {
       // Names and labels come from the same table on both threads (core/metric-names.ts).
-      if (message.kind === 'metric') (metrics.inc as (name: CounterName, labels: Record<string, string>, by: number) => void)(message.name, message.labels, message.by);
-      if (message.kind === 'observe') (metrics.observe as (name: HistogramName, seconds: number, labels: Record<string, string>) => void)(message.name, message.seconds, message.labels);
+      if (message.kind === 'metrics') {
+        for (const event of message.events) {
+          if (event.kind === 'metric') (metrics.inc as (name: CounterName, labels: Record<string, string>, by: number) => void)(event.name, event.labels, event.by);
+          else (metrics.observe as (name: HistogramName, seconds: number, labels: Record<string, string>) => void)(event.name, event.seconds, event.labels);
+        }
+      }
       if (message.kind === 'started') logger.info('pipeline worker thread started', { threadId: current.threadId });
       if (message.kind === 'stopped') stopped?.();
     });

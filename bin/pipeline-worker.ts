@@ -14,7 +14,7 @@ import { openLocalStores } from './local-stores.js';
 import { buildPipeline } from './pipeline.js';
 import { niceThisThread } from './thread-priority.js';
 import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
-import type { PipelineMessage, RelayMessage } from './pipeline-thread.js';
+import type { MetricEvent, PipelineMessage, RelayMessage } from './pipeline-thread.js';
 
 const port = parentPort;
 if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
@@ -23,10 +23,22 @@ const logger = createLogger('pipeline');
 // As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
 logUnhandledRejections(logger);
 const post = (message: PipelineMessage): void => port.postMessage(message);
-// The worker's metrics go to the relay's thread, which serves /metrics.
+// The worker's metrics go to the relay's thread, which serves /metrics: those of one turn of the
+// event loop in one message (a delivered message counts half a dozen), not one message each.
+let metricEvents: MetricEvent[] = [];
+const count = (event: MetricEvent): void => {
+  metricEvents.push(event);
+  if (metricEvents.length === 1) setImmediate(flushMetrics);
+};
+function flushMetrics(): void {
+  if (metricEvents.length === 0) return;
+  const events = metricEvents;
+  metricEvents = [];
+  post({ kind: 'metrics', events });
+}
 const metrics: MetricRecorder = {
-  inc: (name, ...args) => post({ kind: 'metric', name, ...incArgs(args) }),
-  observe: (name, seconds, labels) => post({ kind: 'observe', name, seconds, labels: (labels ?? {}) as Record<string, string> }),
+  inc: (name, ...args) => count({ kind: 'metric', name, ...incArgs(args) }),
+  observe: (name, seconds, labels) => count({ kind: 'observe', name, seconds, labels: (labels ?? {}) as Record<string, string> }),
 };
 
 // Below the SMTP sessions: under a burst they come first, and the queue absorbs the difference.
@@ -57,6 +69,7 @@ port.on('message', (message: RelayMessage) => {
       .catch((error: unknown) => logger.error('pipeline stop failed', { error: errorMessage(error) }))
       .finally(() => {
         stores.close();
+        flushMetrics();
         post({ kind: 'stopped' });
         port.close();
       });

@@ -69,6 +69,14 @@ describe('the pipeline in a worker thread', () => {
     }
     const started = lines.find((line) => line.message === 'pipeline worker thread started');
     expect(started?.threadId).toBeGreaterThan(0);
+    // The worker's counts and observations reach the relay's /metrics (sent a turn's worth at a time).
+    const metrics = async (): Promise<string> => {
+      const response = await fetch(`http://127.0.0.1:${running.ports.http}/metrics`, { headers: { authorization: `Bearer ${running.operatorToken.token}` } });
+      return response.text();
+    };
+    const deliveries = async () => (await metrics()).split('\n').find((line) => line.startsWith('outpost_delivery_attempt_duration_seconds_count') && line.endsWith(' 3'));
+    expect(await waitFor('three delivery attempts on /metrics', deliveries, 10_000)).toBeDefined();
+    expect((await metrics()).split('\n').find((line) => line.startsWith('outpost_scan_duration_seconds_count'))).toMatch(/ 3$/);
     await running.stop();
     node = undefined;
     // Stopped on request, not died: no restart.
