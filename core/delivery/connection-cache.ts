@@ -11,6 +11,7 @@
 // included (the scheduler's slots bound the busy ones; an idle one is closed before a new one
 // opens beyond the bound).
 import { Readable } from 'node:stream';
+import { Socket } from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { Logger } from '../ports.js';
 import { errorMessage } from '../log.js';
@@ -88,6 +89,7 @@ class OutboundSession {
         else resolve();
       });
     });
+    this.sendAtOnce();
     if (!auth) return;
     await new Promise<void>((resolve, reject) => {
       this.fail = reject;
@@ -128,6 +130,17 @@ class OutboundSession {
       });
     });
     return { done, dataStarted: () => started };
+  }
+
+  /**
+   * Turns Nagle's algorithm off on the session's socket (nodemailer leaves it on). The message's
+   * last segment (the end-of-data dot) otherwise waits for the acknowledgement of the one before,
+   * which the receiver delays by up to 40 ms: every message over the session waited that long,
+   * and ten sessions to a smarthost carried at most 160 messages a second.
+   */
+  private sendAtOnce(): void {
+    const socket: unknown = Reflect.get(this.connection, '_socket');
+    if (socket instanceof Socket) socket.setNoDelay(true);
   }
 
   /** Ends the session politely (QUIT) when it is still open, else at once. */

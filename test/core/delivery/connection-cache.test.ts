@@ -1,7 +1,8 @@
 // Outbound sessions are reused per destination: counted at a proxy in front of postfix's
 // smtp-sink, N messages to one destination take fewer sessions than N, never more at once than
 // delivery.destinationConcurrency, and a cached session that died loses no message.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Socket } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig, type Config } from '../../../core/config.js';
 import { deliverEnvelope, type DeliveryOptions } from '../../../core/delivery/deliver.js';
 import { DeliveryScheduler } from '../../../core/delivery/scheduler.js';
@@ -72,6 +73,19 @@ describe('outbound connection reuse (smtp-sink behind a counting proxy)', () => 
     expect(received.map((mail) => mail.rcptTo[0]).sort()).toEqual(Array.from({ length: 20 }, (_, index) => `bob${index}@dest.test`).sort());
     expect(proxy.connections).toBe(1);
     expect(scheduler?.connections.stats()).toMatchObject({ opened: 1, reused: 19 });
+  });
+
+  it("turns Nagle's algorithm off on the outbound socket, so the end-of-data dot does not wait for a delayed acknowledgement", async () => {
+    const noDelay = vi.spyOn(Socket.prototype, 'setNoDelay');
+    try {
+      expect(await deliver(0, options())).toBe('delivered');
+      const outbound = noDelay.mock.contexts.filter((socket): socket is Socket => socket instanceof Socket && socket.remotePort === proxy.port);
+      const calls = noDelay.mock.calls.filter((_, index) => outbound.includes(noDelay.mock.contexts[index] as Socket));
+      expect(calls.length).toBeGreaterThan(0);
+      expect(calls.every(([enable]) => enable === undefined || enable === true)).toBe(true);
+    } finally {
+      noDelay.mockRestore();
+    }
   });
 
   it('opens a session per message when reuse is off (connectionIdleSeconds 0)', async () => {
