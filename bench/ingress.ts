@@ -18,11 +18,14 @@
 //   Outpost), single process, with its queue/discard plugin: it accepts and throws away.
 // - postfix's smtp-sink: C, stores nothing: the ceiling of the machine and of smtp-source.
 //
+// Each burst also reads the CPU time of the server's process (all threads, /proc on Linux) and
+// prints it per message: a server can be slow because it waits, or because it works.
+//
 // --profile DIR runs Outpost under `node --cpu-prof` and leaves the .cpuprofile in DIR, with a
 // summary of the functions with the most self time.
 import Database from 'better-sqlite3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +68,42 @@ interface Server {
   /** Called before each round: waits until the server is idle again. */
   settle?(): Promise<void>;
   stop(): Promise<void>;
+  /** The server's process, whose CPU time each burst measures (Linux /proc). */
+  pid?: number;
+}
+
+/** CPU seconds used so far by each thread of `pid` (utime + stime), by thread id; empty where /proc cannot tell. */
+function threadCpuSeconds(pid: number): Map<number, number> {
+  const seconds = new Map<number, number>();
+  const ticks = 100; // USER_HZ: /proc counts in hundredths of a second on Linux.
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        // The fields after "pid (comm) ": utime and stime are the 12th and 13th of them.
+        const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        seconds.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / ticks);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    // No /proc (not Linux), or the process is gone.
+  }
+  return seconds;
+}
+
+/** CPU a burst cost the server, per message: its whole process and its main thread, in ms. */
+interface BurstCpu {
+  totalMs: number;
+  mainMs: number;
+}
+
+function cpuPerMessage(pid: number, before: Map<number, number>, after: Map<number, number>, messages: number): BurstCpu | undefined {
+  if (before.size === 0 || after.size === 0) return undefined;
+  let total = 0;
+  for (const [tid, seconds] of after) total += seconds - (before.get(tid) ?? 0);
+  const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+  return { totalMs: (total * 1000) / messages, mainMs: (main * 1000) / messages };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -98,7 +137,7 @@ async function startSink(name: string): Promise<Server> {
   const child = spawn(SMTP_SINK, [...(asRoot ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collect(child);
   await waitForGreeting(name, port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited: ${output()}`) });
-  return { name, port, stop: () => stopChild(child) };
+  return { name, port, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** Haraka, installed into bench/.haraka on first use (npm install --prefix … --no-save). */
@@ -135,6 +174,7 @@ async function startHaraka(): Promise<Server> {
   return {
     name: `Haraka ${HARAKA_VERSION} (discard)`,
     port,
+    pid: child.pid,
     stop: async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
@@ -172,6 +212,7 @@ async function startOutpost(smarthost: Server, dnsAddress: string): Promise<Serv
   return {
     name: 'Outpost',
     port: ports.submission,
+    pid: child.pid,
     async settle() {
       const until = Date.now() + 300_000;
       while (backlog() > 0 && Date.now() < until) await sleep(500);
@@ -229,6 +270,7 @@ async function main(): Promise<void> {
       started.push(servers[servers.length - 1] as Server);
     }
     const rates = new Map<string, number[]>();
+    const cpus = new Map<string, BurstCpu[]>();
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const reuse of [true, false]) {
         // Alternate the order from round to round, so no server always runs first.
@@ -237,10 +279,14 @@ async function main(): Promise<void> {
           // Every server waits for Outpost's queue to drain, not only Outpost: its pipeline
           // delivering the previous burst would otherwise take CPU from the next server's burst.
           for (const each of servers) await each.settle?.();
+          const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
           const rate = await burst(server, reuse);
+          const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES) : undefined;
+          if (cpu) cpus.set(`${server.name}|${reuse}`, [...(cpus.get(`${server.name}|${reuse}`) ?? []), cpu]);
           const key = `${server.name}|${reuse}`;
           rates.set(key, [...(rates.get(key) ?? []), rate]);
-          process.stderr.write(`round ${round + 1} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s\n`);
+          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)})` : '';
+          process.stderr.write(`round ${round + 1} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
         }
       }
     }
@@ -256,6 +302,17 @@ async function main(): Promise<void> {
     const haraka = servers.find((server) => server.name.startsWith('Haraka'));
     if (outpost && haraka) {
       out.push(`| **Outpost / Haraka** | **${(med(outpost, true) / med(haraka, true)).toFixed(2)}×** | **${(med(outpost, false) / med(haraka, false)).toFixed(2)}×** |`);
+    }
+    // CPU per message: how much of the machine each message costs, whatever the rate was.
+    const cpuCell = (server: Server, reuse: boolean): string => {
+      const runs = cpus.get(`${server.name}|${reuse}`) ?? [];
+      if (runs.length === 0) return '—';
+      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)})`;
+    };
+    const measured = servers.filter((server) => (cpus.get(`${server.name}|true`) ?? []).length > 0);
+    if (measured.length > 0) {
+      out.push('', 'CPU time of the server\'s process per message during the burst (all its threads), median:', '', '| server | connection reuse (-d) | new connection per message |', '|---|---|---|');
+      for (const server of measured) out.push(`| ${server.name} | ${cpuCell(server, true)} | ${cpuCell(server, false)} |`);
     }
     process.stdout.write(out.join('\n') + '\n');
   } finally {
