@@ -23,21 +23,17 @@
 //
 // --profile DIR runs Outpost under `node --cpu-prof` and leaves the .cpuprofile in DIR, with a
 // summary of the functions with the most self time.
-import Database from 'better-sqlite3';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { collect, exited, startOutpostChild, stopChild, threadCpuSeconds } from './outpost-child.js';
 import { summariseProfileFile } from './profile-summary.js';
-import { openLocalStores } from '../bin/local-stores.js';
-import { parseConfig } from '../core/config.js';
-import { parseIdentity } from '../core/identity.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
 import { freePort, waitForGreeting } from '../test/helpers/net.js';
-import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
 
 const HARAKA_VERSION = '3.3.4';
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -72,26 +68,6 @@ interface Server {
   pid?: number;
 }
 
-/** CPU seconds used so far by each thread of `pid` (utime + stime), by thread id; empty where /proc cannot tell. */
-function threadCpuSeconds(pid: number): Map<number, number> {
-  const seconds = new Map<number, number>();
-  const ticks = 100; // USER_HZ: /proc counts in hundredths of a second on Linux.
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        // The fields after "pid (comm) ": utime and stime are the 12th and 13th of them.
-        const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-        seconds.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / ticks);
-      } catch {
-        // The thread ended meanwhile.
-      }
-    }
-  } catch {
-    // No /proc (not Linux), or the process is gone.
-  }
-  return seconds;
-}
-
 /** CPU a burst cost the server, per message: its whole process and its main thread, in ms. */
 interface BurstCpu {
   totalMs: number;
@@ -106,29 +82,6 @@ function cpuPerMessage(pid: number, before: Map<number, number>, after: Map<numb
   return { totalMs: (total * 1000) / messages, mainMs: (main * 1000) / messages };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = exited(child);
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await done;
-  clearTimeout(timer);
-}
-
-function collect(child: ChildProcess): () => string {
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.on('error', (error) => (output += `\n${error.message}`));
-  return () => output;
-}
 
 async function startSink(name: string): Promise<Server> {
   const port = await freePort();
@@ -182,50 +135,6 @@ async function startHaraka(): Promise<Server> {
   };
 }
 
-async function startOutpost(smarthost: Server, dnsAddress: string): Promise<Server> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-ingress-'));
-  const ports = { ...(await relayPorts()), dns: dnsAddress };
-  const configFile = join(dataDir, 'outpost.config.json');
-  // Limits set high, not off: every RCPT still reserves in the per-minute, per-hour and
-  // distinct-recipients-per-day windows.
-  await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 } }));
-  const stores = openLocalStores(parseConfig({ dataDir }));
-  try {
-    const tenant = await stores.configStore.createTenant('bench');
-    await stores.configStore.addDomain(tenant.id, 'acme.test');
-    await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity('127.0.0.1'), passwordHash: null });
-  } finally {
-    stores.close();
-  }
-  const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${smarthost.port}`, OUTPOST_LOG_LEVEL: 'error' });
-  const nodeFlags = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
-  const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'outpost.js'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  const deadline = Date.now() + 60_000;
-  while (!output().includes('Outpost single node is running')) {
-    if (child.exitCode !== null) throw new Error(`outpost start exited ${child.exitCode}: ${output()}`);
-    if (Date.now() > deadline) throw new Error(`outpost start did not come up: ${output()}`);
-    await sleep(50);
-  }
-  const db = new Database(join(dataDir, 'outpost.db'), { readonly: true });
-  const backlog = () => (db.prepare('SELECT COUNT(*) AS n FROM queue_messages').get() as { n: number }).n;
-  return {
-    name: 'Outpost',
-    port: ports.submission,
-    pid: child.pid,
-    async settle() {
-      const until = Date.now() + 300_000;
-      while (backlog() > 0 && Date.now() < until) await sleep(500);
-    },
-    async stop() {
-      db.close();
-      await stopChild(child);
-      if (child.exitCode !== 0) process.stderr.write(`outpost exited ${child.exitCode}: ${output().slice(-2000)}\n`);
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 /** One burst: smtp-source's wall time, in msg/s. Any refusal makes smtp-source exit non-zero. */
 async function burst(server: Server, reuse: boolean): Promise<number> {
   const args = ['-s', String(SESSIONS), '-l', String(SIZE), '-m', String(MESSAGES), '-M', 'client.bench.test', '-f', 'bulk@acme.test', '-t', 'rcpt@example.org', ...(reuse ? ['-d'] : []), `127.0.0.1:${server.port}`];
@@ -263,7 +172,8 @@ async function main(): Promise<void> {
       if (name === 'outpost') {
         const smarthost = await startSink('smarthost');
         started.push(smarthost);
-        servers.push(await startOutpost(smarthost, dns.address));
+        const nodeFlags = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+        servers.push({ name: 'Outpost', ...(await startOutpostChild({ smarthostPort: smarthost.port, dnsAddress: dns.address, nodeFlags })) });
       } else if (name === 'haraka') servers.push(await startHaraka());
       else if (name === 'smtp-sink') servers.push({ ...(await startSink('smtp-sink')), name: 'postfix smtp-sink' });
       else throw new Error(`unknown server ${name}`);

@@ -1,0 +1,115 @@
+// Outpost as the benchmarks that drive it over the network start it: `outpost start` as a child
+// process (as an operator runs it, as test/helpers/relay-process.ts starts it), on a fresh data
+// folder with an IP user for 127.0.0.1 whose limits are set high but on, delivering to a given
+// smarthost; and the CPU time of a process's threads, read from /proc (Linux).
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openLocalStores } from '../bin/local-stores.js';
+import { parseConfig } from '../core/config.js';
+import { parseIdentity } from '../core/identity.js';
+import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await done;
+  clearTimeout(timer);
+}
+
+export function collect(child: ChildProcess): () => string {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.on('error', (error) => (output += `\n${error.message}`));
+  return () => output;
+}
+
+/** CPU seconds used so far by each thread of `pid` (utime + stime), by thread id; empty where /proc cannot tell. */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const seconds = new Map<number, number>();
+  const ticks = 100; // USER_HZ: /proc counts in hundredths of a second on Linux.
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        // The fields after "pid (comm) ": utime and stime are the 12th and 13th of them.
+        const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        seconds.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / ticks);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    // No /proc (not Linux), or the process is gone.
+  }
+  return seconds;
+}
+
+export interface OutpostChild {
+  /** The submission port (plain SMTP, then STARTTLS; the IP user needs no AUTH). */
+  port: number;
+  pid: number | undefined;
+  /** Waits until the queue is empty (at most five minutes). */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`; `nodeFlags` go to node (e.g. --cpu-prof). */
+export async function startOutpostChild(options: { smarthostPort: number; dnsAddress: string; nodeFlags?: string[] }): Promise<OutpostChild> {
+  const { smarthostPort, dnsAddress } = options;
+  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-ingress-'));
+  const ports = { ...(await relayPorts()), dns: dnsAddress };
+  const configFile = join(dataDir, 'outpost.config.json');
+  // Limits set high, not off: every RCPT still reserves in the per-minute, per-hour and
+  // distinct-recipients-per-day windows.
+  await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 } }));
+  const stores = openLocalStores(parseConfig({ dataDir }));
+  try {
+    const tenant = await stores.configStore.createTenant('bench');
+    await stores.configStore.addDomain(tenant.id, 'acme.test');
+    await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity('127.0.0.1'), passwordHash: null });
+  } finally {
+    stores.close();
+  }
+  const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${smarthostPort}`, OUTPOST_LOG_LEVEL: 'error' });
+  const nodeFlags = options.nodeFlags ?? [];
+  const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'outpost.js'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const deadline = Date.now() + 60_000;
+  while (!output().includes('Outpost single node is running')) {
+    if (child.exitCode !== null) throw new Error(`outpost start exited ${child.exitCode}: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`outpost start did not come up: ${output()}`);
+    await sleep(50);
+  }
+  const db = new Database(join(dataDir, 'outpost.db'), { readonly: true });
+  const backlog = () => (db.prepare('SELECT COUNT(*) AS n FROM queue_messages').get() as { n: number }).n;
+  return {
+    port: ports.submission,
+    pid: child.pid,
+    async settle() {
+      const until = Date.now() + 300_000;
+      while (backlog() > 0 && Date.now() < until) await sleep(500);
+    },
+    async stop() {
+      db.close();
+      await stopChild(child);
+      if (child.exitCode !== 0) process.stderr.write(`outpost exited ${child.exitCode}: ${output().slice(-2000)}\n`);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
