@@ -4,7 +4,7 @@
 // - A 64-bit simhash over the words and 3-word shingles of the normalised body text: near-duplicate texts (a
 //   name or a number changed) differ in few bits, so known spam matches within a Hamming distance.
 // - Bulk: the same fingerprint sent by many different identities within a window is a campaign.
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { md5Prefix } from './md5-prefix.js';
 export type { BlockedHash, FingerprintStore, FuzzyMatch, HashSource } from '../ports/fingerprints.js';
 
@@ -31,13 +31,6 @@ export function normaliseWords(text: string): string[] {
 
 const SHINGLE = 3;
 
-/** md5-prefix.ts reads the message as the host's 32-bit words: MD5's are little-endian. */
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
-function opensslMd5Prefix(feature: string): { high: number; low: number } {
-  const digest = hash('md5', feature, 'buffer');
-  return { high: digest.readUInt32BE(0), low: digest.readUInt32BE(4) };
-}
 
 /**
  * Words a fingerprint is made of, at most: the simhash costs about 130 hash-bit steps a word, so
@@ -58,7 +51,7 @@ export function fuzzyFingerprint(text: string, minWords: number): string | null 
   for (const feature of features) {
     // The first 64 bits of the feature's MD5, big-endian, as two 32-bit halves (BigInt shifts
     // cost ten times more); in JavaScript, a third of the cost of a call into OpenSSL each.
-    const { high, low } = LITTLE_ENDIAN ? md5Prefix(feature) : opensslMd5Prefix(feature);
+    const { high, low } = md5Prefix(feature);
     for (let bit = 0; bit < 32; bit++) {
       weights[bit] = (weights[bit] ?? 0) + ((low >>> bit) & 1) * 2 - 1;
       weights[bit + 32] = (weights[bit + 32] ?? 0) + ((high >>> bit) & 1) * 2 - 1;

@@ -4,22 +4,28 @@
 // the digest itself does. The result is MD5 exactly (RFC 1321), so fingerprints stay comparable
 // with those stored before; only the first 64 bits are returned, as the simhash uses them.
 
+import { hash } from 'node:crypto';
+
 /** Per-round shift amounts and the sine-derived constants of RFC 1321. */
 const S = Int32Array.from([7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21]);
 const K = Int32Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32) | 0);
 
-/** The message, padded, as little-endian 32-bit words; grown when a longer feature comes. */
-let words = new Int32Array(16);
-let bytes = new Uint8Array(words.buffer);
+/**
+ * Longest text (UTF-16 units) hashed here; longer ones (a word of thousands of letters) go to
+ * OpenSSL, where the call costs nothing next to the hashing, so that the buffer below stays small
+ * instead of growing to the largest token any message ever had.
+ */
+const MAX_TEXT_UNITS = 1024;
+
+/** The words below are the host's: MD5 reads little-endian ones (every platform Node runs on but a few). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** The message, padded, as little-endian 32-bit words: room for MAX_TEXT_UNITS in UTF-8, the padding and the length. */
+const words = new Int32Array((Math.ceil((MAX_TEXT_UNITS * 3 + 9) / 64) * 64) / 4);
+const bytes = new Uint8Array(words.buffer);
 
 /** The UTF-8 bytes of `text` into `bytes` (surrogate pairs as one code point, lone ones as U+FFFD, as Buffer.from does); returns their count. */
 function encodeUtf8(text: string): number {
-  // At most 3 bytes per UTF-16 unit, plus the padding and the length.
-  const needed = Math.ceil((text.length * 3 + 9) / 64) * 64;
-  if (needed > bytes.length) {
-    words = new Int32Array(needed / 4);
-    bytes = new Uint8Array(words.buffer);
-  }
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     let code = text.charCodeAt(i);
@@ -57,6 +63,10 @@ function encodeUtf8(text: string): number {
  * `digest.readUInt32BE(0)` and `digest.readUInt32BE(4)` would read them).
  */
 export function md5Prefix(text: string): { high: number; low: number } {
+  if (text.length > MAX_TEXT_UNITS || !LITTLE_ENDIAN) {
+    const digest = hash('md5', text, 'buffer');
+    return { high: digest.readUInt32BE(0), low: digest.readUInt32BE(4) };
+  }
   const length = encodeUtf8(text);
   const blocks = Math.floor((length + 8) / 64) + 1;
   bytes.fill(0, length, blocks * 64);

@@ -53,8 +53,14 @@ describe('md5Prefix', () => {
       if (ours.high !== theirs.high || ours.low !== theirs.low) mismatches.push(JSON.stringify(text));
     }
     expect(mismatches).toEqual([]);
-    // After a long string grew the buffer, a short one must not see its leftovers.
-    md5Prefix('y'.repeat(5000));
+    // After a long string, a short one must not see its leftovers.
+    md5Prefix('y'.repeat(1000));
     expect(md5Prefix('short')).toEqual(expected('short'));
+  });
+
+  it('hashes texts up to its buffer and past it (a token of thousands of letters) alike', () => {
+    for (const text of ['a'.repeat(1023), 'a'.repeat(1024), 'a'.repeat(1025), '語'.repeat(1024), '語'.repeat(1025), '\u{1F600}'.repeat(512), 'b'.repeat(1_000_000)]) {
+      expect(md5Prefix(text), `${text.length} units`).toEqual(expected(text));
+    }
   });
 });
