@@ -115,6 +115,7 @@ export const configSchema = z
         pipelineNice: z.number().int().min(0).max(19).default(10).describe('Scheduling niceness of the pipeline\'s worker thread (Linux; 0 to 19, higher yields more): under a burst the SMTP sessions come first and the queue absorbs the difference, and an idle relay still gives the pipeline whole cores. 0 shares the CPU evenly.'),
         pipelineWorker: z.boolean().default(true).describe('Run the single node\'s pipeline (scan, DKIM signing, delivery, bounces) in a worker thread with its own database connection, so that it uses a second core and never holds up the SMTP sessions; false runs it on the relay\'s own thread.'),
         inlineBodyBytes: z.number().int().min(0).default(256 * 1024).describe('Messages up to this size (Received header included) are stored by the single node in its database, in the commit that queues them (one fsync for many messages), instead of a file each; larger ones go to a file under blobs/. Each session in DATA holds up to this much in memory. 0 stores every message in a file. Not used on AWS (S3).'),
+        inlineBodyMemoryBytes: z.number().int().min(0).default(64 * 1024 * 1024).describe('Most bytes of such small messages all sessions hold in memory at once, from DATA until their commit; a message that would go past it is stored in a file, as a large one is. Bounds the memory a flood of sessions can take with messages just under inlineBodyBytes.'),
       })
       .strict()
       .prefault({}),

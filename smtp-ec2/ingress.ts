@@ -25,7 +25,7 @@ import { closeSmtp, listenSmtp } from './listen.js';
 import './record-deadline.js';
 import { guardHooks, logListenerErrors, onSessionFailure } from './session-guard.js';
 import { SessionCaps } from './session-caps.js';
-import { keepSmallOrSpill } from './small-message.js';
+import { keepSmallOrSpill, MemoryBudget } from './small-message.js';
 
 /** The policy the ingress consults; core/policy provides it. Every member is optional. */
 export interface IngressPolicy {
@@ -143,9 +143,12 @@ export class Ingress {
   private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
   /** The IP user of a client address, cached briefly: asked on every MAIL FROM without AUTH. */
   private readonly findIpUser: (ip: string) => Promise<OutgoingUser | undefined>;
+  /** Bytes of small messages held in memory until their commit, across sessions (queue.inlineBodyMemoryBytes). */
+  readonly inMemory: MemoryBudget;
 
   constructor(private readonly deps: IngressDeps) {
     this.findIpUser = cachedIpUserLookup(deps.configStore);
+    this.inMemory = new MemoryBudget(deps.config.queue.inlineBodyMemoryBytes);
     const { smtp } = deps.config;
     const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };
     this.caps = { submission: new SessionCaps(caps), submissions: new SessionCaps(caps) };
@@ -436,11 +439,14 @@ export class Ingress {
 
     const inlineLimit = this.deps.recordsContent && this.deps.recordAccepted ? config.queue.inlineBodyBytes : 0;
 
+    // The bytes this message holds of the memory budget, given back once it is committed or refused.
+    let heldInMemory = 0;
     (async () => {
       // A small message stays in memory until the commit that queues it; the rest is written now.
       let content: Buffer | undefined;
-      if (inlineLimit > 0) content = await keepSmallOrSpill(inspector, inlineLimit, (whole) => this.deps.blobs.putStream(blobKey, whole));
+      if (inlineLimit > 0) content = await keepSmallOrSpill(inspector, inlineLimit, (whole) => this.deps.blobs.putStream(blobKey, whole), this.inMemory);
       else await this.deps.blobs.putStream(blobKey, inspector);
+      heldInMemory = content?.length ?? 0;
       const size = inspector.bytes - received;
       const facts: DataFacts = { ...mailFacts, now: clock.now(), rcptTo: rcpts, size, headerFrom: inspector.fromHeaders() };
       const refuse = async (result: CheckResult): Promise<never> => {
@@ -509,10 +515,12 @@ export class Ingress {
       return id;
     })()
       .then((queued) => {
+        this.inMemory.give(heldInMemory);
         endTransaction?.({ outcome: 'accepted' });
         callback(null, `2.0.0 Ok: queued as ${queued}`);
       })
       .catch((error: unknown) => {
+        this.inMemory.give(heldInMemory);
         endTransaction?.({ outcome: 'refused' });
         stream.unpipe(inspector);
         stream.resume();

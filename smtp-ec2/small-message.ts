@@ -9,22 +9,64 @@ import { Readable } from 'node:stream';
  * the same bytes as a stream) has stored it. Rejects when `source` fails or closes before its
  * end (a client that leaves mid-DATA), with nothing kept.
  */
-export async function keepSmallOrSpill(source: Readable, maxBytes: number, spill: (whole: Readable) => Promise<unknown>): Promise<Buffer | undefined> {
-  const read = await readUpTo(source, maxBytes);
+export async function keepSmallOrSpill(
+  source: Readable,
+  maxBytes: number,
+  spill: (whole: Readable) => Promise<unknown>,
+  budget: MemoryBudget = UNBOUNDED,
+): Promise<Buffer | undefined> {
+  const read = await readUpTo(source, maxBytes, budget);
   if (read.ended) return Buffer.concat(read.chunks);
   await spill(Readable.from(rejoined(read.chunks, source), { objectMode: false }));
   return undefined;
 }
+
+/**
+ * The bytes of small messages all sessions may hold in memory at once, waiting for their group
+ * commit (queue.inlineBodyMemoryBytes). A message that would go past it is stored as a large one
+ * is (a file), so that a thousand sessions each sending a message just under
+ * queue.inlineBodyBytes cannot take a thousand times that of memory. A kept message's bytes are
+ * given back once it is committed or refused.
+ */
+export class MemoryBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Takes `bytes` if they fit; false (and nothing taken) if not. */
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.used = Math.max(0, this.used - bytes);
+  }
+
+  /** Bytes held now. */
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+const UNBOUNDED = new MemoryBudget(Number.POSITIVE_INFINITY);
 
 async function* rejoined(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
   yield* head;
   for await (const chunk of rest) yield chunk as Buffer;
 }
 
-function readUpTo(source: Readable, maxBytes: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+/**
+ * Reads `source` while it stays within `maxBytes` and `budget` lends the bytes: `ended` when it
+ * ended so (the bytes stay taken from the budget), else what was read so far (given back, as on
+ * an error: the rest is not kept in memory).
+ */
+function readUpTo(source: Readable, maxBytes: number, budget: MemoryBudget): Promise<{ chunks: Buffer[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
+    let taken = 0;
     const stop = (): void => {
       source.off('data', onData);
       source.off('end', onEnd);
@@ -34,9 +76,13 @@ function readUpTo(source: Readable, maxBytes: number): Promise<{ chunks: Buffer[
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       bytes += chunk.length;
-      if (bytes <= maxBytes) return;
+      if (bytes <= maxBytes && budget.take(chunk.length)) {
+        taken += chunk.length;
+        return;
+      }
       source.pause();
       stop();
+      budget.give(taken);
       resolve({ chunks, ended: false });
     };
     const onEnd = (): void => {
@@ -45,10 +91,12 @@ function readUpTo(source: Readable, maxBytes: number): Promise<{ chunks: Buffer[
     };
     const onError = (error: unknown): void => {
       stop();
+      budget.give(taken);
       reject(error);
     };
     const onClose = (): void => {
       stop();
+      budget.give(taken);
       reject(new Error('the message stream closed before its end'));
     };
     source.on('data', onData);

@@ -1,0 +1,71 @@
+// keepSmallOrSpill with a memory budget shared by sessions: a message is kept in memory only while
+// the budget lends its bytes; past it, the message goes to the spill (a file) whole and in order,
+// and the budget gets back whatever a spilled or failed message had taken.
+import { PassThrough, Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { keepSmallOrSpill, MemoryBudget } from '../../smtp-ec2/small-message.js';
+
+/** A stream of `chunks`, then its end. */
+function source(chunks: string[]): Readable {
+  return Readable.from(chunks.map((chunk) => Buffer.from(chunk)), { objectMode: false });
+}
+
+/** A spill that keeps what it was given, as the blob store would write it. */
+function recordingSpill(): { spill: (whole: Readable) => Promise<void>; spilled: () => string | undefined } {
+  let spilled: string | undefined;
+  return {
+    spill: async (whole) => {
+      const parts: Buffer[] = [];
+      for await (const part of whole) parts.push(part as Buffer);
+      spilled = Buffer.concat(parts).toString();
+    },
+    spilled: () => spilled,
+  };
+}
+
+describe('keepSmallOrSpill with a memory budget', () => {
+  it('keeps a message that fits both limits, holding its bytes until they are given back', async () => {
+    const budget = new MemoryBudget(100);
+    const { spill, spilled } = recordingSpill();
+    const kept = await keepSmallOrSpill(source(['0123456789', 'abcdefghij']), 50, spill, budget);
+    expect(kept?.toString()).toBe('0123456789abcdefghij');
+    expect(spilled()).toBeUndefined();
+    expect(budget.inUse).toBe(20);
+    budget.give(kept?.length ?? 0);
+    expect(budget.inUse).toBe(0);
+  });
+
+  it('spills a message the budget cannot lend, whole and in order, and takes nothing for it', async () => {
+    const budget = new MemoryBudget(25);
+    const first = await keepSmallOrSpill(source(['0123456789', 'abcdefghij']), 50, recordingSpill().spill, budget);
+    expect(first?.length).toBe(20);
+    const { spill, spilled } = recordingSpill();
+    // Within queue.inlineBodyBytes (50), but only 5 bytes of the budget are left.
+    const second = await keepSmallOrSpill(source(['ABCDEFGHIJ', 'KLMNOPQRST', 'UVWXYZ']), 50, spill, budget);
+    expect(second).toBeUndefined();
+    expect(spilled()).toBe('ABCDEFGHIJKLMNOPQRSTUVWXYZ');
+    expect(budget.inUse).toBe(20);
+    // Once the first is given back, the same message is kept again.
+    budget.give(20);
+    const third = await keepSmallOrSpill(source(['ABCDEFGHIJ', 'KLMNOPQRST']), 50, recordingSpill().spill, budget);
+    expect(third?.toString()).toBe('ABCDEFGHIJKLMNOPQRST');
+    expect(budget.inUse).toBe(20);
+  });
+
+  it('gives back what it had taken when a message grows past inlineBodyBytes, or its stream fails', async () => {
+    const budget = new MemoryBudget(1000);
+    const { spill, spilled } = recordingSpill();
+    expect(await keepSmallOrSpill(source(['0123456789', 'abcdefghij', 'ABCDEFGHIJ']), 25, spill, budget)).toBeUndefined();
+    expect(spilled()).toBe('0123456789abcdefghijABCDEFGHIJ');
+    expect(budget.inUse).toBe(0);
+
+    const failing = new PassThrough();
+    const kept = keepSmallOrSpill(failing, 1000, recordingSpill().spill, budget);
+    failing.write(Buffer.from('0123456789'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(budget.inUse).toBe(10);
+    failing.destroy(new Error('the client closed the connection during DATA'));
+    await expect(kept).rejects.toThrow('the client closed the connection during DATA');
+    expect(budget.inUse).toBe(0);
+  });
+});
