@@ -25,6 +25,8 @@ import { crashOnNextMessage, exited, jsonLines, newestWorker, workersOf } from '
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
 const ALICE = 'alice@acme.test';
+/** A death is answered this fast (a worker thread starts in well under a second). */
+const FAILS_WITHIN_MS = 5_000;
 
 /**
  * The smarthost as the relay sees it: passes connections through to smtp-sink, or, while `hold`
@@ -82,6 +84,11 @@ async function startSmarthostFront(targetPort: number): Promise<SmarthostFront> 
   return front;
 }
 
+/** `promise`, or a failure naming the wait once `ms` have passed: nothing here may hang. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+}
+
 describe('the single node when one of its worker threads dies', () => {
   let dataDir: string;
   let dns: DnsServer;
@@ -89,8 +96,17 @@ describe('the single node when one of its worker threads dies', () => {
   let front: SmarthostFront;
   let node: RunningNode;
   const log = jsonLines();
+  /** What the threads' own loggers (counters, acceptance, pipeline) write to stdout, parsed; kept out of the test output. */
+  const stdout = jsonLines();
 
   beforeAll(async () => {
+    const write = process.stdout.write.bind(process.stdout);
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      if (!text.startsWith('{"time"')) return write(chunk, ...(rest as []));
+      for (const line of text.split('\n').filter(Boolean)) stdout.write(line);
+      return true;
+    });
     dataDir = await mkdtemp(join(tmpdir(), 'outpost-thread-faults-'));
     dns = await startDnsServer({ 'acme.test': [a('127.0.0.1')], 'example.org': [mx(10, 'mx.example.org')], 'mx.example.org': [a('127.0.0.1')] });
     sink = await startSmtpSink();
@@ -115,7 +131,8 @@ describe('the single node when one of its worker threads dies', () => {
     await addDkimKey(node.stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
   });
   afterAll(async () => {
-    await node.stop();
+    await node?.stop();
+    vi.restoreAllMocks();
     await Promise.all([front.stop(), dns.stop(), sink.stop()]);
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -125,12 +142,19 @@ describe('the single node when one of its worker threads dies', () => {
   it('answers 451 4.3.0 when the acceptance writer dies with the end of DATA in hand, queues nothing, and accepts and delivers the retry', async () => {
     const writer = newestWorker('acceptance-worker.mjs');
     crashOnNextMessage(writer.worker);
-    const failed = await sendWithNodemailer(node.ports.submission, ALICE, { from: ALICE, to: 'bob@example.org', subject: 'writer dies' }).then(
-      (response) => `accepted: ${response}`,
-      (error: unknown) => nodemailerReply(error),
+    const sentAt = Date.now();
+    const failed = await within(
+      FAILS_WITHIN_MS,
+      sendWithNodemailer(node.ports.submission, ALICE, { from: ALICE, to: 'bob@example.org', subject: 'writer dies' }).then(
+        (response) => `accepted: ${response}`,
+        (error: unknown) => nodemailerReply(error),
+      ),
     );
     expect(parseReply(failed)).toMatchObject({ code: 451, enhanced: '4.3.0' });
+    // At once, not after some timeout.
+    expect(Date.now() - sentAt).toBeLessThan(FAILS_WITHIN_MS);
     expect(await exited(writer)).toBe(1);
+    expect(stdout.withMessage('acceptance writer thread died')).toEqual([expect.objectContaining({ level: 'error', component: 'acceptance', code: 1, messages: 1, error: expect.stringMatching(/null/) })]);
     // Nothing of it was queued: only the retry below reaches the sink.
     const id = await submit(node.ports.submission, { from: ALICE, to: 'bob@example.org', subject: 'writer retried' });
     expect(workersOf('acceptance-worker.mjs')).toHaveLength(2);
@@ -149,8 +173,15 @@ describe('the single node when one of its worker threads dies', () => {
       expect(auth).toMatch(/^235/);
       expect(await smtp.command(`MAIL FROM:<${ALICE}>`)).toMatch(/^250/);
       crashOnNextMessage(counters.worker);
+      const sentAt = Date.now();
       expect(parseReply(await smtp.command('RCPT TO:<carol@example.org>'))).toMatchObject({ code: 451, enhanced: '4.3.0' });
+      // At once: not the check runner's timeout (10 s), which also answers 451 4.3.0.
+      expect(Date.now() - sentAt).toBeLessThan(FAILS_WITHIN_MS);
       expect(await exited(counters)).toBe(1);
+      expect(stdout.withMessage('counter worker thread died')).toEqual([expect.objectContaining({ level: 'error', component: 'counters', code: 1, error: expect.stringMatching(/not iterable/) })]);
+      expect(stdout.lines.filter((line) => line.message === 'refused' && line.code === 451)).toEqual([
+        expect.objectContaining({ phase: 'rcpt', enhancedCode: '4.3.0', symbols: [expect.objectContaining({ name: 'CHECK_ERROR', evidence: expect.objectContaining({ error: expect.stringMatching(/counter worker thread exited/) }) })] }),
+      ]);
       // The client tries again: a new counter thread admits it.
       expect(await smtp.command('RCPT TO:<carol@example.org>')).toMatch(/^250/);
       expect(await smtp.command('DATA')).toMatch(/^354/);
@@ -189,5 +220,10 @@ describe('the single node when one of its worker threads dies', () => {
     expect(received.filter((data) => data.includes('Subject: meanwhile'))).toHaveLength(1);
     expect(workersOf('pipeline-worker.mjs')).toHaveLength(2);
     expect(log.withMessage('pipeline worker thread started')).toHaveLength(2);
+    await waitFor('the in-flight recovery to be logged', async () => stdout.withMessage('made the messages the dead pipeline worker had in flight visible again').length > 0, 5_000);
+    // The message held at the smarthost, and the second one too if the dying thread had already received it for its scan.
+    const recovered = stdout.withMessage('made the messages the dead pipeline worker had in flight visible again');
+    expect(recovered).toEqual([expect.objectContaining({ component: 'pipeline', count: expect.any(Number) })]);
+    expect(recovered[0]?.count).toBeGreaterThanOrEqual(1);
   });
 });
