@@ -35,8 +35,11 @@ export interface PipelineThreadOptions {
   logger: Logger;
   metrics: MetricRecorder;
   mxPort?: number;
-  /** Waits before restarting a dead worker: the first, doubled for each further early death up to the last. Tests shorten them. */
-  restartDelayMs?: { first: number; max: number };
+  /**
+   * Waits before restarting a dead worker: `first`, doubled for each further death of a worker
+   * that ran less than `stableAfter`, up to `max`. Tests shorten them.
+   */
+  restartDelayMs?: { first: number; max: number; stableAfter: number };
 }
 
 export function pipelineThread(options: PipelineThreadOptions): Pipeline {
@@ -45,8 +48,8 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let stopping = false;
   let stopped: (() => void) | undefined;
   const nudged = new Set<string>();
-  const delays = options.restartDelayMs ?? { first: RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS };
-  /** Deaths in a row of workers that died before they had run STABLE_AFTER_MS. */
+  const delays = options.restartDelayMs ?? { first: RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS, stableAfter: STABLE_AFTER_MS };
+  /** Deaths in a row of workers that died before they had run `delays.stableAfter`. */
   let earlyDeaths = 0;
 
   const spawn = (afterDeath: boolean): void => {
@@ -70,7 +73,7 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     current.on('exit', (code) => {
       if (worker === current) worker = undefined;
       if (stopping) return stopped?.();
-      earlyDeaths = Date.now() - startedAt >= STABLE_AFTER_MS ? 1 : earlyDeaths + 1;
+      earlyDeaths = Date.now() - startedAt >= delays.stableAfter ? 1 : earlyDeaths + 1;
       const inMs = Math.min(delays.max, delays.first * 2 ** (earlyDeaths - 1));
       logger.error('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }), inMs });
       setTimeout(() => {

@@ -18,6 +18,8 @@ export interface StartedWorker {
   worker: Worker;
   /** The worker module's file name, e.g. counter-worker.mjs. */
   module: string;
+  /** Date.now() when it was started. */
+  startedAt: number;
   exitCode?: number;
 }
 
@@ -29,7 +31,7 @@ export function recordingWorkers(actual: typeof WorkerThreads): typeof WorkerThr
   class RecordedWorker extends actual.Worker {
     constructor(...args: ConstructorParameters<typeof actual.Worker>) {
       super(...args);
-      const entry: StartedWorker = { worker: this, module: String(args[0]).split('/').at(-1) ?? '' };
+      const entry: StartedWorker = { worker: this, module: String(args[0]).split('/').at(-1) ?? '', startedAt: Date.now() };
       this.on('exit', (code) => (entry.exitCode = code));
       startedWorkers.push(entry);
     }
