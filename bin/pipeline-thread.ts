@@ -52,10 +52,28 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   /** Deaths in a row of workers that died before they had run `delays.stableAfter`. */
   let earlyDeaths = 0;
 
+  /** Starts a worker again after a wait; `lived` is how long the one that is gone ran (0: it never started). */
+  const restartLater = (message: string, fields: Record<string, unknown>, lived: number): void => {
+    earlyDeaths = lived >= delays.stableAfter ? 1 : earlyDeaths + 1;
+    const inMs = Math.min(delays.max, delays.first * 2 ** (earlyDeaths - 1));
+    logger.error(message, { ...fields, inMs });
+    setTimeout(() => {
+      if (!stopping) spawn(true);
+    }, inMs).unref();
+  };
+
   const spawn = (afterDeath: boolean): void => {
-    const current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
-      workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath },
-    });
+    let current: Worker;
+    try {
+      current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
+        workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath },
+      });
+    } catch (error: unknown) {
+      // At start the node's start fails and says why. A restart runs in a timer on the relay's
+      // thread: thrown on, the error would end the relay and every session in it.
+      if (!afterDeath) throw error;
+      return restartLater('cannot start the pipeline worker thread; trying again', { error: errorMessage(error) }, 0);
+    }
     const startedAt = Date.now();
     worker = current;
     current.on('message', (message: PipelineMessage) => {
@@ -73,12 +91,7 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     current.on('exit', (code) => {
       if (worker === current) worker = undefined;
       if (stopping) return stopped?.();
-      earlyDeaths = Date.now() - startedAt >= delays.stableAfter ? 1 : earlyDeaths + 1;
-      const inMs = Math.min(delays.max, delays.first * 2 ** (earlyDeaths - 1));
-      logger.error('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }), inMs });
-      setTimeout(() => {
-        if (!stopping) spawn(true);
-      }, inMs).unref();
+      restartLater('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }) }, Date.now() - startedAt);
     });
   };
 

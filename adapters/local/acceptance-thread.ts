@@ -135,7 +135,15 @@ export class ThreadedAcceptanceBatch {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } });
+    } catch (error: unknown) {
+      // No thread to be had (out of threads or memory): counted as a death, so the batches that
+      // follow fail at once for a while instead of each trying again.
+      this.restarts.died();
+      throw error;
+    }
     this.worker = worker;
     // What the worker died of, when it says (an uncaught error, a database it cannot open).
     let cause: unknown;

@@ -156,7 +156,15 @@ export class ThreadedCounterStore implements CounterStore {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } });
+    } catch (error: unknown) {
+      // No thread to be had (out of threads or memory): counted as a death, so the calls that
+      // follow fail at once for a while instead of each trying again.
+      this.restarts.died();
+      throw error;
+    }
     this.worker = worker;
     // What the worker died of, when it says (an uncaught error, a database it cannot open).
     let cause: unknown;

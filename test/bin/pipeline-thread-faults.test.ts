@@ -1,7 +1,8 @@
 // When the single node's pipeline thread (bin/pipeline-thread.ts) dies: it is started again after
 // a wait that doubles while new threads keep dying soon after they start (a database that cannot
 // be opened must not load the whole pipeline every second), back to the first wait once a thread
-// has run a while; a stop while it is dead, or while it dies, ends at once. The threads are real
+// has run a while; no thread to be had for a restart is logged and tried again later, never the
+// end of the relay; a stop while it is dead, or while it dies, ends at once. The threads are real
 // and die for real (a data folder they cannot open, an uncaught error in the worker module).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { parseConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { MetricRecorder } from '../../core/metrics.js';
 import { waitFor } from '../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, startedWorkers, workersOf } from '../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
@@ -55,21 +56,21 @@ describe('the pipeline thread when its worker dies', () => {
     // The data folder is a file: each worker dies opening its database.
     const dataDir = join(dir, 'not-a-folder');
     writeFileSync(dataDir, '');
-    const pipeline = start(dataDir, { first: 100, max: 400, stableAfter: 60_000 });
-    await waitFor('four deaths', async () => log.withMessage(DIED).length >= 4, { timeoutMs: 10_000, intervalMs: 20 });
-    const deaths = log.withMessage(DIED).slice(0, 4);
-    expect(deaths.map((line) => line.inMs)).toEqual([100, 200, 400, 400]);
+    const pipeline = start(dataDir, { first: 100, max: 200, stableAfter: 60_000 });
+    await waitFor('three deaths', async () => log.withMessage(DIED).length >= 3, { timeoutMs: 10_000, intervalMs: 20 });
+    const deaths = log.withMessage(DIED).slice(0, 3);
+    expect(deaths.map((line) => line.inMs)).toEqual([100, 200, 200]);
     for (const death of deaths) expect(death).toMatchObject({ level: 'error', code: 1, error: expect.stringMatching(/ENOTDIR|EEXIST/) });
     // Each new worker started no sooner than the wait announced at the death before it.
     const starts = workersOf(MODULE).map((entry) => entry.startedAt);
-    for (let i = 1; i < Math.min(starts.length, 4); i += 1) expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(Number(deaths[i - 1]?.inMs) - 5);
+    for (let i = 1; i < Math.min(starts.length, 3); i += 1) expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(Number(deaths[i - 1]?.inMs) - 5);
 
     const started = workersOf(MODULE).length;
     const stopping = Date.now();
     await bounded(pipeline.stop());
     expect(Date.now() - stopping).toBeLessThan(1000);
-    // No restart after the stop: the longest wait (400 ms) and then some, with nothing to wait for but time.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // No restart after the stop: the longest wait (200 ms) and then some, with nothing to wait for but time.
+    await new Promise((resolve) => setTimeout(resolve, 400));
     const afterStop = workersOf(MODULE);
     expect(afterStop).toHaveLength(started);
     for (const entry of afterStop) await exited(entry);
@@ -97,15 +98,29 @@ describe('the pipeline thread when its worker dies', () => {
     for (const death of log.withMessage(DIED)) expect(death.error).toMatch(/null/);
   });
 
-  it('ends a stop when the worker dies instead of stopping, without starting it again', async () => {
-    const pipeline = start(dir, { first: 100, max: 400, stableAfter: 60_000 });
+  it('keeps the relay running when no thread can be had to start the worker again, tries again after a doubling wait, and ends a stop the worker dies of', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 60_000 });
     await waitFor('the worker to start', async () => log.withMessage('pipeline worker thread started').length === 1, 10_000);
-    const entry = newestWorker(MODULE);
-    // The stop request is the message it dies of.
-    crashOnNextMessage(entry.worker);
+    const first = newestWorker(MODULE);
+    refuseStarts(MODULE, 2);
+    crashOnNextMessage(first.worker);
+    pipeline.nudge('scan');
+    expect(await exited(first)).toBe(1);
+    // Had the refusal escaped the restart timer, it would have ended this process (vitest reports it as an error).
+    await waitFor('a worker to start again', async () => log.withMessage('pipeline worker thread started').length === 2, 10_000);
+    expect(log.withMessage(DIED).map((line) => line.inMs)).toEqual([100]);
+    expect(log.withMessage('cannot start the pipeline worker thread; trying again')).toEqual([
+      expect.objectContaining({ level: 'error', error: expect.stringMatching(/EAGAIN/), inMs: 200 }),
+      expect.objectContaining({ level: 'error', error: expect.stringMatching(/EAGAIN/), inMs: 400 }),
+    ]);
+    expect(workersOf(MODULE)).toHaveLength(2);
+
+    // The stop request is the message the second worker dies of: the stop ends all the same, and nothing starts again.
+    const second = newestWorker(MODULE);
+    crashOnNextMessage(second.worker);
     await bounded(pipeline.stop(), 5_000);
-    expect(await exited(entry)).toBe(1);
-    expect(log.withMessage(DIED)).toEqual([]);
-    expect(workersOf(MODULE)).toHaveLength(1);
+    expect(await exited(second)).toBe(1);
+    expect(log.withMessage(DIED)).toHaveLength(1);
+    expect(workersOf(MODULE)).toHaveLength(2);
   });
 });

@@ -9,7 +9,8 @@
 // (imported inside the factory: vi.mock runs before the file's own imports).
 //
 // The threads are real: each runs its real worker module, and dies of a real uncaught error
-// (crashOnNextMessage) or of terminate().
+// (crashOnNextMessage) or of terminate(). Only refuseStarts stands in for the system: no thread
+// to be had cannot be brought about on a shared test machine.
 import type * as WorkerThreads from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
 import { waitFor } from './net.js';
@@ -26,12 +27,28 @@ export interface StartedWorker {
 /** Every worker thread started since the test file began, oldest first. */
 export const startedWorkers: StartedWorker[] = [];
 
+const refusals = new Map<string, { count: number; error: Error }>();
+
+/**
+ * The next `count` starts of `module` throw `error` from the Worker constructor, as Node does when
+ * no thread can be created (ERR_WORKER_INIT_FAILED: out of threads or memory).
+ */
+export function refuseStarts(module: string, count: number, error = Object.assign(new Error('Worker initialization failure: EAGAIN'), { code: 'ERR_WORKER_INIT_FAILED' })): void {
+  refusals.set(module, { count, error });
+}
+
 /** node:worker_threads, with a Worker that records itself in startedWorkers. */
 export function recordingWorkers(actual: typeof WorkerThreads): typeof WorkerThreads {
   class RecordedWorker extends actual.Worker {
     constructor(...args: ConstructorParameters<typeof actual.Worker>) {
+      const module = String(args[0]).split('/').at(-1) ?? '';
+      const refusal = refusals.get(module);
+      if (refusal && refusal.count > 0) {
+        refusal.count -= 1;
+        throw refusal.error;
+      }
       super(...args);
-      const entry: StartedWorker = { worker: this, module: String(args[0]).split('/').at(-1) ?? '', startedAt: Date.now() };
+      const entry: StartedWorker = { worker: this, module, startedAt: Date.now() };
       this.on('exit', (code) => (entry.exitCode = code));
       startedWorkers.push(entry);
     }

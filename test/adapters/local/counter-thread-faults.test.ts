@@ -12,7 +12,7 @@ import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { RestartBackoff } from '../../../adapters/local/thread-restarts.js';
 import { createLogger } from '../../../core/log.js';
 import { waitFor } from '../../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
@@ -158,6 +158,19 @@ describe('ThreadedCounterStore when its worker thread dies', () => {
     const outcomes = await Promise.allSettled(inHand);
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(log.withMessage('counter worker thread died')).toEqual([expect.objectContaining({ calls: 3 })]);
+    expect(workersOf(MODULE)).toHaveLength(1);
+  });
+
+  it('fails the calls at once when no thread can be had, counts it as a death, and starts a worker once the wait is over', async () => {
+    open(path, new RestartBackoff(200, 800));
+    refuseStarts(MODULE, 2);
+    await expect(bounded(store.start())).rejects.toThrow(/cannot take the call: .*EAGAIN/);
+    expect(log.withMessage('cannot hand calls to the counter worker thread')).toEqual([expect.objectContaining({ level: 'error', error: expect.stringMatching(/EAGAIN/), calls: 1 })]);
+    // The second refusal is the second death in a row: the calls after it fail without trying.
+    await expect(bounded(store.total('k', 60_000))).rejects.toThrow(/EAGAIN/);
+    await expect(bounded(store.total('k', 60_000))).rejects.toThrow(/keeps dying; it is started again in \d+ ms/);
+    expect(workersOf(MODULE)).toHaveLength(0);
+    await waitFor('a worker that answers', () => store.total('k', 60_000).then(() => true, () => false), { timeoutMs: BOUNDED_MS, intervalMs: 50 });
     expect(workersOf(MODULE)).toHaveLength(1);
   });
 });
