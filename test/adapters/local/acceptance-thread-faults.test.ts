@@ -14,7 +14,7 @@ import { RestartBackoff } from '../../../adapters/local/thread-restarts.js';
 import { createLogger } from '../../../core/log.js';
 import { acceptedMessage as accepted } from '../../helpers/accepted-message.js';
 import { waitFor } from '../../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
@@ -162,6 +162,20 @@ describe('ThreadedAcceptanceBatch when its writer thread dies', () => {
     expect((await Promise.allSettled(inHand)).map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
     expect(stored(['K1', 'K2'])).toEqual([]);
     expect(log.withMessage('acceptance writer thread died')).toEqual([expect.objectContaining({ messages: 2 })]);
+    expect(workersOf(MODULE)).toHaveLength(1);
+  });
+
+  it('fails the batches at once when no thread can be had, counts it as a death, and starts a writer once the wait is over', async () => {
+    open(path, new RestartBackoff(200, 800));
+    refuseStarts(MODULE, 2);
+    await expect(bounded(batch.start())).rejects.toThrow(/cannot take the batch: .*EAGAIN/);
+    expect(log.withMessage('cannot hand a batch to the acceptance writer thread')).toEqual([expect.objectContaining({ level: 'error', error: expect.stringMatching(/EAGAIN/) })]);
+    // The second refusal is the second death in a row: the batches after it fail without trying.
+    await expect(bounded(batch.record(accepted('R1')))).rejects.toThrow(/EAGAIN/);
+    await expect(bounded(batch.record(accepted('R2')))).rejects.toThrow(/keeps dying; it is started again in \d+ ms/);
+    expect(workersOf(MODULE)).toHaveLength(0);
+    await waitFor('a writer that commits', () => batch.record(accepted('R3')).then(() => true, () => false), { timeoutMs: BOUNDED_MS, intervalMs: 50 });
+    expect(stored(['R1', 'R2', 'R3'])).toEqual(['R3']);
     expect(workersOf(MODULE)).toHaveLength(1);
   });
 });
