@@ -25,7 +25,7 @@ export type PipelineMessage =
 
 const RESTART_DELAY_MS = 1000;
 const MAX_RESTART_DELAY_MS = 60_000;
-/** A worker that ran this long before it died was working: the next restart waits the first delay again. */
+/** A worker that ran its pipeline this long before it died was working: the next restart waits the first delay again. */
 const STABLE_AFTER_MS = 60_000;
 /** How long a stop waits for the worker to finish the records in hand before it is terminated. */
 const STOP_TIMEOUT_MS = 60_000;
@@ -37,7 +37,7 @@ export interface PipelineThreadOptions {
   mxPort?: number;
   /**
    * Waits before restarting a dead worker: `first`, doubled for each further death of a worker
-   * that ran less than `stableAfter`, up to `max`. Tests shorten them.
+   * that ran its pipeline less than `stableAfter` (or never started it), up to `max`. Tests shorten them.
    */
   restartDelayMs?: { first: number; max: number; stableAfter: number };
 }
@@ -49,10 +49,10 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let stopped: (() => void) | undefined;
   const nudged = new Set<string>();
   const delays = options.restartDelayMs ?? { first: RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS, stableAfter: STABLE_AFTER_MS };
-  /** Deaths in a row of workers that died before they had run `delays.stableAfter`. */
+  /** Deaths in a row of workers that died before their pipeline had run `delays.stableAfter`. */
   let earlyDeaths = 0;
 
-  /** Starts a worker again after a wait; `lived` is how long the one that is gone ran (0: it never started). */
+  /** Starts a worker again after a wait; `lived` is how long the one that is gone ran its pipeline (0: it never started it). */
   const restartLater = (message: string, fields: Record<string, unknown>, lived: number): void => {
     earlyDeaths = lived >= delays.stableAfter ? 1 : earlyDeaths + 1;
     const inMs = Math.min(delays.max, delays.first * 2 ** (earlyDeaths - 1));
@@ -74,13 +74,17 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
       if (!afterDeath) throw error;
       return restartLater('cannot start the pipeline worker thread; trying again', { error: errorMessage(error) }, 0);
     }
-    const startedAt = Date.now();
+    /** When the worker said it had started its pipeline. */
+    let runningSince: number | undefined;
     worker = current;
     current.on('message', (message: PipelineMessage) => {
       // Names and labels come from the same table on both threads (core/metric-names.ts).
       if (message.kind === 'metric') (metrics.inc as (name: CounterName, labels: Record<string, string>, by: number) => void)(message.name, message.labels, message.by);
       if (message.kind === 'observe') (metrics.observe as (name: HistogramName, seconds: number, labels: Record<string, string>) => void)(message.name, message.seconds, message.labels);
-      if (message.kind === 'started') logger.info('pipeline worker thread started', { threadId: current.threadId });
+      if (message.kind === 'started') {
+        runningSince = Date.now();
+        logger.info('pipeline worker thread started', { threadId: current.threadId });
+      }
       if (message.kind === 'stopped') stopped?.();
     });
     let cause: unknown;
@@ -91,7 +95,7 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     current.on('exit', (code) => {
       if (worker === current) worker = undefined;
       if (stopping) return stopped?.();
-      restartLater('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }) }, Date.now() - startedAt);
+      restartLater('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }) }, runningSince === undefined ? 0 : Date.now() - runningSince);
     });
   };
 
