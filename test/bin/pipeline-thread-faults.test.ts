@@ -94,7 +94,8 @@ describe('the pipeline thread when its worker dies', () => {
     const since = Date.parse(String(third?.time));
     await waitFor('the third worker to have run its pipeline for 0.5 s', async () => Date.now() - since >= 600, 5_000);
     await crash();
-    await startedAgain(4);
+    // Logged at the death, with the wait: no need to wait for a fourth worker.
+    await waitFor('the third death to be logged', async () => log.withMessage(DIED).length === 3, 5_000);
     expect(log.withMessage(DIED).map((line) => line.inMs)).toEqual([100, 200, 100]);
     for (const death of log.withMessage(DIED)) expect(death.error).toMatch(/null/);
   });
