@@ -1,7 +1,11 @@
 // Starts the pipeline (bin/pipeline.ts) in a worker thread and speaks to it: the relay's thread
 // nudges it when it queues something and asks it to stop; the worker sends back the metrics it
 // counts. A worker that dies (an uncaught error, out of memory) is logged and started again after
-// a second: accepted mail must not wait for a restart of the relay.
+// a second: accepted mail must not wait for a restart of the relay. The new worker first makes the
+// messages the dead one had received visible again (it is the queues' only consumer), so they
+// need not wait out their visibility timeout either. A worker that keeps dying soon after it
+// starts (a database it cannot open) waits twice as long before each further start, up to a
+// minute, instead of loading the whole pipeline every second.
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../core/config.js';
 import { errorMessage } from '../core/log.js';
@@ -25,6 +29,9 @@ export type MetricEvent =
   | { kind: 'observe'; name: HistogramName; seconds: number; labels: Record<string, string> };
 
 const RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 60_000;
+/** A worker that ran its pipeline this long before it died was working: the next restart waits the first delay again. */
+const STABLE_AFTER_MS = 60_000;
 /** How long a stop waits for the worker to finish the records in hand before it is terminated. */
 const STOP_TIMEOUT_MS = 60_000;
 
@@ -33,6 +40,11 @@ export interface PipelineThreadOptions {
   logger: Logger;
   metrics: MetricRecorder;
   mxPort?: number;
+  /**
+   * Waits before restarting a dead worker: `first`, doubled for each further death of a worker
+   * that ran its pipeline less than `stableAfter` (or never started it), up to `max`. Tests shorten them.
+   */
+  restartDelayMs?: { first: number; max: number; stableAfter: number };
 }
 
 export function pipelineThread(options: PipelineThreadOptions): Pipeline {
@@ -41,11 +53,34 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let stopping = false;
   let stopped: (() => void) | undefined;
   const nudged = new Set<string>();
+  const delays = options.restartDelayMs ?? { first: RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS, stableAfter: STABLE_AFTER_MS };
+  /** Deaths in a row of workers that died before their pipeline had run `delays.stableAfter`. */
+  let earlyDeaths = 0;
 
-  const spawn = (): void => {
-    const current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
-      workerData: { config: options.config, mxPort: options.mxPort },
-    });
+  /** Starts a worker again after a wait; `lived` is how long the one that is gone ran its pipeline (0: it never started it). */
+  const restartLater = (message: string, fields: Record<string, unknown>, lived: number): void => {
+    earlyDeaths = lived >= delays.stableAfter ? 1 : earlyDeaths + 1;
+    const inMs = Math.min(delays.max, delays.first * 2 ** (earlyDeaths - 1));
+    logger.error(message, { ...fields, inMs });
+    setTimeout(() => {
+      if (!stopping) spawn(true);
+    }, inMs).unref();
+  };
+
+  const spawn = (afterDeath: boolean): void => {
+    let current: Worker;
+    try {
+      current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
+        workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath },
+      });
+    } catch (error: unknown) {
+      // At start the node's start fails and says why. A restart runs in a timer on the relay's
+      // thread: thrown on, the error would end the relay and every session in it.
+      if (!afterDeath) throw error;
+      return restartLater('cannot start the pipeline worker thread; trying again', { error: errorMessage(error) }, 0);
+    }
+    /** When the worker said it had started its pipeline. */
+    let runningSince: number | undefined;
     worker = current;
     current.on('message', (message: PipelineMessage) => {
       // Names and labels come from the same table on both threads (core/metric-names.ts).
@@ -55,23 +90,27 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
           else (metrics.observe as (name: HistogramName, seconds: number, labels: Record<string, string>) => void)(event.name, event.seconds, event.labels);
         }
       }
-      if (message.kind === 'started') logger.info('pipeline worker thread started', { threadId: current.threadId });
+      if (message.kind === 'started') {
+        runningSince = Date.now();
+        logger.info('pipeline worker thread started', { threadId: current.threadId });
+      }
       if (message.kind === 'stopped') stopped?.();
     });
-    current.on('error', (error: unknown) => logger.error('pipeline worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }));
+    let cause: unknown;
+    current.on('error', (error: unknown) => {
+      cause = error;
+      logger.error('pipeline worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+    });
     current.on('exit', (code) => {
       if (worker === current) worker = undefined;
       if (stopping) return stopped?.();
-      logger.error('pipeline worker thread exited; starting it again', { code, inMs: RESTART_DELAY_MS });
-      setTimeout(() => {
-        if (!stopping) spawn();
-      }, RESTART_DELAY_MS).unref();
+      restartLater('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }) }, runningSince === undefined ? 0 : Date.now() - runningSince);
     });
   };
 
   return {
     start: () => {
-      if (!worker) spawn();
+      if (!worker) spawn(false);
     },
     // One nudge per queue and turn of the event loop: a burst queues hundreds of messages a turn,
     // and the worker only needs to know that there is work.

@@ -18,7 +18,7 @@ import type { MetricEvent, PipelineMessage, RelayMessage } from './pipeline-thre
 
 const port = parentPort;
 if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
-const { config, mxPort } = workerData as { config: Config; mxPort?: number };
+const { config, mxPort, recoverInFlight } = workerData as { config: Config; mxPort?: number; recoverInFlight?: boolean };
 const logger = createLogger('pipeline');
 // As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
 logUnhandledRejections(logger);
@@ -46,6 +46,12 @@ const niced = niceThisThread(config.queue.pipelineNice);
 if ('error' in niced) logger.warn('cannot lower the pipeline thread\'s priority; it shares the CPU evenly with the SMTP sessions', { nice: config.queue.pipelineNice, error: niced.error });
 
 const stores = openLocalStores(config, systemClock);
+if (recoverInFlight) {
+  // Started again after a worker died: what it had received is nobody's now (this thread is the
+  // queues' only consumer), and need not wait out the visibility timeout.
+  const recovered = stores.queue.recoverInFlight();
+  if (recovered > 0) logger.warn('made the messages the dead pipeline worker had in flight visible again', { count: recovered });
+}
 // Delivery asks DNS afresh each time (the admission checks' cache is the ingress's).
 const resolver = createResolver({ ...config.dns, cacheSeconds: 0 });
 const { holds, policy } = makeAdmissionPolicy({

@@ -9,11 +9,14 @@
 // for the next batch, so the slower the disk, the more messages share each fsync. A failed commit
 // fails its whole batch (nothing of it was written; each client is told to retry). A worker that
 // dies fails the batch in hand the same way (its commit may or may not have happened: a client
-// that retries may send a message twice, never lose one) and is started again for the next.
+// that retries may send a message twice, never lose one) and is started again for the next; one
+// that keeps dying before it commits anything is started again less and less often
+// (thread-restarts.ts), the batches in between failing at once.
 import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
+import { RestartBackoff } from './thread-restarts.js';
 
 /** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
 export interface AcceptanceBatchRequest {
@@ -38,12 +41,15 @@ export class ThreadedAcceptanceBatch {
   private scheduled = false;
   private closed = false;
   private idle: (() => void) | undefined;
+  /** The worker close() ends: its exit is expected, not a death. */
+  private ending: Worker | undefined;
 
   constructor(
     private readonly databasePath: string,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
     private readonly maxReceives = 5,
+    private readonly restarts = new RestartBackoff(),
   ) {}
 
   /** Starts the worker and resolves once it has opened the database. */
@@ -78,6 +84,7 @@ export class ThreadedAcceptanceBatch {
     }
     const worker = this.worker;
     this.worker = undefined;
+    this.ending = worker;
     await worker?.terminate();
   }
 
@@ -100,6 +107,12 @@ export class ThreadedAcceptanceBatch {
     this.waiting = [];
     this.inHand = batch;
     const request: AcceptanceBatchRequest = { now: this.clock.now(), messages: batch.flatMap((item) => (item.message ? [item.message] : [])) };
+    const wait = this.worker ? 0 : this.restarts.waitMs();
+    if (wait > 0) {
+      // A worker that keeps dying at start: not started again for every batch (it was logged when it died).
+      this.answered({ ok: false, message: `the acceptance writer thread keeps dying; it is started again in ${wait} ms` });
+      return;
+    }
     try {
       this.ensureWorker().postMessage(request);
     } catch (error: unknown) {
@@ -122,16 +135,44 @@ export class ThreadedAcceptanceBatch {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } });
+    } catch (error: unknown) {
+      // No thread to be had (out of threads or memory): counted as a death, so the batches that
+      // follow fail at once for a while instead of each trying again.
+      this.restarts.died();
+      throw error;
+    }
     this.worker = worker;
-    worker.on('message', (answer: AcceptanceBatchAnswer) => this.answered(answer));
-    worker.on('error', (error: unknown) => this.logger.error('acceptance writer thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }));
+    // What the worker died of, when it says (an uncaught error, a database it cannot open).
+    let cause: unknown;
+    worker.on('message', (answer: AcceptanceBatchAnswer) => {
+      this.restarts.served();
+      this.answered(answer);
+    });
+    // Always followed by 'exit', which fails the batch in hand: here it is only logged.
+    worker.on('error', (error: unknown) => {
+      cause = error;
+      this.logger.error('acceptance writer thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+    });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
+      const messages = this.inHand?.filter((item) => item.message).length ?? 0;
+      const died = worker !== this.ending;
+      // Counted before the batch is failed: answering it sends the next batch, which must see the wait.
+      const restartInMs = died ? this.restarts.died() : 0;
+      if (died) {
+        this.logger.error('acceptance writer thread died; the batch in hand failed (its clients are told to retry), and the next batch starts it again', {
+          code,
+          ...(cause === undefined ? {} : { error: errorMessage(cause) }),
+          messages,
+          restartInMs,
+        });
+      }
       if (!this.inHand) return;
-      const messages = this.inHand.length;
-      this.answered({ ok: false, message: `the acceptance writer thread exited (code ${code}) before committing` });
-      if (!this.closed) this.logger.error('acceptance writer thread exited with a batch in hand; its clients are told to retry, and the next batch starts it again', { code, messages });
+      const reason = cause === undefined ? '' : `: ${errorMessage(cause)}`;
+      this.answered({ ok: false, message: `the acceptance writer thread exited (code ${code}) before committing${reason}` });
     });
     return worker;
   }

@@ -11,11 +11,13 @@
 // Each call carries the caller's clock reading, which is the store's time for it: a call counts
 // at the moment the session made it, and a test's clock works across the thread.
 // A worker that dies fails the calls in hand (the sessions answer 451 and the clients retry)
-// and is started again for the next call.
+// and is started again for the next call; one that keeps dying before it answers anything is
+// started again less and less often (thread-restarts.ts), the calls in between failing at once.
 import { Worker } from 'node:worker_threads';
 import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
+import { RestartBackoff } from './thread-restarts.js';
 
 /** A call of a CounterStore method, as it crosses to the worker. */
 export interface CounterCall {
@@ -44,11 +46,14 @@ export class ThreadedCounterStore implements CounterStore {
   private nextId = 1;
   private closed = false;
   private drained: (() => void) | undefined;
+  /** The worker close() ends: its exit is expected, not a death. */
+  private ending: Worker | undefined;
 
   constructor(
     private readonly databasePath: string,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
+    private readonly restarts = new RestartBackoff(),
   ) {}
 
   reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Promise<ReserveOutcome> {
@@ -103,6 +108,7 @@ export class ThreadedCounterStore implements CounterStore {
     }
     const worker = this.worker;
     this.worker = undefined;
+    this.ending = worker;
     await worker?.terminate();
   }
 
@@ -124,25 +130,46 @@ export class ThreadedCounterStore implements CounterStore {
     if (this.outbox.length === 0) return;
     const calls = this.outbox;
     this.outbox = [];
+    const wait = this.worker ? 0 : this.restarts.waitMs();
+    if (wait > 0) {
+      // A worker that keeps dying at start: not started again for every call (it was logged when it died).
+      this.fail(calls, new Error(`the counter worker thread keeps dying; it is started again in ${wait} ms`));
+      return;
+    }
     try {
       this.ensureWorker().postMessage(calls);
     } catch (error: unknown) {
       // Calls that cannot cross (a worker that cannot start): each fails, and its session answers 451.
       this.logger.error('cannot hand calls to the counter worker thread', { error: errorMessage(error), calls: calls.length });
-      for (const call of calls) {
-        const entry = this.pending.get(call.id);
-        this.pending.delete(call.id);
-        entry?.reject(new Error(`the counter worker thread cannot take the call: ${errorMessage(error)}`));
-      }
-      if (this.pending.size === 0) this.drained?.();
+      this.fail(calls, new Error(`the counter worker thread cannot take the call: ${errorMessage(error)}`));
     }
+  }
+
+  private fail(calls: CounterCall[], failure: Error): void {
+    for (const call of calls) {
+      const entry = this.pending.get(call.id);
+      this.pending.delete(call.id);
+      entry?.reject(failure);
+    }
+    if (this.pending.size === 0) this.drained?.();
   }
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } });
+    } catch (error: unknown) {
+      // No thread to be had (out of threads or memory): counted as a death, so the calls that
+      // follow fail at once for a while instead of each trying again.
+      this.restarts.died();
+      throw error;
+    }
     this.worker = worker;
+    // What the worker died of, when it says (an uncaught error, a database it cannot open).
+    let cause: unknown;
     worker.on('message', (answers: CounterAnswer[]) => {
+      this.restarts.served();
       for (const answer of answers) {
         const entry = this.pending.get(answer.id);
         if (!entry) continue;
@@ -152,17 +179,28 @@ export class ThreadedCounterStore implements CounterStore {
       }
       if (this.pending.size === 0) this.drained?.();
     });
-    worker.on('error', (error: unknown) => this.logger.error('counter worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }));
+    // Always followed by 'exit', which fails the calls in hand: here it is only logged.
+    worker.on('error', (error: unknown) => {
+      cause = error;
+      this.logger.error('counter worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+    });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
-      if (this.pending.size === 0) return;
       // Whatever was in hand may or may not have been committed: the callers answer 451.
-      const failure = new Error(`the counter worker thread exited (code ${code}) before answering`);
       const inHand = [...this.pending.values()];
       this.pending.clear();
+      const reason = cause === undefined ? '' : `: ${errorMessage(cause)}`;
+      const failure = new Error(`the counter worker thread exited (code ${code}) before answering${reason}`);
       for (const entry of inHand) entry.reject(failure);
       this.drained?.();
-      if (!this.closed) this.logger.error('counter worker thread exited with calls in hand; the next call starts it again', { code, calls: inHand.length });
+      if (worker === this.ending) return;
+      const restartInMs = this.restarts.died();
+      this.logger.error('counter worker thread died; the calls in hand failed, and the next call starts it again', {
+        code,
+        ...(cause === undefined ? {} : { error: errorMessage(cause) }),
+        calls: inHand.length,
+        restartInMs,
+      });
     });
     return worker;
   }

@@ -1,0 +1,128 @@
+// When the single node's pipeline thread (bin/pipeline-thread.ts) dies: it is started again after
+// a wait that doubles while new threads keep dying soon after they start (a database that cannot
+// be opened must not load the whole pipeline every second), back to the first wait once a thread
+// has run a while; no thread to be had for a restart is logged and tried again later, never the
+// end of the relay; a stop while it is dead, or while it dies, ends at once. The threads are real
+// and die for real (a data folder they cannot open, an uncaught error in the worker module).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { pipelineThread } from '../../bin/pipeline-thread.js';
+import { parseConfig } from '../../core/config.js';
+import { createLogger } from '../../core/log.js';
+import type { MetricRecorder } from '../../core/metrics.js';
+import { waitFor } from '../helpers/net.js';
+import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
+
+vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
+
+const MODULE = 'pipeline-worker.mjs';
+const DIED = 'pipeline worker thread exited; starting it again';
+const metrics: MetricRecorder = { inc: () => undefined, observe: () => undefined };
+
+function bounded<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms).unref())]);
+}
+
+describe('the pipeline thread when its worker dies', () => {
+  let dir: string;
+  let log: ReturnType<typeof jsonLines>;
+  let stop: (() => Promise<void>) | undefined;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'outpost-pipeline-faults-'));
+    log = jsonLines();
+    startedWorkers.length = 0;
+    // The worker threads' own log lines (they inherit the environment): only errors.
+    vi.stubEnv('OUTPOST_LOG_LEVEL', 'error');
+  });
+  afterEach(async () => {
+    await stop?.();
+    stop = undefined;
+    vi.unstubAllEnvs();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const start = (dataDir: string, restartDelayMs: { first: number; max: number; stableAfter: number }) => {
+    const config = parseConfig({ dataDir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 50 } });
+    const pipeline = pipelineThread({ config, logger: createLogger('outpost', { level: 'info', write: log.write }), metrics, restartDelayMs });
+    stop = () => bounded(pipeline.stop());
+    pipeline.start();
+    return pipeline;
+  };
+
+  it('waits twice as long before each restart of a worker that dies at start, up to the ceiling, and a stop while it waits ends at once', async () => {
+    // The data folder is a file: each worker dies opening its database.
+    const dataDir = join(dir, 'not-a-folder');
+    writeFileSync(dataDir, '');
+    const pipeline = start(dataDir, { first: 100, max: 200, stableAfter: 60_000 });
+    await waitFor('three deaths', async () => log.withMessage(DIED).length >= 3, { timeoutMs: 10_000, intervalMs: 20 });
+    const deaths = log.withMessage(DIED).slice(0, 3);
+    expect(deaths.map((line) => line.inMs)).toEqual([100, 200, 200]);
+    for (const death of deaths) expect(death).toMatchObject({ level: 'error', code: 1, error: expect.stringMatching(/ENOTDIR|EEXIST/) });
+    // Each new worker started no sooner than the wait announced at the death before it.
+    const starts = workersOf(MODULE).map((entry) => entry.startedAt);
+    for (let i = 1; i < Math.min(starts.length, 3); i += 1) expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(Number(deaths[i - 1]?.inMs) - 5);
+
+    const started = workersOf(MODULE).length;
+    const stopping = Date.now();
+    await bounded(pipeline.stop());
+    expect(Date.now() - stopping).toBeLessThan(1000);
+    // No restart after the stop: the longest wait (200 ms) and then some, with nothing to wait for but time.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const afterStop = workersOf(MODULE);
+    expect(afterStop).toHaveLength(started);
+    for (const entry of afterStop) await exited(entry);
+  });
+
+  it('waits the first delay again once a worker has run a while, and doubles it for workers that die soon after they start', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 500 });
+    const startedAgain = (count: number) => waitFor(`worker ${count} to start`, async () => log.withMessage('pipeline worker thread started').length >= count, 10_000);
+    const crash = async (): Promise<void> => {
+      const entry = newestWorker(MODULE);
+      crashOnNextMessage(entry.worker);
+      pipeline.nudge('scan');
+      expect(await exited(entry)).toBe(1);
+    };
+    await startedAgain(1);
+    await crash();
+    await startedAgain(2);
+    await crash();
+    await startedAgain(3);
+    const third = log.withMessage('pipeline worker thread started').at(-1);
+    const since = Date.parse(String(third?.time));
+    await waitFor('the third worker to have run its pipeline for 0.5 s', async () => Date.now() - since >= 600, 5_000);
+    await crash();
+    // Logged at the death, with the wait: no need to wait for a fourth worker.
+    await waitFor('the third death to be logged', async () => log.withMessage(DIED).length === 3, 5_000);
+    expect(log.withMessage(DIED).map((line) => line.inMs)).toEqual([100, 200, 100]);
+    for (const death of log.withMessage(DIED)) expect(death.error).toMatch(/null/);
+  });
+
+  it('keeps the relay running when no thread can be had to start the worker again, tries again after a doubling wait, and ends a stop the worker dies of', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 60_000 });
+    await waitFor('the worker to start', async () => log.withMessage('pipeline worker thread started').length === 1, 10_000);
+    const first = newestWorker(MODULE);
+    refuseStarts(MODULE, 2);
+    crashOnNextMessage(first.worker);
+    pipeline.nudge('scan');
+    expect(await exited(first)).toBe(1);
+    // Had the refusal escaped the restart timer, it would have ended this process (vitest reports it as an error).
+    await waitFor('a worker to start again', async () => log.withMessage('pipeline worker thread started').length === 2, 10_000);
+    expect(log.withMessage(DIED).map((line) => line.inMs)).toEqual([100]);
+    expect(log.withMessage('cannot start the pipeline worker thread; trying again')).toEqual([
+      expect.objectContaining({ level: 'error', error: expect.stringMatching(/EAGAIN/), inMs: 200 }),
+      expect.objectContaining({ level: 'error', error: expect.stringMatching(/EAGAIN/), inMs: 400 }),
+    ]);
+    expect(workersOf(MODULE)).toHaveLength(2);
+
+    // The stop request is the message the second worker dies of: the stop ends all the same, and nothing starts again.
+    const second = newestWorker(MODULE);
+    crashOnNextMessage(second.worker);
+    await bounded(pipeline.stop(), 5_000);
+    expect(await exited(second)).toBe(1);
+    expect(log.withMessage(DIED)).toHaveLength(1);
+    expect(workersOf(MODULE)).toHaveLength(2);
+  });
+});
