@@ -29,7 +29,7 @@ import { queueLifetimeMs } from '../core/holds.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
 import { createListeners } from '../smtp-ec2/listeners.js';
-import { openLocalStores, type LocalStores } from './local-stores.js';
+import { openLocalStores, withCachedConfigReads, type LocalStores } from './local-stores.js';
 
 export interface RunningNode {
   ports: { submission: number; submissions: number; bounce: number; http: number };
@@ -90,8 +90,11 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   const acceptance = new ThreadedAcceptanceBatch(join(config.dataDir, 'outpost.db'), createLogger('acceptance'), clock, config.queue.maxReceives);
   undo.push(() => acceptance.close(0));
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
+  // The relay's per-message reads of users, tenants, domains and locks come from memory until
+  // something changes them (the API below reads and writes the stores directly).
+  const relayStores = withCachedConfigReads(stores);
   const { locks, holds, policy } = makeAdmissionPolicy({
-    stores: { ...stores, counters: counterThread },
+    stores: { ...relayStores, counters: counterThread },
     config,
     clock,
     resolver: createResolver(config.dns),
@@ -118,7 +121,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
 
   const { ingress, bounceListener } = createListeners({
     config,
-    stores,
+    stores: relayStores,
     policy,
     clock,
     tls,

@@ -413,7 +413,30 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX counter_holds_sighting ON counter_holds (key, member, at) WHERE sighting = 1;
       `),
   },
+  {
+    // The relay's thread keeps the tenants, domains, users and locks it reads for each message
+    // (adapters/local/config-reads.ts); a change by any connection (the API, the CLI, the
+    // pipeline locking a user) moves this number on, and the kept copies are dropped.
+    version: 11,
+    name: 'a generation of the configuration the ingress reads, moved on by every change to it',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE config_generation (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          n INTEGER NOT NULL
+        );
+        INSERT INTO config_generation (id, n) VALUES (1, 0);
+        ${CONFIG_TABLES.flatMap((table) =>
+          ['INSERT', 'UPDATE', 'DELETE'].map(
+            (change) => `CREATE TRIGGER config_generation_${table}_${change.toLowerCase()} AFTER ${change} ON ${table} BEGIN UPDATE config_generation SET n = n + 1 WHERE id = 1; END;`,
+          ),
+        ).join('\n        ')}
+      `),
+  },
 ];
+
+/** The tables whose every change moves config_generation on (migration 11). */
+export const CONFIG_TABLES = ['tenants', 'domains', 'domain_claims', 'users', 'user_locks'] as const;
 
 export class SchemaTooNewError extends Error {
   override name = 'SchemaTooNewError';

@@ -1,0 +1,99 @@
+// The configuration the relay's thread reads for every message — the sender's user and tenant,
+// the domains of its addresses, its lock — kept in memory between changes. Each was a SQLite read
+// on the relay's thread (about a tenth of it under load), and each found its pages changed by the
+// other connections' commits. A change to any of them, by any connection (the API on this thread,
+// the CLI in another process, the pipeline locking a user), moves `config_generation` on (triggers,
+// migration 11); the kept copies are dropped when it has moved. The generation is read at most
+// once per turn of the event loop, so a change takes effect for every read that starts in a later
+// turn: within milliseconds, not after a time to live (a suspended tenant or a moved domain must
+// not keep sending for that long).
+import type { ConfigStore } from '../../core/ports/config-store.js';
+import type { LockStore } from '../../core/locks.js';
+import type { Db } from './sqlite.js';
+
+/** Most reads kept; beyond, all are dropped and read again (there are few tenants, users and domains a minute). */
+const MAX_KEPT = 10_000;
+
+export class ConfigReadCache {
+  private generation: number | undefined;
+  /** Whether the generation was read in this turn of the event loop. */
+  private checkedThisTurn = false;
+  private readonly kept = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly db: Db) {}
+
+  /** The value of `load()` for `key`, kept until the configuration changes. */
+  read<T>(key: string, load: () => Promise<T>): Promise<T> {
+    this.dropIfChanged();
+    const hit = this.kept.get(key);
+    if (hit) return hit as Promise<T>;
+    if (this.kept.size >= MAX_KEPT) this.kept.clear();
+    const loading = load();
+    this.kept.set(key, loading);
+    // A failed read is not kept: the next one asks the store again.
+    loading.catch(() => {
+      if (this.kept.get(key) === loading) this.kept.delete(key);
+    });
+    return loading;
+  }
+
+  /** After a write on this thread: the next read asks the store (and the generation) again. */
+  invalidate(): void {
+    this.kept.clear();
+    this.checkedThisTurn = false;
+  }
+
+  private dropIfChanged(): void {
+    if (this.checkedThisTurn) return;
+    this.checkedThisTurn = true;
+    setImmediate(() => (this.checkedThisTurn = false));
+    const row = this.db.prepare('SELECT n FROM config_generation WHERE id = 1').get() as { n: number } | undefined;
+    const generation = row?.n;
+    // No row (a database without migration 11 cannot be open here): keep nothing.
+    if (generation === undefined || generation !== this.generation) this.kept.clear();
+    this.generation = generation;
+  }
+}
+
+/**
+ * `target` with the methods of `overrides` in place of its own; every other method runs on
+ * `target` itself, so that its own reads inside a write (read-modify-write) are never served from
+ * the cache.
+ */
+function withOverrides<T extends object>(target: T, overrides: Partial<T>): T {
+  return new Proxy(target, {
+    get(object, property) {
+      if (Object.hasOwn(overrides, property)) return Reflect.get(overrides, property);
+      const value: unknown = Reflect.get(object, property, object);
+      return typeof value === 'function' ? value.bind(object) : value;
+    },
+  });
+}
+
+/** `configStore` with the reads the ingress makes per message served through `cache`. */
+export function cachedConfigReads(configStore: ConfigStore, cache: ConfigReadCache): ConfigStore {
+  return withOverrides(configStore, {
+    getUser: (id) => cache.read(`user ${id}`, () => configStore.getUser(id)),
+    getTenant: (id) => cache.read(`tenant ${id}`, () => configStore.getTenant(id)),
+    getDomain: (name) => cache.read(`domain ${name}`, () => configStore.getDomain(name)),
+    getDomainClaim: (tenantId, name) => cache.read(`claim ${tenantId} ${name}`, () => configStore.getDomainClaim(tenantId, name)),
+  });
+}
+
+/**
+ * `lockStore` with its per-message read (a user's lock) served through `cache`. A write (a lock, a
+ * timed unlock applied) drops what is kept, whether it succeeded or lost to another writer: the
+ * read-modify-write that follows must see the store.
+ */
+export function cachedLockReads(lockStore: LockStore, cache: ConfigReadCache): LockStore {
+  return withOverrides(lockStore, {
+    read: (userId) => cache.read(`lock ${userId}`, () => lockStore.read(userId)),
+    write: async (next, expectedVersion, events) => {
+      try {
+        return await lockStore.write(next, expectedVersion, events);
+      } finally {
+        cache.invalidate();
+      }
+    },
+  });
+}

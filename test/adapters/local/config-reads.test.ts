@@ -1,0 +1,177 @@
+// The relay thread's reads of users, tenants, domains and locks are kept in memory until any
+// connection changes those tables (config_generation, moved on by triggers). Proved on a real
+// node: a second connection to the same database (as the CLI opens one, or the pipeline thread)
+// suspends a tenant, moves a domain, changes a user's settings or locks a user, and the very next
+// SMTP command sees it; and on the stores: unchanged configuration is read from memory.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigReadCache, cachedConfigReads, cachedLockReads } from '../../../adapters/local/config-reads.js';
+import { sqliteHandleForTests, openLocalStores, type LocalStores } from '../../../bin/local-stores.js';
+import { parseConfig } from '../../../core/config.js';
+import type { Tenant } from '../../../core/identity.js';
+import { makeLocksAndHolds } from '../../../core/holds.js';
+import { parseReply, rawMessage, rawSession, rawTransaction, startE2eNode, tryEnvelope, type E2eNode } from '../../helpers/e2e-node.js';
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('the relay sees every change to its configuration at its next command', () => {
+  let e2e: E2eNode;
+  /** A second connection to the node's database, as the CLI opens one. */
+  let cli: LocalStores;
+  let acme: Tenant;
+
+  beforeAll(async () => {
+    e2e = await startE2eNode();
+    acme = await e2e.tenant('acme', ['acme.test', 'globex.test'], { mailsPerMinute: 1000, mailsPerHour: 1000 });
+    await e2e.user(acme, 'alice@acme.test');
+    await e2e.user(acme, 'bob@globex.test');
+    cli = openLocalStores(parseConfig({ dataDir: e2e.dataDir }));
+  }, 30_000);
+
+  afterAll(async () => {
+    cli?.close();
+    await e2e?.stop();
+  });
+
+  /** MAIL FROM and one RCPT TO in one session, each answer as "code enhanced". */
+  async function envelope(from: string): Promise<{ mail: string; rcpt: string }> {
+    const { mail, rcpts } = await tryEnvelope(e2e.node.ports.submission, from, ['someone@example.org']);
+    const code = (reply: string | undefined) => {
+      const parsed = parseReply(reply ?? '');
+      return `${parsed.code} ${parsed.enhanced}`;
+    };
+    return { mail: code(mail), rcpt: code(rcpts[0]) };
+  }
+
+  it('a tenant suspended and reinstated from another connection', async () => {
+    expect(await envelope('alice@acme.test')).toEqual({ mail: '250 2.1.0', rcpt: '250 2.1.5' });
+    await cli.configStore.updateTenant(acme.id, { suspended: true });
+    expect((await envelope('alice@acme.test')).mail).toBe('550 5.7.1');
+    await cli.configStore.updateTenant(acme.id, { suspended: false });
+    expect((await envelope('alice@acme.test')).mail).toBe('250 2.1.0');
+  });
+
+  it('a domain moved to another tenant, then given back', async () => {
+    const rival = await cli.configStore.createTenant('rival');
+    const { smtp } = await rawSession(e2e.node.ports.submission, 'bob@globex.test');
+    try {
+      const send = async (subject: string) => (await rawTransaction(smtp, { mailFrom: 'bob@globex.test', rcptTo: ['someone@example.org'], message: rawMessage('bob@globex.test', 'someone@example.org', subject) })).mail;
+      expect(parseReply(await send('before')).code).toBe(250);
+      await cli.configStore.removeDomain(acme.id, 'globex.test');
+      await cli.configStore.addDomain(rival.id, 'globex.test');
+      // The same session, the next transaction: the sender's domain is another tenant's now.
+      expect(parseReply(await send('after'))).toMatchObject({ code: 550, enhanced: '5.7.1' });
+      await cli.configStore.removeDomain(rival.id, 'globex.test');
+      await cli.configStore.addDomain(acme.id, 'globex.test');
+      expect(parseReply(await send('again')).code).toBe(250);
+    } finally {
+      smtp.close();
+    }
+  });
+
+  it("a user's settings changed from another connection", async () => {
+    const alice = await cli.configStore.findUserByLogin('alice@acme.test');
+    if (!alice) throw new Error('alice is missing');
+    const declaring = async () => {
+      const { smtp } = await rawSession(e2e.node.ports.submission, 'alice@acme.test');
+      try {
+        return parseReply((await rawTransaction(smtp, { mailFrom: 'alice@acme.test', rcptTo: [], mailParams: 'SIZE=5000' })).mail);
+      } finally {
+        smtp.close();
+      }
+    };
+    expect((await declaring()).code).toBe(250);
+    await cli.configStore.updateUser(alice.id, { settings: { maxMessageBytes: 1000 } });
+    expect(await declaring()).toMatchObject({ code: 552, enhanced: '5.3.4' });
+    await cli.configStore.updateUser(alice.id, { settings: {} });
+    expect((await declaring()).code).toBe(250);
+  });
+
+  it('a user locked from another connection (as the pipeline locks one) is refused at once', async () => {
+    const alice = await cli.configStore.findUserByLogin('alice@acme.test');
+    if (!alice) throw new Error('alice is missing');
+    expect((await envelope('alice@acme.test')).mail).toBe('250 2.1.0');
+    const { locks } = makeLocksAndHolds({ ...cli, store: cli.lockStore, clock: cli.clock, config: parseConfig({ dataDir: e2e.dataDir }) });
+    await locks.lockAfterAbuse(alice, [{ name: 'TEST_ABUSE' }]);
+    expect((await envelope('alice@acme.test')).mail).toBe('550 5.7.1');
+    await locks.unlock(alice.id, 'test', 'test over');
+    expect((await envelope('alice@acme.test')).mail).toBe('250 2.1.0');
+  });
+});
+
+describe('ConfigReadCache', () => {
+  let stores: LocalStores;
+  let other: LocalStores;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    dataDir = await mkdtemp(join(tmpdir(), 'outpost-config-reads-'));
+    stores = openLocalStores(parseConfig({ dataDir }));
+    other = openLocalStores(parseConfig({ dataDir }));
+  });
+
+  afterAll(() => {
+    other?.close();
+    stores?.close();
+  });
+
+  /** The store, counting the reads that reach it. */
+  function counted(): { reads: () => number; store: LocalStores['configStore'] } {
+    let reads = 0;
+    const store = stores.configStore;
+    const counting = Object.assign(Object.create(store) as typeof store, {
+      getTenant: (id: string) => {
+        reads += 1;
+        return store.getTenant(id);
+      },
+    });
+    return { reads: () => reads, store: counting };
+  }
+
+  it('reads unchanged configuration from memory, and again after any change, on any connection', async () => {
+    const tenant = await stores.configStore.createTenant('kept');
+    const { reads, store } = counted();
+    const cached = cachedConfigReads(store, new ConfigReadCache(sqliteHandleForTests(stores)));
+    for (let turn = 0; turn < 3; turn++) {
+      expect((await cached.getTenant(tenant.id))?.suspended).toBe(false);
+      await nextTurn();
+    }
+    expect(reads()).toBe(1);
+    await other.configStore.updateTenant(tenant.id, { suspended: true });
+    await nextTurn();
+    expect((await cached.getTenant(tenant.id))?.suspended).toBe(true);
+    expect(reads()).toBe(2);
+    // A change to another table of the configuration drops what is kept too.
+    await other.configStore.addDomain(tenant.id, 'kept.test');
+    await nextTurn();
+    await cached.getTenant(tenant.id);
+    expect(reads()).toBe(3);
+  });
+
+  it('does not keep a failed read', async () => {
+    const cache = new ConfigReadCache(sqliteHandleForTests(stores));
+    let calls = 0;
+    const load = async () => {
+      calls += 1;
+      if (calls === 1) throw new Error('database is locked');
+      return 'value';
+    };
+    await expect(cache.read('key', load)).rejects.toThrow('database is locked');
+    expect(await cache.read('key', load)).toBe('value');
+    expect(calls).toBe(2);
+  });
+
+  it('reads a lock afresh after writing one through it, in the same turn', async () => {
+    const tenant = await stores.configStore.createTenant('locking');
+    await stores.configStore.addDomain(tenant.id, 'locking.test');
+    const user = await stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: 'carol@locking.test', domain: 'locking.test', passwordHash: null });
+    const lockStore = cachedLockReads(stores.lockStore, new ConfigReadCache(sqliteHandleForTests(stores)));
+    const config = parseConfig({ dataDir });
+    const { locks } = makeLocksAndHolds({ ...stores, store: lockStore, clock: stores.clock, config });
+    expect(await locks.activeLock(user.id)).toBeUndefined();
+    await locks.lockAfterAbuse(user, [{ name: 'TEST_ABUSE' }]);
+    expect((await locks.activeLock(user.id))?.locked).toBe(true);
+  });
+});
