@@ -91,11 +91,27 @@ export async function startSmtpSink(options: { extraArgs?: string[]; port?: numb
     messages,
     async waitForMessages(count, timeoutMs = 10_000) {
       let held = 0;
-      // A dump being written (transaction in progress) does not parse yet: look again later.
+      let sizesBefore = new Map<string, number>();
+      // A dump being written (transaction in progress) may not parse yet, or parse with only part
+      // of its message: a dump counts once its size is the same at two looks in a row (50 ms apart).
       const enough = async (): Promise<SinkMessage[] | undefined> => {
-        const found = await messages().catch(() => []);
-        held = found.length;
-        return found.length >= count ? found : undefined;
+        const names = (await readdir(dir).catch(() => [])).filter((name) => name.startsWith('msg.')).sort();
+        const sizes = new Map<string, number>();
+        const whole: SinkMessage[] = [];
+        for (const name of names) {
+          const dump = await readFile(join(dir, name)).catch(() => undefined);
+          if (!dump) continue;
+          sizes.set(name, dump.length);
+          if (sizesBefore.get(name) !== dump.length) continue;
+          try {
+            whole.push(parseSinkDump(dump));
+          } catch {
+            // Not even its own headers yet.
+          }
+        }
+        sizesBefore = sizes;
+        held = whole.length;
+        return whole.length >= count ? whole : undefined;
       };
       return waitFor(`${count} messages at smtp-sink`, enough, timeoutMs).catch(() => {
         throw new Error(`smtp-sink holds ${held} messages, expected ${count}`);
