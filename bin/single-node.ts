@@ -131,6 +131,8 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
     recordAccepted: (message) => acceptance.record(message),
     // Small messages go into that commit too, instead of a file each (queue.inlineBodyBytes).
     recordsContent: true,
+    // The IP user of each client from the same reads from memory, exact (no 5-second cache).
+    ipUserLookup: (ip) => relayStores.configStore.findIpUser(ip),
   });
   undo.push(() => ingress.close());
   const smtpPorts = await ingress.listen(config.listenAddress, { submission: config.smtp.port, submissions: config.smtp.smtpsPort });

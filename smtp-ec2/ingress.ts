@@ -75,6 +75,11 @@ export interface IngressDeps {
   recordsContent?: boolean;
   /** Called after a message is queued (the single node wakes its scan poller). */
   onQueued?: (queue: string) => void;
+  /**
+   * The IP user of a client address when its store keeps it exactly (the single node's reads from
+   * memory, dropped on every change); without it, `configStore.findIpUser` behind a short cache.
+   */
+  ipUserLookup?: (ip: string) => Promise<OutgoingUser | undefined>;
 }
 
 /** What the ingress writes for a message it accepts, before it answers 250. */
@@ -147,7 +152,7 @@ export class Ingress {
   readonly inMemory: MemoryBudget;
 
   constructor(private readonly deps: IngressDeps) {
-    this.findIpUser = cachedIpUserLookup(deps.configStore);
+    this.findIpUser = deps.ipUserLookup ?? cachedIpUserLookup(deps.configStore);
     this.inMemory = new MemoryBudget(deps.config.queue.inlineBodyMemoryBytes);
     const { smtp } = deps.config;
     const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };

@@ -24,10 +24,12 @@ export interface ListenersOptions {
   /** The single node's group commit (see IngressDeps). */
   recordAccepted?: IngressDeps['recordAccepted'];
   recordsContent?: boolean;
+  /** See IngressDeps. */
+  ipUserLookup?: IngressDeps['ipUserLookup'];
 }
 
 export function createListeners(options: ListenersOptions): { ingress: Ingress; bounceListener: BounceListener } {
-  const { config, stores, policy, clock, tls, metrics, onQueued, recordAccepted, recordsContent } = options;
+  const { config, stores, policy, clock, tls, metrics, onQueued, recordAccepted, recordsContent, ipUserLookup } = options;
   const ingress = new Ingress({
     config,
     configStore: stores.configStore,
@@ -43,6 +45,7 @@ export function createListeners(options: ListenersOptions): { ingress: Ingress; 
     ...(recordAccepted ? { recordAccepted } : {}),
     ...(recordsContent ? { recordsContent } : {}),
     ...(onQueued ? { onQueued } : {}),
+    ...(ipUserLookup ? { ipUserLookup } : {}),
   });
   const bounceListener = new BounceListener({
     config,

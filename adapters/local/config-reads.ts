@@ -1,5 +1,5 @@
-// The configuration the relay's thread reads for every message — the sender's user and tenant,
-// the domains of its addresses, its lock — kept in memory between changes. Each was a SQLite read
+// The configuration the relay's thread reads for every message — the sender's user (by login or
+// by client address) and tenant, the domains of its addresses, its lock — kept in memory between changes. Each was a SQLite read
 // on the relay's thread (about a tenth of it under load), and each found its pages changed by the
 // other connections' commits. A change to any of them, by any connection (the API on this thread,
 // the CLI in another process, the pipeline locking a user), moves `config_generation` on (triggers,
@@ -77,6 +77,8 @@ export function cachedConfigReads(configStore: ConfigStore, cache: ConfigReadCac
     getTenant: (id) => cache.read(`tenant ${id}`, () => configStore.getTenant(id)),
     getDomain: (name) => cache.read(`domain ${name}`, () => configStore.getDomain(name)),
     getDomainClaim: (tenantId, name) => cache.read(`claim ${tenantId} ${name}`, () => configStore.getDomainClaim(tenantId, name)),
+    // "No IP user here" is kept too: adding one moves the generation on like any other change.
+    findIpUser: (ip) => cache.read(`ip ${ip}`, () => configStore.findIpUser(ip)),
   });
 }
 

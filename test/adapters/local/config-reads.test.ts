@@ -96,6 +96,27 @@ describe('the relay sees every change to its configuration at its next command',
     await locks.unlock(alice.id, 'test', 'test over');
     expect((await envelope('alice@acme.test')).mail).toBe('250 2.1.0');
   });
+
+  it('an IP user removed and added again from another connection: at the next MAIL FROM, not seconds later', async () => {
+    const relay = await cli.configStore.createUser({ tenantId: acme.id, kind: 'ip', identity: '127.0.0.1', domain: null, passwordHash: null });
+    const { smtp } = await rawSession(e2e.node.ports.submission);
+    try {
+      const mail = async () => {
+        const reply = parseReply(await smtp.command('MAIL FROM:<app@acme.test>'));
+        await smtp.command('RSET');
+        return `${reply.code} ${reply.enhanced}`;
+      };
+      expect(await mail()).toBe('250 2.1.0');
+      await cli.configStore.deleteUser(relay.id);
+      expect(await mail()).toBe('530 5.7.0');
+      const again = await cli.configStore.createUser({ tenantId: acme.id, kind: 'ip', identity: '127.0.0.1', domain: null, passwordHash: null });
+      expect(await mail()).toBe('250 2.1.0');
+      await cli.configStore.deleteUser(again.id);
+      expect(await mail()).toBe('530 5.7.0');
+    } finally {
+      smtp.close();
+    }
+  });
 });
 
 describe('ConfigReadCache', () => {
