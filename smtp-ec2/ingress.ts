@@ -415,7 +415,12 @@ export class Ingress {
       stream.resume();
       return callback(new SmtpReply(503, '5.5.1', 'Send MAIL FROM first'));
     }
-    const rcpts = [...state.rcpts];
+    // The transaction's recipients (and their reservations) belong to this message from now on: a
+    // client that hangs up after the end of data must not release them while the message is
+    // committed (it would then be queued and delivered without being counted). They are released
+    // here if the message is refused or fails, and settled by afterAccept if it is queued.
+    const rcpts = state.rcpts;
+    state.rcpts = [];
     const endTransaction = state.endTransaction;
     state.endTransaction = undefined;
     const now = clock.now();
@@ -505,7 +510,6 @@ export class Ingress {
         await this.deps.queue.send(accepted.queue, accepted.body);
       }
       committed = true;
-      state.rcpts = [];
       // Bookkeeping after the commit must not change the answer: a 451 now would make the client
       // send the queued message again. Unsettled reservations keep counting until their window ends.
       // Nor does the answer wait for it: the counters take calls in order, so the session's next
@@ -529,7 +533,7 @@ export class Ingress {
         endTransaction?.({ outcome: 'refused' });
         stream.unpipe(inspector);
         stream.resume();
-        this.releaseRcpts(state);
+        if (!committed) this.releaseReservations(mailFacts, rcpts);
         if (!committed && !(error instanceof SmtpReply)) this.discardUncommitted(id, blobKey, logged, error);
         if (clientGone && !committed) {
           this.deps.logger.info('client left during DATA; nothing was queued', { session: session.id, clientIp: mailFacts.clientIp });
@@ -551,8 +555,12 @@ export class Ingress {
   private releaseRcpts(state: SessionState): void {
     const rcpts = state.rcpts;
     state.rcpts = [];
-    if (rcpts.length === 0 || !state.mailFacts) return;
-    this.deps.policy?.releaseTransaction?.(state.mailFacts, rcpts).catch((error: unknown) => {
+    if (state.mailFacts) this.releaseReservations(state.mailFacts, rcpts);
+  }
+
+  private releaseReservations(mailFacts: MailFromFacts, rcpts: string[]): void {
+    if (rcpts.length === 0) return;
+    this.deps.policy?.releaseTransaction?.(mailFacts, rcpts).catch((error: unknown) => {
       this.deps.logger.error('releasing reservations failed', { error: errorMessage(error) });
     });
   }

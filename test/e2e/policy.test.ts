@@ -19,7 +19,9 @@ import {
   testZone,
   type E2eNode,
 } from '../helpers/e2e-node.js';
+import { waitFor } from '../helpers/net.js';
 import { outpost } from '../helpers/relay-process.js';
+import { sqliteHandleForTests } from '../../bin/local-stores.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
 
 process.env.OUTPOST_LOG_LEVEL ??= 'error';
@@ -83,6 +85,29 @@ describe('mailsPerMinute', () => {
     e2e.clock.advance(MINUTE + 1000);
     const later = await rawTransaction(smtp, { mailFrom: 'minute@acme.test', rcptTo: ['r3@example.org'] });
     accepted(later.rcpt[0]);
+  });
+});
+
+describe('a client that leaves right after its message', () => {
+  it('is counted for every message it got queued: hanging up before the 250 does not get a message past mailsPerMinute', async () => {
+    const user = await e2e.user(acme, 'hangup@acme.test', { mailsPerMinute: 2 });
+    const queuedFor = (): number =>
+      (sqliteHandleForTests(e2e.node.stores).prepare('SELECT COUNT(*) AS n FROM messages WHERE user_id = ?').get(user.id) as { n: number }).n;
+    // Two messages, each session closed the moment the end-of-data line is written.
+    for (const subject of ['hangup-1', 'hangup-2']) {
+      const smtp = await login('hangup@acme.test');
+      accepted(await smtp.command('MAIL FROM:<hangup@acme.test>'));
+      accepted(await smtp.command(`RCPT TO:<${subject}@example.org>`));
+      expect(await smtp.command('DATA')).toMatch(/^354 /);
+      smtp.write(rawMessage('hangup@acme.test', `${subject}@example.org`, subject));
+      smtp.close();
+    }
+    // Both were queued all the same (the message had ended: the relay owes it delivery)…
+    await waitFor('both messages queued', async () => queuedFor() === 2, 10_000);
+    // …so both count: the limit of 2 a minute is reached.
+    const smtp = await login('hangup@acme.test');
+    const third = await rawTransaction(smtp, { mailFrom: 'hangup@acme.test', rcptTo: ['hangup-3@example.org'] });
+    expectReply(third.rcpt[0], 450, '4.7.1', /Limit of 2 mails per minute reached/);
   });
 });
 
