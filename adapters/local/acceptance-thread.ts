@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
-import { RestartBackoff } from './thread-restarts.js';
+import { RestartBackoff, untilDrained } from './thread-restarts.js';
 
 /** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
 export interface AcceptanceBatchRequest {
@@ -73,15 +73,7 @@ export class ThreadedAcceptanceBatch {
   /** Waits for the messages in hand (at most `timeoutMs`), then ends the worker. */
   async close(timeoutMs = 30_000): Promise<void> {
     this.closed = true;
-    if (this.inHand || this.waiting.length > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    if (this.inHand || this.waiting.length > 0) await untilDrained(timeoutMs, (signal) => (this.idle = signal));
     const worker = this.worker;
     this.worker = undefined;
     this.ending = worker;

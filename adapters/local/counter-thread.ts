@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
-import { RestartBackoff } from './thread-restarts.js';
+import { RestartBackoff, untilDrained } from './thread-restarts.js';
 
 /** A call of a CounterStore method, as it crosses to the worker. */
 export interface CounterCall {
@@ -97,15 +97,7 @@ export class ThreadedCounterStore implements CounterStore {
   async close(timeoutMs = 10_000): Promise<void> {
     this.closed = true;
     this.flush();
-    if (this.pending.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    if (this.pending.size > 0) await untilDrained(timeoutMs, (signal) => (this.drained = signal));
     const worker = this.worker;
     this.worker = undefined;
     this.ending = worker;

@@ -42,3 +42,17 @@ export class RestartBackoff {
     return Math.max(0, Math.ceil(this.notBefore - this.now()));
   }
 }
+
+/**
+ * How a worker thread's client closes: resolves once `register`'s signal is called (the work in
+ * hand is done) or after `timeoutMs`, whichever comes first.
+ */
+export function untilDrained(timeoutMs: number, register: (signal: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    register(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
