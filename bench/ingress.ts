@@ -5,7 +5,7 @@
 // Outpost/Haraka are printed.
 //
 //   npm run bench:ingress -- [--messages 3000] [--rounds 3] [--sessions 20] [--size 2048]
-//                            [--profile DIR] [--servers outpost,haraka,smtp-sink]
+//                            [--profile DIR] [--servers outpost,haraka,smtp-server,smtp-sink]
 //
 // The servers:
 // - Outpost: `outpost start` (a child process, as an operator runs it) on a fresh data folder,
@@ -16,13 +16,18 @@
 //   the machine with Outpost's deliveries); the queue absorbs the burst within a round.
 // - Haraka (HARAKA_VERSION, installed on demand into bench/.haraka/, never a dependency of
 //   Outpost), single process, with its queue/discard plugin: it accepts and throws away.
+// - smtp-server (bench/smtp-server-sink.ts): the SMTP library Outpost's ingress is built on,
+//   bare, in a process of its own, dropping every message: the floor of that library, with no
+//   check, no counter and nothing stored (not in the default list; name it in --servers).
 // - postfix's smtp-sink: C, stores nothing: the ceiling of the machine and of smtp-source.
 //
 // Each burst also reads the CPU time of the server's process (all threads, /proc on Linux) and
 // prints it per message: a server can be slow because it waits, or because it works.
 //
 // --profile DIR runs Outpost under `node --cpu-prof` and leaves the .cpuprofile in DIR, with a
-// summary of the functions with the most self time.
+// summary of the functions with the most self time. BENCH_NODE_FLAGS (space-separated) go to
+// Outpost's node as well, e.g. `--perf-basic-prof` to read JavaScript frames in `perf report`
+// after `perf record -a -g` over a burst.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -91,6 +96,21 @@ async function startSink(name: string): Promise<Server> {
   const output = collect(child);
   await waitForGreeting(name, port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited: ${output()}`) });
   return { name, port, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/** A bare smtp-server that drops every message (bench/smtp-server-sink.ts), in a child process. */
+async function startSmtpServerSink(): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'smtp-server-sink.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const deadline = Date.now() + 30_000;
+  let port = 0;
+  while (port === 0) {
+    port = Number(/PORT (\d+)/.exec(output())?.[1] ?? 0);
+    if (child.exitCode !== null) throw new Error(`the smtp-server sink exited ${child.exitCode}: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`the smtp-server sink did not listen: ${output()}`);
+    if (port === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { name: 'bare smtp-server (drops)', port, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** Haraka, installed into bench/.haraka on first use (npm install --prefix … --no-save). */
@@ -172,9 +192,10 @@ async function main(): Promise<void> {
       if (name === 'outpost') {
         const smarthost = await startSink('smarthost');
         started.push(smarthost);
-        const nodeFlags = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+        const nodeFlags = [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
         servers.push({ name: 'Outpost', ...(await startOutpostChild({ smarthostPort: smarthost.port, dnsAddress: dns.address, nodeFlags })) });
       } else if (name === 'haraka') servers.push(await startHaraka());
+      else if (name === 'smtp-server') servers.push(await startSmtpServerSink());
       else if (name === 'smtp-sink') servers.push({ ...(await startSink('smtp-sink')), name: 'postfix smtp-sink' });
       else throw new Error(`unknown server ${name}`);
       started.push(servers[servers.length - 1] as Server);
