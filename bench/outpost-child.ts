@@ -66,6 +66,8 @@ export interface OutpostChild {
   /** Waits until the queue is empty (at most five minutes). */
   settle(): Promise<void>;
   stop(): Promise<void>;
+  /** What the process wrote to stdout and stderr so far (e.g. node's --trace-gc lines). */
+  output(): string;
 }
 
 /** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`; `nodeFlags` go to node (e.g. --cpu-prof). */
@@ -100,6 +102,7 @@ export async function startOutpostChild(options: { smarthostPort: number; dnsAdd
   return {
     port: ports.submission,
     pid: child.pid,
+    output,
     async settle() {
       const until = Date.now() + 300_000;
       while (backlog() > 0 && Date.now() < until) await sleep(500);

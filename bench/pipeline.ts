@@ -24,6 +24,7 @@ const { operatorToken, tlsMaterial } = await import('../adapters/local/secrets.j
 const { a, mx, startDnsServer } = await import('../test/helpers/dns-server.js');
 const { startClamd } = await import('../test/helpers/clamd.js');
 const { startRspamd } = await import('../test/helpers/rspamd.js');
+const { threadCpuSeconds } = await import('./outpost-child.js');
 const { BODY_2K, benchConfig, benchMailboxUser, line, median, startCountingSink } = await import('./support.js');
 
 const { values } = parseArgs({
@@ -83,10 +84,12 @@ async function round(sink: Sink, dns: Dns, scanning: Record<string, unknown>): P
     await preload(config);
     const before = sink.received();
     const sessionsBefore = sink.sessions();
+    const cpuBefore = threadCpuSeconds(process.pid);
     const started = performance.now();
     const node = await startNode(config, { logger: createLogger('bench', { level: 'error' }) });
     await sink.waitFor(before + N, 600_000);
     const elapsed = performance.now() - started;
+    reportThreads(cpuBefore, threadCpuSeconds(process.pid), elapsed);
     await node.stop();
     // The sink counts a session when it ends: the ones kept for reuse end at stop.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -94,6 +97,21 @@ async function round(sink: Sink, dns: Dns, scanning: Record<string, unknown>): P
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where the round's CPU went, by thread of this process (the node runs in it): CPU time per
+ * message and share of the round's wall time. A thread far below 100 % while the rate is short of
+ * the goal waits rather than works.
+ */
+function reportThreads(before: Map<number, number>, after: Map<number, number>, elapsedMs: number): void {
+  const rows = [...after]
+    .map(([tid, seconds]) => ({ tid, seconds: seconds - (before.get(tid) ?? 0) }))
+    .filter((row) => row.seconds > 0.01)
+    .sort((x, y) => y.seconds - x.seconds);
+  const total = rows.reduce((sum, row) => sum + row.seconds, 0);
+  const text = rows.map((row) => `${row.tid === process.pid ? 'main' : row.tid} ${((row.seconds * 1000) / N).toFixed(2)} ms/msg ${((row.seconds * 100000) / elapsedMs).toFixed(0)} %`);
+  process.stdout.write(`  threads (CPU per message, share of the round): ${text.join(', ')}; whole process ${((total * 1000) / N).toFixed(2)} ms/msg\n`);
 }
 
 async function sinkCeiling(sink: Sink): Promise<number> {
