@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ThreadedCounterStore } from '../../../adapters/local/counter-thread.js';
+import { SqliteCounterStore } from '../../../adapters/local/counter-store.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import type { Logger } from '../../../core/ports.js';
 import { counterStoreContract } from '../../core/counters.contract.js';
@@ -90,6 +91,35 @@ describe('ThreadedCounterStore', () => {
     }
   });
 
+
+  it('runs the calls of one turn in one transaction, yet a call that fails there is undone alone: the calls before and after it keep their effects', async () => {
+    const { dir, path } = databaseFile();
+    const store = new ThreadedCounterStore(path, logger);
+    try {
+      await store.start();
+      // Made in one turn, so they cross in one message; the middle one fails in the worker (SQLite
+      // cannot bind an object), after the first has written and before the third does.
+      const outcomes = await Promise.allSettled([
+        store.add('batch', 1, 60_000),
+        store.add({ not: 'a key' } as unknown as string, 1, 60_000),
+        store.reserve({ limits: [{ key: 'batch', units: 1, limit: 5, windowMs: 60_000 }] }),
+        store.add('batch', 1, 60_000),
+      ]);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(outcomes[1]?.status === 'rejected' ? String(outcomes[1].reason) : '').toMatch(/Too few parameter values/);
+      expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined))).toEqual([1, undefined, { ok: true }, 3]);
+      // Committed: another connection (a process of its own, as the CLI) sees all three.
+      const reader = openDatabase(path);
+      try {
+        expect(await new SqliteCounterStore(reader).total('batch', 60_000)).toBe(3);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('finishes the calls in hand before it closes, and refuses calls after', async () => {
     const { dir, path } = databaseFile();
     const store = new ThreadedCounterStore(path, logger);
