@@ -7,11 +7,11 @@ import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
 import type { SqliteMessageBodies } from './message-body-store.js';
 import type { SqliteMessageLog } from './message-log.js';
 import type { SqliteQueue } from './queue.js';
-import { immediate, type Db } from './sqlite.js';
+import { writeLocked, type Db } from './sqlite.js';
 
-/** Writes accepted messages in one IMMEDIATE transaction on `db` (synchronous=FULL: one fsync for all); throws if nothing was written. */
+/** Writes accepted messages in one IMMEDIATE transaction on `db` (synchronous=FULL: one fsync for all; the write lock waited for in short steps, see writeLocked); throws if nothing was written. */
 export function commitAccepted(db: Db, log: SqliteMessageLog, queue: SqliteQueue, bodies: SqliteMessageBodies, messages: AcceptedMessage[]): void {
-  immediate(db, () => {
+  writeLocked(db, () => {
     for (const message of messages) {
       log.createNow(message.record);
       log.addEventNow(message.record.id, message.event.name, message.event.detail);

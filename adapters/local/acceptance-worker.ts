@@ -8,7 +8,7 @@ import type { AcceptanceBatchAnswer, AcceptanceBatchRequest } from './acceptance
 import { SqliteMessageBodies } from './message-body-store.js';
 import { SqliteMessageLog } from './message-log.js';
 import { SqliteQueue } from './queue.js';
-import { openDatabase } from './sqlite.js';
+import { failFastWhenBusy, openDatabase } from './sqlite.js';
 
 const port = parentPort;
 if (!port) throw new Error('adapters/local/acceptance-worker.ts runs as a worker thread (acceptance-thread.ts starts it)');
@@ -16,7 +16,8 @@ const { databasePath, maxReceives } = workerData as { databasePath: string; maxR
 // The relay's clock reading for the batch being committed (tests move time on the relay's thread).
 let batchTime = 0;
 const clock: Clock = { now: () => batchTime };
-const db = openDatabase(databasePath);
+// Its only writes are the batches' commits, whose write lock commitAccepted waits for itself.
+const db = failFastWhenBusy(openDatabase(databasePath));
 const log = new SqliteMessageLog(db, clock);
 const queue = new SqliteQueue(db, { maxReceives, clock });
 const bodies = new SqliteMessageBodies(db);

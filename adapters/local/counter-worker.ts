@@ -2,7 +2,7 @@
 // connection of its own, answering the relay thread's calls one at a time, in order.
 //
 // The calls of one message (those the relay's thread made in one turn of its event loop) run in
-// one IMMEDIATE transaction, each call in a savepoint of its own: a call that fails is rolled back
+// one IMMEDIATE transaction (its write lock waited for in short steps: sqlite.ts writeLocked), each call in a savepoint of its own: a call that fails is rolled back
 // alone and answered with its error, the others keep their effects. One commit (one WAL append
 // and one wal-index update) for the batch instead of one per call: the counter thread's CPU per
 // message and the time the batch holds the database's write lock both fall. A commit that fails
@@ -11,14 +11,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { SqliteCounterStore } from './counter-store.js';
 import type { CounterAnswer, CounterCall } from './counter-thread.js';
-import { openSoftStateConnection } from './sqlite.js';
+import { failFastWhenBusy, openSoftStateConnection, writeLocked } from './sqlite.js';
 
 const port = parentPort;
 if (!port) throw new Error('adapters/local/counter-worker.ts runs as a worker thread (counter-thread.ts starts it)');
 const { databasePath } = workerData as { databasePath: string };
 // The time of the call being answered: the caller's reading, carried with the call.
 let callTime = 0;
-const db = openSoftStateConnection(databasePath);
+// Every call runs inside the batch's transaction, whose write lock runBatch waits for itself.
+const db = failFastWhenBusy(openSoftStateConnection(databasePath));
 const store = new SqliteCounterStore(db, { now: () => callTime });
 
 const failure = (id: number, error: unknown): CounterAnswer => {
@@ -32,23 +33,20 @@ const failure = (id: number, error: unknown): CounterAnswer => {
  * before any answer is awaited, and no other message of the port can come in between.
  */
 function runBatch(calls: CounterCall[]): Array<Promise<unknown>> {
-  const begin = db.prepare('BEGIN IMMEDIATE');
-  const commit = db.prepare('COMMIT');
-  begin.run();
   const results: Array<Promise<unknown>> = [];
   try {
-    for (const call of calls) {
-      callTime = call.now;
-      const method = store[call.method] as (...args: unknown[]) => Promise<unknown>;
-      try {
-        results.push(method.apply(store, call.args));
-      } catch (error: unknown) {
-        results.push(Promise.reject(error));
+    writeLocked(db, () => {
+      for (const call of calls) {
+        callTime = call.now;
+        const method = store[call.method] as (...args: unknown[]) => Promise<unknown>;
+        try {
+          results.push(method.apply(store, call.args));
+        } catch (error: unknown) {
+          results.push(Promise.reject(error));
+        }
       }
-    }
-    commit.run();
+    });
   } catch (error: unknown) {
-    if (db.inTransaction) db.prepare('ROLLBACK').run();
     for (const result of results) result.catch(() => undefined);
     throw error;
   }
