@@ -56,3 +56,53 @@ export function untilDrained(timeoutMs: number, register: (signal: () => void) =
     });
   });
 }
+
+/** queue.threadWatchdogSeconds' default: how long a worker thread may be silent with work in hand. */
+export const DEFAULT_WATCHDOG_MS = 60_000;
+
+/**
+ * The watchdog of one worker thread: a thread whose event loop is blocked (a loop that never ends
+ * on a crafted message, a regular expression gone catastrophic, a native call that never returns)
+ * does not die, it only stops answering. `watch` when work is handed over (it keeps the time of a
+ * watch already running), `heard` at each answer or heartbeat, `stop` when nothing is in hand; if
+ * `timeoutMs` pass while watching with nothing heard, `onSilent` is called once, with how long the
+ * thread was silent. A `timeoutMs` of 0 never calls it (queue.threadWatchdogSeconds: 0).
+ */
+export class Watchdog {
+  private timer: NodeJS.Timeout | undefined;
+  private heardAt = 0;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onSilent: (silentMs: number) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  watch(): void {
+    if (this.timeoutMs <= 0 || this.timer) return;
+    this.heardAt = this.now();
+    this.arm(this.timeoutMs);
+  }
+
+  /** Cheap (no timer is touched): called for every answer of a busy thread. */
+  heard(): void {
+    this.heardAt = this.now();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(inMs: number): void {
+    // Unref'd: a watchdog alone never keeps the process alive.
+    this.timer = setTimeout(() => this.check(), inMs).unref();
+  }
+
+  private check(): void {
+    const silentMs = this.now() - this.heardAt;
+    if (silentMs < this.timeoutMs) return this.arm(Math.ceil(this.timeoutMs - silentMs));
+    this.timer = undefined;
+    this.onSilent(silentMs);
+  }
+}

@@ -9,8 +9,9 @@
 // (imported inside the factory: vi.mock runs before the file's own imports).
 //
 // The threads are real: each runs its real worker module, and dies of a real uncaught error
-// (crashOnNextMessage) or of terminate(). Only refuseStarts stands in for the system: no thread
-// to be had cannot be brought about on a shared test machine.
+// (crashOnNextMessage) or of terminate(), or hangs for real (hangOnNextMessage: its event loop
+// blocked, until it is terminated). Only refuseStarts stands in for the system: no thread to be
+// had cannot be brought about on a shared test machine.
 import type * as WorkerThreads from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
 import { waitFor } from './net.js';
@@ -26,6 +27,10 @@ export interface StartedWorker {
 
 /** Every worker thread started since the test file began, oldest first. */
 export const startedWorkers: StartedWorker[] = [];
+
+const HANG_WRAPPER = new URL('./hang-wrapper.mjs', import.meta.url);
+/** hang-wrapper.mjs's HANG. */
+const HANG = 'outpost-test:hang';
 
 const refusals = new Map<string, { count: number; error: Error }>();
 
@@ -47,7 +52,9 @@ export function recordingWorkers(actual: typeof WorkerThreads): typeof WorkerThr
         refusal.count -= 1;
         throw refusal.error;
       }
-      super(...args);
+      // Started through hang-wrapper.mjs, which runs the real module (the last of its argv) after installing the hang switch.
+      const [url, options] = args;
+      super(HANG_WRAPPER, { ...options, argv: [...(options?.argv ?? []), String(url)] });
       const entry: StartedWorker = { worker: this, module, startedAt: Date.now() };
       this.on('exit', (code) => (entry.exitCode = code));
       startedWorkers.push(entry);
@@ -79,6 +86,21 @@ export function crashOnNextMessage(worker: Worker): void {
   worker.postMessage = (value: unknown, transfer?: readonly WorkerThreads.TransferListItem[]) => {
     worker.postMessage = post;
     post(null);
+    post(value, transfer);
+  };
+}
+
+/**
+ * The next message the relay posts to `worker` is preceded by one that blocks the thread for good
+ * (hang-wrapper.mjs: Atomics.wait, before the worker module can read it): the thread neither
+ * answers nor dies, with that next message in hand — posted, never answered — until it is
+ * terminated. Heartbeats, timers and everything else on its event loop stop with it.
+ */
+export function hangOnNextMessage(worker: Worker): void {
+  const post = worker.postMessage.bind(worker);
+  worker.postMessage = (value: unknown, transfer?: readonly WorkerThreads.TransferListItem[]) => {
+    worker.postMessage = post;
+    post(HANG);
     post(value, transfer);
   };
 }
