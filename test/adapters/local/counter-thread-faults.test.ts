@@ -183,6 +183,7 @@ describe('ThreadedCounterStore when its worker thread dies', () => {
     open(path, new RestartBackoff(100, 400), WATCHDOG_MS);
     await store.start();
     const first = newestWorker(MODULE);
+    const threadId = first.worker.threadId;
     hangOnNextMessage(first.worker);
     const sentAt = Date.now();
     const inHand = [store.add('events', 1, 60_000), store.add('events', 1, 60_000), store.reserve({ limits: [{ key: 'k', units: 1, limit: 5, windowMs: 60_000 }] })];
@@ -195,7 +196,7 @@ describe('ThreadedCounterStore when its worker thread dies', () => {
       expect(outcome.status === 'rejected' ? String(outcome.reason) : '').toMatch(/the counter worker thread did not answer for \d+ ms \(hung\); it is terminated/);
     }
     expect(log.withMessage('counter worker thread hung')).toEqual([
-      expect.objectContaining({ level: 'error', component: 'counters', silentMs: expect.any(Number), watchdogMs: WATCHDOG_MS, threadId: first.worker.threadId, calls: 3, methods: { add: 2, reserve: 1 }, restartInMs: 0 }),
+      expect.objectContaining({ level: 'error', component: 'counters', silentMs: expect.any(Number), watchdogMs: WATCHDOG_MS, threadId, calls: 3, methods: { add: 2, reserve: 1 }, restartInMs: 0 }),
     ]);
     expect(Number(log.withMessage('counter worker thread hung')[0]?.silentMs)).toBeGreaterThanOrEqual(WATCHDOG_MS);
     // Terminated for real (Atomics.wait is interrupted), and not logged a second time as a death.
@@ -205,7 +206,7 @@ describe('ThreadedCounterStore when its worker thread dies', () => {
     // The next call starts a new worker; the hung calls never ran.
     expect(await bounded(store.add('events', 1, 60_000))).toBe(1);
     expect(workersOf(MODULE)).toHaveLength(2);
-    expect(newestWorker(MODULE).worker.threadId).not.toBe(first.worker.threadId);
+    expect(newestWorker(MODULE).worker.threadId).not.toBe(threadId);
   });
 
   it('does not take a worker with nothing in hand for a hung one, however long it is idle', async () => {
