@@ -4,6 +4,8 @@
 // has run a while; no thread to be had for a restart is logged and tried again later, never the
 // end of the relay; a stop while it is dead, or while it dies, ends at once. The threads are real
 // and die for real (a data folder they cannot open, an uncaught error in the worker module).
+// One that hangs (its event loop blocked for real, worker-faults.ts) stops its heartbeats, and is
+// terminated and started again once queue.threadWatchdogSeconds have passed without one.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +15,13 @@ import { parseConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { MetricRecorder } from '../../core/metrics.js';
 import { waitFor } from '../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, hangOnNextMessage, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
 const MODULE = 'pipeline-worker.mjs';
 const DIED = 'pipeline worker thread exited; starting it again';
+const HUNG = 'pipeline worker thread hung (no heartbeat); terminated, starting it again';
 const metrics: MetricRecorder = { inc: () => undefined, observe: () => undefined };
 
 function bounded<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
@@ -44,8 +47,8 @@ describe('the pipeline thread when its worker dies', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const start = (dataDir: string, restartDelayMs: { first: number; max: number; stableAfter: number }) => {
-    const config = parseConfig({ dataDir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 50 } });
+  const start = (dataDir: string, restartDelayMs: { first: number; max: number; stableAfter: number }, threadWatchdogSeconds?: number) => {
+    const config = parseConfig({ dataDir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 50, threadWatchdogSeconds } });
     const pipeline = pipelineThread({ config, logger: createLogger('outpost', { level: 'info', write: log.write }), metrics, restartDelayMs });
     stop = () => bounded(pipeline.stop());
     pipeline.start();
@@ -124,5 +127,39 @@ describe('the pipeline thread when its worker dies', () => {
     expect(await exited(second)).toBe(1);
     expect(log.withMessage(DIED)).toHaveLength(1);
     expect(workersOf(MODULE)).toHaveLength(2);
+  });
+
+  it('leaves a worker alone while its heartbeats come, idle or not; terminates one whose heartbeats stop, logs it once, and starts it again', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 60_000 }, 1);
+    await waitFor('the worker to start', async () => log.withMessage('pipeline worker thread started').length === 1, 10_000);
+    // Idle for twice the watchdog time: its heartbeats keep it.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(log.withMessage(HUNG)).toEqual([]);
+    const first = newestWorker(MODULE);
+    const threadId = first.worker.threadId;
+    hangOnNextMessage(first.worker);
+    pipeline.nudge('scan');
+    expect(await exited(first)).toBe(1);
+    expect(log.withMessage(HUNG)).toEqual([expect.objectContaining({ level: 'error', watchdogMs: 1000, threadId, phase: 'running', inHand: [], inMs: 100 })]);
+    expect(Number(log.withMessage(HUNG)[0]?.silentMs)).toBeGreaterThanOrEqual(1000);
+    await waitFor('a worker to start again', async () => log.withMessage('pipeline worker thread started').length === 2, 10_000);
+    // Its end was the watchdog's: not logged again as a death.
+    expect(log.withMessage(DIED)).toEqual([]);
+    expect(workersOf(MODULE)).toHaveLength(2);
+  });
+
+  it('ends a stop the worker hangs on once the watchdog gives up on it, without starting it again', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 60_000 }, 1);
+    await waitFor('the worker to start', async () => log.withMessage('pipeline worker thread started').length === 1, 10_000);
+    const first = newestWorker(MODULE);
+    hangOnNextMessage(first.worker);
+    const stopping = Date.now();
+    // The stop would otherwise wait 60 s for the worker to finish.
+    await bounded(pipeline.stop(), 5_000);
+    expect(Date.now() - stopping).toBeGreaterThanOrEqual(900);
+    expect(await exited(first)).toBe(1);
+    expect(log.withMessage('pipeline worker thread hung while stopping')).toEqual([expect.objectContaining({ level: 'error', phase: 'stopping' })]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(workersOf(MODULE)).toHaveLength(1);
   });
 });
