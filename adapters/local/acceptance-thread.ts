@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
-import { DEFAULT_WATCHDOG_MS, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
+import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
 
 /** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
 export interface AcceptanceBatchRequest {
@@ -152,18 +152,15 @@ export class ThreadedAcceptanceBatch {
       hung = true;
       this.worker = undefined;
       this.watchdog = undefined;
-      // Counted before the batch is failed (answering it sends the next batch, which must see the wait).
-      const restartInMs = this.restarts.died();
-      this.logger.error('acceptance writer thread hung: no answer to the batch in hand; it failed (its clients are told to retry), the thread is terminated, and the next batch starts a new one', {
-        silentMs: Math.round(silentMs),
-        watchdogMs: this.watchdogMs,
-        threadId: worker.threadId,
-        messages: this.inHand?.filter((item) => item.message).length ?? 0,
-        restartInMs,
-      });
-      // Interrupts JavaScript at once; a native call that never returns keeps its thread, but no batch goes to it again.
-      void worker.terminate().catch(() => undefined);
-      this.answered({ ok: false, message: `the acceptance writer thread did not answer for ${Math.round(silentMs)} ms (hung); it is terminated` });
+      // Counted as a death before the batch is failed (answering it sends the next batch, which must see the wait).
+      const failure = giveUpOnHungWorker(
+        worker,
+        { what: 'acceptance writer thread', logger: this.logger, restarts: this.restarts, watchdogMs: this.watchdogMs },
+        silentMs,
+        'no answer to the batch in hand; it failed (its clients are told to retry), the thread is terminated, and the next batch starts a new one',
+        { messages: this.inHand?.filter((item) => item.message).length ?? 0 },
+      );
+      this.answered({ ok: false, message: failure.message });
     });
     this.watchdog = watchdog;
     // What the worker died of, when it says (an uncaught error, a database it cannot open).
@@ -171,6 +168,7 @@ export class ThreadedAcceptanceBatch {
     worker.on('message', (answer: AcceptanceBatchAnswer) => {
       // A hung worker that answers after all: its batch was failed already, and the batch in hand now is another worker's.
       if (hung) return;
+      watchdog.heard();
       watchdog.stop();
       this.restarts.served();
       this.answered(answer);

@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
-import { DEFAULT_WATCHDOG_MS, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
+import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
 
 /** A call of a CounterStore method, as it crosses to the worker. */
 export interface CounterCall {
@@ -174,25 +174,19 @@ export class ThreadedCounterStore implements CounterStore {
       hung = true;
       this.worker = undefined;
       this.watchdog = undefined;
-      // Counted as a death: a worker that hangs again at once is started again less and less often.
-      const restartInMs = this.restarts.died();
       const inHand = [...this.pending.values()];
       this.pending.clear();
       const methods: Record<string, number> = {};
       for (const entry of inHand) methods[entry.method] = (methods[entry.method] ?? 0) + 1;
-      this.logger.error('counter worker thread hung: no answer to the calls in hand; they failed, the thread is terminated, and the next call starts a new one', {
-        silentMs: Math.round(silentMs),
-        watchdogMs: this.watchdogMs,
-        threadId: worker.threadId,
-        calls: inHand.length,
-        methods,
-        restartInMs,
-      });
-      const failure = new Error(`the counter worker thread did not answer for ${Math.round(silentMs)} ms (hung); it is terminated`);
+      const failure = giveUpOnHungWorker(
+        worker,
+        { what: 'counter worker thread', logger: this.logger, restarts: this.restarts, watchdogMs: this.watchdogMs },
+        silentMs,
+        'no answer to the calls in hand; they failed, the thread is terminated, and the next call starts a new one',
+        { calls: inHand.length, methods },
+      );
       for (const entry of inHand) entry.reject(failure);
       this.drained?.();
-      // Interrupts JavaScript at once; a native call that never returns keeps its thread, but no work goes to it again.
-      void worker.terminate().catch(() => undefined);
     });
     this.watchdog = watchdog;
     // What the worker died of, when it says (an uncaught error, a database it cannot open).

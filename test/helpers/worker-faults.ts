@@ -14,6 +14,7 @@
 // had cannot be brought about on a shared test machine.
 import type * as WorkerThreads from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
+import { expect } from 'vitest';
 import { waitFor } from './net.js';
 
 export interface StartedWorker {
@@ -103,6 +104,24 @@ export function hangOnNextMessage(worker: Worker): void {
     post(HANG);
     post(value, transfer);
   };
+}
+
+/**
+ * Awaits `inHand` (the calls or records handed to a worker that hangs) and checks that each failed
+ * with `pattern`, no sooner than the watchdog's time after `sentAt` and not long after it.
+ */
+export async function failedByWatchdog(inHand: Array<Promise<unknown>>, sentAt: number, watchdogMs: number, pattern: RegExp): Promise<void> {
+  const outcomes = await Promise.race([
+    Promise.allSettled(inHand),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending ${watchdogMs + 10_000} ms after the hang`)), watchdogMs + 10_000).unref()),
+  ]);
+  const waited = Date.now() - sentAt;
+  expect(waited).toBeGreaterThanOrEqual(watchdogMs - 5);
+  expect(waited).toBeLessThan(watchdogMs + 3_000);
+  for (const outcome of outcomes) {
+    expect(outcome.status).toBe('rejected');
+    expect(outcome.status === 'rejected' ? String(outcome.reason) : '').toMatch(pattern);
+  }
 }
 
 /** Resolves once `entry`'s thread has exited, with its exit code (bounded). */
