@@ -106,6 +106,11 @@ export function hangOnNextMessage(worker: Worker): void {
   };
 }
 
+/** Blocks `worker`'s thread for good at its next turn (hang-wrapper.mjs), whatever it is doing. */
+export function hangNow(worker: Worker): void {
+  worker.postMessage(HANG);
+}
+
 /**
  * Awaits `inHand` (the calls or records handed to a worker that hangs) and checks that each failed
  * with `pattern`, no sooner than the watchdog's time after `sentAt` and not long after it.
