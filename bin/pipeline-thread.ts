@@ -30,7 +30,7 @@ export type RelayMessage = { kind: 'nudge'; queue: string } | { kind: 'stop' };
 export type PipelineMessage =
   | { kind: 'started' }
   | { kind: 'stopped' }
-  /** The heartbeat (every second while queue.threadWatchdogSeconds is not 0), with the records in hand. */
+  /** The heartbeat (every second, or every quarter of queue.threadWatchdogSeconds if shorter; none when it is 0), with the records in hand. */
   | { kind: 'alive'; inHand: RecordInHand[] }
   /** The metrics the worker counted in one turn of its event loop, in order. */
   | { kind: 'metrics'; events: MetricEvent[] };
