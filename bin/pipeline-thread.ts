@@ -6,12 +6,22 @@
 // need not wait out their visibility timeout either. A worker that keeps dying soon after it
 // starts (a database it cannot open) waits twice as long before each further start, up to a
 // minute, instead of loading the whole pipeline every second.
+// A worker that hangs instead of dying (its event loop blocked: a scan that never ends on a
+// crafted message, a regular expression gone catastrophic, a native call that never returns)
+// would park every accepted message without a word. So the worker posts a heartbeat every second
+// (a timer on its event loop: a blocked loop stops it) with the records it has in hand; when none
+// came for queue.threadWatchdogSeconds, the worker is logged as hung with what it last had in
+// hand, terminated, and started again as after a death: its messages in flight are received
+// again, and one that hangs every thread that takes it reaches queue.maxReceives and goes to its
+// dead-letter queue (logged and counted by watchDeadLetters in the new worker).
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../core/config.js';
 import { errorMessage } from '../core/log.js';
 import type { MetricRecorder } from '../core/metrics.js';
 import type { CounterName, HistogramName } from '../core/metric-names.js';
 import type { Logger } from '../core/ports.js';
+import type { RecordInHand } from '../adapters/local/poller.js';
+import { Watchdog } from '../adapters/local/thread-restarts.js';
 import type { Pipeline } from './pipeline.js';
 
 /** From the relay's thread to the worker. */
@@ -20,6 +30,8 @@ export type RelayMessage = { kind: 'nudge'; queue: string } | { kind: 'stop' };
 export type PipelineMessage =
   | { kind: 'started' }
   | { kind: 'stopped' }
+  /** The heartbeat (every second, or every quarter of queue.threadWatchdogSeconds if shorter; none when it is 0), with the records in hand. */
+  | { kind: 'alive'; inHand: RecordInHand[] }
   /** The metrics the worker counted in one turn of its event loop, in order. */
   | { kind: 'metrics'; events: MetricEvent[] };
 
@@ -49,6 +61,7 @@ export interface PipelineThreadOptions {
 
 export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   const { logger, metrics } = options;
+  const watchdogMs = options.config.queue.threadWatchdogSeconds * 1000;
   let worker: Worker | undefined;
   let stopping = false;
   let stopped: (() => void) | undefined;
@@ -82,7 +95,36 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     /** When the worker said it had started its pipeline. */
     let runningSince: number | undefined;
     worker = current;
+    /** What the worker had in hand at its last heartbeat: what it was doing when it hung, if it hung. */
+    let lastInHand: RecordInHand[] = [];
+    // Set once the watchdog has given up on it: terminated, and its successor already on the way.
+    let hung = false;
+    const watchdog = new Watchdog(watchdogMs, (silentMs) => {
+      if (worker !== current) return;
+      hung = true;
+      worker = undefined;
+      const now = Date.now();
+      const fields = {
+        silentMs: Math.round(silentMs),
+        watchdogMs,
+        threadId: current.threadId,
+        phase: stopping ? 'stopping' : runningSince === undefined ? 'starting' : 'running',
+        inHand: lastInHand.map((record) => ({ ...record, forMs: now - record.since })),
+      };
+      // Interrupts JavaScript at once. A native call that never returns keeps its thread, but
+      // terminate() is pending: the thread ends when the call does, before it runs anything more.
+      void current.terminate().catch(() => undefined);
+      if (stopping) {
+        logger.error('pipeline worker thread hung while stopping (no heartbeat); terminated', fields);
+        return stopped?.();
+      }
+      restartLater('pipeline worker thread hung (no heartbeat); terminated, starting it again', fields, runningSince === undefined ? 0 : now - runningSince);
+    });
+    watchdog.watch();
     current.on('message', (message: PipelineMessage) => {
+      if (hung) return;
+      watchdog.heard();
+      if (message.kind === 'alive') lastInHand = message.inHand;
       // Names and labels come from the same table on both threads (core/metric-names.ts).
       if (message.kind === 'metrics') {
         for (const event of message.events) {
@@ -102,6 +144,9 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
       logger.error('pipeline worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
     });
     current.on('exit', (code) => {
+      watchdog.stop();
+      // Logged, and started again, when the watchdog gave up on it.
+      if (hung) return;
       if (worker === current) worker = undefined;
       if (stopping) return stopped?.();
       restartLater('pipeline worker thread exited; starting it again', { code, ...(cause === undefined ? {} : { error: errorMessage(cause) }) }, runningSince === undefined ? 0 : Date.now() - runningSince);

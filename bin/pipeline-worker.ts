@@ -15,6 +15,7 @@ import { buildPipeline } from './pipeline.js';
 import { niceThisThread } from './thread-priority.js';
 import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
 import type { MetricEvent, PipelineMessage, RelayMessage } from './pipeline-thread.js';
+import type { RecordInHand } from '../adapters/local/poller.js';
 
 const port = parentPort;
 if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
@@ -23,6 +24,14 @@ const logger = createLogger('pipeline');
 // As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
 logUnhandledRejections(logger);
 const post = (message: PipelineMessage): void => port.postMessage(message);
+// The heartbeat the relay's watchdog listens for (pipeline-thread.ts), with the records in hand:
+// a timer on this thread's event loop, so a loop that is blocked stops it. At least four per
+// watchdog period, so that one slow turn is never taken for a hang.
+let inHand: () => RecordInHand[] = () => [];
+const heartbeatMs = Math.min(1000, config.queue.threadWatchdogSeconds * 250);
+const heartbeat = heartbeatMs > 0 ? setInterval(() => post({ kind: 'alive', inHand: inHand() }), heartbeatMs) : undefined;
+// It must not keep the thread alive once the port is closed.
+heartbeat?.unref();
 // The worker's metrics go to the relay's thread, which serves /metrics: those of one turn of the
 // event loop in one message (a delivered message counts half a dozen), not one message each.
 let metricEvents: MetricEvent[] = [];
@@ -64,6 +73,7 @@ const { holds, policy } = makeAdmissionPolicy({
 // Messages move to a dead-letter queue when this thread receives them once too often.
 watchDeadLetters(stores, metrics, logger);
 const pipeline = buildPipeline({ config, stores, clock: systemClock, resolver, policy, holds, metrics, mxPort });
+inHand = () => pipeline.inHand?.() ?? [];
 
 let stopping = false;
 port.on('message', (message: RelayMessage) => {
@@ -76,6 +86,7 @@ port.on('message', (message: RelayMessage) => {
       .finally(() => {
         stores.close();
         flushMetrics();
+        clearInterval(heartbeat);
         post({ kind: 'stopped' });
         port.close();
       });

@@ -8,7 +8,7 @@ import type { MetricRecorder } from '../core/metrics.js';
 import type { Clock, Resolver } from '../core/ports.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
-import { Poller } from '../adapters/local/poller.js';
+import { Poller, type RecordInHand } from '../adapters/local/poller.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { DeliveryScheduler } from '../core/delivery/scheduler.js';
 import { makeScanHandler, scanHandlerDeps } from '../lambdas/scan/handler.js';
@@ -38,6 +38,8 @@ export interface Pipeline {
   start(): void;
   /** A producer has just queued something on `queueName`: poll it now. */
   nudge(queueName: string): void;
+  /** The records being handled now, of every queue (what the pipeline thread's heartbeat reports). */
+  inHand?(): RecordInHand[];
   /** Lets records in hand finish, then closes the outbound sessions kept for reuse. */
   stop(): Promise<void>;
 }
@@ -119,6 +121,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
       for (const item of pollers.values()) item.start();
     },
     nudge,
+    inHand: () => [...pollers.values()].flatMap((item) => item.inHand()),
     async stop() {
       await Promise.all([...pollers.values()].map((item) => item.stop()));
       deliveryScheduler.close();

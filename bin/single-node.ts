@@ -13,6 +13,7 @@ import { purgeExpired } from '../core/housekeeping.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { ThreadedCounterStore } from '../adapters/local/counter-thread.js';
 import { ThreadedAcceptanceBatch } from '../adapters/local/acceptance-thread.js';
+import { RestartBackoff } from '../adapters/local/thread-restarts.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
 import { metricsAccess } from './metrics-access.js';
 import { collectGauges } from './scrape-gauges.js';
@@ -83,11 +84,13 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
 
   // The relay thread's rate-limit counters run in a worker thread of their own (counter-thread.ts):
   // their SQLite transactions no longer stop every session while they run.
-  const counterThread = new ThreadedCounterStore(join(config.dataDir, 'outpost.db'), createLogger('counters'), clock);
+  // A worker thread that hangs (no answer for queue.threadWatchdogSeconds with work in hand) is terminated and replaced.
+  const watchdogMs = config.queue.threadWatchdogSeconds * 1000;
+  const counterThread = new ThreadedCounterStore(join(config.dataDir, 'outpost.db'), createLogger('counters'), clock, new RestartBackoff(), watchdogMs);
   undo.push(() => counterThread.close(0));
   // The group commit of accepted messages, in its writer thread (acceptance-thread.ts): its fsync
   // no longer stops every session while it runs.
-  const acceptance = new ThreadedAcceptanceBatch(join(config.dataDir, 'outpost.db'), createLogger('acceptance'), clock, config.queue.maxReceives);
+  const acceptance = new ThreadedAcceptanceBatch(join(config.dataDir, 'outpost.db'), createLogger('acceptance'), clock, config.queue.maxReceives, new RestartBackoff(), watchdogMs);
   undo.push(() => acceptance.close(0));
   // Policy: limits, locks (and the mail they hold), sender rules, auth abuse, IP reputation; plus the suppression list.
   // The relay's per-message reads of users, tenants, domains and locks come from memory until

@@ -11,12 +11,15 @@
 // dies fails the batch in hand the same way (its commit may or may not have happened: a client
 // that retries may send a message twice, never lose one) and is started again for the next; one
 // that keeps dying before it commits anything is started again less and less often
-// (thread-restarts.ts), the batches in between failing at once.
+// (thread-restarts.ts), the batches in between failing at once. A worker that hangs instead (its
+// event loop blocked: no answer, no exit) is treated as dead once a batch has been in its hands
+// for `watchdogMs`: the batch fails the same way, the thread is terminated, and the next batch
+// goes to a new one (Watchdog in thread-restarts.ts).
 import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
-import { RestartBackoff, untilDrained } from './thread-restarts.js';
+import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
 
 /** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
 export interface AcceptanceBatchRequest {
@@ -36,6 +39,8 @@ interface Waiting {
 
 export class ThreadedAcceptanceBatch {
   private worker: Worker | undefined;
+  /** The current worker's. */
+  private watchdog: Watchdog | undefined;
   private waiting: Waiting[] = [];
   private inHand: Waiting[] | undefined;
   private scheduled = false;
@@ -50,6 +55,8 @@ export class ThreadedAcceptanceBatch {
     private readonly clock: Clock = systemClock,
     private readonly maxReceives = 5,
     private readonly restarts = new RestartBackoff(),
+    /** How long a batch may be in hand with no answer before the worker counts as hung (0: never). */
+    private readonly watchdogMs = DEFAULT_WATCHDOG_MS,
   ) {}
 
   /** Starts the worker and resolves once it has opened the database. */
@@ -107,6 +114,7 @@ export class ThreadedAcceptanceBatch {
     }
     try {
       this.ensureWorker().postMessage(request);
+      this.watchdog?.watch();
     } catch (error: unknown) {
       // A batch that cannot cross (a worker that cannot start): nothing written, each client retries.
       this.logger.error('cannot hand a batch to the acceptance writer thread', { error: errorMessage(error), messages: request.messages.length });
@@ -137,9 +145,31 @@ export class ThreadedAcceptanceBatch {
       throw error;
     }
     this.worker = worker;
+    // Set once the watchdog has given up on it: its batch was failed, and the next one goes to another worker.
+    let hung = false;
+    const watchdog = new Watchdog(this.watchdogMs, (silentMs) => {
+      if (this.worker !== worker) return;
+      hung = true;
+      this.worker = undefined;
+      this.watchdog = undefined;
+      // Counted as a death before the batch is failed (answering it sends the next batch, which must see the wait).
+      const failure = giveUpOnHungWorker(
+        worker,
+        { what: 'acceptance writer thread', logger: this.logger, restarts: this.restarts, watchdogMs: this.watchdogMs },
+        silentMs,
+        'no answer to the batch in hand; it failed (its clients are told to retry), the thread is terminated, and the next batch starts a new one',
+        { messages: this.inHand?.filter((item) => item.message).length ?? 0 },
+      );
+      this.answered({ ok: false, message: failure.message });
+    });
+    this.watchdog = watchdog;
     // What the worker died of, when it says (an uncaught error, a database it cannot open).
     let cause: unknown;
     worker.on('message', (answer: AcceptanceBatchAnswer) => {
+      // A hung worker that answers after all: its batch was failed already, and the batch in hand now is another worker's.
+      if (hung) return;
+      watchdog.heard();
+      watchdog.stop();
       this.restarts.served();
       this.answered(answer);
     });
@@ -149,7 +179,13 @@ export class ThreadedAcceptanceBatch {
       this.logger.error('acceptance writer thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
     });
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined;
+      watchdog.stop();
+      // A hung worker's batch was failed and its end counted when the watchdog gave up on it.
+      if (hung) return;
+      if (this.worker === worker) {
+        this.worker = undefined;
+        this.watchdog = undefined;
+      }
       const messages = this.inHand?.filter((item) => item.message).length ?? 0;
       const died = worker !== this.ending;
       // Counted before the batch is failed: answering it sends the next batch, which must see the wait.

@@ -13,11 +13,14 @@
 // A worker that dies fails the calls in hand (the sessions answer 451 and the clients retry)
 // and is started again for the next call; one that keeps dying before it answers anything is
 // started again less and less often (thread-restarts.ts), the calls in between failing at once.
+// A worker that hangs instead (its event loop blocked: answers stop, the thread lives on) is
+// treated as dead once calls have been in hand for `watchdogMs` with no answer: the calls fail,
+// the thread is terminated, and the next call starts a new one (Watchdog in thread-restarts.ts).
 import { Worker } from 'node:worker_threads';
 import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
-import { RestartBackoff, untilDrained } from './thread-restarts.js';
+import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
 
 /** A call of a CounterStore method, as it crosses to the worker. */
 export interface CounterCall {
@@ -34,12 +37,15 @@ export type CounterAnswer = { id: number; ok: true; value: unknown } | { id: num
 export type CounterMethod = keyof CounterStore;
 
 interface Pending {
+  method: CounterMethod;
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
 
 export class ThreadedCounterStore implements CounterStore {
   private worker: Worker | undefined;
+  /** The current worker's. */
+  private watchdog: Watchdog | undefined;
   private readonly pending = new Map<number, Pending>();
   private outbox: CounterCall[] = [];
   private flushScheduled = false;
@@ -54,6 +60,8 @@ export class ThreadedCounterStore implements CounterStore {
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
     private readonly restarts = new RestartBackoff(),
+    /** How long calls may be in hand with no answer before the worker counts as hung (0: never). */
+    private readonly watchdogMs = DEFAULT_WATCHDOG_MS,
   ) {}
 
   reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Promise<ReserveOutcome> {
@@ -108,7 +116,7 @@ export class ThreadedCounterStore implements CounterStore {
     if (this.closed) return Promise.reject(new Error('the counter store is closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { method, resolve, reject });
       this.outbox.push({ id, now: this.clock.now(), method, args });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
@@ -130,6 +138,7 @@ export class ThreadedCounterStore implements CounterStore {
     }
     try {
       this.ensureWorker().postMessage(calls);
+      this.watchdog?.watch();
     } catch (error: unknown) {
       // Calls that cannot cross (a worker that cannot start): each fails, and its session answers 451.
       this.logger.error('cannot hand calls to the counter worker thread', { error: errorMessage(error), calls: calls.length });
@@ -158,9 +167,33 @@ export class ThreadedCounterStore implements CounterStore {
       throw error;
     }
     this.worker = worker;
+    // Set once the watchdog has given up on it: its calls were failed, and another worker may be serving the next ones.
+    let hung = false;
+    const watchdog = new Watchdog(this.watchdogMs, (silentMs) => {
+      if (this.worker !== worker) return;
+      hung = true;
+      this.worker = undefined;
+      this.watchdog = undefined;
+      const inHand = [...this.pending.values()];
+      this.pending.clear();
+      const methods: Record<string, number> = {};
+      for (const entry of inHand) methods[entry.method] = (methods[entry.method] ?? 0) + 1;
+      const failure = giveUpOnHungWorker(
+        worker,
+        { what: 'counter worker thread', logger: this.logger, restarts: this.restarts, watchdogMs: this.watchdogMs },
+        silentMs,
+        'no answer to the calls in hand; they failed, the thread is terminated, and the next call starts a new one',
+        { calls: inHand.length, methods },
+      );
+      for (const entry of inHand) entry.reject(failure);
+      this.drained?.();
+    });
+    this.watchdog = watchdog;
     // What the worker died of, when it says (an uncaught error, a database it cannot open).
     let cause: unknown;
     worker.on('message', (answers: CounterAnswer[]) => {
+      if (hung) return;
+      watchdog.heard();
       this.restarts.served();
       for (const answer of answers) {
         const entry = this.pending.get(answer.id);
@@ -169,7 +202,10 @@ export class ThreadedCounterStore implements CounterStore {
         if (answer.ok) entry.resolve(answer.value);
         else entry.reject(Object.assign(new Error(answer.message), answer.code ? { code: answer.code } : {}));
       }
-      if (this.pending.size === 0) this.drained?.();
+      if (this.pending.size === 0) {
+        watchdog.stop();
+        this.drained?.();
+      }
     });
     // Always followed by 'exit', which fails the calls in hand: here it is only logged.
     worker.on('error', (error: unknown) => {
@@ -177,7 +213,13 @@ export class ThreadedCounterStore implements CounterStore {
       this.logger.error('counter worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
     });
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined;
+      watchdog.stop();
+      // A hung worker's calls were failed and its end counted when the watchdog gave up on it; the calls in hand now are a new worker's.
+      if (hung) return;
+      if (this.worker === worker) {
+        this.worker = undefined;
+        this.watchdog = undefined;
+      }
       // Whatever was in hand may or may not have been committed: the callers answer 451.
       const inHand = [...this.pending.values()];
       this.pending.clear();

@@ -22,7 +22,19 @@ export interface PollerOptions {
   concurrency?: number;
 }
 
+/** A record being handled, as the pipeline thread's watchdog reports what a hung thread was doing. */
+export interface RecordInHand {
+  queue: string;
+  queueMessageId: string;
+  receiveCount: number;
+  /** Date.now() when its handling began. */
+  since: number;
+}
+
 export class Poller {
+  /** The records being handled now, by queue message id. */
+  private readonly handling = new Map<string, RecordInHand>();
+
   private stopped = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -53,8 +65,23 @@ export class Poller {
     return messages.length;
   }
 
+  /** The records being handled now. */
+  inHand(): RecordInHand[] {
+    return [...this.handling.values()];
+  }
+
   /** Hands `messages` to the handler as one event and deletes those it did not report failed. */
   private async handle(messages: ReceivedMessage[]): Promise<void> {
+    const since = Date.now();
+    for (const message of messages) this.handling.set(message.messageId, { queue: this.options.queueName, queueMessageId: message.messageId, receiveCount: message.receiveCount, since });
+    try {
+      await this.handleEvent(messages);
+    } finally {
+      for (const message of messages) this.handling.delete(message.messageId);
+    }
+  }
+
+  private async handleEvent(messages: ReceivedMessage[]): Promise<void> {
     const { queue, queueName, handler } = this.options;
     const event: SqsEvent = {
       Records: messages.map((message) => ({

@@ -7,6 +7,8 @@
 // and each further death before a worker has answered anything doubles the wait, up to a ceiling.
 // Calls made meanwhile fail at once: their sessions answer 451 and the clients retry.
 import { performance } from 'node:perf_hooks';
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from '../../core/ports.js';
 
 export const FIRST_RESTART_DELAY_MS = 250;
 export const MAX_RESTART_DELAY_MS = 10_000;
@@ -55,4 +57,95 @@ export function untilDrained(timeoutMs: number, register: (signal: () => void) =
       resolve();
     });
   });
+}
+
+/**
+ * What the counter and acceptance clients do with a worker their watchdog gave up on: count it as a
+ * death (a worker that hangs again at once is started again less and less often), log it as hung
+ * with `fields` (what was in hand), and terminate it. JavaScript is interrupted at once; a native
+ * call that never returns keeps its thread, but no work goes to it again. Returns the error the
+ * work in hand fails with.
+ */
+export function giveUpOnHungWorker(
+  worker: Worker,
+  context: { what: string; logger: Logger; restarts: RestartBackoff; watchdogMs: number },
+  silentMs: number,
+  message: string,
+  fields: Record<string, unknown>,
+): Error {
+  const restartInMs = context.restarts.died();
+  context.logger.error(`${context.what} hung: ${message}`, { silentMs: Math.round(silentMs), watchdogMs: context.watchdogMs, threadId: worker.threadId, ...fields, restartInMs });
+  void worker.terminate().catch(() => undefined);
+  return new Error(`the ${context.what} did not answer for ${Math.round(silentMs)} ms (hung); it is terminated`);
+}
+
+/** queue.threadWatchdogSeconds' default: how long a worker thread may be silent with work in hand. */
+export const DEFAULT_WATCHDOG_MS = 60_000;
+/**
+ * The least time a new worker thread is given until it is first heard from (its first answer or
+ * heartbeat): it loads its modules first (through tsx), which takes seconds on a busy machine and
+ * is no hang. With the default watchdog time it changes nothing.
+ */
+export const STARTUP_WATCHDOG_MS = 30_000;
+
+/**
+ * The watchdog of one worker thread: a thread whose event loop is blocked (a loop that never ends
+ * on a crafted message, a regular expression gone catastrophic, a native call that never returns)
+ * does not die, it only stops answering. `watch` when work is handed over (it keeps the time of a
+ * watch already running), `heard` at each answer or heartbeat, `stop` when nothing is in hand; if
+ * `timeoutMs` pass while watching with nothing heard (until the thread is first heard from, at
+ * least `startupMs`), `onSilent` is called once, with how long the thread was silent. A
+ * `timeoutMs` of 0 never calls it (queue.threadWatchdogSeconds: 0).
+ */
+export class Watchdog {
+  private timer: NodeJS.Timeout | undefined;
+  private heardAt = 0;
+  private heardOnce = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onSilent: (silentMs: number) => void,
+    private readonly now: () => number = () => performance.now(),
+    private readonly startupMs = STARTUP_WATCHDOG_MS,
+  ) {}
+
+  watch(): void {
+    if (this.timeoutMs <= 0 || this.timer) return;
+    this.heardAt = this.now();
+    this.arm(this.limitMs());
+  }
+
+  /** Cheap (no timer is touched but the first time): called for every answer of a busy thread. */
+  heard(): void {
+    this.heardAt = this.now();
+    if (this.heardOnce) return;
+    this.heardOnce = true;
+    // The startup allowance is over: a watch running is due after the watchdog time.
+    if (this.timer) {
+      this.stop();
+      this.arm(this.timeoutMs);
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private limitMs(): number {
+    return this.heardOnce ? this.timeoutMs : Math.max(this.timeoutMs, this.startupMs);
+  }
+
+  private arm(inMs: number): void {
+    // Unref'd: a watchdog alone never keeps the process alive.
+    this.timer = setTimeout(() => this.check(), inMs).unref();
+  }
+
+  private check(): void {
+    const silentMs = this.now() - this.heardAt;
+    const limitMs = this.limitMs();
+    if (silentMs < limitMs) return this.arm(Math.ceil(limitMs - silentMs));
+    this.timer = undefined;
+    this.onSilent(silentMs);
+  }
 }

@@ -4,21 +4,29 @@
 // has run a while; no thread to be had for a restart is logged and tried again later, never the
 // end of the relay; a stop while it is dead, or while it dies, ends at once. The threads are real
 // and die for real (a data folder they cannot open, an uncaught error in the worker module).
+// One that hangs (its event loop blocked for real, worker-faults.ts) stops its heartbeats, and is
+// terminated and started again once queue.threadWatchdogSeconds have passed without one; a job
+// that hangs every thread that takes it ends in its dead-letter queue, counted.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { openLocalStores } from '../../bin/local-stores.js';
 import { pipelineThread } from '../../bin/pipeline-thread.js';
+import { deliverJob } from '../../lambdas/deliver/handler.js';
+import { systemClock, type Envelope } from '../../core/ports.js';
 import { parseConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { MetricRecorder } from '../../core/metrics.js';
 import { waitFor } from '../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, hangNow, hangOnNextMessage, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
 const MODULE = 'pipeline-worker.mjs';
 const DIED = 'pipeline worker thread exited; starting it again';
+const HUNG = 'pipeline worker thread hung (no heartbeat); terminated, starting it again';
 const metrics: MetricRecorder = { inc: () => undefined, observe: () => undefined };
 
 function bounded<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
@@ -44,8 +52,8 @@ describe('the pipeline thread when its worker dies', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const start = (dataDir: string, restartDelayMs: { first: number; max: number; stableAfter: number }) => {
-    const config = parseConfig({ dataDir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 50 } });
+  const start = (dataDir: string, restartDelayMs: { first: number; max: number; stableAfter: number }, threadWatchdogSeconds?: number) => {
+    const config = parseConfig({ dataDir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 50, threadWatchdogSeconds } });
     const pipeline = pipelineThread({ config, logger: createLogger('outpost', { level: 'info', write: log.write }), metrics, restartDelayMs });
     stop = () => bounded(pipeline.stop());
     pipeline.start();
@@ -124,5 +132,96 @@ describe('the pipeline thread when its worker dies', () => {
     expect(await exited(second)).toBe(1);
     expect(log.withMessage(DIED)).toHaveLength(1);
     expect(workersOf(MODULE)).toHaveLength(2);
+  });
+
+  it('leaves a worker alone while its heartbeats come, idle or not; terminates one whose heartbeats stop, logs it once, and starts it again', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 60_000 }, 1);
+    await waitFor('the worker to start', async () => log.withMessage('pipeline worker thread started').length === 1, 10_000);
+    // Idle for twice the watchdog time: its heartbeats keep it.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(log.withMessage(HUNG)).toEqual([]);
+    const first = newestWorker(MODULE);
+    const threadId = first.worker.threadId;
+    hangOnNextMessage(first.worker);
+    pipeline.nudge('scan');
+    expect(await exited(first)).toBe(1);
+    expect(log.withMessage(HUNG)).toEqual([expect.objectContaining({ level: 'error', watchdogMs: 1000, threadId, phase: 'running', inHand: [], inMs: 100 })]);
+    expect(Number(log.withMessage(HUNG)[0]?.silentMs)).toBeGreaterThanOrEqual(1000);
+    await waitFor('a worker to start again', async () => log.withMessage('pipeline worker thread started').length === 2, 10_000);
+    // Its end was the watchdog's: not logged again as a death.
+    expect(log.withMessage(DIED)).toEqual([]);
+    expect(workersOf(MODULE)).toHaveLength(2);
+  });
+
+  it('ends a stop the worker hangs on once the watchdog gives up on it, without starting it again', async () => {
+    const pipeline = start(dir, { first: 100, max: 1000, stableAfter: 60_000 }, 1);
+    await waitFor('the worker to start', async () => log.withMessage('pipeline worker thread started').length === 1, 10_000);
+    const first = newestWorker(MODULE);
+    hangOnNextMessage(first.worker);
+    const stopping = Date.now();
+    // The stop would otherwise wait 60 s for the worker to finish.
+    await bounded(pipeline.stop(), 5_000);
+    expect(Date.now() - stopping).toBeGreaterThanOrEqual(900);
+    expect(await exited(first)).toBe(1);
+    expect(log.withMessage('pipeline worker thread hung while stopping')).toEqual([expect.objectContaining({ level: 'error', phase: 'stopping' })]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(workersOf(MODULE)).toHaveLength(1);
+  });
+
+  it('moves a message that hangs every thread that takes it to the dead-letter queue after queue.maxReceives, with the operator alert counted, instead of parking it', async () => {
+    // The smarthost accepts connections and never greets: each thread that receives the job holds it in flight, and the test then hangs that thread.
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => {
+      held.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => held.delete(socket));
+    });
+    const silentPort = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as AddressInfo).port)));
+    const counted: Array<{ name: string; labels: unknown }> = [];
+    const counting: MetricRecorder = { inc: (name, ...args) => void counted.push({ name, labels: args[0] }), observe: () => undefined };
+    const config = parseConfig({
+      dataDir: dir,
+      hostname: 'relay.test',
+      listenAddress: '127.0.0.1',
+      delivery: { relayHost: `127.0.0.1:${silentPort}`, connectTimeoutSeconds: 60 },
+      queue: { pollIntervalMs: 50, visibilityTimeoutSeconds: 300, maxReceives: 2, threadWatchdogSeconds: 1 },
+    });
+    // The job, as the scan leaves it: a message log record, its file, its deliver job.
+    const stores = openLocalStores(config, systemClock);
+    const envelope: Envelope = { messageId: 'HANGS-1', tenantId: 't', userId: 'u', identity: 'alice@acme.test', mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], blobKey: 'messages/HANGS-1.eml', size: 60, receivedAt: Date.now(), clientIp: '192.0.2.1', helo: 'client.test' };
+    await stores.blobs.put(envelope.blobKey, Buffer.from('From: alice@acme.test\r\nTo: bob@example.org\r\nSubject: hangs\r\n\r\nHello.\r\n'));
+    await stores.log.create({ id: envelope.messageId, tenantId: envelope.tenantId, userId: envelope.userId, identity: envelope.identity, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: envelope.size, subject: 'hangs', status: 'queued', receivedAt: envelope.receivedAt });
+    await stores.queue.send('deliver', JSON.stringify(deliverJob(envelope)));
+    const pipeline = pipelineThread({ config, logger: createLogger('outpost', { level: 'info', write: log.write }), metrics: counting, restartDelayMs: { first: 100, max: 200, stableAfter: 60_000 } });
+    stop = async () => {
+      await bounded(pipeline.stop());
+      stores.close();
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    };
+    pipeline.start();
+    // Each receive: the job in flight at the silent smarthost, then the thread hangs; two receives, then the dead-letter queue.
+    for (let receive = 1; receive <= 2; receive += 1) {
+      await waitFor(`receive ${receive} to hold the job in flight`, async () => held.size > 0, 15_000);
+      // A heartbeat (every 250 ms with a 1 s watchdog) with the job in hand, then the hang.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const entry = newestWorker(MODULE);
+      hangNow(entry.worker);
+      expect(await exited(entry)).toBe(1);
+      await waitFor('the held connection to close', async () => held.size === 0, 5_000);
+    }
+    await waitFor('the job in the dead-letter queue', async () => (await stores.queue.depth('deliver-dlq')).visible === 1, { timeoutMs: 15_000, intervalMs: 50 });
+    expect(log.withMessage(HUNG)).toHaveLength(2);
+    expect(log.withMessage(HUNG).map((line) => line.inHand)).toEqual([
+      [expect.objectContaining({ queue: 'deliver', receiveCount: 1 })],
+      [expect.objectContaining({ queue: 'deliver', receiveCount: 2 })],
+    ]);
+    // The operator's alert (watchDeadLetters in the worker): outpost_dead_letters_total, sent to the relay's metrics.
+    await waitFor('the dead letter to be counted', async () => counted.some((event) => event.name === 'outpost_dead_letters_total'), 5_000);
+    expect(counted.filter((event) => event.name === 'outpost_dead_letters_total')).toEqual([{ name: 'outpost_dead_letters_total', labels: { queue: 'deliver' } }]);
+    expect(await stores.queue.depth('deliver')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    // A third thread runs, and holds nothing.
+    expect(held.size).toBe(0);
+    expect(workersOf(MODULE)).toHaveLength(3);
   });
 });

@@ -6,6 +6,9 @@
 // delivered. A pipeline thread that dies while delivering: mail accepted before and while it was
 // dead is delivered by the thread started again, without waiting out the visibility timeout of
 // the message that was in flight. The threads die of a real uncaught error (worker-faults.ts).
+// Threads that hang instead (their event loop blocked for real, worker-faults.ts) are treated as
+// dead after queue.threadWatchdogSeconds (2 s here): the writer's and the counters' clients are
+// answered 451 4.3.0 then, and the pipeline is started again and delivers what it had in flight.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,13 +23,15 @@ import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js'
 import { messageWithStatus, nodemailerReply, PASSWORD, parseReply, rawMessage, rawSession, sendWithNodemailer, submit } from '../helpers/e2e-node.js';
 import { waitFor } from '../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, workersOf } from '../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, hangOnNextMessage, jsonLines, newestWorker, workersOf } from '../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
 const ALICE = 'alice@acme.test';
 /** A death is answered this fast (a worker thread starts in well under a second). */
 const FAILS_WITHIN_MS = 5_000;
+/** queue.threadWatchdogSeconds of the node under test. */
+const WATCHDOG_MS = 2_000;
 
 /**
  * The smarthost as the relay sees it: passes connections through to smtp-sink, or, while `hold`
@@ -121,7 +126,7 @@ describe('the single node when one of its worker threads dies', () => {
       delivery: { relayHost: `127.0.0.1:${front.port}`, connectTimeoutSeconds: 20, retrySchedule: [1, 1, 1] },
       dns: { servers: [dns.address], timeoutMs: 1000 },
       // The default visibility timeout: a message in flight when its worker died must not wait it out.
-      queue: { pollIntervalMs: 50, visibilityTimeoutSeconds: 300 },
+      queue: { pollIntervalMs: 50, visibilityTimeoutSeconds: 300, threadWatchdogSeconds: WATCHDOG_MS / 1000 },
     });
     // No test clock: the pipeline runs in its worker thread, as under `outpost start`.
     node = await startNode(config, { logger: createLogger('outpost', { level: 'info', write: log.write }) });
@@ -225,5 +230,106 @@ describe('the single node when one of its worker threads dies', () => {
     const recovered = stdout.withMessage('made the messages the dead pipeline worker had in flight visible again');
     expect(recovered).toEqual([expect.objectContaining({ component: 'pipeline', count: expect.any(Number) })]);
     expect(recovered[0]?.count).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers 451 4.3.0 once the watchdog time has passed when the acceptance writer hangs with the end of DATA in hand, and accepts and delivers the retry with a new writer', async () => {
+    const writer = newestWorker('acceptance-worker.mjs');
+    const writers = workersOf('acceptance-worker.mjs').length;
+    const before = (await sink.messages()).length;
+    hangOnNextMessage(writer.worker);
+    const sentAt = Date.now();
+    const failed = await within(
+      WATCHDOG_MS + FAILS_WITHIN_MS,
+      sendWithNodemailer(node.ports.submission, ALICE, { from: ALICE, to: 'bob@example.org', subject: 'writer hangs' }).then(
+        (response) => `accepted: ${response}`,
+        (error: unknown) => nodemailerReply(error),
+      ),
+    );
+    expect(parseReply(failed)).toMatchObject({ code: 451, enhanced: '4.3.0' });
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(WATCHDOG_MS - 5);
+    expect(await exited(writer)).toBe(1);
+    expect(stdout.withMessage('acceptance writer thread hung')).toEqual([expect.objectContaining({ level: 'error', component: 'acceptance', watchdogMs: WATCHDOG_MS, messages: 1 })]);
+    // The retry is committed by a new writer, answered 250 and delivered; the hung attempt was never queued.
+    const id = await submit(node.ports.submission, { from: ALICE, to: 'bob@example.org', subject: 'writer retried after a hang' });
+    expect(workersOf('acceptance-worker.mjs')).toHaveLength(writers + 1);
+    await messageWithStatus(node, id, 'delivered');
+    const received = await delivered(before + 1);
+    expect(received.filter((data) => data.includes('Subject: writer retried after a hang'))).toHaveLength(1);
+    expect(received.filter((data) => data.includes('Subject: writer hangs'))).toHaveLength(0);
+  });
+
+  it('answers 451 4.3.0 to a RCPT whose reservation a hung counter thread holds once the watchdog time has passed, and a new counter thread admits the RCPT again', async () => {
+    const counters = newestWorker('counter-worker.mjs');
+    const threads = workersOf('counter-worker.mjs').length;
+    const before = (await sink.messages()).length;
+    const { smtp, auth } = await rawSession(node.ports.submission, ALICE);
+    try {
+      expect(auth).toMatch(/^235/);
+      expect(await smtp.command(`MAIL FROM:<${ALICE}>`)).toMatch(/^250/);
+      hangOnNextMessage(counters.worker);
+      const sentAt = Date.now();
+      expect(parseReply(await smtp.command('RCPT TO:<frank@example.org>'))).toMatchObject({ code: 451, enhanced: '4.3.0' });
+      // The watchdog's time, not the check runner's timeout (10 s), which also answers 451 4.3.0.
+      const waited = Date.now() - sentAt;
+      expect(waited).toBeGreaterThanOrEqual(WATCHDOG_MS - 5);
+      expect(waited).toBeLessThan(WATCHDOG_MS + FAILS_WITHIN_MS);
+      expect(await exited(counters)).toBe(1);
+      expect(stdout.withMessage('counter worker thread hung')).toEqual([expect.objectContaining({ level: 'error', component: 'counters', watchdogMs: WATCHDOG_MS })]);
+      expect(stdout.lines.filter((line) => line.message === 'refused' && line.code === 451 && JSON.stringify(line.symbols).includes('(hung)'))).toHaveLength(1);
+      expect(await smtp.command('RCPT TO:<frank@example.org>')).toMatch(/^250/);
+      expect(await smtp.command('DATA')).toMatch(/^354/);
+      smtp.write(rawMessage(ALICE, 'frank@example.org', 'counter hung, retried'));
+      const end = await smtp.reply();
+      expect(end).toMatch(/^250 2\.0\.0 Ok: queued as /);
+      expect(workersOf('counter-worker.mjs')).toHaveLength(threads + 1);
+      await messageWithStatus(node, /queued as (\S+)/.exec(end)?.[1] ?? '', 'delivered');
+      expect((await delivered(before + 1)).filter((data) => data.includes('Subject: counter hung, retried'))).toHaveLength(1);
+      await smtp.command('QUIT');
+    } finally {
+      smtp.close();
+    }
+  });
+
+  it('terminates the pipeline thread once its heartbeats stop, logs what it had in hand, starts it again, and delivers the message in flight and the one accepted while it hung', async () => {
+    const pipeline = newestWorker('pipeline-worker.mjs');
+    const threads = workersOf('pipeline-worker.mjs').length;
+    const started = log.withMessage('pipeline worker thread started').length;
+    const before = (await sink.messages()).length;
+    // The first message is received for delivery and stays in flight: the smarthost never greets.
+    front.hold = true;
+    front.dropPassedThrough();
+    const inFlight = await submit(node.ports.submission, { from: ALICE, to: 'grace@example.org', subject: 'in flight when it hung' });
+    await waitFor('the delivery to connect', async () => front.held.size > 0, 15_000);
+    // A heartbeat after the delivery began: it names the record in hand.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    front.hold = false;
+    // The nudge for the second message blocks the pipeline thread for good; the message is accepted all the same.
+    const threadId = pipeline.worker.threadId;
+    hangOnNextMessage(pipeline.worker);
+    const hungAt = Date.now();
+    const meanwhile = await submit(node.ports.submission, { from: ALICE, to: 'heidi@example.org', subject: 'accepted while it hung' });
+    expect(await exited(pipeline, WATCHDOG_MS + 10_000)).toBe(1);
+    expect(Date.now() - hungAt).toBeGreaterThanOrEqual(WATCHDOG_MS - 1_000);
+    const hung = log.withMessage('pipeline worker thread hung');
+    expect(hung).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        watchdogMs: WATCHDOG_MS,
+        threadId,
+        phase: 'running',
+        inMs: expect.any(Number),
+        inHand: expect.arrayContaining([expect.objectContaining({ queue: 'deliver', queueMessageId: expect.any(String), receiveCount: 1, forMs: expect.any(Number) })]),
+      }),
+    ]);
+    expect(Number(hung[0]?.silentMs)).toBeGreaterThanOrEqual(WATCHDOG_MS);
+    // Started again; both are delivered long before the 300 s visibility timeout of the one in flight.
+    for (const id of [inFlight, meanwhile]) await messageWithStatus(node, id, 'delivered');
+    const received = await delivered(before + 2);
+    expect(received.filter((data) => data.includes('Subject: in flight when it hung'))).toHaveLength(1);
+    expect(received.filter((data) => data.includes('Subject: accepted while it hung'))).toHaveLength(1);
+    expect(workersOf('pipeline-worker.mjs')).toHaveLength(threads + 1);
+    expect(log.withMessage('pipeline worker thread started')).toHaveLength(started + 1);
+    // Terminated by the watchdog: not logged a second time as an exit.
+    expect(log.withMessage('pipeline worker thread exited')).toHaveLength(1);
   });
 });

@@ -9,10 +9,12 @@
 // (imported inside the factory: vi.mock runs before the file's own imports).
 //
 // The threads are real: each runs its real worker module, and dies of a real uncaught error
-// (crashOnNextMessage) or of terminate(). Only refuseStarts stands in for the system: no thread
-// to be had cannot be brought about on a shared test machine.
+// (crashOnNextMessage) or of terminate(), or hangs for real (hangOnNextMessage: its event loop
+// blocked, until it is terminated). Only refuseStarts stands in for the system: no thread to be
+// had cannot be brought about on a shared test machine.
 import type * as WorkerThreads from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
+import { expect } from 'vitest';
 import { waitFor } from './net.js';
 
 export interface StartedWorker {
@@ -26,6 +28,10 @@ export interface StartedWorker {
 
 /** Every worker thread started since the test file began, oldest first. */
 export const startedWorkers: StartedWorker[] = [];
+
+const HANG_WRAPPER = new URL('./hang-wrapper.mjs', import.meta.url);
+/** hang-wrapper.mjs's HANG. */
+const HANG = 'outpost-test:hang';
 
 const refusals = new Map<string, { count: number; error: Error }>();
 
@@ -47,7 +53,9 @@ export function recordingWorkers(actual: typeof WorkerThreads): typeof WorkerThr
         refusal.count -= 1;
         throw refusal.error;
       }
-      super(...args);
+      // Started through hang-wrapper.mjs, which runs the real module (the last of its argv) after installing the hang switch.
+      const [url, options] = args;
+      super(HANG_WRAPPER, { ...options, argv: [...(options?.argv ?? []), String(url)] });
       const entry: StartedWorker = { worker: this, module, startedAt: Date.now() };
       this.on('exit', (code) => (entry.exitCode = code));
       startedWorkers.push(entry);
@@ -81,6 +89,44 @@ export function crashOnNextMessage(worker: Worker): void {
     post(null);
     post(value, transfer);
   };
+}
+
+/**
+ * The next message the relay posts to `worker` is preceded by one that blocks the thread for good
+ * (hang-wrapper.mjs: Atomics.wait, before the worker module can read it): the thread neither
+ * answers nor dies, with that next message in hand — posted, never answered — until it is
+ * terminated. Heartbeats, timers and everything else on its event loop stop with it.
+ */
+export function hangOnNextMessage(worker: Worker): void {
+  const post = worker.postMessage.bind(worker);
+  worker.postMessage = (value: unknown, transfer?: readonly WorkerThreads.TransferListItem[]) => {
+    worker.postMessage = post;
+    post(HANG);
+    post(value, transfer);
+  };
+}
+
+/** Blocks `worker`'s thread for good at its next turn (hang-wrapper.mjs), whatever it is doing. */
+export function hangNow(worker: Worker): void {
+  worker.postMessage(HANG);
+}
+
+/**
+ * Awaits `inHand` (the calls or records handed to a worker that hangs) and checks that each failed
+ * with `pattern`, no sooner than the watchdog's time after `sentAt` and not long after it.
+ */
+export async function failedByWatchdog(inHand: Array<Promise<unknown>>, sentAt: number, watchdogMs: number, pattern: RegExp): Promise<void> {
+  const outcomes = await Promise.race([
+    Promise.allSettled(inHand),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending ${watchdogMs + 10_000} ms after the hang`)), watchdogMs + 10_000).unref()),
+  ]);
+  const waited = Date.now() - sentAt;
+  expect(waited).toBeGreaterThanOrEqual(watchdogMs - 5);
+  expect(waited).toBeLessThan(watchdogMs + 3_000);
+  for (const outcome of outcomes) {
+    expect(outcome.status).toBe('rejected');
+    expect(outcome.status === 'rejected' ? String(outcome.reason) : '').toMatch(pattern);
+  }
 }
 
 /** Resolves once `entry`'s thread has exited, with its exit code (bounded). */

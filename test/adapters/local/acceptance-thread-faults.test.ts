@@ -3,7 +3,8 @@
 // written, the death is logged as JSON with its reason, the next batch is committed by a new
 // worker, and a worker that keeps dying at start is not started again for every batch. The
 // threads die for real: of an uncaught error in the worker module, of terminate(), of a database
-// it cannot open.
+// it cannot open. A writer that hangs (its event loop blocked for real, worker-faults.ts) is
+// treated as dead once its batch has waited the watchdog's time for an answer.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { RestartBackoff } from '../../../adapters/local/thread-restarts.js';
 import { createLogger } from '../../../core/log.js';
 import { acceptedMessage as accepted } from '../../helpers/accepted-message.js';
 import { waitFor } from '../../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, failedByWatchdog, hangOnNextMessage, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
@@ -44,8 +45,8 @@ describe('ThreadedAcceptanceBatch when its writer thread dies', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const open = (databasePath = path, restarts = new RestartBackoff(100, 400)): ThreadedAcceptanceBatch => {
-    batch = new ThreadedAcceptanceBatch(databasePath, createLogger('acceptance', { write: log.write }), undefined, 5, restarts);
+  const open = (databasePath = path, restarts = new RestartBackoff(100, 400), watchdogMs?: number): ThreadedAcceptanceBatch => {
+    batch = new ThreadedAcceptanceBatch(databasePath, createLogger('acceptance', { write: log.write }), undefined, 5, restarts, watchdogMs);
     return batch;
   };
   /** The ids of `ids` that are in the message log and the queue (another connection reads them). */
@@ -179,5 +180,37 @@ describe('ThreadedAcceptanceBatch when its writer thread dies', () => {
     await waitFor('a writer that commits', () => batch.record(accepted('R3')).then(() => true, () => false), { timeoutMs: BOUNDED_MS, intervalMs: 50 });
     expect(stored(['R1', 'R2', 'R3'])).toEqual(['R3']);
     expect(workersOf(MODULE)).toHaveLength(1);
+  });
+
+  it('fails the batch in hand of a writer that hangs once the watchdog time has passed with no answer, logs it, terminates the thread, and commits the next batch with a new writer', async () => {
+    const WATCHDOG_MS = 1000;
+    open(path, new RestartBackoff(100, 400), WATCHDOG_MS);
+    await batch.start();
+    // Idle for longer than the watchdog time with nothing in hand: not hung.
+    await new Promise((resolve) => setTimeout(resolve, WATCHDOG_MS + 200));
+    const first = newestWorker(MODULE);
+    const threadId = first.worker.threadId;
+    hangOnNextMessage(first.worker);
+    const sentAt = Date.now();
+    const inHand = [batch.record(accepted('W1')), batch.record(accepted('W2'))];
+    // After the poll phase W1 and W2 are in the hung writer's hands; W3 waits for the next batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    const next = batch.record(accepted('W3'));
+    await failedByWatchdog(inHand, sentAt, WATCHDOG_MS, /the acceptance writer thread did not answer for \d+ ms \(hung\); it is terminated/);
+    expect(log.withMessage('acceptance writer thread hung')).toEqual([
+      expect.objectContaining({ level: 'error', component: 'acceptance', silentMs: expect.any(Number), watchdogMs: WATCHDOG_MS, threadId, messages: 2, restartInMs: 0 }),
+    ]);
+    // The next batch goes to a new writer and is committed.
+    await bounded(next);
+    expect(stored(['W1', 'W2', 'W3'])).toEqual(['W3']);
+    // Terminated for real, and not logged a second time as a death.
+    expect(await exited(first)).toBe(1);
+    expect(log.withMessage('acceptance writer thread died')).toEqual([]);
+    expect(workersOf(MODULE)).toHaveLength(2);
+
+    // The clients retry: committed, once each.
+    await bounded(Promise.all([batch.record(accepted('W1')), batch.record(accepted('W2'))]));
+    expect(stored(['W1', 'W2', 'W3'])).toEqual(['W1', 'W2', 'W3']);
+    expect(log.withMessage('acceptance writer thread hung')).toHaveLength(1);
   });
 });

@@ -2,7 +2,9 @@
 // at once with an error that says so (their sessions answer 451), the death is logged as JSON with
 // its reason, the next call is served by a new worker, and a worker that keeps dying at start is
 // not started again for every call. The threads die for real: of an uncaught error in the worker
-// module, of terminate(), of a database it cannot open.
+// module, of terminate(), of a database it cannot open. A worker that hangs (its event loop
+// blocked for real, worker-faults.ts) is treated as dead once calls have waited the watchdog's
+// time for an answer.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +14,7 @@ import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { RestartBackoff } from '../../../adapters/local/thread-restarts.js';
 import { createLogger } from '../../../core/log.js';
 import { waitFor } from '../../helpers/net.js';
-import { crashOnNextMessage, exited, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
+import { crashOnNextMessage, exited, failedByWatchdog, hangOnNextMessage, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
 
@@ -43,8 +45,8 @@ describe('ThreadedCounterStore when its worker thread dies', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const open = (databasePath = path, restarts = new RestartBackoff(100, 400)): ThreadedCounterStore => {
-    store = new ThreadedCounterStore(databasePath, createLogger('counters', { write: log.write }), undefined, restarts);
+  const open = (databasePath = path, restarts = new RestartBackoff(100, 400), watchdogMs?: number): ThreadedCounterStore => {
+    store = new ThreadedCounterStore(databasePath, createLogger('counters', { write: log.write }), undefined, restarts, watchdogMs);
     return store;
   };
 
@@ -173,6 +175,42 @@ describe('ThreadedCounterStore when its worker thread dies', () => {
     await expect(bounded(store.total('k', 60_000))).rejects.toThrow(/keeps dying; it is started again in \d+ ms/);
     expect(workersOf(MODULE)).toHaveLength(0);
     await waitFor('a worker that answers', () => store.total('k', 60_000).then(() => true, () => false), { timeoutMs: BOUNDED_MS, intervalMs: 50 });
+    expect(workersOf(MODULE)).toHaveLength(1);
+  });
+
+  it('fails the calls in hand of a worker that hangs once the watchdog time has passed with no answer, logs it, terminates the thread, and serves the next call from a new worker', async () => {
+    const WATCHDOG_MS = 1000;
+    open(path, new RestartBackoff(100, 400), WATCHDOG_MS);
+    await store.start();
+    const first = newestWorker(MODULE);
+    const threadId = first.worker.threadId;
+    hangOnNextMessage(first.worker);
+    const sentAt = Date.now();
+    const inHand = [store.add('events', 1, 60_000), store.add('events', 1, 60_000), store.reserve({ limits: [{ key: 'k', units: 1, limit: 5, windowMs: 60_000 }] })];
+    await failedByWatchdog(inHand, sentAt, WATCHDOG_MS, /the counter worker thread did not answer for \d+ ms \(hung\); it is terminated/);
+    expect(log.withMessage('counter worker thread hung')).toEqual([
+      expect.objectContaining({ level: 'error', component: 'counters', silentMs: expect.any(Number), watchdogMs: WATCHDOG_MS, threadId, calls: 3, methods: { add: 2, reserve: 1 }, restartInMs: 0 }),
+    ]);
+    expect(Number(log.withMessage('counter worker thread hung')[0]?.silentMs)).toBeGreaterThanOrEqual(WATCHDOG_MS);
+    // Terminated for real (Atomics.wait is interrupted), and not logged a second time as a death.
+    expect(await exited(first)).toBe(1);
+    expect(log.withMessage('counter worker thread died')).toEqual([]);
+
+    // The next call starts a new worker; the hung calls never ran.
+    expect(await bounded(store.add('events', 1, 60_000))).toBe(1);
+    expect(workersOf(MODULE)).toHaveLength(2);
+    expect(newestWorker(MODULE).worker.threadId).not.toBe(threadId);
+  });
+
+  it('does not take a worker with nothing in hand for a hung one, however long it is idle', async () => {
+    open(path, new RestartBackoff(100, 400), 1000);
+    await store.start();
+    // Calls made more than the watchdog time apart, with idle spells longer than it between them.
+    for (let i = 1; i <= 2; i += 1) {
+      expect(await bounded(store.add('idle', 1, 60_000))).toBe(i);
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+    }
+    expect(log.withMessage('counter worker thread hung')).toEqual([]);
     expect(workersOf(MODULE)).toHaveLength(1);
   });
 });
