@@ -8,7 +8,7 @@ import type { MetricRecorder } from '../core/metrics.js';
 import type { Clock, Resolver } from '../core/ports.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
-import { Poller, type RecordInHand } from '../adapters/local/poller.js';
+import { Poller, SuspectGate, type RecordInHand } from '../adapters/local/poller.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { DeliveryScheduler } from '../core/delivery/scheduler.js';
 import { makeScanHandler, scanHandlerDeps } from '../lambdas/scan/handler.js';
@@ -54,9 +54,12 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   });
 
   const pollers = new Map<string, Poller>();
+  // One for all the pollers of this thread: a record received more than once runs alone among them all.
+  const gate = new SuspectGate();
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
       concurrency,
+      gate,
       queue: stores.queue,
       queueName,
       handler: countingRecords(queueName, handler, metrics),

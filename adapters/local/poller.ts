@@ -3,6 +3,14 @@
 // report in `batchItemFailures` (those become visible again after the visibility timeout).
 // With `concurrency`, records are handed over one by one as slots free up, so a slow record
 // never holds back the others of its batch (no waiting for the whole batch).
+//
+// A record received more than once was not finished the time before: its handler failed, it ran
+// past its visibility timeout, or the thread handling it died or hung (retries of a delivery are
+// new queue messages, received once). It is handled alone (SuspectGate): once the records in
+// hand of every poller sharing the gate have finished, and with nothing received meanwhile. So a
+// message that hangs the thread each time is the only one in hand when it does, and only its own
+// receive count grows until it reaches the dead-letter queue; the messages it was received
+// together with the first time are received once more and then handled alone like it, without it.
 import type { Logger, Queue, ReceivedMessage } from '../../core/ports.js';
 import type { SqsEvent, SqsHandler } from '../../core/sqs-event.js';
 import { errorMessage } from '../../core/log.js';
@@ -20,6 +28,68 @@ export interface PollerOptions {
    * finishes. Unset: one batch at a time, as Lambda's event source hands them.
    */
   concurrency?: number;
+  /** Shared by the pollers of one thread, so that a record received more than once runs alone among all of them; one of its own by default. */
+  gate?: SuspectGate;
+}
+
+/**
+ * Lets records run side by side, except one received more than once, which runs alone: it waits
+ * until nothing else runs, and nothing else starts, and no poller receives, until it is done.
+ */
+export class SuspectGate {
+  private running = 0;
+  private alone = false;
+  private waitingAlone = 0;
+  private waiters: Array<() => void> = [];
+
+  /** Whether a record may be received or started now. */
+  get open(): boolean {
+    return !this.alone && this.waitingAlone === 0;
+  }
+
+  /** Resolves once no record waits to run alone or runs alone. */
+  async whenOpen(): Promise<void> {
+    while (!this.open) await this.changed();
+  }
+
+  /** Runs `fn` side by side with the other records, once the gate is open. */
+  async together<T>(fn: () => Promise<T>): Promise<T> {
+    await this.whenOpen();
+    this.running += 1;
+    try {
+      return await fn();
+    } finally {
+      this.running -= 1;
+      this.notify();
+    }
+  }
+
+  /** Runs `fn` once nothing else runs, with nothing else started until it is done. */
+  async byItself<T>(fn: () => Promise<T>): Promise<T> {
+    this.waitingAlone += 1;
+    try {
+      while (this.alone || this.running > 0) await this.changed();
+    } finally {
+      this.waitingAlone -= 1;
+    }
+    this.alone = true;
+    try {
+      return await fn();
+    } finally {
+      this.alone = false;
+      this.notify();
+    }
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
 }
 
 /** A record being handled, as the pipeline thread's watchdog reports what a hung thread was doing. */
@@ -38,8 +108,11 @@ export class Poller {
   private stopped = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private readonly gate: SuspectGate;
 
-  constructor(private readonly options: PollerOptions) {}
+  constructor(private readonly options: PollerOptions) {
+    this.gate = options.gate ?? new SuspectGate();
+  }
 
   start(): void {
     this.running ??= this.loop();
@@ -59,6 +132,8 @@ export class Poller {
   /** Receives and handles one batch; returns how many records it handled. */
   async pollOnce(): Promise<number> {
     const { queue, queueName, batchSize, visibilityTimeoutSeconds } = this.options;
+    // Nothing is received while a record runs alone: it would be in hand if that record hangs.
+    await this.gate.whenOpen();
     const messages = await queue.receive(queueName, { max: batchSize, visibilityTimeoutSeconds });
     if (messages.length === 0) return 0;
     await this.handle(messages);
@@ -70,8 +145,18 @@ export class Poller {
     return [...this.handling.values()];
   }
 
-  /** Hands `messages` to the handler as one event and deletes those it did not report failed. */
+  /**
+   * Hands `messages` to the handler as one event and deletes those it did not report failed; a
+   * message received more than once goes to the handler alone, in an event of its own, after the others.
+   */
   private async handle(messages: ReceivedMessage[]): Promise<void> {
+    const fresh = messages.filter((message) => message.receiveCount <= 1);
+    const again = messages.filter((message) => message.receiveCount > 1);
+    if (fresh.length > 0) await this.gate.together(() => this.handleInHand(fresh));
+    for (const message of again) await this.gate.byItself(() => this.handleInHand([message]));
+  }
+
+  private async handleInHand(messages: ReceivedMessage[]): Promise<void> {
     const since = Date.now();
     for (const message of messages) this.handling.set(message.messageId, { queue: this.options.queueName, queueMessageId: message.messageId, receiveCount: message.receiveCount, since });
     try {
@@ -117,9 +202,11 @@ export class Poller {
   private async concurrentLoop(concurrency: number): Promise<void> {
     const { queue, queueName, batchSize, visibilityTimeoutSeconds } = this.options;
     while (!this.stopped) {
+      // Nothing is received while a record runs alone: it would be in hand if that record hangs.
+      await this.gate.whenOpen();
       const free = concurrency - this.inFlight.size;
       let received: ReceivedMessage[] = [];
-      if (free > 0) {
+      if (free > 0 && !this.stopped) {
         try {
           received = await queue.receive(queueName, { max: Math.min(batchSize, free), visibilityTimeoutSeconds });
         } catch (error: unknown) {

@@ -104,6 +104,12 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
           deadLetters.push({ queue, queueMessageId: row.id, receiveCount: row.receive_count, ...(messageId !== undefined ? { messageId } : {}) });
           continue;
         }
+        // A message received before and not deleted (its handler failed, timed out, or died or
+        // hung with it) comes alone: a receive holds either first receives only or that one message,
+        // so that the poller can run it by itself (poller.ts SuspectGate) and a message that hangs
+        // every thread that takes it does not take its neighbours' receive counts up with its own.
+        const again = row.receive_count >= 1;
+        if (again && received.length > 0) continue;
         const receipt = randomUUID();
         const firstReceivedAt = row.first_received_at ?? now;
         this.receipts
@@ -119,6 +125,7 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
           sentAt: row.sent_at,
           firstReceivedAt,
         });
+        if (again) break;
       }
       return received;
     });

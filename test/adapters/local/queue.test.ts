@@ -2,7 +2,7 @@
 // the dead-letter queue, receipt handles that change on every receive; and the poller honours
 // the handler's batchItemFailures.
 import { describe, expect, it } from 'vitest';
-import { Poller } from '../../../adapters/local/poller.js';
+import { Poller, SuspectGate } from '../../../adapters/local/poller.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { createLogger } from '../../../core/log.js';
@@ -102,6 +102,88 @@ describe('SqliteQueue', () => {
     const [message] = await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 });
     expect(message).toMatchObject({ body: 'was in flight', receiveCount: 2 });
     expect(await queue.depth('q')).toMatchObject({ delayed: 1 });
+  });
+});
+
+describe('SqliteQueue: a message received before comes alone', () => {
+  it('hands out a message received before in a receive of its own, never in a batch with others', async () => {
+    const { queue } = setup(10);
+    for (const body of ['a', 'b', 'c']) await queue.send('q', body);
+    expect(await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 })).toHaveLength(3);
+    // Their thread hung: all three are made visible again, and a fresh one arrives.
+    expect(queue.recoverInFlight()).toBe(3);
+    await queue.send('q', 'fresh');
+    const batches: string[][] = [];
+    for (let i = 0; i < 4; i += 1) batches.push((await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 })).map((m) => `${m.body}#${m.receiveCount}`));
+    expect(batches).toEqual([['a#2'], ['b#2'], ['c#2'], ['fresh#1']]);
+  });
+
+  it('leaves a message received before for a later receive when first receives come before it', async () => {
+    const { queue, advance } = setup(10);
+    await queue.send('q', 'again');
+    await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 });
+    advance(1);
+    await queue.send('q', 'f1');
+    await queue.send('q', 'f2');
+    advance(1);
+    queue.recoverInFlight();
+    expect((await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 })).map((m) => m.body)).toEqual(['f1', 'f2']);
+    expect((await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 })).map((m) => `${m.body}#${m.receiveCount}`)).toEqual(['again#2']);
+  });
+});
+
+describe('Poller: a record received more than once runs alone', () => {
+  it('runs it once the records in hand of every poller sharing the gate are done, with nothing received or started until it is done', async () => {
+    const { queue } = setup(10);
+    // The repeat: received once and made visible again (its thread hung with it).
+    await queue.send('a', 'repeat');
+    await queue.receive('a', { max: 10, visibilityTimeoutSeconds: 300 });
+    queue.recoverInFlight();
+    for (let i = 0; i < 4; i += 1) await queue.send('b', `fresh-${i}`);
+    const active = new Set<string>();
+    const log: string[] = [];
+    const gate = new SuspectGate();
+    const common = { queue, batchSize: 10, visibilityTimeoutSeconds: 300, pollIntervalMs: 10, logger: createLogger('test', { level: 'error' }), gate };
+    let pollerB: Poller | undefined;
+    let inFlightDuringRepeat = -1;
+    const handler = (ms: number) => async (event: { Records: Array<{ body: string }> }) => {
+      for (const record of event.Records) {
+        log.push(`start ${record.body} with [${[...active].sort().join(',')}]`);
+        active.add(record.body);
+      }
+      if (event.Records.some((record) => record.body === 'repeat')) {
+        // Sent while it runs alone: must wait until it is done.
+        await queue.send('b', 'sent-meanwhile');
+        pollerB?.nudge();
+      }
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      // Not even received while it runs: a hang now would leave nothing else in hand.
+      if (event.Records.some((record) => record.body === 'repeat')) inFlightDuringRepeat = (await queue.depth('b')).inFlight;
+      for (const record of event.Records) {
+        active.delete(record.body);
+        log.push(`end ${record.body}`);
+      }
+      return { batchItemFailures: [] };
+    };
+    pollerB = new Poller({ ...common, queueName: 'b', concurrency: 4, handler: handler(40) });
+    const pollerA = new Poller({ ...common, queueName: 'a', handler: handler(60) });
+    pollerB.start();
+    await waitFor('the fresh records to start', async () => active.size === 4, { timeoutMs: 2000, intervalMs: 2 });
+    pollerA.start();
+    try {
+      await waitFor('every record', async () => log.filter((line) => line.startsWith('end')).length === 6, { timeoutMs: 5000, intervalMs: 5 });
+    } finally {
+      await Promise.all([pollerA.stop(), pollerB.stop()]);
+    }
+    const startRepeat = log.indexOf('start repeat with []');
+    const endRepeat = log.indexOf('end repeat');
+    expect(startRepeat).toBeGreaterThan(-1);
+    // Every fresh record ended before it started; the one sent meanwhile started after it ended.
+    for (let i = 0; i < 4; i += 1) expect(log.indexOf(`end fresh-${i}`)).toBeLessThan(startRepeat);
+    expect(log.findIndex((line) => line.startsWith('start sent-meanwhile'))).toBeGreaterThan(endRepeat);
+    expect(inFlightDuringRepeat).toBe(0);
+    expect(await queue.depth('a')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(await queue.depth('b')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 });
 
