@@ -20,6 +20,7 @@ import { parseConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { MetricRecorder } from '../../core/metrics.js';
 import { waitFor } from '../helpers/net.js';
+import { startSmtpSink } from '../helpers/smtp-sink.js';
 import { crashOnNextMessage, exited, hangNow, hangOnNextMessage, jsonLines, newestWorker, refuseStarts, startedWorkers, workersOf } from '../helpers/worker-faults.js';
 
 vi.mock('node:worker_threads', async (importOriginal) => (await import('../helpers/worker-faults.js')).recordingWorkers(await importOriginal()));
@@ -223,5 +224,73 @@ describe('the pipeline thread when its worker dies', () => {
     // A third thread runs, and holds nothing.
     expect(held.size).toBe(0);
     expect(workersOf(MODULE)).toHaveLength(3);
+  });
+
+  it('lets the messages scanned in one batch with a message that hangs every thread go on alone to delivery, and dead-letters only that one', async () => {
+    // clamd as a message that hangs the scan would meet it: it answers "OK" to every stream but
+    // the one carrying the marker, which it holds unanswered (and the test then hangs the thread,
+    // as a scan that never ends would). The stand-in is for the fault only: no clamd stalls on cue.
+    const stalled = new Set<Socket>();
+    const clamd = createServer((socket) => {
+      let data = Buffer.alloc(0);
+      socket.on('error', () => undefined);
+      socket.on('close', () => stalled.delete(socket));
+      socket.on('data', (chunk: Buffer) => {
+        data = Buffer.concat([data, chunk]);
+        // zINSTREAM\0, then chunks of <4-byte length><bytes>, ended by a zero length.
+        if (data.length < 4 || data.readUInt32BE(data.length - 4) !== 0) return;
+        if (data.includes('HANG-THE-SCAN')) stalled.add(socket);
+        else socket.end('stream: OK\0');
+      });
+    });
+    const clamdPort = await new Promise<number>((resolve) => clamd.listen(0, '127.0.0.1', () => resolve((clamd.address() as AddressInfo).port)));
+    const sink = await startSmtpSink();
+    const config = parseConfig({
+      dataDir: dir,
+      hostname: 'relay.test',
+      listenAddress: '127.0.0.1',
+      delivery: { relayHost: `127.0.0.1:${sink.port}` },
+      scanning: { clamd: `127.0.0.1:${clamdPort}`, engineTimeoutMs: 120_000 },
+      queue: { pollIntervalMs: 50, visibilityTimeoutSeconds: 300, maxReceives: 2, threadWatchdogSeconds: 1 },
+    });
+    const stores = openLocalStores(config, systemClock);
+    const tenant = await stores.configStore.createTenant('acme');
+    await stores.configStore.addDomain(tenant.id, 'acme.test');
+    const user = await stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: 'alice@acme.test', domain: 'acme.test', passwordHash: null });
+    // Three accepted messages, queued for the scan together: one hangs it, two are fine.
+    for (const [id, body] of [['NEIGHBOUR-1', 'Hello.'], ['POISON', 'HANG-THE-SCAN'], ['NEIGHBOUR-2', 'Hello again.']] as const) {
+      const raw = Buffer.from(`From: alice@acme.test\r\nTo: bob@example.org\r\nSubject: ${id}\r\nMessage-ID: <${id}@acme.test>\r\n\r\n${body}\r\n`);
+      const envelope: Envelope = { messageId: id, tenantId: tenant.id, userId: user.id, identity: user.identity, mailFrom: 'alice@acme.test', rcptTo: ['bob@example.org'], blobKey: `messages/${id}.eml`, size: raw.length, receivedAt: Date.now(), clientIp: '192.0.2.1', helo: 'client.test' };
+      await stores.blobs.put(envelope.blobKey, raw);
+      await stores.log.create({ id, tenantId: tenant.id, userId: user.id, identity: user.identity, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: raw.length, subject: id, status: 'queued', receivedAt: envelope.receivedAt });
+      await stores.queue.send('scan', JSON.stringify(envelope));
+    }
+    const pipeline = pipelineThread({ config, logger: createLogger('outpost', { level: 'info', write: log.write }), metrics, restartDelayMs: { first: 100, max: 200, stableAfter: 60_000 } });
+    stop = async () => {
+      await bounded(pipeline.stop());
+      stores.close();
+      for (const socket of stalled) socket.destroy();
+      await new Promise((resolve) => clamd.close(resolve));
+      await sink.stop();
+    };
+    pipeline.start();
+    // Each time the poison's scan is held: a heartbeat with it in hand, then the thread hangs.
+    for (let hang = 1; hang <= 3 && (await stores.queue.depth('scan-dlq')).visible === 0; hang += 1) {
+      await waitFor(`the poison's scan to be held (hang ${hang})`, async () => stalled.size > 0 || (await stores.queue.depth('scan-dlq')).visible > 0, 15_000);
+      if (stalled.size === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const entry = newestWorker(MODULE);
+      hangNow(entry.worker);
+      expect(await exited(entry)).toBe(1);
+      for (const socket of stalled) socket.destroy();
+      await waitFor('the held stream to close', async () => stalled.size === 0, 5_000);
+    }
+    await waitFor('the poison in the dead-letter queue', async () => (await stores.queue.depth('scan-dlq')).visible > 0, { timeoutMs: 15_000, intervalMs: 50 });
+    await waitFor('the scan queue to empty', async () => (await stores.queue.depth('scan')).visible + (await stores.queue.depth('scan')).inFlight === 0, { timeoutMs: 15_000, intervalMs: 50 });
+    // Only the poison went there; both neighbours reached the smarthost.
+    expect(stores.queue.bodies(['scan-dlq']).map((body) => (JSON.parse(body) as { messageId?: string; envelope?: { messageId: string } }).messageId ?? '')).toEqual(['POISON']);
+    const delivered = await sink.waitForMessages(2, 15_000);
+    expect(new Set(delivered.map((message) => /Subject: (\S+)/.exec(message.data.toString())?.[1]))).toEqual(new Set(['NEIGHBOUR-1', 'NEIGHBOUR-2']));
+    expect(await stores.queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 });
