@@ -2,11 +2,12 @@
 // connection of its own, answering the relay thread's calls one at a time, in order.
 //
 // The calls of one message (those the relay's thread made in one turn of its event loop) run in
-// one IMMEDIATE transaction (its write lock waited for in short steps: sqlite.ts writeLocked), each call in a savepoint of its own: a call that fails is rolled back
-// alone and answered with its error, the others keep their effects. One commit (one WAL append
-// and one wal-index update) for the batch instead of one per call: the counter thread's CPU per
-// message and the time the batch holds the database's write lock both fall. A commit that fails
-// fails every call of the batch (none of them took effect); each session then answers 451.
+// one IMMEDIATE transaction (its write lock waited for in short steps: sqlite.ts writeLocked),
+// each call in a savepoint of its own: a call that fails is rolled back alone and answered with
+// its error, the others keep their effects. One commit (one WAL append and one wal-index update)
+// for the batch instead of one per call: the counter thread's CPU per message and the time the
+// batch holds the database's write lock both fall. A commit that fails fails every call of the
+// batch (none of them took effect); each session then answers 451.
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { SqliteCounterStore } from './counter-store.js';

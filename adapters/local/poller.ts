@@ -7,10 +7,11 @@
 // A record received more than once was not finished the time before: its handler failed, it ran
 // past its visibility timeout, or the thread handling it died or hung (retries of a delivery are
 // new queue messages, received once). It is handled alone (SuspectGate): once the records in
-// hand of every poller sharing the gate have finished, and with nothing received meanwhile. So a
-// message that hangs the thread each time is the only one in hand when it does, and only its own
-// receive count grows until it reaches the dead-letter queue; the messages it was received
-// together with the first time are received once more and then handled alone like it, without it.
+// hand of every poller sharing the gate have finished (or ALONE_WAIT_MS has passed), with nothing
+// received meanwhile. So a message that hangs the thread each time is in practice the only one in
+// hand when it does, and only its own receive count keeps growing until it reaches the
+// dead-letter queue; the messages it was received together with the first time are received once
+// more and then handled alone like it, without it.
 import type { Logger, Queue, ReceivedMessage } from '../../core/ports.js';
 import type { SqsEvent, SqsHandler } from '../../core/sqs-event.js';
 import { errorMessage } from '../../core/log.js';
@@ -32,15 +33,23 @@ export interface PollerOptions {
   gate?: SuspectGate;
 }
 
+/** How long a record received more than once waits for the records in hand to finish before it runs anyway. */
+export const ALONE_WAIT_MS = 10_000;
+
 /**
- * Lets records run side by side, except one received more than once, which runs alone: it waits
- * until nothing else runs, and nothing else starts, and no poller receives, until it is done.
+ * Lets records run side by side, except one received more than once, which runs alone: from the
+ * moment it asks, no poller receives and no record starts until it is done, and it starts once
+ * the records in hand have finished, or after `maxWaitMs` if they have not (a delivery to a
+ * slow server may take minutes: the pipeline does not stand still that long for it; such a record,
+ * if the lone one hangs the thread, is received again, and then runs alone in its turn).
  */
 export class SuspectGate {
   private running = 0;
   private alone = false;
   private waitingAlone = 0;
   private waiters: Array<() => void> = [];
+
+  constructor(private readonly maxWaitMs = ALONE_WAIT_MS) {}
 
   /** Whether a record may be received or started now. */
   get open(): boolean {
@@ -54,7 +63,9 @@ export class SuspectGate {
 
   /** Runs `fn` side by side with the other records, once the gate is open. */
   async together<T>(fn: () => Promise<T>): Promise<T> {
-    await this.whenOpen();
+    // Checked and counted in the same turn (no await between): a record asking to run alone
+    // meanwhile sees this one running.
+    while (!this.open) await this.changed();
     this.running += 1;
     try {
       return await fn();
@@ -64,12 +75,15 @@ export class SuspectGate {
     }
   }
 
-  /** Runs `fn` once nothing else runs, with nothing else started until it is done. */
+  /** Runs `fn` once nothing else runs (or `maxWaitMs` has passed), with nothing else started until it is done. */
   async byItself<T>(fn: () => Promise<T>): Promise<T> {
     this.waitingAlone += 1;
+    const deadline = Date.now() + this.maxWaitMs;
+    const timer = setTimeout(() => this.notify(), this.maxWaitMs);
     try {
-      while (this.alone || this.running > 0) await this.changed();
+      while (this.alone || (this.running > 0 && Date.now() < deadline)) await this.changed();
     } finally {
+      clearTimeout(timer);
       this.waitingAlone -= 1;
     }
     this.alone = true;

@@ -132,6 +132,46 @@ describe('SqliteQueue: a message received before comes alone', () => {
   });
 });
 
+describe('SuspectGate', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('does not start a lone record while a record asked to run together in the same turn runs', async () => {
+    const gate = new SuspectGate();
+    const log: string[] = [];
+    // Asked in this order in one turn, as a poller hands over a fresh record and a repeat it received together.
+    const fresh = gate.together(async () => {
+      log.push('fresh start');
+      await sleep(30);
+      log.push('fresh end');
+    });
+    const repeat = gate.byItself(async () => {
+      log.push('repeat start');
+    });
+    await Promise.all([fresh, repeat]);
+    expect(log).toEqual(['fresh start', 'fresh end', 'repeat start']);
+  });
+
+  it('runs a lone record after its longest wait even while a slow record is still in hand, and starts nothing else meanwhile', async () => {
+    const gate = new SuspectGate(50);
+    const log: string[] = [];
+    const slow = gate.together(async () => {
+      log.push('slow start');
+      await sleep(300);
+      log.push('slow end');
+    });
+    const repeat = gate.byItself(async () => {
+      log.push('repeat start');
+      await sleep(20);
+      log.push('repeat end');
+    });
+    const later = gate.together(async () => {
+      log.push('later start');
+    });
+    await Promise.all([slow, repeat, later]);
+    expect(log).toEqual(['slow start', 'repeat start', 'repeat end', 'later start', 'slow end']);
+  });
+});
+
 describe('Poller: a record received more than once runs alone', () => {
   it('runs it once the records in hand of every poller sharing the gate are done, with nothing received or started until it is done', async () => {
     const { queue } = setup(10);
