@@ -78,7 +78,9 @@ export async function startOutpostChild(options: { smarthostPort: number; dnsAdd
   const configFile = join(dataDir, 'outpost.config.json');
   // Limits set high, not off: every RCPT still reserves in the per-minute, per-hour and
   // distinct-recipients-per-day windows.
-  await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 } }));
+  // BENCH_OUTPOST_QUEUE (JSON) sets queue.* keys, to compare settings in one command (e.g. '{"burstDeferSeconds":0}').
+  const queue = process.env.BENCH_OUTPOST_QUEUE ? (JSON.parse(process.env.BENCH_OUTPOST_QUEUE) as Record<string, unknown>) : {};
+  await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 }, queue }));
   const stores = openLocalStores(parseConfig({ dataDir }));
   try {
     const tenant = await stores.configStore.createTenant('bench');

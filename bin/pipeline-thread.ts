@@ -25,7 +25,7 @@ import { Watchdog } from '../adapters/local/thread-restarts.js';
 import type { Pipeline } from './pipeline.js';
 
 /** From the relay's thread to the worker. */
-export type RelayMessage = { kind: 'nudge'; queue: string } | { kind: 'stop' };
+export type RelayMessage = { kind: 'nudge'; queue: string; count: number } | { kind: 'stop' };
 /** From the worker to the relay's thread. */
 export type PipelineMessage =
   | { kind: 'started' }
@@ -65,7 +65,7 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let worker: Worker | undefined;
   let stopping = false;
   let stopped: (() => void) | undefined;
-  const nudged = new Set<string>();
+  const nudged = new Map<string, number>();
   const delays = options.restartDelayMs ?? { first: RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS, stableAfter: STABLE_AFTER_MS };
   /** Deaths in a row of workers that died before their pipeline had run `delays.stableAfter`. */
   let earlyDeaths = 0;
@@ -158,13 +158,13 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
       if (!worker) spawn(false);
     },
     // One nudge per queue and turn of the event loop: a burst queues hundreds of messages a turn,
-    // and the worker only needs to know that there is work.
-    nudge: (queue) => {
-      if (nudged.has(queue)) return;
-      nudged.add(queue);
-      if (nudged.size === 1) {
+    // and the worker only needs to know that there is work, and how much (its burst deferral).
+    nudge: (queue, count = 1) => {
+      const first = nudged.size === 0;
+      nudged.set(queue, (nudged.get(queue) ?? 0) + count);
+      if (first) {
         setImmediate(() => {
-          for (const name of nudged) worker?.postMessage({ kind: 'nudge', queue: name } satisfies RelayMessage);
+          for (const [name, queued] of nudged) worker?.postMessage({ kind: 'nudge', queue: name, count: queued } satisfies RelayMessage);
           nudged.clear();
         });
       }

@@ -8,7 +8,7 @@ import type { MetricRecorder } from '../core/metrics.js';
 import type { Clock, Resolver } from '../core/ports.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
-import { Poller, SuspectGate, type RecordInHand } from '../adapters/local/poller.js';
+import { BurstDeferral, Poller, SuspectGate, type RecordInHand } from '../adapters/local/poller.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { DeliveryScheduler } from '../core/delivery/scheduler.js';
 import { makeScanHandler, scanHandlerDeps } from '../lambdas/scan/handler.js';
@@ -36,8 +36,8 @@ export interface PipelineDeps {
 
 export interface Pipeline {
   start(): void;
-  /** A producer has just queued something on `queueName`: poll it now. */
-  nudge(queueName: string): void;
+  /** A producer has just queued `count` (1 if not given) messages on `queueName`: poll it now (unless the scan queue defers during a burst). */
+  nudge(queueName: string, count?: number): void;
   /** The records being handled now, of every queue (what the pipeline thread's heartbeat reports). */
   inHand?(): RecordInHand[];
   /** Lets records in hand finish, then closes the outbound sessions kept for reuse. */
@@ -56,10 +56,13 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   const pollers = new Map<string, Poller>();
   // One for all the pollers of this thread: a record received more than once runs alone among them all.
   const gate = new SuspectGate();
+  // The ingress queues on 'scan': during its bursts, new messages wait (queue.burstDeferSeconds).
+  const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000);
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
       concurrency,
       gate,
+      minAgeMs: queueName === 'scan' ? () => burst.minAgeMs() : undefined,
       queue: stores.queue,
       queueName,
       handler: countingRecords(queueName, handler, metrics),
@@ -71,7 +74,10 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
     pollers.set(queueName, created);
     return created;
   };
-  const nudge = (queueName: string): void => pollers.get(queueName)?.nudge();
+  const nudge = (queueName: string, count = 1): void => {
+    if (queueName === 'scan') burst.queued(count);
+    pollers.get(queueName)?.nudge();
+  };
 
   // deliver: DKIM-sign, BATV-tag, send by SMTP, retry, bounce.
   const preparer = makeOutgoingPreparer({

@@ -15,6 +15,7 @@
 import type { Logger, Queue, ReceivedMessage } from '../../core/ports.js';
 import type { SqsEvent, SqsHandler } from '../../core/sqs-event.js';
 import { errorMessage } from '../../core/log.js';
+import type { LocalReceiveOptions } from './queue.js';
 
 export interface PollerOptions {
   queue: Queue;
@@ -31,6 +32,64 @@ export interface PollerOptions {
   concurrency?: number;
   /** Shared by the pollers of one thread, so that a record received more than once runs alone among all of them; one of its own by default. */
   gate?: SuspectGate;
+  /**
+   * How long a message must have been waiting before this poller takes it, asked before each
+   * receive (BurstDeferral.minAgeMs; 0: at once). Nudges do not wake a poller that defers: each
+   * would cost a receive, i.e. the database's write lock, in the middle of the burst. Only with the
+   * single node's SqliteQueue, which takes `minAgeMs`.
+   */
+  minAgeMs?: () => number;
+}
+
+/** The ingress's rate from which the single node's pipeline defers new messages (see BurstDeferral). */
+export const BURST_MESSAGES_PER_SECOND = 100;
+/** How often a deferring poller looks again (the oldest message may have come of age, or the burst ended). */
+export const DEFER_POLL_MS = 200;
+
+/**
+ * The ingress first, during a burst: counts the messages the ingress queued over the last second
+ * and, while that is at least `threshold`, asks the pipeline's scan poller to leave messages
+ * younger than `deferMs` in the queue (queue.burstDeferSeconds). A burst is then accepted without
+ * the pipeline's scanning, signing, delivering and database writes competing with its sessions
+ * for the CPU and the write lock; the pipeline catches up after it. Under a load that never ends,
+ * every message waits `deferMs` and the pipeline then runs as it would have: deferral adds
+ * latency, never a limit on throughput, and no message waits longer than `deferMs` for it.
+ */
+export class BurstDeferral {
+  private static readonly BUCKET_MS = 100;
+  /** Messages queued in each 100 ms of the last second, a ring indexed by time. */
+  private readonly buckets = new Array<number>(10).fill(0);
+  private newest = 0;
+
+  constructor(
+    private readonly deferMs: number,
+    private readonly threshold = BURST_MESSAGES_PER_SECOND,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The ingress queued `count` messages. */
+  queued(count: number): void {
+    const slot = this.advance();
+    this.buckets[slot % this.buckets.length]! += count;
+  }
+
+  /** How long a new message waits now: `deferMs` during a burst, else 0. */
+  minAgeMs(): number {
+    if (this.deferMs <= 0) return 0;
+    this.advance();
+    let lastSecond = 0;
+    for (const count of this.buckets) lastSecond += count;
+    return lastSecond >= this.threshold ? this.deferMs : 0;
+  }
+
+  /** Empties the buckets that time has passed since the newest; returns the current slot. */
+  private advance(): number {
+    const slot = Math.floor(this.now() / BurstDeferral.BUCKET_MS);
+    const stale = Math.min(slot - this.newest, this.buckets.length);
+    for (let i = 1; i <= stale; i += 1) this.buckets[(this.newest + i) % this.buckets.length] = 0;
+    if (slot > this.newest) this.newest = slot;
+    return this.newest;
+  }
 }
 
 /** How long a record received more than once waits for the records in hand to finish before it runs anyway. */
@@ -123,6 +182,8 @@ export class Poller {
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readonly gate: SuspectGate;
+  /** The last receive left young messages in the queue (minAgeMs): nudges do not wake it. */
+  private deferring = false;
 
   constructor(private readonly options: PollerOptions) {
     this.gate = options.gate ?? new SuspectGate();
@@ -134,7 +195,7 @@ export class Poller {
 
   /** Lets a producer skip the poll interval when it has just queued something. */
   nudge(): void {
-    this.wake?.();
+    if (!this.deferring) this.wake?.();
   }
 
   async stop(): Promise<void> {
@@ -145,13 +206,21 @@ export class Poller {
 
   /** Receives and handles one batch; returns how many records it handled. */
   async pollOnce(): Promise<number> {
-    const { queue, queueName, batchSize, visibilityTimeoutSeconds } = this.options;
     // Nothing is received while a record runs alone: it would be in hand if that record hangs.
     await this.gate.whenOpen();
-    const messages = await queue.receive(queueName, { max: batchSize, visibilityTimeoutSeconds });
+    const messages = await this.receive(this.options.batchSize);
     if (messages.length === 0) return 0;
     await this.handle(messages);
     return messages.length;
+  }
+
+  /** Up to `max` messages, of those old enough when the poller defers (minAgeMs). */
+  private async receive(max: number): Promise<ReceivedMessage[]> {
+    const { queue, queueName, visibilityTimeoutSeconds } = this.options;
+    const minAgeMs = this.options.minAgeMs?.() ?? 0;
+    this.deferring = minAgeMs > 0;
+    const options: LocalReceiveOptions = { max, visibilityTimeoutSeconds, ...(minAgeMs > 0 ? { minAgeMs } : {}) };
+    return queue.receive(queueName, options);
   }
 
   /** The records being handled now. */
@@ -214,7 +283,7 @@ export class Poller {
 
   /** Concurrency mode: keeps up to `concurrency` records in hand, receiving as slots free. */
   private async concurrentLoop(concurrency: number): Promise<void> {
-    const { queue, queueName, batchSize, visibilityTimeoutSeconds } = this.options;
+    const { queueName, batchSize } = this.options;
     while (!this.stopped) {
       // Nothing is received while a record runs alone: it would be in hand if that record hangs.
       await this.gate.whenOpen();
@@ -222,7 +291,7 @@ export class Poller {
       let received: ReceivedMessage[] = [];
       if (free > 0 && !this.stopped) {
         try {
-          received = await queue.receive(queueName, { max: Math.min(batchSize, free), visibilityTimeoutSeconds });
+          received = await this.receive(Math.min(batchSize, free));
         } catch (error: unknown) {
           this.options.logger.error('poll failed', { queue: queueName, error: errorMessage(error) });
         }
@@ -244,7 +313,7 @@ export class Poller {
 
   private async pause(): Promise<void> {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.options.pollIntervalMs);
+      const timer = setTimeout(resolve, this.deferring ? Math.min(DEFER_POLL_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs);
       this.wake = () => {
         clearTimeout(timer);
         resolve();

@@ -16,6 +16,13 @@ interface Row {
   first_received_at: number | null;
 }
 
+/** The port's receive options, and the single node's own: leave messages visible for less than `minAgeMs`. */
+export interface LocalReceiveOptions {
+  max: number;
+  visibilityTimeoutSeconds: number;
+  minAgeMs?: number;
+}
+
 export interface SqliteQueueOptions {
   maxReceives: number;
   clock?: Clock;
@@ -78,7 +85,11 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
       .run(queue, this.clock.now(), `${queue}-dlq`).changes;
   }
 
-  async receive(queue: string, options: { max: number; visibilityTimeoutSeconds: number }): Promise<ReceivedMessage[]> {
+  /**
+   * As the port's receive; with `minAgeMs`, only messages visible for at least that long are
+   * handed out (the single node's pipeline defers new messages during an ingress burst: poller.ts).
+   */
+  async receive(queue: string, options: LocalReceiveOptions): Promise<ReceivedMessage[]> {
     const deadLetters: DeadLetter[] = [];
     const received = this.receiveRows(queue, options, deadLetters);
     for (const deadLetter of deadLetters) {
@@ -87,12 +98,13 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
     return received;
   }
 
-  private receiveRows(queue: string, options: { max: number; visibilityTimeoutSeconds: number }, deadLetters: DeadLetter[]): ReceivedMessage[] {
+  private receiveRows(queue: string, options: LocalReceiveOptions, deadLetters: DeadLetter[]): ReceivedMessage[] {
     const now = this.clock.now();
+    const visibleBy = now - Math.max(0, options.minAgeMs ?? 0);
     return immediate(this.receipts, () => {
       const rows = this.receipts
         .prepare('SELECT * FROM queue_messages WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, sent_at LIMIT ?')
-        .all(queue, now, options.max) as Row[];
+        .all(queue, visibleBy, options.max) as Row[];
       const received: ReceivedMessage[] = [];
       for (const row of rows) {
         if (row.receive_count >= this.options.maxReceives) {

@@ -1,0 +1,159 @@
+// The ingress first during a burst (queue.burstDeferSeconds): while the ingress queues at least
+// 100 messages a second, the single node's scan poller leaves messages younger than the deferral
+// in the queue, and takes them once they are that old or once the burst is over; nudges do not
+// make it receive meanwhile. Below the rate, or with the setting at 0, a message is taken at once.
+import { afterEach, describe, expect, it } from 'vitest';
+import { BURST_MESSAGES_PER_SECOND, BurstDeferral, Poller } from '../../../adapters/local/poller.js';
+import { SqliteQueue } from '../../../adapters/local/queue.js';
+import { openDatabase } from '../../../adapters/local/sqlite.js';
+import { createLogger } from '../../../core/log.js';
+import type { SqsEvent } from '../../../core/sqs-event.js';
+import { waitFor } from '../../helpers/net.js';
+
+describe('BurstDeferral', () => {
+  function tracker(deferMs = 10_000) {
+    let now = 50_000;
+    const burst = new BurstDeferral(deferMs, BURST_MESSAGES_PER_SECOND, () => now);
+    return { burst, advance: (ms: number) => (now += ms) };
+  }
+
+  it('defers from the hundredth message queued within a second, and not below that', () => {
+    const { burst, advance } = tracker();
+    burst.queued(60);
+    advance(500);
+    burst.queued(39);
+    expect(burst.minAgeMs()).toBe(0);
+    burst.queued(1);
+    expect(burst.minAgeMs()).toBe(10_000);
+  });
+
+  it('stops deferring once the last second holds fewer than a hundred', () => {
+    const { burst, advance } = tracker();
+    burst.queued(80);
+    advance(600);
+    burst.queued(30);
+    expect(burst.minAgeMs()).toBe(10_000);
+    // The 80 are more than a second old now; the 30 alone are no burst.
+    advance(500);
+    expect(burst.minAgeMs()).toBe(0);
+    // A long silence empties every bucket, however long it was.
+    burst.queued(99);
+    advance(3_600_000);
+    burst.queued(1);
+    expect(burst.minAgeMs()).toBe(0);
+  });
+
+  it('a message rate spread evenly over the second counts as a burst', () => {
+    const { burst, advance } = tracker();
+    for (let i = 0; i < 20; i += 1) {
+      burst.queued(6);
+      advance(50);
+    }
+    // 120 messages over the last second.
+    expect(burst.minAgeMs()).toBe(10_000);
+  });
+
+  it('never defers when the setting is 0', () => {
+    const { burst } = tracker(0);
+    burst.queued(10_000);
+    expect(burst.minAgeMs()).toBe(0);
+  });
+});
+
+describe('SqliteQueue.receive with minAgeMs', () => {
+  it('leaves messages visible for less than minAgeMs, and hands them out once they are that old', async () => {
+    let now = 1_000_000;
+    const queue = new SqliteQueue(openDatabase(':memory:'), { maxReceives: 3, clock: { now: () => now } });
+    await queue.send('scan', 'older');
+    now += 4_000;
+    await queue.send('scan', 'newer');
+    now += 1_000;
+    const received = async (minAgeMs?: number) => (await queue.receive('scan', { max: 10, visibilityTimeoutSeconds: 60, ...(minAgeMs !== undefined ? { minAgeMs } : {}) })).map((message) => message.body);
+    expect(await received(6_000)).toEqual([]);
+    expect(await received(5_000)).toEqual(['older']);
+    expect(await received(5_000)).toEqual([]);
+    expect(await received()).toEqual(['newer']);
+  });
+});
+
+describe('Poller with minAgeMs', () => {
+  const pollers: Poller[] = [];
+  afterEach(async () => {
+    await Promise.all(pollers.splice(0).map((poller) => poller.stop()));
+  });
+
+  function start(minAgeMs: () => number) {
+    const queue = new SqliteQueue(openDatabase(':memory:'), { maxReceives: 3 });
+    const handled: Array<{ body: string; at: number }> = [];
+    let receives = 0;
+    const counted = {
+      ...queue,
+      receive: (...args: Parameters<SqliteQueue['receive']>) => {
+        receives += 1;
+        return queue.receive(...args);
+      },
+      delete: (...args: Parameters<SqliteQueue['delete']>) => queue.delete(...args),
+    } as unknown as SqliteQueue;
+    const poller = new Poller({
+      queue: counted,
+      queueName: 'scan',
+      batchSize: 10,
+      visibilityTimeoutSeconds: 60,
+      pollIntervalMs: 5_000,
+      logger: createLogger('test', { level: 'error' }),
+      minAgeMs,
+      handler: async (event: SqsEvent) => {
+        for (const record of event.Records) handled.push({ body: record.body, at: Date.now() });
+        return { batchItemFailures: [] };
+      },
+    });
+    pollers.push(poller);
+    poller.start();
+    return { queue, poller, handled, receives: () => receives };
+  }
+
+  it('takes a message only once it has waited minAgeMs, and nudges do not make it receive meanwhile', async () => {
+    const { queue, poller, handled, receives } = start(() => 600);
+    // The first receive (an empty queue) has set the poller deferring.
+    await waitFor('the first receive', async () => receives() >= 1, { timeoutMs: 2000, intervalMs: 5 });
+    const sentAt = Date.now();
+    await queue.send('scan', 'm1');
+    const before = receives();
+    for (let i = 0; i < 50; i += 1) {
+      poller.nudge();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    // 50 nudges over 100 ms or more: at most the poll of every DEFER_POLL_MS (200 ms), not one receive each.
+    expect(receives() - before).toBeLessThanOrEqual(2);
+    expect(handled).toEqual([]);
+    await waitFor('the message, once old enough', async () => handled.length === 1, { timeoutMs: 3000, intervalMs: 10 });
+    expect(handled[0]?.at).toBeGreaterThanOrEqual(sentAt + 600);
+    // Looked again every 200 ms, not every poll interval (5 s): taken soon after it came of age.
+    expect(handled[0]?.at).toBeLessThan(sentAt + 600 + 1_000);
+  });
+
+  it('takes a message at once when not deferring: the nudge wakes it', async () => {
+    const { queue, poller, handled, receives } = start(() => 0);
+    await waitFor('the first receive', async () => receives() >= 1, { timeoutMs: 2000, intervalMs: 5 });
+    const sentAt = Date.now();
+    await queue.send('scan', 'm1');
+    poller.nudge();
+    await waitFor('the message', async () => handled.length === 1, { timeoutMs: 2000, intervalMs: 5 });
+    // Far sooner than the poll interval of 5 s: the nudge woke it.
+    expect(handled[0]!.at - sentAt).toBeLessThan(1_000);
+  });
+
+  it('takes the young messages as soon as the burst is over', async () => {
+    let deferring = true;
+    const { queue, handled, receives } = start(() => (deferring ? 60_000 : 0));
+    await waitFor('the first receive', async () => receives() >= 1, { timeoutMs: 2000, intervalMs: 5 });
+    await queue.send('scan', 'm1');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(handled).toEqual([]);
+    const endedAt = Date.now();
+    deferring = false;
+    // No nudge: the deferring poller looks again within DEFER_POLL_MS.
+    await waitFor('the message after the burst', async () => handled.length === 1, { timeoutMs: 2000, intervalMs: 5 });
+    expect(handled[0]!.at - endedAt).toBeLessThan(1_000);
+  });
+});
