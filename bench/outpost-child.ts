@@ -90,7 +90,7 @@ export async function startOutpostChild(options: { smarthostPort: number; dnsAdd
     stores.close();
   }
   const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${smarthostPort}`, OUTPOST_LOG_LEVEL: 'error' });
-  const nodeFlags = options.nodeFlags ?? [];
+  const nodeFlags = options.nodeFlags ?? (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'outpost.js'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collect(child);
   const deadline = Date.now() + 60_000;

@@ -6,12 +6,16 @@
 //
 // A record received more than once was not finished the time before: its handler failed, it ran
 // past its visibility timeout, or the thread handling it died or hung (retries of a delivery are
-// new queue messages, received once). It is handled alone (SuspectGate): once the records in
-// hand of every poller sharing the gate have finished (or ALONE_WAIT_MS has passed), with nothing
-// received meanwhile. So a message that hangs the thread each time is in practice the only one in
-// hand when it does, and only its own receive count keeps growing until it reaches the
-// dead-letter queue; the messages it was received together with the first time are received once
-// more and then handled alone like it, without it.
+// new queue messages, received once). One whose handler this thread saw fail (a failure it
+// reported, or an exception) is retried side by side with the others: its handler came back, it
+// cannot hang the thread. Any other (it ran past its visibility timeout, or a thread died or hung
+// with it: a new thread knows of no clean failure) is handled alone (SuspectGate): once the
+// records in hand of every poller sharing the gate have finished (or ALONE_WAIT_MS has passed),
+// with nothing received meanwhile. So a message that hangs the thread each time is in practice
+// the only one in hand when it does, and only its own receive count keeps growing until it
+// reaches the dead-letter queue; the messages it was received together with the first time are
+// received once more and then handled alone like it, without it. And a message whose handler
+// merely fails (a parser that throws on a tenant's content) never pauses the pipeline.
 import type { Logger, Queue, ReceivedMessage } from '../../core/ports.js';
 import type { SqsEvent, SqsHandler } from '../../core/sqs-event.js';
 import { errorMessage } from '../../core/log.js';
@@ -94,6 +98,8 @@ export class BurstDeferral {
 
 /** How long a record received more than once waits for the records in hand to finish before it runs anyway. */
 export const ALONE_WAIT_MS = 10_000;
+/** Clean failures remembered at most (the oldest is forgotten first: its retry then runs alone). */
+export const MAX_FAILED_REMEMBERED = 10_000;
 
 /**
  * Lets records run side by side, except one received more than once, which runs alone: from the
@@ -103,12 +109,32 @@ export const ALONE_WAIT_MS = 10_000;
  * if the lone one hangs the thread, is received again, and then runs alone in its turn).
  */
 export class SuspectGate {
+  /**
+   * Queue message ids whose handler this thread saw fail cleanly (reported or thrown), until they
+   * are received again: their retry runs side by side. Lost with the thread, as it should be.
+   */
+  private readonly failedCleanly = new Set<string>();
   private running = 0;
   private alone = false;
   private waitingAlone = 0;
   private waiters: Array<() => void> = [];
 
   constructor(private readonly maxWaitMs = ALONE_WAIT_MS) {}
+
+  /** The handler of `queueMessageId` came back with a failure: its next receive is no suspect. */
+  failed(queueMessageId: string): void {
+    this.failedCleanly.add(queueMessageId);
+    // Bounded: a message that is never received again (deleted by hand, moved) must not stay forever.
+    if (this.failedCleanly.size > MAX_FAILED_REMEMBERED) {
+      const oldest = this.failedCleanly.values().next().value;
+      if (oldest !== undefined) this.failedCleanly.delete(oldest);
+    }
+  }
+
+  /** Whether a record received again must run alone: yes, unless its handler was seen to fail cleanly (then forgotten). */
+  suspect(queueMessageId: string): boolean {
+    return !this.failedCleanly.delete(queueMessageId);
+  }
 
   /** Whether a record may be received or started now. */
   get open(): boolean {
@@ -230,13 +256,14 @@ export class Poller {
 
   /**
    * Hands `messages` to the handler as one event and deletes those it did not report failed; a
-   * message received more than once goes to the handler alone, in an event of its own, after the others.
+   * message received more than once that is a suspect (see the top of this file) goes to the
+   * handler alone, in an event of its own, after the others.
    */
   private async handle(messages: ReceivedMessage[]): Promise<void> {
-    const fresh = messages.filter((message) => message.receiveCount <= 1);
-    const again = messages.filter((message) => message.receiveCount > 1);
-    if (fresh.length > 0) await this.gate.together(() => this.handleInHand(fresh));
-    for (const message of again) await this.gate.byItself(() => this.handleInHand([message]));
+    const suspects = messages.filter((message) => message.receiveCount > 1 && this.gate.suspect(message.messageId));
+    const together = messages.filter((message) => !suspects.includes(message));
+    if (together.length > 0) await this.gate.together(() => this.handleInHand(together));
+    for (const message of suspects) await this.gate.byItself(() => this.handleInHand([message]));
   }
 
   private async handleInHand(messages: ReceivedMessage[]): Promise<void> {
@@ -272,10 +299,12 @@ export class Poller {
     } catch (error: unknown) {
       // A handler that throws fails the whole batch, as with Lambda.
       this.options.logger.error('handler failed the whole batch', { queue: queueName, error: errorMessage(error) });
+      for (const message of messages) this.gate.failed(message.messageId);
       return;
     }
     for (const message of messages) {
-      if (!failed.has(message.messageId)) await queue.delete(queueName, message.receiptHandle);
+      if (failed.has(message.messageId)) this.gate.failed(message.messageId);
+      else await queue.delete(queueName, message.receiptHandle);
     }
   }
 

@@ -2,7 +2,7 @@
 // the dead-letter queue, receipt handles that change on every receive; and the poller honours
 // the handler's batchItemFailures.
 import { describe, expect, it } from 'vitest';
-import { Poller, SuspectGate } from '../../../adapters/local/poller.js';
+import { MAX_FAILED_REMEMBERED, Poller, SuspectGate } from '../../../adapters/local/poller.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { createLogger } from '../../../core/log.js';
@@ -224,6 +224,106 @@ describe('Poller: a record received more than once runs alone', () => {
     expect(inFlightDuringRepeat).toBe(0);
     expect(await queue.depth('a')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
     expect(await queue.depth('b')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+});
+
+describe('Poller: a record whose handler failed is retried side by side', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  for (const how of ['reported', 'thrown'] as const) {
+    it(`starts the retry of a record whose handler failed (${how}) while a slow record is in hand, without waiting for it`, async () => {
+      const { queue, advance } = setup(10);
+      const log: string[] = [];
+      let releaseSlow = (): void => undefined;
+      const slowDone = new Promise<void>((resolve) => (releaseSlow = resolve));
+      const attempts = new Map<string, number>();
+      const poller = new Poller({
+        queue,
+        queueName: 'q',
+        batchSize: 10,
+        visibilityTimeoutSeconds: 5,
+        pollIntervalMs: 10,
+        concurrency: 4,
+        logger: createLogger('test', { level: 'error' }),
+        gate: new SuspectGate(5_000),
+        handler: async (event) => {
+          const record = event.Records[0]!;
+          const attempt = (attempts.get(record.body) ?? 0) + 1;
+          attempts.set(record.body, attempt);
+          log.push(`start ${record.body}#${attempt}`);
+          if (record.body === 'slow') await slowDone;
+          log.push(`end ${record.body}#${attempt}`);
+          if (record.body === 'flaky' && attempt === 1) {
+            if (how === 'thrown') throw new Error('a parser that throws on this content');
+            return { batchItemFailures: [{ itemIdentifier: record.messageId }] };
+          }
+          return { batchItemFailures: [] };
+        },
+      });
+      await queue.send('q', 'flaky');
+      poller.start();
+      try {
+        await waitFor('the first attempt', async () => log.includes('end flaky#1'), { timeoutMs: 2000, intervalMs: 5 });
+        await queue.send('q', 'slow');
+        poller.nudge();
+        await waitFor('the slow record in hand', async () => log.includes('start slow#1'), { timeoutMs: 2000, intervalMs: 5 });
+        // The failed record's visibility timeout passes: it is received again, with a count of 2.
+        advance(5_000);
+        poller.nudge();
+        await waitFor('the retry', async () => log.includes('end flaky#2'), { timeoutMs: 2000, intervalMs: 5 });
+        expect(log).not.toContain('end slow#1');
+      } finally {
+        releaseSlow();
+        await poller.stop();
+      }
+      expect(await queue.depth('q')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    });
+  }
+
+  it('still runs alone a record received again that no handler was seen to fail (a thread died or hung with it)', async () => {
+    const { queue } = setup(10);
+    await queue.send('q', 'hung');
+    await queue.receive('q', { max: 10, visibilityTimeoutSeconds: 300 });
+    queue.recoverInFlight();
+    const gate = new SuspectGate(5_000);
+    // The slow record in hand when the repeat is received.
+    let releaseSlow = (): void => undefined;
+    const slow = gate.together(() => new Promise<void>((resolve) => (releaseSlow = resolve)));
+    const log: string[] = [];
+    const poller = new Poller({
+      queue,
+      queueName: 'q',
+      batchSize: 10,
+      visibilityTimeoutSeconds: 300,
+      pollIntervalMs: 10,
+      logger: createLogger('test', { level: 'error' }),
+      gate,
+      handler: async (event) => {
+        log.push(`start ${event.Records[0]?.body}`);
+        return { batchItemFailures: [] };
+      },
+    });
+    poller.start();
+    try {
+      await sleep(300);
+      expect(log).toEqual([]);
+      releaseSlow();
+      await slow;
+      await waitFor('the repeat, alone', async () => log.length === 1, { timeoutMs: 2000, intervalMs: 5 });
+    } finally {
+      releaseSlow();
+      await poller.stop();
+    }
+  });
+
+  it('remembers a bounded number of clean failures, forgetting the oldest first', () => {
+    const gate = new SuspectGate();
+    for (let i = 0; i <= MAX_FAILED_REMEMBERED; i += 1) gate.failed(`m${i}`);
+    // m0 was forgotten: its retry is a suspect again; the newest is not, once.
+    expect(gate.suspect('m0')).toBe(true);
+    expect(gate.suspect(`m${MAX_FAILED_REMEMBERED}`)).toBe(false);
+    expect(gate.suspect(`m${MAX_FAILED_REMEMBERED}`)).toBe(true);
+    expect(gate.suspect('m1')).toBe(false);
   });
 });
 
