@@ -15,6 +15,11 @@ function setup(maxReceives = 3) {
   return { queue, advance: (ms: number) => (now += ms) };
 }
 
+/** A poller of queue 'q' with what every test here gives it; `options` adds to or replaces it. */
+function qPoller(queue: SqliteQueue, options: Partial<ConstructorParameters<typeof Poller>[0]> & Pick<ConstructorParameters<typeof Poller>[0], 'handler'>): Poller {
+  return new Poller({ queue, queueName: 'q', batchSize: 10, visibilityTimeoutSeconds: 5, pollIntervalMs: 10, logger: createLogger('test', { level: 'error' }), ...options });
+}
+
 describe('SqliteQueue', () => {
   it('hides a delayed message until its delay has passed', async () => {
     const { queue, advance } = setup();
@@ -237,14 +242,8 @@ describe('Poller: a record whose handler failed is retried side by side', () => 
       let releaseSlow = (): void => undefined;
       const slowDone = new Promise<void>((resolve) => (releaseSlow = resolve));
       const attempts = new Map<string, number>();
-      const poller = new Poller({
-        queue,
-        queueName: 'q',
-        batchSize: 10,
-        visibilityTimeoutSeconds: 5,
-        pollIntervalMs: 10,
+      const poller = qPoller(queue, {
         concurrency: 4,
-        logger: createLogger('test', { level: 'error' }),
         gate: new SuspectGate(5_000),
         handler: async (event) => {
           const record = event.Records[0]!;
@@ -290,13 +289,8 @@ describe('Poller: a record whose handler failed is retried side by side', () => 
     let releaseSlow = (): void => undefined;
     const slow = gate.together(() => new Promise<void>((resolve) => (releaseSlow = resolve)));
     const log: string[] = [];
-    const poller = new Poller({
-      queue,
-      queueName: 'q',
-      batchSize: 10,
+    const poller = qPoller(queue, {
       visibilityTimeoutSeconds: 300,
-      pollIntervalMs: 10,
-      logger: createLogger('test', { level: 'error' }),
       gate,
       handler: async (event) => {
         log.push(`start ${event.Records[0]?.body}`);
@@ -332,13 +326,7 @@ describe('Poller', () => {
     const { queue, advance } = setup();
     for (const body of ['ok-1', 'fail', 'ok-2']) await queue.send('q', body);
     const seen: string[] = [];
-    const poller = new Poller({
-      queue,
-      queueName: 'q',
-      batchSize: 10,
-      visibilityTimeoutSeconds: 5,
-      pollIntervalMs: 10,
-      logger: createLogger('test', { level: 'error' }),
+    const poller = qPoller(queue, {
       handler: async (event) => {
         for (const record of event.Records) {
           expect(record.eventSource).toBe('aws:sqs');
@@ -357,13 +345,7 @@ describe('Poller', () => {
     const { queue, advance } = setup();
     await queue.send('q', 'a');
     let calls = 0;
-    const poller = new Poller({
-      queue,
-      queueName: 'q',
-      batchSize: 10,
-      visibilityTimeoutSeconds: 5,
-      pollIntervalMs: 10,
-      logger: createLogger('test', { level: 'error' }),
+    const poller = qPoller(queue, {
       handler: async () => {
         calls += 1;
         if (calls === 1) throw new Error('boom');
@@ -386,14 +368,9 @@ describe('Poller with concurrency', () => {
     let releaseSlow = (): void => undefined;
     const slowDone = new Promise<void>((resolve) => (releaseSlow = resolve));
     const handled: string[] = [];
-    const poller = new Poller({
-      queue,
-      queueName: 'q',
-      batchSize: 10,
+    const poller = qPoller(queue, {
       visibilityTimeoutSeconds: 60,
-      pollIntervalMs: 10,
       concurrency: 2,
-      logger: createLogger('test', { level: 'error' }),
       handler: async (event) => {
         expect(event.Records).toHaveLength(1);
         const body = event.Records[0]?.body ?? '';
