@@ -16,7 +16,7 @@ export async function keepSmallOrSpill(
   budget: MemoryBudget = UNBOUNDED,
 ): Promise<Buffer | undefined> {
   const read = await readUpTo(source, maxBytes, budget);
-  if (read.ended) return Buffer.concat(read.chunks);
+  if (read.ended) return standalone(read.chunks);
   await spill(Readable.from(rejoined(read.chunks, source), { objectMode: false }));
   return undefined;
 }
@@ -51,6 +51,27 @@ export class MemoryBudget {
 }
 
 const UNBOUNDED = new MemoryBudget(Number.POSITIVE_INFINITY);
+
+/**
+ * The chunks joined in a buffer with an ArrayBuffer of its own, exactly its size. Buffer.concat
+ * takes anything under 4 KiB from Node's shared 8 KiB pool, and a view into the pool crosses to
+ * the writer thread with the whole pool copied (structured clone copies a view's entire
+ * ArrayBuffer); a buffer of its own is copied at its size, or moved (ThreadedAcceptanceBatch
+ * transfers it).
+ */
+export function standalone(chunks: Buffer[]): Buffer {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const whole = Buffer.allocUnsafeSlow(size);
+  let offset = 0;
+  for (const chunk of chunks) offset += chunk.copy(whole, offset);
+  return whole;
+}
+
+/** Whether `bytes` is the whole of its ArrayBuffer, i.e. may be transferred without taking anything else with it. */
+export function ownsItsMemory(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+}
 
 async function* rejoined(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
   yield* head;

@@ -19,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
+import { ownsItsMemory } from '../../smtp-ec2/small-message.js';
 import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
 
 /** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
@@ -113,7 +114,11 @@ export class ThreadedAcceptanceBatch {
       return;
     }
     try {
-      this.ensureWorker().postMessage(request);
+      // The small messages' bytes are moved, not copied: the relay does not read them once they are
+      // handed over (a batch that fails is never sent again). Only a buffer that is the whole of its
+      // ArrayBuffer: moving a view into Node's shared pool would take its neighbours with it.
+      const moved = request.messages.flatMap((message) => (message.content && ownsItsMemory(message.content.bytes) ? [message.content.bytes.buffer as ArrayBuffer] : []));
+      this.ensureWorker().postMessage(request, moved);
       this.watchdog?.watch();
     } catch (error: unknown) {
       // A batch that cannot cross (a worker that cannot start): nothing written, each client retries.

@@ -3,7 +3,7 @@
 // and the budget gets back whatever a spilled or failed message had taken.
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { keepSmallOrSpill, MemoryBudget } from '../../smtp-ec2/small-message.js';
+import { keepSmallOrSpill, MemoryBudget, ownsItsMemory } from '../../smtp-ec2/small-message.js';
 
 /** A stream of `chunks`, then its end. */
 function source(chunks: string[]): Readable {
@@ -22,6 +22,15 @@ function recordingSpill(): { spill: (whole: Readable) => Promise<void>; spilled:
     spilled: () => spilled,
   };
 }
+
+describe('keepSmallOrSpill', () => {
+  it('keeps a small message in memory of its own, not in a view into Node\'s shared pool (which would cross to the writer whole)', async () => {
+    const kept = await keepSmallOrSpill(source(['From: a\r\n', '\r\nsmall\r\n']), 1_000, async () => undefined);
+    expect(kept?.toString()).toBe('From: a\r\n\r\nsmall\r\n');
+    expect(kept && ownsItsMemory(kept)).toBe(true);
+    expect(kept?.buffer.byteLength).toBe(kept?.length);
+  });
+});
 
 describe('keepSmallOrSpill with a memory budget', () => {
   it('keeps a message that fits both limits, holding its bytes until they are given back', async () => {

@@ -11,6 +11,7 @@ import { ThreadedAcceptanceBatch } from '../../../adapters/local/acceptance-thre
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import type { Logger } from '../../../core/ports.js';
 import type { AcceptedMessage } from '../../../smtp-ec2/ingress.js';
+import { standalone } from '../../../smtp-ec2/small-message.js';
 import { acceptedMessage as accepted } from '../../helpers/accepted-message.js';
 
 const logger: Logger = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined };
@@ -40,6 +41,28 @@ describe('ThreadedAcceptanceBatch', () => {
     expect(count('queue_messages')).toBe(3);
     const body = db.prepare("SELECT body FROM message_bodies WHERE key = 'messages/A1.eml'").get() as { body: Buffer } | undefined;
     expect(body?.body.toString()).toBe('From: a\r\n\r\none\r\n');
+  });
+
+  it('moves a body that is the whole of its memory to the writer instead of copying it, and commits it intact', async () => {
+    const message = accepted('M1');
+    const bytes = standalone([Buffer.from('From: m\r\n\r\n'), Buffer.from('moved\r\n')]);
+    await batch.record({ ...message, content: { blobKey: 'messages/M1.eml', bytes } });
+    // Moved: the relay's buffer is detached (it does not read it once handed over).
+    expect(bytes.byteLength).toBe(0);
+    const body = db.prepare("SELECT body FROM message_bodies WHERE key = 'messages/M1.eml'").get() as { body: Buffer } | undefined;
+    expect(body?.body.toString()).toBe('From: m\r\n\r\nmoved\r\n');
+  });
+
+  it('copies a body that is a view into a larger piece of memory, which stays whole', async () => {
+    const larger = Buffer.allocUnsafeSlow(64);
+    larger.fill('x');
+    larger.write('From: v\r\n\r\nview\r\n', 8);
+    const view = larger.subarray(8, 8 + 'From: v\r\n\r\nview\r\n'.length);
+    await batch.record({ ...accepted('V1'), content: { blobKey: 'messages/V1.eml', bytes: view } });
+    expect(larger.byteLength).toBe(64);
+    expect(larger.subarray(0, 8).toString()).toBe('xxxxxxxx');
+    const body = db.prepare("SELECT body FROM message_bodies WHERE key = 'messages/V1.eml'").get() as { body: Buffer } | undefined;
+    expect(body?.body.toString()).toBe('From: v\r\n\r\nview\r\n');
   });
 
   it("dates the queue entries with the relay's clock, not the thread's", async () => {
