@@ -20,7 +20,7 @@ import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import type { AcceptedMessage } from '../../smtp-ec2/ingress.js';
 import { ownsItsMemory } from '../../smtp-ec2/small-message.js';
-import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
+import { DEFAULT_WATCHDOG_MS, RestartBackoff, superviseWorker, untilDrained, type Watchdog } from './thread-restarts.js';
 
 /** A batch, as it crosses to the worker: `now` is the relay's clock, the queue's time for it. */
 export interface AcceptanceBatchRequest {
@@ -140,73 +140,46 @@ export class ThreadedAcceptanceBatch {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    let worker: Worker;
-    try {
-      worker = new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } });
-    } catch (error: unknown) {
-      // No thread to be had (out of threads or memory): counted as a death, so the batches that
-      // follow fail at once for a while instead of each trying again.
-      this.restarts.died();
-      throw error;
-    }
-    this.worker = worker;
-    // Set once the watchdog has given up on it: its batch was failed, and the next one goes to another worker.
-    let hung = false;
-    const watchdog = new Watchdog(this.watchdogMs, (silentMs) => {
-      if (this.worker !== worker) return;
-      hung = true;
-      this.worker = undefined;
-      this.watchdog = undefined;
-      // Counted as a death before the batch is failed (answering it sends the next batch, which must see the wait).
-      const failure = giveUpOnHungWorker(
-        worker,
-        { what: 'acceptance writer thread', logger: this.logger, restarts: this.restarts, watchdogMs: this.watchdogMs },
-        silentMs,
-        'no answer to the batch in hand; it failed (its clients are told to retry), the thread is terminated, and the next batch starts a new one',
-        { messages: this.inHand?.filter((item) => item.message).length ?? 0 },
-      );
-      this.answered({ ok: false, message: failure.message });
-    });
-    this.watchdog = watchdog;
-    // What the worker died of, when it says (an uncaught error, a database it cannot open).
-    let cause: unknown;
-    worker.on('message', (answer: AcceptanceBatchAnswer) => {
-      // A hung worker that answers after all: its batch was failed already, and the batch in hand now is another worker's.
-      if (hung) return;
-      watchdog.heard();
-      watchdog.stop();
-      this.restarts.served();
-      this.answered(answer);
-    });
-    // Always followed by 'exit', which fails the batch in hand: here it is only logged.
-    worker.on('error', (error: unknown) => {
-      cause = error;
-      this.logger.error('acceptance writer thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
-    });
-    worker.on('exit', (code) => {
-      watchdog.stop();
-      // A hung worker's batch was failed and its end counted when the watchdog gave up on it.
-      if (hung) return;
-      if (this.worker === worker) {
+    const { worker, watchdog } = superviseWorker<AcceptanceBatchAnswer>({
+      start: () => new Worker(new URL('./acceptance-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath, maxReceives: this.maxReceives } }),
+      what: 'acceptance writer thread',
+      logger: this.logger,
+      restarts: this.restarts,
+      watchdogMs: this.watchdogMs,
+      isCurrent: (candidate) => this.worker === candidate,
+      forget: () => {
         this.worker = undefined;
         this.watchdog = undefined;
-      }
-      const messages = this.inHand?.filter((item) => item.message).length ?? 0;
-      const died = worker !== this.ending;
-      // Counted before the batch is failed: answering it sends the next batch, which must see the wait.
-      const restartInMs = died ? this.restarts.died() : 0;
-      if (died) {
-        this.logger.error('acceptance writer thread died; the batch in hand failed (its clients are told to retry), and the next batch starts it again', {
-          code,
-          ...(cause === undefined ? {} : { error: errorMessage(cause) }),
-          messages,
-          restartInMs,
-        });
-      }
-      if (!this.inHand) return;
-      const reason = cause === undefined ? '' : `: ${errorMessage(cause)}`;
-      this.answered({ ok: false, message: `the acceptance writer thread exited (code ${code}) before committing${reason}` });
+      },
+      hung: {
+        message: 'no answer to the batch in hand; it failed (its clients are told to retry), the thread is terminated, and the next batch starts a new one',
+        inHand: () => ({ messages: this.inHand?.filter((item) => item.message).length ?? 0 }),
+      },
+      onHung: (failure) => this.answered({ ok: false, message: failure.message }),
+      onAnswer: (answer, watchdog) => {
+        watchdog.stop();
+        this.answered(answer);
+      },
+      onExit: (code, cause) => {
+        const messages = this.inHand?.filter((item) => item.message).length ?? 0;
+        const died = worker !== this.ending;
+        // Counted before the batch is failed: answering it sends the next batch, which must see the wait.
+        const restartInMs = died ? this.restarts.died() : 0;
+        if (died) {
+          this.logger.error('acceptance writer thread died; the batch in hand failed (its clients are told to retry), and the next batch starts it again', {
+            code,
+            ...(cause === undefined ? {} : { error: errorMessage(cause) }),
+            messages,
+            restartInMs,
+          });
+        }
+        if (!this.inHand) return;
+        const reason = cause === undefined ? '' : `: ${errorMessage(cause)}`;
+        this.answered({ ok: false, message: `the acceptance writer thread exited (code ${code}) before committing${reason}` });
+      },
     });
+    this.worker = worker;
+    this.watchdog = watchdog;
     return worker;
   }
 }

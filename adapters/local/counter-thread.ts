@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
-import { DEFAULT_WATCHDOG_MS, giveUpOnHungWorker, RestartBackoff, untilDrained, Watchdog } from './thread-restarts.js';
+import { DEFAULT_WATCHDOG_MS, RestartBackoff, superviseWorker, untilDrained, type Watchdog } from './thread-restarts.js';
 
 /** A call of a CounterStore method, as it crosses to the worker. */
 export interface CounterCall {
@@ -157,85 +157,67 @@ export class ThreadedCounterStore implements CounterStore {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    let worker: Worker;
-    try {
-      worker = new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } });
-    } catch (error: unknown) {
-      // No thread to be had (out of threads or memory): counted as a death, so the calls that
-      // follow fail at once for a while instead of each trying again.
-      this.restarts.died();
-      throw error;
-    }
-    this.worker = worker;
-    // Set once the watchdog has given up on it: its calls were failed, and another worker may be serving the next ones.
-    let hung = false;
-    const watchdog = new Watchdog(this.watchdogMs, (silentMs) => {
-      if (this.worker !== worker) return;
-      hung = true;
-      this.worker = undefined;
-      this.watchdog = undefined;
+    /** The calls in hand, taken from `pending` to be failed. */
+    const takeInHand = (): Pending[] => {
       const inHand = [...this.pending.values()];
       this.pending.clear();
-      const methods: Record<string, number> = {};
-      for (const entry of inHand) methods[entry.method] = (methods[entry.method] ?? 0) + 1;
-      const failure = giveUpOnHungWorker(
-        worker,
-        { what: 'counter worker thread', logger: this.logger, restarts: this.restarts, watchdogMs: this.watchdogMs },
-        silentMs,
-        'no answer to the calls in hand; they failed, the thread is terminated, and the next call starts a new one',
-        { calls: inHand.length, methods },
-      );
-      for (const entry of inHand) entry.reject(failure);
-      this.drained?.();
-    });
-    this.watchdog = watchdog;
-    // What the worker died of, when it says (an uncaught error, a database it cannot open).
-    let cause: unknown;
-    worker.on('message', (answers: CounterAnswer[]) => {
-      if (hung) return;
-      watchdog.heard();
-      this.restarts.served();
-      for (const answer of answers) {
-        const entry = this.pending.get(answer.id);
-        if (!entry) continue;
-        this.pending.delete(answer.id);
-        if (answer.ok) entry.resolve(answer.value);
-        else entry.reject(Object.assign(new Error(answer.message), answer.code ? { code: answer.code } : {}));
-      }
-      if (this.pending.size === 0) {
-        watchdog.stop();
-        this.drained?.();
-      }
-    });
-    // Always followed by 'exit', which fails the calls in hand: here it is only logged.
-    worker.on('error', (error: unknown) => {
-      cause = error;
-      this.logger.error('counter worker thread failed', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
-    });
-    worker.on('exit', (code) => {
-      watchdog.stop();
-      // A hung worker's calls were failed and its end counted when the watchdog gave up on it; the calls in hand now are a new worker's.
-      if (hung) return;
-      if (this.worker === worker) {
+      return inHand;
+    };
+    const { worker, watchdog } = superviseWorker<CounterAnswer[]>({
+      start: () => new Worker(new URL('./counter-worker.mjs', import.meta.url), { workerData: { databasePath: this.databasePath } }),
+      what: 'counter worker thread',
+      logger: this.logger,
+      restarts: this.restarts,
+      watchdogMs: this.watchdogMs,
+      isCurrent: (candidate) => this.worker === candidate,
+      forget: () => {
         this.worker = undefined;
         this.watchdog = undefined;
-      }
-      // Whatever was in hand may or may not have been committed: the callers answer 451.
-      const inHand = [...this.pending.values()];
-      this.pending.clear();
-      const reason = cause === undefined ? '' : `: ${errorMessage(cause)}`;
-      const failure = new Error(`the counter worker thread exited (code ${code}) before answering${reason}`);
-      for (const entry of inHand) entry.reject(failure);
-      this.drained?.();
-      if (worker === this.ending) return;
-      const restartInMs = this.restarts.died();
-      this.logger.error('counter worker thread died; the calls in hand failed, and the next call starts it again', {
-        code,
-        ...(cause === undefined ? {} : { error: errorMessage(cause) }),
-        calls: inHand.length,
-        restartInMs,
-      });
+      },
+      hung: {
+        message: 'no answer to the calls in hand; they failed, the thread is terminated, and the next call starts a new one',
+        inHand: () => {
+          const methods: Record<string, number> = {};
+          for (const entry of this.pending.values()) methods[entry.method] = (methods[entry.method] ?? 0) + 1;
+          return { calls: this.pending.size, methods };
+        },
+      },
+      onHung: (failure) => {
+        for (const entry of takeInHand()) entry.reject(failure);
+        this.drained?.();
+      },
+      onAnswer: (answers, watchdog) => {
+        for (const answer of answers) {
+          const entry = this.pending.get(answer.id);
+          if (!entry) continue;
+          this.pending.delete(answer.id);
+          if (answer.ok) entry.resolve(answer.value);
+          else entry.reject(Object.assign(new Error(answer.message), answer.code ? { code: answer.code } : {}));
+        }
+        if (this.pending.size === 0) {
+          watchdog.stop();
+          this.drained?.();
+        }
+      },
+      onExit: (code, cause) => {
+        // Whatever was in hand may or may not have been committed: the callers answer 451.
+        const inHand = takeInHand();
+        const reason = cause === undefined ? '' : `: ${errorMessage(cause)}`;
+        const failure = new Error(`the counter worker thread exited (code ${code}) before answering${reason}`);
+        for (const entry of inHand) entry.reject(failure);
+        this.drained?.();
+        if (worker === this.ending) return;
+        const restartInMs = this.restarts.died();
+        this.logger.error('counter worker thread died; the calls in hand failed, and the next call starts it again', {
+          code,
+          ...(cause === undefined ? {} : { error: errorMessage(cause) }),
+          calls: inHand.length,
+          restartInMs,
+        });
+      },
     });
+    this.worker = worker;
+    this.watchdog = watchdog;
     return worker;
   }
 }

@@ -8,6 +8,7 @@
 // Calls made meanwhile fail at once: their sessions answer 451 and the clients retry.
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
+import { errorMessage } from '../../core/log.js';
 import type { Logger } from '../../core/ports.js';
 
 export const FIRST_RESTART_DELAY_MS = 250;
@@ -148,4 +149,79 @@ export class Watchdog {
     this.timer = undefined;
     this.onSilent(silentMs);
   }
+}
+
+/** What superviseWorker needs of the counter or acceptance client that owns the worker. */
+export interface WorkerSupervision<Answer> {
+  /** Creates the Worker (a failure to create it counts as a death, and is thrown on). */
+  start(): Worker;
+  /** 'counter worker thread', 'acceptance writer thread': how the logs name it. */
+  what: string;
+  logger: Logger;
+  restarts: RestartBackoff;
+  watchdogMs: number;
+  /** Whether `worker` is the client's current one (a watchdog of one it has replaced stays quiet). */
+  isCurrent(worker: Worker): boolean;
+  /** Makes the client forget `worker` as its current one, and its watchdog. */
+  forget(worker: Worker): void;
+  /** Logged when the watchdog gives up: what happens to the work in hand, and what it is. */
+  hung: { message: string; inHand(): Record<string, unknown> };
+  /** The watchdog gave up on the worker (counted as a death, logged, terminated): fail the work in hand with `failure`. */
+  onHung(failure: Error): void;
+  /** An answer of the worker (never one of a worker given up on); the watchdog has heard it. */
+  onAnswer(answer: Answer, watchdog: Watchdog): void;
+  /** The worker exited (not one given up on): `cause` is the error it reported before, if any. */
+  onExit(code: number, cause: unknown): void;
+}
+
+/**
+ * Starts a worker thread for the counter or acceptance client, with what both do around it: a
+ * watchdog that counts a hung worker as a death, logs it with what it had in hand and terminates
+ * it (giveUpOnHungWorker); answers of a worker given up on are dropped; an answer tells the
+ * backoff that the worker serves; an 'error' is logged (it is always followed by 'exit', where the
+ * client fails what was in hand); an exit of a worker that was not given up on is the client's to
+ * handle.
+ */
+export function superviseWorker<Answer>(supervision: WorkerSupervision<Answer>): { worker: Worker; watchdog: Watchdog } {
+  const { what, logger, restarts, watchdogMs } = supervision;
+  let worker: Worker;
+  try {
+    worker = supervision.start();
+  } catch (error: unknown) {
+    // No thread to be had (out of threads or memory): counted as a death, so the work that
+    // follows fails at once for a while instead of each trying again.
+    restarts.died();
+    throw error;
+  }
+  // Set once the watchdog has given up on it: its work in hand was failed, and another worker may be serving the next.
+  let hung = false;
+  const watchdog = new Watchdog(watchdogMs, (silentMs) => {
+    if (!supervision.isCurrent(worker)) return;
+    hung = true;
+    supervision.forget(worker);
+    // Counted as a death before the work is failed (failing it may hand over the next, which must see the wait).
+    const failure = giveUpOnHungWorker(worker, { what, logger, restarts, watchdogMs }, silentMs, supervision.hung.message, supervision.hung.inHand());
+    supervision.onHung(failure);
+  });
+  // What the worker died of, when it says (an uncaught error, a database it cannot open).
+  let cause: unknown;
+  worker.on('message', (answer: Answer) => {
+    // A hung worker that answers after all: its work was failed already.
+    if (hung) return;
+    watchdog.heard();
+    restarts.served();
+    supervision.onAnswer(answer, watchdog);
+  });
+  worker.on('error', (error: unknown) => {
+    cause = error;
+    logger.error(`${what} failed`, { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+  });
+  worker.on('exit', (code) => {
+    watchdog.stop();
+    // A hung worker's work was failed and its end counted when the watchdog gave up on it.
+    if (hung) return;
+    if (supervision.isCurrent(worker)) supervision.forget(worker);
+    supervision.onExit(code, cause);
+  });
+  return { worker, watchdog };
 }
