@@ -44,6 +44,21 @@ export function createResolver(config: ResolverOptions): Resolver {
 
 type Answer = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/**
+ * A deep copy of a DNS answer: arrays of strings (A, AAAA), of { exchange, priority } (MX) or of
+ * string arrays (TXT). Asked on every MAIL FROM and RCPT, so not structuredClone, which
+ * serialises and parses the value (several times the cost for answers this small).
+ */
+function copyAnswer<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(copyAnswer) as T;
+  if (typeof value === 'object' && value !== null) {
+    const copy: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(value)) copy[key] = copyAnswer(field);
+    return copy as T;
+  }
+  return value;
+}
+
 /** NXDOMAIN and "no records of this type" are answers, and are kept; other errors are not. */
 function isNegativeAnswer(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
@@ -59,12 +74,12 @@ class AnswerCache {
   lookup<T>(key: string, query: () => Promise<{ value: T; ttlMs?: number }>): Promise<T> {
     const kept = this.answers.get(key);
     if (kept && kept.expiresAt > Date.now()) {
-      // Answers are shared between callers: hand out copies of arrays so no caller can change the cache.
-      return kept.answer.ok ? Promise.resolve(structuredClone(kept.answer.value) as T) : Promise.reject(kept.answer.error);
+      // Answers are shared between callers: hand out copies so no caller can change the cache.
+      return kept.answer.ok ? Promise.resolve(copyAnswer(kept.answer.value) as T) : Promise.reject(kept.answer.error);
     }
     if (kept) this.answers.delete(key);
     const running = this.inFlight.get(key);
-    if (running) return running.then((value) => structuredClone(value) as T);
+    if (running) return running.then((value) => copyAnswer(value) as T);
     const started = query().then(
       ({ value, ttlMs }) => {
         this.keep(key, { ok: true, value }, Math.min(this.maxMs, ttlMs ?? this.maxMs));
@@ -78,7 +93,7 @@ class AnswerCache {
     this.inFlight.set(key, started);
     const settled = () => this.inFlight.delete(key);
     started.then(settled, settled);
-    return started.then((value) => structuredClone(value));
+    return started.then((value) => copyAnswer(value));
   }
 
   private keep(key: string, answer: Answer, ttlMs: number): void {

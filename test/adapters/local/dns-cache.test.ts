@@ -47,5 +47,12 @@ describe('createResolver with cacheSeconds', () => {
     const fromCache = await cached.resolve4('copy.test');
     fromCache.push('10.0.0.2');
     expect(await cached.resolve4('copy.test')).toEqual(['127.0.0.5']);
+    // The records inside too: an MX record changed by one caller is not what the next one gets.
+    server.zone['copy-mx.test'] = [mx(10, 'mx1.copy-mx.test')];
+    const [record] = await cached.resolveMx('copy-mx.test');
+    if (record) record.exchange = 'changed.test';
+    const [again] = await cached.resolveMx('copy-mx.test');
+    if (again) again.priority = 99;
+    expect(await cached.resolveMx('copy-mx.test')).toEqual([{ exchange: 'mx1.copy-mx.test', priority: 10 }]);
   });
 });
