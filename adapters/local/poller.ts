@@ -102,7 +102,8 @@ export const ALONE_WAIT_MS = 10_000;
 export const MAX_FAILED_REMEMBERED = 10_000;
 
 /**
- * Lets records run side by side, except one received more than once, which runs alone: from the
+ * Lets records run side by side, except a suspect (received more than once, and not seen to fail
+ * cleanly: `suspect`), which runs alone: from the
  * moment it asks, no poller receives and no record starts until it is done, and it starts once
  * the records in hand have finished, or after `maxWaitMs` if they have not (a delivery to a
  * slow server may take minutes: the pipeline does not stand still that long for it; such a record,
