@@ -119,17 +119,18 @@ describe('Poller with minAgeMs', () => {
     const sentAt = Date.now();
     await queue.send('scan', 'm1');
     const before = receives();
+    const nudgingFrom = Date.now();
     for (let i = 0; i < 50; i += 1) {
       poller.nudge();
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    // 50 nudges over 100 ms or more: at most the poll of every DEFER_POLL_MS (200 ms), not one receive each.
-    expect(receives() - before).toBeLessThanOrEqual(2);
+    // 50 nudges over 100 ms or more (longer on a busy machine): one receive each DEFER_POLL_MS (200 ms) at most, not one a nudge.
+    expect(receives() - before).toBeLessThanOrEqual(Math.ceil((Date.now() - nudgingFrom) / 200) + 1);
     expect(handled).toEqual([]);
     await waitFor('the message, once old enough', async () => handled.length === 1, { timeoutMs: 3000, intervalMs: 10 });
     expect(handled[0]?.at).toBeGreaterThanOrEqual(sentAt + 600);
     // Looked again every 200 ms, not every poll interval (5 s): taken soon after it came of age.
-    expect(handled[0]?.at).toBeLessThan(sentAt + 600 + 1_000);
+    expect(handled[0]?.at).toBeLessThan(sentAt + 600 + 3_000);
   });
 
   it('takes a message at once when not deferring: the nudge wakes it', async () => {
@@ -140,7 +141,7 @@ describe('Poller with minAgeMs', () => {
     poller.nudge();
     await waitFor('the message', async () => handled.length === 1, { timeoutMs: 2000, intervalMs: 5 });
     // Far sooner than the poll interval of 5 s: the nudge woke it.
-    expect(handled[0]!.at - sentAt).toBeLessThan(1_000);
+    expect(handled[0]!.at - sentAt).toBeLessThan(2_500);
   });
 
   it('takes the young messages as soon as the burst is over', async () => {
@@ -154,6 +155,7 @@ describe('Poller with minAgeMs', () => {
     deferring = false;
     // No nudge: the deferring poller looks again within DEFER_POLL_MS.
     await waitFor('the message after the burst', async () => handled.length === 1, { timeoutMs: 2000, intervalMs: 5 });
-    expect(handled[0]!.at - endedAt).toBeLessThan(1_000);
+    // Within DEFER_POLL_MS, not the poll interval of 5 s.
+    expect(handled[0]!.at - endedAt).toBeLessThan(2_500);
   });
 });
