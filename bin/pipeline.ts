@@ -57,7 +57,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   // One for all the pollers of this thread: a record received more than once runs alone among them all.
   const gate = new SuspectGate();
   // The ingress queues on 'scan': during its bursts, new messages wait (queue.burstDeferSeconds).
-  const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000);
+  const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000, config.queue.burstMessagesPerSecond);
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
       concurrency,

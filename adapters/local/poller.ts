@@ -45,7 +45,7 @@ export interface PollerOptions {
   minAgeMs?: () => number;
 }
 
-/** The ingress's rate from which the single node's pipeline defers new messages (see BurstDeferral). */
+/** The ingress's rate from which the single node's pipeline defers new messages (see BurstDeferral); queue.burstMessagesPerSecond's default. */
 export const BURST_MESSAGES_PER_SECOND = 100;
 /** How often a deferring poller looks again (the oldest message may have come of age, or the burst ended). */
 export const DEFER_POLL_MS = 200;

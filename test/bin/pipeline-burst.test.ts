@@ -1,7 +1,8 @@
 // The single node's pipeline thread gives way to an ingress burst (queue.burstDeferSeconds): the
-// relay nudges it once per turn with the number of messages it queued, and while those come to 100
-// or more within a second, the scan poller in the worker thread leaves the new messages in the
-// queue until they have waited the deferral. A trickle is scanned at once, and 0 turns it off.
+// relay nudges it once per turn with the number of messages it queued, and while those come to
+// queue.burstMessagesPerSecond (100) or more within a second, the scan poller in the worker thread
+// leaves the new messages in the queue until they have waited the deferral. A trickle is scanned
+// at once, and 0 turns it off.
 // Real worker thread, real database; when the scan poller first receives the message is read
 // from the queue's own record (first_received_at).
 import Database from 'better-sqlite3';
@@ -39,8 +40,8 @@ describe('the pipeline thread during an ingress burst', () => {
    * busy machine the ticks come later, so the rate only falls); resolves with how long until the
    * scan poller received the message.
    */
-  async function firstReceiveAfter(burstDeferSeconds: number | undefined, perTenth: number): Promise<number> {
-    const config = parseConfig({ dataDir: dir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 5_000, burstDeferSeconds } });
+  async function firstReceiveAfter(queue: { burstDeferSeconds?: number; burstMessagesPerSecond?: number }, perTenth: number): Promise<number> {
+    const config = parseConfig({ dataDir: dir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 5_000, ...queue } });
     const stores = openLocalStores(config);
     let started = false;
     const logger = createLogger('outpost', { level: 'info', write: (line) => (started ||= line.includes('pipeline worker thread started')) });
@@ -78,7 +79,7 @@ describe('the pipeline thread during an ingress burst', () => {
 
   it('leaves a message queued during a burst until it has waited the deferral', async () => {
     // 500 messages a second: a burst even if the ticks come at a quarter of their pace.
-    const waited = await firstReceiveAfter(2, 50);
+    const waited = await firstReceiveAfter({ burstDeferSeconds: 2 }, 50);
     expect(waited).toBeGreaterThanOrEqual(1_950);
     // Then taken (looked at again every 200 ms), not left for the poll interval or longer.
     expect(waited).toBeLessThan(6_000);
@@ -86,13 +87,18 @@ describe('the pipeline thread during an ingress burst', () => {
 
   it('scans a message at once when fewer than 100 are queued in the second', async () => {
     // 80 messages a second.
-    const waited = await firstReceiveAfter(2, 8);
+    const waited = await firstReceiveAfter({ burstDeferSeconds: 2 }, 8);
     // The nudge woke it: well before both the deferral and the poll interval (5 s).
     expect(waited).toBeLessThan(1_000);
   });
 
+  it('counts a burst from queue.burstMessagesPerSecond: 500 a second are none when it is 2,000', async () => {
+    const waited = await firstReceiveAfter({ burstDeferSeconds: 2, burstMessagesPerSecond: 2_000 }, 50);
+    expect(waited).toBeLessThan(1_000);
+  });
+
   it('scans at once during a burst when queue.burstDeferSeconds is 0', async () => {
-    const waited = await firstReceiveAfter(0, 50);
+    const waited = await firstReceiveAfter({ burstDeferSeconds: 0 }, 50);
     expect(waited).toBeLessThan(1_000);
   });
 });
