@@ -8,7 +8,8 @@ import type { MetricRecorder } from '../core/metrics.js';
 import type { Clock, Resolver } from '../core/ports.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
-import { BurstDeferral, Poller, SuspectGate, type RecordInHand } from '../adapters/local/poller.js';
+import { BurstDeferral } from '../adapters/local/burst-deferral.js';
+import { Poller, SuspectGate, type RecordInHand } from '../adapters/local/poller.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { DeliveryScheduler } from '../core/delivery/scheduler.js';
 import { makeScanHandler, scanHandlerDeps } from '../lambdas/scan/handler.js';
@@ -56,13 +57,15 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   const pollers = new Map<string, Poller>();
   // One for all the pollers of this thread: a record received more than once runs alone among them all.
   const gate = new SuspectGate();
-  // The ingress queues on 'scan': during its bursts, new messages wait (queue.burstDeferSeconds).
+  // The ingress queues on 'scan': what it queues there makes a burst, during which new messages
+  // wait there (queue.burstDeferSeconds). Bounces and the pipeline's own queues count for nothing.
+  const ingressQueue = 'scan';
   const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000, config.queue.burstMessagesPerSecond);
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
       concurrency,
       gate,
-      minAgeMs: queueName === 'scan' ? () => burst.minAgeMs() : undefined,
+      minAgeMs: queueName === ingressQueue ? () => burst.minAgeMs() : undefined,
       queue: stores.queue,
       queueName,
       handler: countingRecords(queueName, handler, metrics),
@@ -75,7 +78,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
     return created;
   };
   const nudge = (queueName: string, count = 1): void => {
-    if (queueName === 'scan') burst.queued(count);
+    if (queueName === ingressQueue) burst.queued(count);
     pollers.get(queueName)?.nudge();
   };
 

@@ -162,8 +162,8 @@ export interface WorkerSupervision<Answer> {
   watchdogMs: number;
   /** Whether `worker` is the client's current one (a watchdog of one it has replaced stays quiet). */
   isCurrent(worker: Worker): boolean;
-  /** Makes the client forget `worker` as its current one, and its watchdog. */
-  forget(worker: Worker): void;
+  /** Makes the client forget its current worker (the one `isCurrent` said it is), and its watchdog. */
+  forget(): void;
   /** Logged when the watchdog gives up: what happens to the work in hand, and what it is. */
   hung: { message: string; inHand(): Record<string, unknown> };
   /** The watchdog gave up on the worker (counted as a death, logged, terminated): fail the work in hand with `failure`. */
@@ -198,7 +198,7 @@ export function superviseWorker<Answer>(supervision: WorkerSupervision<Answer>):
   const watchdog = new Watchdog(watchdogMs, (silentMs) => {
     if (!supervision.isCurrent(worker)) return;
     hung = true;
-    supervision.forget(worker);
+    supervision.forget();
     // Counted as a death before the work is failed (failing it may hand over the next, which must see the wait).
     const failure = giveUpOnHungWorker(worker, { what, logger, restarts, watchdogMs }, silentMs, supervision.hung.message, supervision.hung.inHand());
     supervision.onHung(failure);
@@ -220,7 +220,7 @@ export function superviseWorker<Answer>(supervision: WorkerSupervision<Answer>):
     watchdog.stop();
     // A hung worker's work was failed and its end counted when the watchdog gave up on it.
     if (hung) return;
-    if (supervision.isCurrent(worker)) supervision.forget(worker);
+    if (supervision.isCurrent(worker)) supervision.forget();
     supervision.onExit(code, cause);
   });
   return { worker, watchdog };

@@ -3,7 +3,8 @@
 // in the queue, and takes them once they are that old or once the burst is over; nudges do not
 // make it receive meanwhile. Below the rate, or with the setting at 0, a message is taken at once.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BURST_MESSAGES_PER_SECOND, BurstDeferral, Poller } from '../../../adapters/local/poller.js';
+import { BurstDeferral } from '../../../adapters/local/burst-deferral.js';
+import { Poller } from '../../../adapters/local/poller.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import { createLogger } from '../../../core/log.js';
@@ -13,7 +14,8 @@ import { waitFor } from '../../helpers/net.js';
 describe('BurstDeferral', () => {
   function tracker(deferMs = 10_000) {
     let now = 50_000;
-    const burst = new BurstDeferral(deferMs, BURST_MESSAGES_PER_SECOND, () => now);
+    // queue.burstMessagesPerSecond's default.
+    const burst = new BurstDeferral(deferMs, 100, () => now);
     return { burst, advance: (ms: number) => (now += ms) };
   }
 
