@@ -116,10 +116,16 @@ export class SuspectGate {
   /** Runs `fn` once nothing else runs (or `maxWaitMs` has passed), with nothing else started until it is done. */
   async byItself<T>(fn: () => Promise<T>): Promise<T> {
     this.waitingAlone += 1;
-    const deadline = Date.now() + this.maxWaitMs;
-    const timer = setTimeout(() => this.notify(), this.maxWaitMs);
+    // The timer itself ends the wait: compared with Date.now(), a timer may fire a millisecond
+    // "early" (timers run on the monotonic clock), and the wait then went on until the records in
+    // hand finished, however long that took.
+    let waitedEnough = false;
+    const timer = setTimeout(() => {
+      waitedEnough = true;
+      this.notify();
+    }, this.maxWaitMs);
     try {
-      while (this.alone || (this.running > 0 && Date.now() < deadline)) await this.changed();
+      while (this.alone || (this.running > 0 && !waitedEnough)) await this.changed();
     } finally {
       clearTimeout(timer);
       this.waitingAlone -= 1;

@@ -1,7 +1,7 @@
 // The SQLite queue keeps SQS semantics: delays, visibility timeouts, receive counts, redrive to
 // the dead-letter queue, receipt handles that change on every receive; and the poller honours
 // the handler's batchItemFailures.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MAX_FAILED_REMEMBERED, Poller, SuspectGate } from '../../../adapters/local/poller.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
@@ -156,12 +156,40 @@ describe('SuspectGate', () => {
     expect(log).toEqual(['fresh start', 'fresh end', 'repeat start']);
   });
 
+  it('ends the lone record\'s wait on its timer, whatever the wall clock says (stepped back, or a timer due a millisecond "early")', async () => {
+    const gate = new SuspectGate(50);
+    const log: string[] = [];
+    let releaseSlow = (): void => undefined;
+    const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const slow = gate.together(async () => {
+      await slowReleased;
+      log.push('slow end');
+    });
+    // The wall clock stands still: by it, the 50 ms never pass.
+    const frozen = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
+    try {
+      const repeat = gate.byItself(async () => {
+        log.push('repeat ran');
+      });
+      await Promise.race([repeat, sleep(2_000)]);
+    } finally {
+      frozen.mockRestore();
+      releaseSlow();
+      await slow;
+    }
+    expect(log).toEqual(['repeat ran', 'slow end']);
+  });
+
   it('runs a lone record after its longest wait even while a slow record is still in hand, and starts nothing else meanwhile', async () => {
     const gate = new SuspectGate(50);
     const log: string[] = [];
+    // Slow until the others are done (or 5 s have passed): no timer race on a busy machine, where a
+    // stalled event loop let a 300 ms sleep end in the same turn as the 50 ms wait.
+    let releaseSlow = (): void => undefined;
+    const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
     const slow = gate.together(async () => {
       log.push('slow start');
-      await sleep(300);
+      await slowReleased;
       log.push('slow end');
     });
     const repeat = gate.byItself(async () => {
@@ -172,6 +200,8 @@ describe('SuspectGate', () => {
     const later = gate.together(async () => {
       log.push('later start');
     });
+    await Promise.race([Promise.all([repeat, later]), sleep(5_000)]);
+    releaseSlow();
     await Promise.all([slow, repeat, later]);
     expect(log).toEqual(['slow start', 'repeat start', 'repeat end', 'later start', 'slow end']);
   });
