@@ -40,7 +40,7 @@ describe('the pipeline thread during an ingress burst', () => {
    * busy machine the ticks come later, so the rate only falls); resolves with how long until the
    * scan poller received the message.
    */
-  async function firstReceiveAfter(queue: { burstDeferSeconds?: number; burstMessagesPerSecond?: number }, perTenth: number): Promise<number> {
+  async function firstReceiveAfter(queue: { burstDeferSeconds?: number; burstMessagesPerSecond?: number }, perTenth: number, nudged = 'scan'): Promise<number> {
     const config = parseConfig({ dataDir: dir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 5_000, ...queue } });
     const stores = openLocalStores(config);
     let started = false;
@@ -57,7 +57,7 @@ describe('the pipeline thread during an ingress burst', () => {
       // it runs is seen only after its first receive.
       await waitFor('the pipeline thread to start', async () => started, { timeoutMs: 30_000, intervalMs: 20 });
       const ingress = setInterval(() => {
-        for (let i = 0; i < perTenth; i += 1) pipeline.nudge('scan');
+        for (let i = 0; i < perTenth; i += 1) pipeline.nudge(nudged);
       }, 100);
       try {
         // The rate builds up over the first second of the burst.
@@ -94,6 +94,11 @@ describe('the pipeline thread during an ingress burst', () => {
 
   it('counts a burst from queue.burstMessagesPerSecond: 500 a second are none when it is 2,000', async () => {
     const waited = await firstReceiveAfter({ burstDeferSeconds: 2, burstMessagesPerSecond: 2_000 }, 50);
+    expect(waited).toBeLessThan(1_000);
+  });
+
+  it('counts only what the ingress queues: a flood of bounces (anyone can send them) never defers the scans', async () => {
+    const waited = await firstReceiveAfter({ burstDeferSeconds: 2 }, 50, 'bounce');
     expect(waited).toBeLessThan(1_000);
   });
 

@@ -53,6 +53,20 @@ describe('ThreadedAcceptanceBatch', () => {
     expect(body?.body.toString()).toBe('From: m\r\n\r\nmoved\r\n');
   });
 
+  it('fails a batch whose bodies were moved like any other: nothing of it written, and the next batch served', async () => {
+    const before = count('queue_messages');
+    const moved = (id: string) => ({ ...accepted(id), content: { blobKey: `messages/${id}.eml`, bytes: standalone([Buffer.from(`From: ${id}\r\n\r\nbody\r\n`)]) } });
+    // M1 exists already: the batch fails on its record, after its bodies crossed.
+    const outcomes = await Promise.allSettled([batch.record(moved('X1')), batch.record(moved('M1'))]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    expect(count('queue_messages')).toBe(before);
+    expect(db.prepare("SELECT key FROM message_bodies WHERE key = 'messages/X1.eml'").all()).toEqual([]);
+    // The client's retry is a new message with new bytes: it is committed whole.
+    await batch.record(moved('X2'));
+    const body = db.prepare("SELECT body FROM message_bodies WHERE key = 'messages/X2.eml'").get() as { body: Buffer } | undefined;
+    expect(body?.body.toString()).toBe('From: X2\r\n\r\nbody\r\n');
+  });
+
   it('copies a body that is a view into a larger piece of memory, which stays whole', async () => {
     const larger = Buffer.allocUnsafeSlow(64);
     larger.fill('x');

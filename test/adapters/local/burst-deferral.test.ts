@@ -84,7 +84,8 @@ describe('Poller with minAgeMs', () => {
     await Promise.all(pollers.splice(0).map((poller) => poller.stop()));
   });
 
-  function start(minAgeMs: () => number) {
+  /** A deferring poller of 'scan'; its first `failingReceives` receives fail as on a full disk. */
+  function start(minAgeMs: () => number, failingReceives = 0) {
     const queue = new SqliteQueue(openDatabase(':memory:'), { maxReceives: 3 });
     const handled: Array<{ body: string; at: number }> = [];
     let receives = 0;
@@ -92,6 +93,7 @@ describe('Poller with minAgeMs', () => {
       ...queue,
       receive: (...args: Parameters<SqliteQueue['receive']>) => {
         receives += 1;
+        if (receives <= failingReceives) return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
         return queue.receive(...args);
       },
       delete: (...args: Parameters<SqliteQueue['delete']>) => queue.delete(...args),
@@ -159,5 +161,27 @@ describe('Poller with minAgeMs', () => {
     await waitFor('the message after the burst', async () => handled.length === 1, { timeoutMs: 2000, intervalMs: 5 });
     // Within DEFER_POLL_MS, not the poll interval of 5 s.
     expect(handled[0]!.at - endedAt).toBeLessThan(2_500);
+  });
+
+  it('loses nothing when it stops while deferring: the young message stays queued, visible, for the next start', async () => {
+    const { queue, poller, handled, receives } = start(() => 60_000);
+    await waitFor('the first receive', async () => receives() >= 1, { timeoutMs: 2000, intervalMs: 5 });
+    await queue.send('scan', 'm1');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await poller.stop();
+    expect(handled).toEqual([]);
+    expect(await queue.depth('scan')).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+    const [message] = await queue.receive('scan', { max: 10, visibilityTimeoutSeconds: 60 });
+    expect(message?.body).toBe('m1');
+    expect(message?.receiveCount).toBe(1);
+  });
+
+  it('goes on deferring and then takes the message when receives fail for a while (a full disk)', async () => {
+    const { queue, handled, receives } = start(() => 400, 3);
+    await queue.send('scan', 'm1');
+    await waitFor('the message, after the failed receives', async () => handled.length === 1, { timeoutMs: 5000, intervalMs: 10 });
+    expect(receives()).toBeGreaterThan(3);
+    expect(handled[0]?.body).toBe('m1');
+    expect(await queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 });
