@@ -23,6 +23,10 @@ beforeAll(async () => {
       scanning: { clamd: `127.0.0.1:${clamdProxy.port}`, rspamdUrl: `http://127.0.0.1:${rspamdProxy.port}`, engineTimeoutMs: 5000 },
       // A failed scan is received again after this many seconds.
       queue: { visibilityTimeoutSeconds: 1 },
+      // A scan that failed is tried again a second later, for a minute: long enough that the
+      // engine comes back before the message expires, however slow the machine (with three
+      // tries the message could expire in the test's 3 s wait).
+      delivery: { retrySchedule: Array.from({ length: 60 }, () => 1) },
     },
   });
   const tenant = await node.tenant('acme', ['acme.test']);
