@@ -10,7 +10,7 @@ import { createLogger, errorMessage } from '../core/log.js';
 import { incArgs, type MetricRecorder } from '../core/metrics.js';
 import { systemClock } from '../core/ports.js';
 import { createResolver } from '../adapters/local/dns.js';
-import { openLocalStores } from './local-stores.js';
+import { openLocalStores, withCachedConfigReads } from './local-stores.js';
 import { buildPipeline } from './pipeline.js';
 import { niceThisThread } from './thread-priority.js';
 import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
@@ -54,7 +54,9 @@ const metrics: MetricRecorder = {
 const niced = niceThisThread(config.queue.pipelineNice);
 if ('error' in niced) logger.warn('cannot lower the pipeline thread\'s priority; it shares the CPU evenly with the SMTP sessions', { nice: config.queue.pipelineNice, error: niced.error });
 
-const stores = openLocalStores(config, systemClock);
+// The users, tenants, domains and locks each message needs come from memory until something
+// changes them (config-reads.ts: dropped within a turn of any connection's change).
+const stores = withCachedConfigReads(openLocalStores(config, systemClock));
 if (recoverInFlight) {
   // Started again after a worker died: what it had received is nobody's now (this thread is the
   // queues' only consumer), and need not wait out the visibility timeout.

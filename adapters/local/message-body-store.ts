@@ -29,8 +29,9 @@ export class SqliteMessageBodies {
     return this.db.prepare('SELECT 1 FROM message_bodies WHERE key = ?').get(key) !== undefined;
   }
 
-  delete(key: string): void {
-    this.db.prepare('DELETE FROM message_bodies WHERE key = ?').run(key);
+  /** Whether there was a body under `key`. */
+  delete(key: string): boolean {
+    return this.db.prepare('DELETE FROM message_bodies WHERE key = ?').run(key).changes > 0;
   }
 
   /** Keys under `prefix`, with when they were stored. */
@@ -72,7 +73,9 @@ export class LocalBlobStore implements BlobStore, BlobListing {
   }
 
   async delete(key: string): Promise<void> {
-    this.bodies.delete(key);
+    // A key is either an inline body or a file, never both (a file written under a key removes
+    // its inline body: supersede): when the body was there, there is no file to look for.
+    if (this.bodies.delete(key)) return;
     await this.files.delete(key);
   }
 

@@ -1,7 +1,7 @@
 // The single node's BlobStore on a real SQLite database and folder: it keeps the BlobStore
 // contract for what is put through it (files), and serves the bodies the acceptance batch
 // committed inline to every reader: get, exists, delete, list.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,22 @@ describe('LocalBlobStore: bodies committed inline', () => {
     expect(await fixture.store.exists('messages/2026-12-02/M2.eml')).toBe(false);
     expect(fixture.db.prepare('SELECT COUNT(*) AS n FROM message_bodies').get()).toEqual({ n: 0 });
     await expect(fixture.store.get('messages/2026-12-02/M2.eml')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('deletes a file put under a key that was inline, and an inline body without looking for a file', async () => {
+    fixture.bodies.insertNow('messages/2026-12-02/M6.eml', body, 1000);
+    await fixture.store.put('messages/2026-12-02/M6.eml', Buffer.from('From: newer\r\n\r\n'));
+    await fixture.store.delete('messages/2026-12-02/M6.eml');
+    expect(await fixture.store.exists('messages/2026-12-02/M6.eml')).toBe(false);
+    expect(existsSync(join(fixture.dir, 'blobs', 'messages', '2026-12-02', 'M6.eml'))).toBe(false);
+    // An inline body is the key's only copy (a file put under it removes it): deleting it ends
+    // there. A file planted beside it, which the store never makes, shows that nothing was looked for.
+    fixture.bodies.insertNow('messages/2026-12-02/M7.eml', body, 1000);
+    const planted = join(fixture.dir, 'blobs', 'messages', '2026-12-02', 'M7.eml');
+    writeFileSync(planted, body);
+    await fixture.store.delete('messages/2026-12-02/M7.eml');
+    expect(fixture.db.prepare('SELECT COUNT(*) AS n FROM message_bodies').get()).toEqual({ n: 0 });
+    expect(existsSync(planted)).toBe(true);
   });
 
   it('lists inline bodies and files under a prefix, with when they were stored', async () => {

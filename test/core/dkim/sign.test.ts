@@ -89,6 +89,14 @@ describe('signMessage', () => {
 
   it('normalises bare CR and LF to CRLF', () => {
     expect(normaliseLineEndings(Buffer.from('a\nb\rc\r\nd')).toString()).toBe('a\r\nb\r\nc\r\nd');
+    // Each bare ending alone, at either end of the message, is found and fixed.
+    for (const [given, wanted] of [['\nab', '\r\nab'], ['ab\r', 'ab\r\n'], ['a\r\r\nb', 'a\r\n\r\nb'], ['a\r\n\nb', 'a\r\n\r\nb'], ['\r', '\r\n'], ['\n', '\r\n']]) {
+      expect(normaliseLineEndings(Buffer.from(given!)).toString()).toBe(wanted);
+    }
+    // A message that has only CRLF is handed back as it is.
+    const clean = Buffer.from('Subject: x\r\n\r\nbody\r\n');
+    expect(normaliseLineEndings(clean)).toBe(clean);
+    expect(normaliseLineEndings(Buffer.alloc(0)).length).toBe(0);
   });
 
   it("reads the From domains of the header with the policy's parser", () => {
