@@ -3,16 +3,36 @@
 // is reached), and waiting until an SMTP server greets on a port.
 import { createConnection, createServer } from 'node:net';
 
-/** A loopback port nobody listens on right now (the OS picks it; it is closed again at once). */
+/**
+ * Ports are handed out below the kernel's ephemeral range (32768–60999 on Linux). A port the
+ * kernel chose for a listener and took back when it closed can at once become the local port of
+ * any process's outgoing connection, and the engine or relay then started on it fails with
+ * EADDRINUSE (CI failed so, once in several runs); a port below the range is never given to an
+ * outgoing connection. Each vitest worker (VITEST_POOL_ID) takes its own stretch, so that two test
+ * files running at once never pick the same port; within a stretch the ports go round from a
+ * random start, each checked free before it is handed out.
+ */
+const FIRST_PORT = 12_000;
+const STRETCH = 1_500;
+const STRETCHES = 13; // 12,000 + 13 × 1,500 = 31,500: below 32,768
+let nextInStretch = Math.floor(Math.random() * STRETCH);
+
+/** A loopback port nobody listens on right now, outside the ephemeral range (see above). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const worker = Number(process.env.VITEST_POOL_ID ?? 0) % STRETCHES;
+  const first = FIRST_PORT + worker * STRETCH;
+  for (let tries = 0; tries < STRETCH; tries++) {
+    const port = first + (nextInStretch++ % STRETCH);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${first}-${first + STRETCH - 1}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
