@@ -7,6 +7,7 @@
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { Agent } from 'node:http';
 import { build } from 'esbuild';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,7 +96,10 @@ async function startDynamoDbLocal(): Promise<string> {
   dynamoProcess = spawn('java', [`-Djava.library.path=${dir}/DynamoDBLocal_lib`, '-jar', `${dir}/DynamoDBLocal.jar`, '-inMemory', '-sharedDb', '-disableTelemetry', '-port', String(port)], { stdio: 'ignore' });
   dynamoProcess.on('error', () => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
-  dynamo = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  // A new connection for each request: the bundling below keeps this client idle for half a
+  // minute, in which DynamoDB Local may close a kept-alive socket just as the next request goes
+  // out on it ("socket hang up", which failed the suite once).
+  dynamo = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: { httpAgent: new Agent({ keepAlive: false }) } });
   await waitFor('DynamoDB Local', async () => dynamo.send(new ScanCommand({ TableName: 'none' })).then(() => true, (error: unknown) => error instanceof Error && error.name === 'ResourceNotFoundException'), 30_000);
   await dynamo.send(new CreateTableCommand({ TableName: IDEMPOTENCY_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
   return endpoint;
