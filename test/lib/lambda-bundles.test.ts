@@ -5,7 +5,6 @@
 // needed: malformed records are refused before any store is touched, and a valid one fails cleanly
 // and is left to SQS to retry.
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
 import { build } from 'esbuild';
@@ -17,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dkimDnsRecord, generateDkimKeyPair } from '../../core/dkim/keys.js';
 import { BUNDLING } from '../../lib/constructs/outpost-function.js';
 import { verifyWithDkimpy } from '../helpers/dkimpy.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { emulatorClientConfig, startDynamoDbLocal, type Emulator } from '../helpers/aws-emulators.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRIES = ['scan', 'deliver', 'bounce', 'api', 'housekeeping'] as const;
@@ -26,7 +25,7 @@ type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
 let outDir: string;
 // The idempotency records live in DynamoDB Local (the table the CDK app creates).
-let dynamoProcess: ChildProcess | undefined;
+let dynamoDb: Emulator | undefined;
 let dynamo: DynamoDBClient;
 const IDEMPOTENCY_TABLE = 'Outpost-idempotency';
 const handlers = new Map<EntryName, Handler>();
@@ -90,26 +89,21 @@ async function bundle(entry: string, outfile: string): Promise<void> {
   });
 }
 
-async function startDynamoDbLocal(): Promise<string> {
-  const port = await freePort();
-  const dir = join(ROOT, 'node_modules/amplify-dynamodb-simulator/emulator');
-  dynamoProcess = spawn('java', [`-Djava.library.path=${dir}/DynamoDBLocal_lib`, '-jar', `${dir}/DynamoDBLocal.jar`, '-inMemory', '-sharedDb', '-disableTelemetry', '-port', String(port)], { stdio: 'ignore' });
-  dynamoProcess.on('error', () => undefined);
-  const endpoint = `http://127.0.0.1:${port}`;
+async function startDynamoDb(): Promise<string> {
+  dynamoDb = await startDynamoDbLocal();
   // A new connection for each request: the bundling below keeps this client idle for half a
   // minute, in which DynamoDB Local may close a kept-alive socket just as the next request goes
   // out on it ("socket hang up", which failed the suite once).
-  dynamo = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: { httpAgent: new Agent({ keepAlive: false }) } });
-  await waitFor('DynamoDB Local', async () => dynamo.send(new ScanCommand({ TableName: 'none' })).then(() => true, (error: unknown) => error instanceof Error && error.name === 'ResourceNotFoundException'), 30_000);
+  dynamo = new DynamoDBClient({ ...emulatorClientConfig(dynamoDb), region: 'eu-west-1', requestHandler: { httpAgent: new Agent({ keepAlive: false }) } });
   await dynamo.send(new CreateTableCommand({ TableName: IDEMPOTENCY_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
-  return endpoint;
+  return dynamoDb.endpoint;
 }
 
 /** The key Powertools writes for an entry's record: `<prefix>#<md5 of the JSON key, base64>`. */
 const idempotencyId = (service: string, key: string): string => `outpost-${service}#${createHash('md5').update(JSON.stringify(key)).digest('base64')}`;
 
 beforeAll(async () => {
-  const endpoint = await startDynamoDbLocal();
+  const endpoint = await startDynamoDb();
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_DYNAMODB: endpoint,
     AWS_ACCESS_KEY_ID: 'local',
@@ -131,8 +125,8 @@ beforeAll(async () => {
   }
 }, 180_000);
 
-afterAll(() => {
-  dynamoProcess?.kill('SIGKILL');
+afterAll(async () => {
+  await dynamoDb?.stop();
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
