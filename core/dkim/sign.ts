@@ -74,7 +74,6 @@ function signInPool(algorithm: string | null, data: Buffer, key: KeyObject): Pro
   });
 }
 
-/** Returns the message with a DKIM-Signature header field prepended (line endings normalised). */
 /**
  * Parsed private keys, by their PEM: parsing an RSA-2048 key took about as long as the signature
  * itself, for every message. Bounded (a node signs for a few hundred domains at most); a rotated
@@ -93,6 +92,7 @@ function privateKeyObject(pem: string): KeyObject {
   return key;
 }
 
+/** Returns the message with a DKIM-Signature header field prepended (line endings normalised). */
 export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffer> {
   const message = normaliseLineEndings(raw);
   const split = message.indexOf('\r\n\r\n');
