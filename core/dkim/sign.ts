@@ -124,6 +124,11 @@ export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffe
   const unsigned = tools.formatSignatureHeaderLine('DKIM', { ...values, b: '' }, true);
   const canonical = Buffer.concat([...lines.map((line) => tools.formatRelaxedLine(line, '\r\n')), tools.formatRelaxedLine(unsigned)]);
   const key = privateKeyObject(opts.privateKey);
+  // An RSA key would otherwise sign the Ed25519 way (no digest) under a=ed25519-sha256: a
+  // signature every verifier rejects, sent as if it were good.
+  if (key.asymmetricKeyType !== opts.algorithm) {
+    throw new Error(`the DKIM key of ${opts.domain} (selector ${opts.selector}) is ${key.asymmetricKeyType ?? 'of no known type'}, not ${opts.algorithm}`);
+  }
   const signature =
     opts.algorithm === 'rsa'
       ? await signInPool('sha256', canonical, key)

@@ -87,6 +87,14 @@ describe('signMessage', () => {
     ).rejects.toThrow(/From/);
   });
 
+  it('refuses a key that is not of the algorithm it is to sign with, or is no key, and signs nothing', async () => {
+    const raw = Buffer.from('From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n');
+    const options = { domain: DOMAIN, selector: 'sel1' };
+    await expect(signMessage(raw, { ...options, algorithm: 'ed25519', privateKey: keys.rsa.privateKeyPem })).rejects.toThrow(/is rsa, not ed25519/);
+    await expect(signMessage(raw, { ...options, algorithm: 'rsa', privateKey: keys.ed25519.privateKeyPem })).rejects.toThrow(/is ed25519, not rsa/);
+    await expect(signMessage(raw, { ...options, algorithm: 'rsa', privateKey: 'not a key' })).rejects.toThrow();
+  });
+
   it('normalises bare CR and LF to CRLF', () => {
     expect(normaliseLineEndings(Buffer.from('a\nb\rc\r\nd')).toString()).toBe('a\r\nb\r\nc\r\nd');
     // Each bare ending alone, at either end of the message, is found and fixed.
