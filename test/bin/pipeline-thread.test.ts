@@ -83,6 +83,23 @@ describe('the pipeline in a worker thread', () => {
     expect(lines.some((line) => line.message.startsWith('pipeline worker thread exited'))).toBe(false);
   });
 
+  it('signs with what the configuration says now: a selector set on another connection applies to the next message, not a copy the worker kept', async () => {
+    const running = await start();
+    await addDkimKey(running.stores.dkimKeys, { domain: 'acme.test', selector: 'second', now: Date.now() });
+    const selectorOf = (mail: { data: Buffer }): string | undefined => /\bs=([^;\s]+)/.exec(mail.data.toString('utf8'))?.[1];
+    await submit(running.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: 'before' });
+    const [first] = await sink.waitForMessages(1, 30_000);
+    expect(selectorOf(first!)).not.toBe('second');
+    // The worker has read the user and tenant for the first message; the change comes through the
+    // relay's connection, as the API or the CLI would make it.
+    const user = await running.stores.configStore.findUserByLogin('alice@acme.test');
+    await running.stores.configStore.updateUser(user!.id, { settings: { dkimSelector: 'second' } });
+    await submit(running.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: 'after' });
+    const received = await sink.waitForMessages(2, 30_000);
+    const after = received.find((mail) => mail.data.toString('utf8').includes('Subject: after'));
+    expect(selectorOf(after!)).toBe('second');
+  });
+
   it('locks a spammer from the worker: the ingress refuses the user, and /metrics counts the lock the worker made', async () => {
     const running = await start({}, { spamVerdicts: { lockAfter: 2, windowMinutes: 60 }, reputation: { throttleScore: 1000, rejectScore: 2000 } });
     const gtube = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
