@@ -45,22 +45,16 @@ const MAX_FINGERPRINT_WORDS = 20_000;
 export function fuzzyFingerprint(text: string, minWords: number): string | null {
   const words = normaliseWords(text).slice(0, MAX_FINGERPRINT_WORDS);
   if (words.length < Math.max(minWords, SHINGLE)) return null;
-  // Each distinct feature is hashed once and weighed by how often it occurs: the sum is the same
-  // as adding its vector once per occurrence, and texts repeat many of their words and phrases.
-  const occurrences = new Map<string, number>();
-  for (const word of words) occurrences.set(word, (occurrences.get(word) ?? 0) + 1);
-  for (let i = 0; i + SHINGLE <= words.length; i++) {
-    const shingle = `${words[i]} ${words[i + 1]} ${words[i + 2]}`; // SHINGLE (3) words
-    occurrences.set(shingle, (occurrences.get(shingle) ?? 0) + 1);
-  }
   const weights = new Int32Array(64);
-  for (const [feature, count] of occurrences) {
+  const features: string[] = [...words];
+  for (let i = 0; i + SHINGLE <= words.length; i++) features.push(words.slice(i, i + SHINGLE).join(' '));
+  for (const feature of features) {
     // The first 64 bits of the feature's MD5, big-endian, as two 32-bit halves (BigInt shifts
     // cost ten times more); in JavaScript, a third of the cost of a call into OpenSSL each.
     const { high, low } = md5Prefix(feature);
     for (let bit = 0; bit < 32; bit++) {
-      weights[bit] = weights[bit]! + (((low >>> bit) & 1) * 2 - 1) * count;
-      weights[bit + 32] = weights[bit + 32]! + (((high >>> bit) & 1) * 2 - 1) * count;
+      weights[bit] = (weights[bit] ?? 0) + ((low >>> bit) & 1) * 2 - 1;
+      weights[bit + 32] = (weights[bit + 32] ?? 0) + ((high >>> bit) & 1) * 2 - 1;
     }
   }
   let fingerprint = 0n;
