@@ -63,8 +63,45 @@ export function median(values: number[]): number {
 
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
-/** A 2 KB message body of ordinary text. */
-export const BODY_2K = 'Hello,\r\n\r\n' + 'This is a benchmark message of ordinary length, about two kilobytes. '.repeat(28) + '\r\n';
+/**
+ * A 2 KB message body of ordinary text, in lines of ordinary length. Prose, not one sentence
+ * repeated: the scan's fingerprint hashes each distinct word and phrase once, so a repeated
+ * sentence would make the scan look cheaper than it is for real mail.
+ */
+export const BODY_2K = [
+  'Hello Maria,',
+  '',
+  'Thank you for sending the revised figures for the third quarter so quickly. I went through',
+  'the spreadsheet this morning with Daniel, and we agree that the warehouse numbers now match',
+  'what the regional offices reported last week. Two questions remain before we can close the',
+  'books: the freight invoices from the Rotterdam carrier seem to be counted twice in October,',
+  'and the currency adjustment for the Swiss subsidiary uses the rate from the first of the',
+  'month instead of the average. Could you check both with accounting and let me know whether',
+  'the totals change?',
+  '',
+  'On a different subject, the training session for the new ordering system has moved from',
+  'Tuesday to Thursday afternoon, because the vendor could not send their trainer earlier. The',
+  'room is booked from two until five, and coffee will be served at half past three. Please',
+  'forward the invitation to anyone in your team who places orders more than once a month; the',
+  'old system will be switched off at the end of November, and after that nobody will be able',
+  'to enter purchase requests the old way.',
+  '',
+  'Finally, a reminder that the office will be closed on the twenty-fourth and twenty-fifth of',
+  'December. If you plan to take leave between the holidays, enter it in the calendar before',
+  'Friday, so that we can make sure somebody is always available to answer customer calls and',
+  'to receive deliveries at the loading dock. Parcels that arrive while nobody is there are',
+  'returned to the depot, and collecting them again costs a whole morning.',
+  '',
+  'I also attach the draft budget for next year. It assumes the same headcount as this year,',
+  'one additional van for the northern routes, and a modest increase in the marketing spend for',
+  'the spring catalogue. Comments are welcome until the end of next week; after that, the draft',
+  'goes to the board together with the annual report.',
+  '',
+  'Best regards,',
+  'Jonathan Weber',
+  'Finance and Operations',
+  '',
+].join('\r\n');
 
 export function line(label: string, value: string): string {
   return `${label.padEnd(50)} ${value}`;
