@@ -59,6 +59,28 @@ export function threadCpuSeconds(pid: number): Map<number, number> {
   return seconds;
 }
 
+/**
+ * Seconds each thread of `pid` spent waiting for a CPU while runnable (the second field of
+ * /proc/PID/task/TID/schedstat): a thread short of 100 % busy that waits here lacks a core, not
+ * work; one that waits neither here nor on the CPU is blocked (I/O, locks) or idle.
+ */
+export function threadRunqueueSeconds(pid: number): Map<number, number> {
+  const seconds = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ');
+        seconds.set(Number(tid), Number(fields[1]) / 1e9);
+      } catch {
+        // The thread ended meanwhile, or no schedstat (a kernel without CONFIG_SCHED_INFO).
+      }
+    }
+  } catch {
+    // No /proc (not Linux), or the process is gone.
+  }
+  return seconds;
+}
+
 export interface OutpostChild {
   /** The submission port (plain SMTP, then STARTTLS; the IP user needs no AUTH). */
   port: number;

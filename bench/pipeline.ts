@@ -25,7 +25,7 @@ const { operatorToken, tlsMaterial } = await import('../adapters/local/secrets.j
 const { a, mx, startDnsServer } = await import('../test/helpers/dns-server.js');
 const { startClamd } = await import('../test/helpers/clamd.js');
 const { startRspamd } = await import('../test/helpers/rspamd.js');
-const { threadCpuSeconds } = await import('./outpost-child.js');
+const { threadCpuSeconds, threadRunqueueSeconds } = await import('./outpost-child.js');
 const { openDatabase } = await import('../adapters/local/sqlite.js');
 const { commitAccepted } = await import('../adapters/local/acceptance-batch.js');
 const { SqliteMessageLog } = await import('../adapters/local/message-log.js');
@@ -112,11 +112,12 @@ async function round(sink: Sink, dns: Dns, scanning: Record<string, unknown>): P
     const before = sink.received();
     const sessionsBefore = sink.sessions();
     const cpuBefore = threadCpuSeconds(process.pid);
+    const waitBefore = threadRunqueueSeconds(process.pid);
     const started = performance.now();
     const node = await startNode(config, { logger: createLogger('bench', { level: 'error' }) });
     await sink.waitFor(before + N, 600_000);
     const elapsed = performance.now() - started;
-    reportThreads(cpuBefore, threadCpuSeconds(process.pid), elapsed);
+    reportThreads(cpuBefore, threadCpuSeconds(process.pid), elapsed, waitBefore, threadRunqueueSeconds(process.pid));
     await node.stop();
     // The sink counts a session when it ends: the ones kept for reuse end at stop.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -128,17 +129,19 @@ async function round(sink: Sink, dns: Dns, scanning: Record<string, unknown>): P
 
 /**
  * Where the round's CPU went, by thread of this process (the node runs in it): CPU time per
- * message and share of the round's wall time. A thread far below 100 % while the rate is short of
- * the goal waits rather than works.
+ * message, share of the round's wall time on a CPU, and share spent runnable but waiting for a
+ * CPU (the machine's other threads and processes had both cores). A thread far below 100 % that
+ * does not wait for a CPU either waits for I/O or for work.
  */
-function reportThreads(before: Map<number, number>, after: Map<number, number>, elapsedMs: number): void {
+function reportThreads(before: Map<number, number>, after: Map<number, number>, elapsedMs: number, waitBefore: Map<number, number>, waitAfter: Map<number, number>): void {
   const rows = [...after]
-    .map(([tid, seconds]) => ({ tid, seconds: seconds - (before.get(tid) ?? 0) }))
+    .map(([tid, seconds]) => ({ tid, seconds: seconds - (before.get(tid) ?? 0), waited: (waitAfter.get(tid) ?? 0) - (waitBefore.get(tid) ?? 0) }))
     .filter((row) => row.seconds > 0.01)
     .sort((x, y) => y.seconds - x.seconds);
   const total = rows.reduce((sum, row) => sum + row.seconds, 0);
-  const text = rows.map((row) => `${row.tid === process.pid ? 'main' : row.tid} ${((row.seconds * 1000) / N).toFixed(2)} ms/msg ${((row.seconds * 100000) / elapsedMs).toFixed(0)} %`);
-  process.stdout.write(`  threads (CPU per message, share of the round): ${text.join(', ')}; whole process ${((total * 1000) / N).toFixed(2)} ms/msg\n`);
+  const share = (seconds: number) => `${((seconds * 100000) / elapsedMs).toFixed(0)} %`;
+  const text = rows.map((row) => `${row.tid === process.pid ? 'main' : row.tid} ${((row.seconds * 1000) / N).toFixed(2)} ms/msg ${share(row.seconds)} (waiting for a CPU ${share(row.waited)})`);
+  process.stdout.write(`  threads (CPU per message, share of the round on a CPU and waiting for one): ${text.join(', ')}; whole process ${((total * 1000) / N).toFixed(2)} ms/msg\n`);
 }
 
 async function sinkCeiling(sink: Sink): Promise<number> {
