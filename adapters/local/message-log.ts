@@ -2,7 +2,7 @@
 import { InvalidInputError, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
-import type { Db } from './sqlite.js';
+import { writesOf, type Db } from './sqlite.js';
 
 interface Row {
   id: string;
@@ -33,10 +33,22 @@ const toRecord = (row: Row): MessageRecord => ({
 });
 
 export class SqliteMessageLog implements MessageLog {
+  /** An event's statements, inside a transaction of the caller's. */
+  private readonly writeEvent;
+  // Made once: better-sqlite3 builds a wrapper per `transaction()` call.
+  private readonly eventTransaction;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.writeEvent = (messageId: string, event: string, detail: string, status: MessageStatus | undefined, now: number): void => {
+      db.prepare('INSERT INTO message_events (message_id, at, event, detail) VALUES (?, ?, ?, ?)').run(messageId, now, event, detail);
+      db.prepare('INSERT INTO message_event_counts (event, count) VALUES (?, 1) ON CONFLICT (event) DO UPDATE SET count = count + 1').run(event);
+      if (status) db.prepare('UPDATE messages SET status = ?, updated_at = ? WHERE id = ?').run(status, now, messageId);
+    };
+    this.eventTransaction = db.transaction(this.writeEvent);
+  }
 
   async create(record: Omit<MessageRecord, 'updatedAt'>): Promise<void> {
     this.createNow(record);
@@ -64,20 +76,18 @@ export class SqliteMessageLog implements MessageLog {
       );
   }
 
-  async addEvent(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): Promise<void> {
-    this.addEventNow(messageId, event, detail, status);
+  /** Committed with the connection's other writes of this turn of the event loop (sqlite.ts TurnWrites): await it before reading it back. */
+  addEvent(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): Promise<void> {
+    const now = this.clock.now();
+    // Serialised now: the caller may change `detail` before the turn is over.
+    const json = JSON.stringify(detail);
+    // TurnWrites runs it in a savepoint of its own.
+    return writesOf(this.db).run(() => this.writeEvent(messageId, event, json, status, now));
   }
 
-  /** addEvent(), synchronously (see createNow). */
-  addEventNow(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus): void {
-    const now = this.clock.now();
-    this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO message_events (message_id, at, event, detail) VALUES (?, ?, ?, ?)')
-        .run(messageId, now, event, JSON.stringify(detail));
-      this.db.prepare('INSERT INTO message_event_counts (event, count) VALUES (?, 1) ON CONFLICT (event) DO UPDATE SET count = count + 1').run(event);
-      if (status) this.db.prepare('UPDATE messages SET status = ?, updated_at = ? WHERE id = ?').run(status, now, messageId);
-    })();
+  /** addEvent(), synchronously, inside the caller's transaction (see createNow). */
+  addEventNow(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus, now = this.clock.now()): void {
+    this.eventTransaction(messageId, event, JSON.stringify(detail), status, now);
   }
 
   async get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined> {
