@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { BlobListing, StoredBlob } from '../../core/bounce/housekeeping.js';
 import type { BlobStore } from '../../core/ports.js';
 import type { FsBlobStore } from './fs-blob-store.js';
-import type { Db } from './sqlite.js';
+import { writesOf, type Db } from './sqlite.js';
 
 /** The table `message_bodies` on one connection. */
 export class SqliteMessageBodies {
@@ -32,6 +32,11 @@ export class SqliteMessageBodies {
   /** Whether there was a body under `key`. */
   delete(key: string): boolean {
     return this.db.prepare('DELETE FROM message_bodies WHERE key = ?').run(key).changes > 0;
+  }
+
+  /** delete(), committed with the connection's other writes of this turn of the event loop (sqlite.ts TurnWrites). */
+  deleteInTurn(key: string): Promise<boolean> {
+    return writesOf(this.db).run(() => this.delete(key));
   }
 
   /** Keys under `prefix`, with when they were stored. */
@@ -75,7 +80,7 @@ export class LocalBlobStore implements BlobStore, BlobListing {
   async delete(key: string): Promise<void> {
     // A key is either an inline body or a file, never both (a file written under a key removes
     // its inline body: supersede): when the body was there, there is no file to look for.
-    if (this.bodies.delete(key)) return;
+    if (await this.bodies.deleteInTurn(key)) return;
     await this.files.delete(key);
   }
 

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, DeadLetter, DeadLetterQueues, Queue, QueueName, ReceivedMessage } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
-import { immediate, type Db } from './sqlite.js';
+import { immediate, writesOf, type Db } from './sqlite.js';
 
 interface Row {
   id: string;
@@ -60,14 +60,15 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
     this.receipts = options.receiptsDb ?? db;
   }
 
+  /** Committed with the connection's other writes of this turn of the event loop (sqlite.ts TurnWrites): sent once the promise resolves. */
   async send(queue: string, body: string, options: { delaySeconds?: number } = {}): Promise<string> {
-    return this.sendNow(queue, body, options);
+    const id = randomUUID();
+    const now = this.clock.now();
+    return writesOf(this.db).run(() => this.sendNow(queue, body, options, id, now));
   }
 
   /** send(), synchronously: for callers that write it inside their own transaction (group commit). */
-  sendNow(queue: string, body: string, options: { delaySeconds?: number } = {}): string {
-    const id = randomUUID();
-    const now = this.clock.now();
+  sendNow(queue: string, body: string, options: { delaySeconds?: number } = {}, id = randomUUID(), now = this.clock.now()): string {
     this.db
       .prepare('INSERT INTO queue_messages (id, queue, body, visible_at, sent_at) VALUES (?, ?, ?, ?, ?)')
       .run(id, queue, body, now + Math.max(0, options.delaySeconds ?? 0) * 1000, now);
@@ -143,8 +144,9 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
     });
   }
 
+  /** Committed with the connection's other writes of this turn (see send). */
   async delete(queue: string, receiptHandle: string): Promise<void> {
-    this.receipts.prepare('DELETE FROM queue_messages WHERE queue = ? AND receipt = ?').run(queue, receiptHandle);
+    await writesOf(this.receipts).run(() => this.receipts.prepare('DELETE FROM queue_messages WHERE queue = ? AND receipt = ?').run(queue, receiptHandle));
   }
 
   async changeVisibility(queue: string, receiptHandle: string, visibilityTimeoutSeconds: number): Promise<void> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
+import { SqliteQueue } from '../../../adapters/local/queue.js';
 import { openDatabase, openSoftStateConnection, TurnWrites, writesOf, type Db } from '../../../adapters/local/sqlite.js';
 
 const dirs: string[] = [];
@@ -156,5 +157,26 @@ describe('SqliteMessageLog.addEvent through TurnWrites', () => {
     expect(found?.events.map((event) => event.event)).toEqual(['scanned', 'dkim-signed', 'delivered']);
     expect(found?.message.status).toBe('delivered');
     expect(await log.eventCounts()).toEqual({ scanned: 1, 'dkim-signed': 1, delivered: 1 });
+  });
+});
+
+describe('SqliteQueue through TurnWrites', () => {
+  it('sends with the id and time of the call, visible to another connection once the send resolves; deletes likewise', async () => {
+    const { path, db } = database();
+    let now = 10_000;
+    const queue = new SqliteQueue(db, { maxReceives: 5, clock: { now: () => now } });
+    const reader = new Database(path, { readonly: true });
+    const depth = () => (reader.prepare("SELECT COUNT(*) AS c FROM queue_messages WHERE queue = 'scan'").get() as { c: number }).c;
+    const sent = queue.send('scan', '{"messageId":"M1"}');
+    now = 20_000;
+    const id = await sent;
+    expect(depth()).toBe(1);
+    const [received] = await queue.receive('scan', { max: 1, visibilityTimeoutSeconds: 30 });
+    expect(received).toMatchObject({ messageId: id, sentAt: 10_000 });
+    const deleted = queue.delete('scan', received?.receiptHandle ?? '');
+    expect(depth()).toBe(1);
+    await deleted;
+    expect(depth()).toBe(0);
+    reader.close();
   });
 });
