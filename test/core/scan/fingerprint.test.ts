@@ -1,6 +1,7 @@
 // Fuzzy fingerprints of near-duplicate texts, and the SQLite fingerprint store.
 import { describe, expect, it } from 'vitest';
-import { fuzzyFingerprint, hammingDistance } from '../../../core/scan/fingerprint.js';
+import { createHash } from 'node:crypto';
+import { fuzzyFingerprint, hammingDistance, normaliseWords } from '../../../core/scan/fingerprint.js';
 
 const campaign = (name: string, amount: string, link: string): string =>
   `Dear ${name}, we are pleased to inform you that your email address was selected in our annual international
@@ -39,5 +40,47 @@ describe('fuzzyFingerprint across releases', () => {
   it('gives the same fingerprint for the same text as every earlier release (learned fingerprints keep matching after an upgrade)', () => {
     const text = 'Dear friend, you have won one million dollars in the international lottery; send your bank details today to claim the prize before Friday';
     expect(fuzzyFingerprint(text, 10)).toBe('6f94816cc5b961b7');
+  });
+});
+
+describe('fuzzyFingerprint against its definition', () => {
+  /** The simhash as first written: every word and 3-word shingle made into a string, hashed with OpenSSL's MD5, its vector added. */
+  const reference = (text: string, minWords: number): string | null => {
+    const words = normaliseWords(text).slice(0, 20_000);
+    if (words.length < Math.max(minWords, 3)) return null;
+    const features = [...words];
+    for (let i = 0; i + 3 <= words.length; i++) features.push(words.slice(i, i + 3).join(' '));
+    const weights = new Array<number>(64).fill(0);
+    for (const feature of features) {
+      const digest = createHash('md5').update(feature).digest();
+      const high = digest.readUInt32BE(0);
+      const low = digest.readUInt32BE(4);
+      for (let bit = 0; bit < 32; bit++) {
+        weights[bit] = (weights[bit] ?? 0) + ((low >>> bit) & 1) * 2 - 1;
+        weights[bit + 32] = (weights[bit + 32] ?? 0) + ((high >>> bit) & 1) * 2 - 1;
+      }
+    }
+    let fingerprint = 0n;
+    for (let bit = 0; bit < 64; bit++) if ((weights[bit] ?? 0) > 0) fingerprint |= 1n << BigInt(bit);
+    return fingerprint.toString(16).padStart(16, '0');
+  };
+
+  it('is the simhash of every word and shingle hashed by OpenSSL, for prose, other scripts, long words and the word limit', () => {
+    const texts = [
+      newsletter,
+      campaign('John', '1', 'x').repeat(3) + newsletter,
+      'Größere Straßen führen über die Brücke; Ärger über Öl und Übermut. '.repeat(5),
+      'Цены на билеты выросли, но поезда ходят чаще и быстрее, чем прежде. '.repeat(4),
+      '東京 大阪 京都 名古屋 札幌 福岡 神戸 横浜 仙台 広島 '.repeat(3),
+      // Letters outside the Basic Multilingual Plane: four bytes each in UTF-8.
+      '𝒜𝒷𝒸 𝒹ℯ𝒻 𝑔𝒽𝒾 𝒿𝓀𝓁 𝓂𝓃ℴ 𝓅𝓆𝓇 𝓈𝓉𝓊 𝓋𝓌𝓍 𝓎𝓏𝒜 '.repeat(3),
+      // Words too long for the JavaScript MD5's buffer: OpenSSL hashes those.
+      `${'a'.repeat(5_000)} ${'b'.repeat(1_100)} ${newsletter} ${'ü'.repeat(2_000)}`,
+      // Past the 20,000-word cut: the words after it count for nothing.
+      'alpha beta gamma delta '.repeat(5_001) + 'omega '.repeat(100),
+    ];
+    for (const text of texts) expect(fuzzyFingerprint(text, 20), text.slice(0, 40)).toBe(reference(text, 20));
+    // The texts are not all alike: the comparison is not of one fingerprint with itself.
+    expect(new Set(texts.map((text) => fuzzyFingerprint(text, 20))).size).toBe(texts.length);
   });
 });
