@@ -24,7 +24,7 @@ import { SqliteMessageLog } from '../adapters/local/message-log.js';
 import { SqliteQuarantineStore } from '../adapters/local/quarantine-store.js';
 import { SqliteQueue } from '../adapters/local/queue.js';
 import { localSecretBox } from '../adapters/local/secret-box.js';
-import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
+import { closeConnection, openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import { backupDataFolder, type BackupSummary } from '../adapters/local/backup.js';
 import { countDamagedEntries, listDamagedEntries, setAsideDamagedEntries, type DamagedEntry } from '../adapters/local/damaged-entries.js';
 import { cachedConfigReads, cachedLockReads, ConfigReadCache } from '../adapters/local/config-reads.js';
@@ -119,8 +119,8 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
     stats: new SqliteMessageStats(db),
     audit: new SqliteAuditLog(db, clock),
     close: () => {
-      softDb.close();
-      db.close();
+      closeConnection(softDb);
+      closeConnection(db);
     },
   };
   handles.set(stores, db);

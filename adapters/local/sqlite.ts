@@ -144,7 +144,7 @@ interface BatchedWrite {
  * A caller that awaits its write sees it committed, as before; a read made before the turn is
  * over does not see a write that is still waiting (await the write first). A commit that fails
  * (a full disk, the write lock not had within busy_timeout) rejects every write of the batch:
- * none of them took effect.
+ * none of them took effect. Closing a connection commits what is waiting first (closeConnection).
  */
 export class TurnWrites {
   private pending: BatchedWrite[] = [];
@@ -172,7 +172,9 @@ export class TurnWrites {
     });
   }
 
-  private flush(): void {
+  /** Commits the writes waiting now, without waiting for the turn to end (before the connection is closed). */
+  flush(): void {
+    if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
     if (!this.db.open) {
@@ -204,4 +206,10 @@ export function writesOf(db: Db): TurnWrites {
     turnWrites.set(db, writes);
   }
   return writes;
+}
+
+/** Commits the writes still waiting on `db` for the end of the turn (TurnWrites), then closes it. */
+export function closeConnection(db: Db): void {
+  if (db.open) turnWrites.get(db)?.flush();
+  db.close();
 }

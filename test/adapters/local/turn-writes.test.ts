@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQueue } from '../../../adapters/local/queue.js';
-import { openDatabase, openSoftStateConnection, TurnWrites, writesOf, type Db } from '../../../adapters/local/sqlite.js';
+import { closeConnection, openDatabase, openSoftStateConnection, TurnWrites, writesOf, type Db } from '../../../adapters/local/sqlite.js';
 
 const dirs: string[] = [];
 const holders: ChildProcess[] = [];
@@ -116,6 +116,17 @@ describe('TurnWrites', () => {
     await new Promise((resolve) => holder.once('exit', resolve));
     expect(count(db)).toBe(0);
     expect(db.inTransaction).toBe(false);
+  });
+
+  it('commits the writes still waiting when the connection is closed with closeConnection (a stop does not lose them)', async () => {
+    const { path, db } = database();
+    const writes = writesOf(db);
+    const given = [writes.run(insert(db, 1)), writes.run(insert(db, 2))];
+    closeConnection(db);
+    expect(await Promise.all(given)).toEqual([1, 1]);
+    const reopened = new Database(path, { readonly: true });
+    expect(count(reopened)).toBe(2);
+    reopened.close();
   });
 
   it('rejects the writes still waiting when the connection was closed in the meantime', async () => {
