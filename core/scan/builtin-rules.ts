@@ -1,10 +1,10 @@
 // The built-in spam rules: the fallback SpamEngine when neither rspamd nor spamd is configured.
 // Deliberately small (GTUBE and a few obvious patterns); an operator should run a real engine,
 // which is why its use is announced loudly at start (builtinRulesWarning).
-import { simpleParser } from 'mailparser';
+import { simpleParser, type ParsedMail } from 'mailparser';
 import type { Symbol } from '../checks/check.js';
 import type { Config } from '../config.js';
-import { GTUBE, type SpamCheckResult, type SpamEngine } from './engines.js';
+import { GTUBE, type SpamCheckMeta, type SpamCheckResult, type SpamEngine } from './engines.js';
 
 export type BuiltinRuleScores = Config['scanning']['builtinRules'];
 
@@ -39,22 +39,23 @@ export class BuiltinSpamRules implements SpamEngine {
 
   constructor(private readonly scores: BuiltinRuleScores) {}
 
-  async check(raw: Buffer): Promise<SpamCheckResult> {
+  /** Reads `parsed`, the scan's parse of `raw`, when given; else parses `raw` itself. */
+  async check(raw: Buffer, _meta?: SpamCheckMeta, parsed?: ParsedMail): Promise<SpamCheckResult> {
     const symbols: Symbol[] = [];
     const add = (name: string, score: number, evidence?: Record<string, unknown>): void => {
       symbols.push(evidence ? { name, score, evidence } : { name, score });
     };
-    const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
-    const subject = parsed.subject ?? '';
-    const html = typeof parsed.html === 'string' ? parsed.html : '';
-    const text = `${subject}\n${parsed.text ?? ''}\n${html}`;
+    const mail = parsed ?? (await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true }));
+    const subject = mail.subject ?? '';
+    const html = typeof mail.html === 'string' ? mail.html : '';
+    const text = `${subject}\n${mail.text ?? ''}\n${html}`;
     // GTUBE in the raw bytes (any part) or in the decoded text (quoted-printable or base64 bodies,
     // where the encoding splits or hides the pattern).
     if (raw.includes(GTUBE) || text.includes(GTUBE)) add('GTUBE', this.scores.gtube);
     const letters = subject.replace(/[^A-Za-z]/g, '');
     if (letters.length >= 10 && letters === letters.toUpperCase()) add('SUBJECT_ALL_CAPS', this.scores.subjectAllCaps);
-    if (!parsed.headers.has('date')) add('MISSING_DATE', this.scores.missingDate);
-    if (!parsed.headers.has('message-id')) add('MISSING_MESSAGE_ID', this.scores.missingMessageId);
+    if (!mail.headers.has('date')) add('MISSING_DATE', this.scores.missingDate);
+    if (!mail.headers.has('message-id')) add('MISSING_MESSAGE_ID', this.scores.missingMessageId);
     const ipUrl = URL_TO_IP.exec(text);
     if (ipUrl) add('URL_TO_IP', this.scores.urlToIp, { url: ipUrl[0] });
     const lower = text.toLowerCase().replace(/\s+/g, ' ');

@@ -1,6 +1,7 @@
 // The scanning engines behind ports: a virus scanner (clamd) and a spam engine (rspamd, spamd or
 // the built-in rules). An engine that cannot answer throws: the scan is then retried later, and
 // the message is never delivered unscanned.
+import type { ParsedMail } from 'mailparser';
 import type { Symbol } from '../checks/check.js';
 
 export interface VirusScanResult {
@@ -37,8 +38,12 @@ export interface SpamCheckResult {
 
 export interface SpamEngine {
   readonly name: string;
-  /** Throws when the engine cannot give an answer. */
-  check(raw: Buffer, meta: SpamCheckMeta): Promise<SpamCheckResult>;
+  /**
+   * Throws when the engine cannot give an answer. `parsed` is the message as the scan already
+   * parsed it (mailparser), for an engine that reads it in this process (the built-in rules)
+   * instead of parsing it again; the others send `raw`.
+   */
+  check(raw: Buffer, meta: SpamCheckMeta, parsed?: ParsedMail): Promise<SpamCheckResult>;
 }
 
 /** The GTUBE test string (SpamAssassin's and rspamd's spam test pattern). */

@@ -28,6 +28,8 @@ export interface ScanOutcome {
 }
 
 interface ParsedParts {
+  /** mailparser's whole parse, handed to the spam engine (the built-in rules read it instead of parsing again). */
+  mail: ParsedMail;
   subject: string | null;
   text: string;
   attachments: Array<{ sha256: string; filename?: string }>;
@@ -55,6 +57,7 @@ async function parse(raw: Buffer, timeoutMs: number): Promise<ParsedParts | Symb
   }
   const html = typeof parsed.html === 'string' ? parsed.html.replace(/<[^>]*>/g, ' ') : '';
   return {
+    mail: parsed,
     subject: parsed.subject ?? null,
     text: `${parsed.subject ?? ''}\n${parsed.text ?? html}`,
     attachments: parsed.attachments.map((item) => ({
@@ -101,7 +104,7 @@ export async function scanMessage(raw: Buffer, envelope: Envelope, settings: Use
         rcptTo: envelope.rcptTo,
         queueId: envelope.messageId,
       };
-      findings.spam = { ...(await deps.spamEngine.check(raw, meta)), engine: deps.spamEngine.name };
+      findings.spam = { ...(await deps.spamEngine.check(raw, meta, parts.mail)), engine: deps.spamEngine.name };
     } catch (error: unknown) {
       return { ...outcome, verdict: deferredVerdict(deps.spamEngine.name, error) };
     }
