@@ -17,6 +17,7 @@ import { startTimer, type MetricRecorder } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
 import type { UserSettings } from '../../core/settings.js';
 import type { MessageLog } from '../../core/stores.js';
+
 import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
 import { builtinRulesWarning } from '../../core/scan/builtin-rules.js';
 import type { SpamEngine, VirusScanner } from '../../core/scan/engines.js';
@@ -52,6 +53,8 @@ interface ScanJob {
 }
 import type { HoldCheck } from '../../core/holds.js';
 
+/** A message's log as `MessageLog.get` returns it. */
+type MessageHistory = Awaited<ReturnType<MessageLog['get']>>;
 
 export interface ScanHandlerDeps {
   blobs: BlobStore;
@@ -203,11 +206,12 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
     await deps.blobs.delete(envelope.blobKey);
   };
 
-  const handleEnvelope = async (envelope: Envelope, attempt = 1): Promise<void> => {
+  /** `history`: the message's log as read when the job was received. */
+  const handleEnvelope = async (envelope: Envelope, attempt: number, history: MessageHistory): Promise<void> => {
     // The queue is at-least-once (and a crash between queueing the deliver job and deleting this
     // job hands it over again): 'scanned' is logged after the deliver job is queued, so once it is
     // there, scanning again would only deliver the message twice.
-    if ((await deps.log.get(envelope.messageId))?.events.some((event) => event.event === 'scanned')) {
+    if (history?.events.some((event) => event.event === 'scanned')) {
       logger.info('scan job already handled; duplicate receive dropped', { messageId: envelope.messageId });
       return;
     }
@@ -290,20 +294,20 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
       await deps.queue.send('scan', JSON.stringify(job), { delaySeconds: wait });
       return;
     }
-    if (await tryAlreadyRecorded(job)) {
+    // Read once for both duplicate checks below (one message-log read a job, not two).
+    const history = await deps.log.get(job.envelope.messageId);
+    if (tryAlreadyRecorded(job, history)) {
       // A duplicate receive (SQS is at-least-once): this try's next job or DSN is already queued.
       logger.info('scan try already handled; duplicate receive dropped', { messageId: job.envelope.messageId, attempt: job.attempt });
       return;
     }
     if (await deps.holds?.holdIfSenderStopped('scan', job.envelope, body)) return;
-    await handleEnvelope(job.envelope, job.attempt);
+    await handleEnvelope(job.envelope, job.attempt, history);
   };
 
   /** True when the log holds the outcome of this failed try (each logs one, after queueing what follows). */
-  const tryAlreadyRecorded = async (job: ScanJob): Promise<boolean> => {
-    const history = await deps.log.get(job.envelope.messageId);
-    return history?.events.some((event) => (event.event === 'scan-deferred' || event.event === 'scan-expired') && event.detail.attempt === job.attempt) ?? false;
-  };
+  const tryAlreadyRecorded = (job: ScanJob, history: MessageHistory): boolean =>
+    history?.events.some((event) => (event.event === 'scan-deferred' || event.event === 'scan-expired') && event.detail.attempt === job.attempt) ?? false;
 
   return perRecord(
     async (record) => handleJob(parseScanJob(record.body), record.body),
