@@ -17,7 +17,6 @@ import { startTimer, type MetricRecorder } from '../../core/metrics.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../../core/ports.js';
 import type { UserSettings } from '../../core/settings.js';
 import type { MessageLog } from '../../core/stores.js';
-
 import { perRecord, type SqsHandler } from '../../core/sqs-event.js';
 import { builtinRulesWarning } from '../../core/scan/builtin-rules.js';
 import type { SpamEngine, VirusScanner } from '../../core/scan/engines.js';

@@ -44,25 +44,23 @@ describe('fuzzyFingerprint across releases', () => {
 });
 
 describe('fuzzyFingerprint against its definition', () => {
-  /** The simhash as first written: every word and 3-word shingle made into a string, hashed with OpenSSL's MD5, its vector added. */
+  /**
+   * The simhash by its definition, written independently of the product's bit arithmetic: every
+   * word and 3-word shingle made into a string and hashed with OpenSSL's MD5; bit i of the
+   * fingerprint (i = 0 the lowest of the 64-bit big-endian prefix) is bit i % 8 of digest byte
+   * 7 - ⌊i / 8⌋, set when more features have it set than not.
+   */
   const reference = (text: string, minWords: number): string | null => {
     const words = normaliseWords(text).slice(0, 20_000);
     if (words.length < Math.max(minWords, 3)) return null;
-    const features = [...words];
-    for (let i = 0; i + 3 <= words.length; i++) features.push(words.slice(i, i + 3).join(' '));
-    const weights = new Array<number>(64).fill(0);
-    for (const feature of features) {
-      const digest = createHash('md5').update(feature).digest();
-      const high = digest.readUInt32BE(0);
-      const low = digest.readUInt32BE(4);
-      for (let bit = 0; bit < 32; bit++) {
-        weights[bit] = (weights[bit] ?? 0) + ((low >>> bit) & 1) * 2 - 1;
-        weights[bit + 32] = (weights[bit + 32] ?? 0) + ((high >>> bit) & 1) * 2 - 1;
-      }
+    const features = [...words, ...words.slice(0, -2).map((word, i) => `${word} ${words[i + 1]} ${words[i + 2]}`)];
+    const digests = features.map((feature) => createHash('md5').update(feature).digest());
+    const bytes = Buffer.alloc(8);
+    for (let i = 0; i < 64; i += 1) {
+      const set = digests.filter((digest) => ((digest[7 - Math.floor(i / 8)] ?? 0) >> i % 8) & 1).length;
+      if (set * 2 > digests.length) bytes[7 - Math.floor(i / 8)] = (bytes[7 - Math.floor(i / 8)] ?? 0) | (1 << i % 8);
     }
-    let fingerprint = 0n;
-    for (let bit = 0; bit < 64; bit++) if ((weights[bit] ?? 0) > 0) fingerprint |= 1n << BigInt(bit);
-    return fingerprint.toString(16).padStart(16, '0');
+    return bytes.toString('hex');
   };
 
   it('is the simhash of every word and shingle hashed by OpenSSL, for prose, other scripts, long words and the word limit', () => {
