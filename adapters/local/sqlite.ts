@@ -160,6 +160,10 @@ export class TurnWrites {
         try {
           outcomes.push({ ok: true, value: this.inSavepoint(item.write) });
         } catch (error: unknown) {
+          // SQLite rolls the whole transaction back on some errors (a full disk, I/O, memory):
+          // nothing of the batch took effect then, and no later write may run (and autocommit)
+          // outside it. The batch fails with that error.
+          if (!db.inTransaction) throw error;
           outcomes.push({ ok: false, error });
         }
       }

@@ -137,6 +137,32 @@ describe('TurnWrites', () => {
   });
 });
 
+describe('TurnWrites on a full database', () => {
+  it('rejects each write of a turn that finds no room with SQLITE_FULL, commits none of them, and commits again once there is room', async () => {
+    const { db } = database();
+    const queue = new SqliteQueue(db, { maxReceives: 5 });
+    await queue.send('scan', '{"messageId":"kept"}');
+    // The database may not grow by a page: as a full disk under it would refuse.
+    const pages = (db.pragma('page_count', { simple: true }) as number);
+    db.pragma(`max_page_count = ${pages}`);
+    const big = 'x'.repeat(64 * 1024);
+    const given = [queue.send('scan', big), queue.send('scan', big), writesOf(db).run(insert(db, 1))];
+    const outcomes = await Promise.allSettled(given);
+    expect(outcomes.slice(0, 2).map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    for (const outcome of outcomes.slice(0, 2)) expect(outcome).toMatchObject({ reason: { code: 'SQLITE_FULL' } });
+    // SQLite rolled the transaction back: the write given after the refused ones did not run on
+    // its own (committed, yet reported failed); it failed with the batch.
+    expect(outcomes[2]).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_FULL' } });
+    expect(count(db)).toBe(0);
+    // Nothing of the refused sends was kept; what was queued before is still there.
+    expect(db.prepare("SELECT body FROM queue_messages WHERE queue = 'scan'").all()).toEqual([{ body: '{"messageId":"kept"}' }]);
+    expect(db.inTransaction).toBe(false);
+    db.pragma(`max_page_count = ${pages + 1000}`);
+    await queue.send('scan', big);
+    expect((db.prepare("SELECT COUNT(*) AS c FROM queue_messages WHERE queue = 'scan'").get() as { c: number }).c).toBe(2);
+  });
+});
+
 describe('SqliteMessageLog.addEvent through TurnWrites', () => {
   function messageLog(clock: { now(): number }): { db: Db; log: SqliteMessageLog } {
     const { path } = database();
