@@ -51,6 +51,7 @@ export const configSchema = z
         bounceGreetingDelayMs: z.number().int().min(0).max(10_000).default(100).describe('The same pause on the bounce listener, which any server on the Internet reaches; early talkers there are mostly spam software.'),
         socketTimeoutSeconds: z.number().int().positive().default(300).describe('Idle time after which a client connection is closed.'),
         closeTimeoutSeconds: z.number().int().positive().default(30).describe('On SIGTERM, how long sessions in flight may take before they get 421 and are closed.'),
+        authCacheSeconds: z.number().int().min(0).max(86_400).default(300).describe('How long a password verified right at AUTH is remembered (as Dovecot\'s auth_cache_ttl), so that a client that logs in on every connection pays the scrypt hash once in this time rather than on each. Only successes are remembered, keyed by an HMAC of the stored hash and the password under a key drawn at start: a wrong guess always costs the full hash, a changed password never matches, and a login blocked for failures is always hashed. 0 hashes every AUTH.'),
         maxSessions: z.number().int().positive().default(1000).describe('Sessions each submission listener (STARTTLS and implicit TLS) holds at once; beyond, 421 4.7.0.'),
         maxSessionsPerAddress: z.number().int().positive().default(50).describe('Concurrent sessions one client address may hold on each SMTP listener (as Postfix\'s smtpd_client_connection_count_limit); beyond, 421 4.7.0 and the connection is closed.'),
         sessionCapExemptions: z

@@ -46,6 +46,7 @@ export const METRICS = {
   outpost_smtp_refusals_total: { type: 'counter', help: 'SMTP refusals by phase and reason (first symbol).', labels: ['phase', 'reason'], on: 'both' },
   outpost_smtp_session_failures_total: { type: 'counter', help: 'SMTP sessions closed because of an unexpected exception, by listener.', labels: ['listener'], on: 'both' },
   outpost_smtp_connection_errors_total: { type: 'counter', help: 'Client connections that ended in a socket or TLS error, by listener and error code.', labels: ['listener', 'code'], on: 'both' },
+  outpost_smtp_auth_password_checks_total: { type: 'counter', help: 'Passwords checked at AUTH, by how: hashed (scrypt) or remembered (verified right within smtp.authCacheSeconds).', labels: ['how'], on: 'both' },
   outpost_messages_accepted_total: { type: 'counter', help: 'Messages accepted (250) and queued.', labels: ['via'], on: 'both' },
   outpost_recipients_accepted_total: { type: 'counter', help: 'Recipients of accepted messages.', labels: [], on: 'both' },
   outpost_bounces_accepted_total: { type: 'counter', help: 'Bounces accepted on the bounce listener.', labels: [], on: 'both' },

@@ -12,7 +12,8 @@ import type { Config } from '../core/config.js';
 import type { Check, CheckResult } from '../core/checks/check.js';
 import { runChecks } from '../core/checks/check.js';
 import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from '../core/checks/session.js';
-import { canonicalLogin, parseIdentity, verifyPassword, type OutgoingUser } from '../core/identity.js';
+import { canonicalLogin, parseIdentity, type OutgoingUser } from '../core/identity.js';
+import { VerifiedPasswords } from '../core/verified-passwords.js';
 import { cachedIpUserLookup } from '../core/ip-user-lookup.js';
 import { errorMessage } from '../core/log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
@@ -80,6 +81,8 @@ export interface IngressDeps {
    * memory, dropped on every change); without it, `configStore.findIpUser` behind a short cache.
    */
   ipUserLookup?: (ip: string) => Promise<OutgoingUser | undefined>;
+  /** Passwords verified right, remembered for `smtp.authCacheSeconds`; by default one of the ingress's own. */
+  verifiedPasswords?: VerifiedPasswords;
 }
 
 /** What the ingress writes for a message it accepts, before it answers 250. */
@@ -148,11 +151,13 @@ export class Ingress {
   private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
   /** The IP user of a client address, cached briefly: asked on every MAIL FROM without AUTH. */
   private readonly findIpUser: (ip: string) => Promise<OutgoingUser | undefined>;
+  private readonly passwords: VerifiedPasswords;
   /** Bytes of small messages held in memory until their commit, across sessions (queue.inlineBodyMemoryBytes). */
   readonly inMemory: MemoryBudget;
 
   constructor(private readonly deps: IngressDeps) {
     this.findIpUser = deps.ipUserLookup ?? cachedIpUserLookup(deps.configStore);
+    this.passwords = deps.verifiedPasswords ?? new VerifiedPasswords({ ttlMs: deps.config.smtp.authCacheSeconds * 1000, now: () => deps.clock.now() });
     this.inMemory = new MemoryBudget(deps.config.queue.inlineBodyMemoryBytes);
     const { smtp } = deps.config;
     const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };
@@ -293,8 +298,10 @@ export class Ingress {
       identity = undefined;
     }
     const user = identity ? await this.deps.configStore.findUserByLogin(identity) : undefined;
-    // Always hash, so that timing does not reveal whether the user exists or is blocked.
-    const ok = await verifyPassword(password, user?.passwordHash ?? null);
+    // Always hash, so that timing does not reveal whether the user exists or is blocked. A blocked
+    // login skips the remembered passwords: a fast answer would tell a guesser that it guessed right.
+    const { ok, cached } = await this.passwords.verify(password, user?.passwordHash ?? null, { remembered: !blocked });
+    this.deps.metrics?.inc('outpost_smtp_auth_password_checks_total', { how: cached ? 'remembered' : 'hashed' });
     if (blocked) {
       this.deps.logger.info('authentication blocked', { clientIp: ip, username, symbols: blocked.symbols });
       throw fromResult(blocked);

@@ -3,7 +3,7 @@
 // blocked without locking its owner out of the places the owner logs in from. Each client binds
 // its own loopback source address (127.0.0.x) so that sources differ as they would on the net.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Tenant } from '../../core/identity.js';
+import { hashPassword, type OutgoingUser, type Tenant } from '../../core/identity.js';
 import { parseReply, rawSession, rawTransaction, startE2eNode, type E2eNode } from '../helpers/e2e-node.js';
 import type { RawSmtp } from '../helpers/smtp-client.js';
 
@@ -107,5 +107,51 @@ describe('smart lockout: strangers cannot lock a user out', () => {
       expect(code((await authFrom(`127.0.0.${60 + i}`, 'carol@acme.test', `late guess ${i}`)).reply)).toBe('535 5.7.8');
     }
     expect(code((await authFrom(home, 'carol@acme.test')).reply)).toBe('421 4.7.0');
+  });
+});
+
+/** How many AUTH passwords the node has checked so far, by how (smtp.authCacheSeconds). */
+async function passwordChecks(): Promise<{ hashed: number; remembered: number }> {
+  const response = await fetch(`http://127.0.0.1:${e2e.node.ports.http}/metrics`, { headers: { authorization: `Bearer ${e2e.node.operatorToken.token}` } });
+  const text = await response.text();
+  const count = (how: string) => Number(new RegExp(`^outpost_smtp_auth_password_checks_total\\{how="${how}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { hashed: count('hashed'), remembered: count('remembered') };
+}
+
+/** A user with a password (and so a salted hash) of its own: the fixture's users share one hash. */
+async function userWithOwnPassword(identity: string, password: string): Promise<OutgoingUser> {
+  const user = await e2e.user(acme, identity);
+  return e2e.node.stores.configStore.updateUser(user.id, { passwordHash: await hashPassword(password) });
+}
+
+describe('passwords verified right are remembered (smtp.authCacheSeconds, 300 by default)', () => {
+  it('hashes the first login, remembers the next, and forgets a password that changed', async () => {
+    const dave = await userWithOwnPassword('dave@acme.test', 'dave password 1');
+    const before = await passwordChecks();
+    expect((await authFrom('127.0.0.70', 'dave@acme.test', 'dave password 1')).reply).toMatch(/^235 /);
+    expect((await authFrom('127.0.0.71', 'dave@acme.test', 'dave password 1')).reply).toMatch(/^235 /);
+    expect(await passwordChecks()).toEqual({ hashed: before.hashed + 1, remembered: before.remembered + 1 });
+
+    await e2e.node.stores.configStore.updateUser(dave.id, { passwordHash: await hashPassword('the new password 7') });
+    expect(code((await authFrom('127.0.0.70', 'dave@acme.test', 'dave password 1')).reply), 'the old password no longer logs in').toBe('535 5.7.8');
+    expect((await authFrom('127.0.0.70', 'dave@acme.test', 'the new password 7')).reply).toMatch(/^235 /);
+    expect(await passwordChecks()).toEqual({ hashed: before.hashed + 3, remembered: before.remembered + 1 });
+  });
+
+  it('hashes every login while the login is blocked, the remembered right password included', async () => {
+    await userWithOwnPassword('erin@acme.test', 'erin password 1');
+    const home = '127.0.0.72';
+    expect((await authFrom(home, 'erin@acme.test', 'erin password 1')).reply).toMatch(/^235 /);
+    for (let i = 0; i < PER_USER; i++) {
+      expect(code((await authFrom(`127.0.0.${73 + i}`, 'erin@acme.test', `guess ${i}`)).reply)).toBe('535 5.7.8');
+    }
+    const before = await passwordChecks();
+    // A stranger with the right password: refused, and after the full hash (a remembered answer
+    // would come at once and tell the guesser it had guessed right).
+    expect(code((await authFrom('127.0.0.80', 'erin@acme.test', 'erin password 1')).reply)).toBe('421 4.7.0');
+    expect(await passwordChecks()).toEqual({ hashed: before.hashed + 1, remembered: before.remembered });
+    // The owner's familiar address is not blocked and is answered from memory.
+    expect((await authFrom(home, 'erin@acme.test', 'erin password 1')).reply).toMatch(/^235 /);
+    expect(await passwordChecks()).toEqual({ hashed: before.hashed + 1, remembered: before.remembered + 1 });
   });
 });
