@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLocalStores } from '../bin/local-stores.js';
 import { parseConfig } from '../core/config.js';
-import { parseIdentity } from '../core/identity.js';
+import { addDkimKey } from '../core/dkim/keys.js';
+import { hashPassword, parseIdentity } from '../core/identity.js';
 import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -84,6 +85,8 @@ export function threadRunqueueSeconds(pid: number): Map<number, number> {
 export interface OutpostChild {
   /** The submission port (plain SMTP, then STARTTLS; the IP user needs no AUTH). */
   port: number;
+  /** Its data folder (the TLS key and certificate it made are in `tls/`). */
+  dataDir: string;
   pid: number | undefined;
   /** Waits until the queue is empty (at most five minutes). */
   settle(): Promise<void>;
@@ -92,8 +95,17 @@ export interface OutpostChild {
   output(): string;
 }
 
-/** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`; `nodeFlags` go to node (e.g. --cpu-prof). */
-export async function startOutpostChild(options: { smarthostPort: number; dnsAddress: string; nodeFlags?: string[] }): Promise<OutpostChild> {
+export interface OutpostChildOptions {
+  smarthostPort: number;
+  dnsAddress: string;
+  /** Flags for node (e.g. --cpu-prof); by default BENCH_NODE_FLAGS. */
+  nodeFlags?: string[];
+  /** A mailbox user of the bench tenant that logs in with this password, and a DKIM key for acme.test that signs its mail. */
+  mailbox?: { identity: string; password: string };
+}
+
+/** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`. */
+export async function startOutpostChild(options: OutpostChildOptions): Promise<OutpostChild> {
   const { smarthostPort, dnsAddress } = options;
   const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-ingress-'));
   const ports = { ...(await relayPorts()), dns: dnsAddress };
@@ -108,6 +120,11 @@ export async function startOutpostChild(options: { smarthostPort: number; dnsAdd
     const tenant = await stores.configStore.createTenant('bench');
     await stores.configStore.addDomain(tenant.id, 'acme.test');
     await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity('127.0.0.1'), passwordHash: null });
+    if (options.mailbox) {
+      const { identity, password } = options.mailbox;
+      await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity(identity), passwordHash: await hashPassword(password) });
+      await addDkimKey(stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
+    }
   } finally {
     stores.close();
   }
@@ -125,6 +142,7 @@ export async function startOutpostChild(options: { smarthostPort: number; dnsAdd
   const backlog = () => (db.prepare('SELECT COUNT(*) AS n FROM queue_messages').get() as { n: number }).n;
   return {
     port: ports.submission,
+    dataDir,
     pid: child.pid,
     output,
     async settle() {

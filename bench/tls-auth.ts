@@ -2,25 +2,28 @@
 // rate of a bare smtp-server that does the same (STARTTLS, AUTH PLAIN, reads DATA, answers 250
 // and forgets), measured in the same run with alternating rounds.
 //
-// Outpost runs as in production: every admission check, the message stored durably and queued
-// before the 250, and the pipeline scanning, signing and delivering to postfix's smtp-sink at
-// the same time. The time is until every message has its 250.
+// Outpost runs as in production: `outpost start` in a process of its own (bench/outpost-child.ts),
+// every admission check, the message stored durably and queued before the 250, and the pipeline
+// scanning, DKIM-signing and delivering to a sink behind it. The bare sink runs in a process of
+// its own too (bench/tls-auth-sink.ts), and the client, nodemailer's pool, in the bench's: a
+// client on the server's own event loop would charge its CPU to the server (until 2026-12-03 both
+// servers ran inside the bench process, beside the client). Every burst waits for Outpost's queue
+// to drain first. The time is until every message has its 250; the CPU time of each server's
+// process over its burst is printed per message.
 //
 //   npx tsx bench/tls-auth.ts [--messages 1000] [--connections 10] [--rounds 3]
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { SMTPServer } from 'smtp-server';
+import { collect, sleep, startOutpostChild, stopChild, threadCpuSeconds } from './outpost-child.js';
+import { BODY_2K, line, median, startCountingSink } from './support.js';
+import { startDnsServer } from '../test/helpers/dns-server.js';
+import { testZone } from '../test/helpers/e2e-node.js';
 
-process.env.OUTPOST_LOG_LEVEL ??= 'error';
-const { startNode } = await import('../bin/single-node.js');
-const { createLogger } = await import('../core/log.js');
-const { a, mx, startDnsServer } = await import('../test/helpers/dns-server.js');
-const { BODY_2K, benchConfig, benchMailboxUser, line, median, startCountingSink } = await import('./support.js');
+const ROOT = join(import.meta.dirname, '..');
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, connections: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' } } });
 const N = Number(values.messages);
@@ -61,65 +64,76 @@ async function send(port: number, round: number): Promise<number> {
   return (N / elapsed) * 1000;
 }
 
-/** A bare smtp-server with STARTTLS and AUTH, with Outpost's certificate; DATA is read and dropped. */
-async function startBareSink(key: string, cert: string): Promise<{ port: number; stop(): Promise<void> }> {
-  const server = new SMTPServer({
-    key,
-    cert,
-    authMethods: ['PLAIN', 'LOGIN'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 100,
-    onAuth(auth, _session, callback) {
-      if (auth.username === USER && auth.password === PASSWORD) callback(null, { user: auth.username });
-      else callback(new Error('Invalid username or password'));
-    },
-    onData(stream, _session, callback) {
-      stream.on('data', () => undefined);
-      stream.on('end', () => callback());
-    },
-  });
-  server.on('error', () => undefined);
-  const port = await new Promise<number>((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.server.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
-    });
-  });
-  return { port, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+interface Server {
+  name: string;
+  port: number;
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/** The bare smtp-server with STARTTLS and AUTH (bench/tls-auth-sink.ts), with Outpost's certificate, in a child process. */
+async function startBareSink(keyFile: string, certFile: string): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'tls-auth-sink.ts'), keyFile, certFile, USER, PASSWORD], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const deadline = Date.now() + 30_000;
+  let port = 0;
+  while (port === 0) {
+    port = Number(/PORT (\d+)/.exec(output())?.[1] ?? 0);
+    if (child.exitCode !== null) throw new Error(`the TLS + AUTH sink exited ${child.exitCode}: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`the TLS + AUTH sink did not listen: ${output()}`);
+    if (port === 0) await sleep(50);
+  }
+  return { name: 'bare smtp-server TLS + AUTH sink', port, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/** CPU seconds of all of `pid`'s threads so far. */
+function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  let total = 0;
+  for (const seconds of threadCpuSeconds(pid).values()) total += seconds;
+  return total;
 }
 
 async function main(): Promise<void> {
   const sink = await startCountingSink();
-  const dns = await startDnsServer({ 'acme.test': [a('127.0.0.1')], 'example.org': [mx(10, 'mx.example.org')], 'mx.example.org': [a('127.0.0.1')] });
-  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-tls-'));
-  const config = benchConfig(dataDir, dns.address, sink.port, { policy: { reputation: { throttleScore: 1e9, rejectScore: 1e9 } } });
-  const node = await startNode(config, { logger: createLogger('bench', { level: 'error' }) });
-  await benchMailboxUser(node.stores, USER, PASSWORD);
-  const bare = await startBareSink(await readFile(join(dataDir, 'tls', 'key.pem'), 'utf8'), await readFile(node.certPath, 'utf8'));
-  const outpostRates: number[] = [];
-  const bareRates: number[] = [];
+  const dns = await startDnsServer(testZone());
+  const outpost = await startOutpostChild({ smarthostPort: sink.port, dnsAddress: dns.address, mailbox: { identity: USER, password: PASSWORD } });
+  const bare = await startBareSink(join(outpost.dataDir, 'tls', 'key.pem'), join(outpost.dataDir, 'tls', 'cert.pem'));
+  const servers: Server[] = [bare, { name: 'Outpost (durable, all checks, pipeline running)', port: outpost.port, pid: outpost.pid, stop: () => outpost.stop() }];
+  const rates = new Map<string, number[]>(servers.map((server) => [server.name, []]));
+  const cpu = new Map<string, number[]>(servers.map((server) => [server.name, []]));
   try {
     for (let round = 0; round < ROUNDS; round += 1) {
-      bareRates.push(await send(bare.port, round));
-      outpostRates.push(await send(node.ports.submission, round));
-      process.stdout.write(`round ${round + 1}: bare smtp-server ${bareRates.at(-1)?.toFixed(0)} msg/s, Outpost ${outpostRates.at(-1)?.toFixed(0)} msg/s\n`);
+      // Alternating which server goes first; every burst waits for Outpost's queue to drain, so
+      // that no server shares the machine with the deliveries of the burst before.
+      const order = round % 2 === 0 ? servers : [...servers].reverse();
+      const report: string[] = [];
+      for (const server of order) {
+        await outpost.settle();
+        const before = processCpuSeconds(server.pid);
+        const rate = await send(server.port, round);
+        const msPerMessage = ((processCpuSeconds(server.pid) - before) * 1000) / N;
+        rates.get(server.name)?.push(rate);
+        cpu.get(server.name)?.push(msPerMessage);
+        report.push(`${server.name} ${rate.toFixed(0)} msg/s (CPU ${msPerMessage.toFixed(2)} ms a message)`);
+      }
+      process.stdout.write(`round ${round + 1}: ${report.join('; ')}\n`);
     }
   } finally {
     await bare.stop();
-    await node.stop();
+    await outpost.stop();
     await sink.stop();
     await dns.stop();
-    await rm(dataDir, { recursive: true, force: true });
   }
-  const outpost = median(outpostRates);
-  const baseline = median(bareRates);
+  const rate = (server: Server) => median(rates.get(server.name) ?? []);
+  const cpuOf = (server: Server) => median(cpu.get(server.name) ?? []);
+  const [baseline, relay] = servers as [Server, Server];
   process.stdout.write(
     [
-      `STARTTLS + AUTH over a nodemailer pool of ${C} connections, ${N} messages of 2 KB, ${ROUNDS} alternating rounds, medians`,
-      line('bare smtp-server TLS + AUTH sink', `${baseline.toFixed(0)} msg/s`),
-      line('Outpost (durable, all checks, pipeline running)', `${outpost.toFixed(0)} msg/s`),
-      line('ratio Outpost / bare (goal >= 0.9)', (outpost / baseline).toFixed(2)),
+      `STARTTLS + AUTH over a nodemailer pool of ${C} connections, ${N} messages of 2 KB, ${ROUNDS} alternating rounds, medians; each server in a process of its own`,
+      line(baseline.name, `${rate(baseline).toFixed(0)} msg/s, CPU ${cpuOf(baseline).toFixed(2)} ms a message`),
+      line(relay.name, `${rate(relay).toFixed(0)} msg/s, CPU ${cpuOf(relay).toFixed(2)} ms a message`),
+      line('ratio Outpost / bare (goal >= 0.9)', (rate(relay) / rate(baseline)).toFixed(2)),
       '',
     ].join('\n'),
   );
