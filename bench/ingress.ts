@@ -4,7 +4,7 @@
 // message (smtp-source's default), round after round; the medians and the ratios
 // Outpost/Haraka are printed.
 //
-//   npm run bench:ingress -- [--messages 3000] [--rounds 3] [--sessions 20] [--size 2048]
+//   npm run bench:ingress -- [--messages 3000] [--rounds 3] [--warmup 1] [--sessions 20] [--size 2048]
 //                            [--profile DIR] [--servers outpost,haraka,smtp-server,smtp-sink]
 //
 // The servers:
@@ -20,6 +20,10 @@
 //   bare, in a process of its own, dropping every message: the floor of that library, with no
 //   check, no counter and nothing stored (not in the default list; name it in --servers).
 // - postfix's smtp-sink: C, stores nothing: the ceiling of the machine and of smtp-source.
+//
+// Every server first takes --warmup rounds of the same bursts that are not counted (one by
+// default): a relay runs for days, and a burst or two after its start is JIT compilation, in
+// Outpost of four isolates (the relay's thread and three workers), each compiling its own code.
 //
 // Each burst also reads the CPU time of the server's process (all threads, /proc on Linux) and
 // prints it per message: a server can be slow because it waits, or because it works.
@@ -51,6 +55,7 @@ const { values } = parseArgs({
   options: {
     messages: { type: 'string', default: '3000' },
     rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
     sessions: { type: 'string', default: '20' },
     size: { type: 'string', default: '2048' },
     profile: { type: 'string' },
@@ -59,6 +64,7 @@ const { values } = parseArgs({
 });
 const MESSAGES = Number(values.messages);
 const ROUNDS = Number(values.rounds);
+const WARMUP = Number(values.warmup);
 const SESSIONS = Number(values.sessions);
 const SIZE = Number(values.size);
 const SERVERS = (values.servers ?? '').split(',').filter(Boolean);
@@ -202,7 +208,8 @@ async function main(): Promise<void> {
     }
     const rates = new Map<string, number[]>();
     const cpus = new Map<string, BurstCpu[]>();
-    for (let round = 0; round < ROUNDS; round += 1) {
+    for (let round = -WARMUP; round < ROUNDS; round += 1) {
+      const counted = round >= 0;
       for (const reuse of [true, false]) {
         // Alternate the order from round to round, so no server always runs first.
         const order = round % 2 === 0 ? servers : [...servers].reverse();
@@ -213,17 +220,19 @@ async function main(): Promise<void> {
           const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
           const rate = await burst(server, reuse);
           const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES) : undefined;
+          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)})` : '';
+          const label = counted ? `round ${round + 1}` : `warm-up ${round + WARMUP + 1} (not counted)`;
+          process.stderr.write(`${label} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
+          if (!counted) continue;
           if (cpu) cpus.set(`${server.name}|${reuse}`, [...(cpus.get(`${server.name}|${reuse}`) ?? []), cpu]);
           const key = `${server.name}|${reuse}`;
           rates.set(key, [...(rates.get(key) ?? []), rate]);
-          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)})` : '';
-          process.stderr.write(`round ${round + 1} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
         }
       }
     }
     const med = (server: Server, reuse: boolean) => median(rates.get(`${server.name}|${reuse}`) ?? []);
     const out: string[] = [
-      `smtp-source -s ${SESSIONS} -l ${SIZE} -m ${MESSAGES}, ${ROUNDS} rounds; median msg/s`,
+      `smtp-source -s ${SESSIONS} -l ${SIZE} -m ${MESSAGES}, ${ROUNDS} rounds after ${WARMUP} not counted; median msg/s`,
       '',
       '| server | connection reuse (-d) | new connection per message |',
       '|---|---|---|',
