@@ -43,6 +43,46 @@ describe('fuzzyFingerprint across releases', () => {
   });
 });
 
+describe('normaliseWords against its definition', () => {
+  /** The words by the regular expressions the function was first written with. */
+  const byExpressions = (text: string): string[] =>
+    text
+      .toLowerCase()
+      .split(/\s+/)
+      .map((token) => (token.includes('@') ? '' : token.replace(/https?:\/\/.*$/, '')))
+      .join(' ')
+      .replace(/[^\p{L}]+/gu, ' ')
+      .split(' ')
+      .filter((word) => word.length > 1);
+
+  // Pieces texts are made of: letters of several scripts and planes, digits, punctuation,
+  // Unicode spaces, addresses, links, a lone surrogate of each kind, letters without a lower case.
+  const pieces = [
+    'word', 'Straße', 'ÄRGER', 'İstanbul', 'цены', 'Ωμέγα', '東京', 'ªº', 'ǅ', '𝒜𝒷𝒸', '𝓂', 'a', 'x', '42', '1,000', '—', '!', '.', '-',
+    ' ', '  ', '\t', '\n', '\r\n', '\u00a0', '\u2003', '\u3000', '\u2028', '\ufeff',
+    'someone@example.com', '@', 'http://a.example/x', 'https://b.example/y?id=2', 'HTTP://C.EXAMPLE', 'http', 'https:/', 'xhttp://y', 'mailto:', 'ab\ud835', '\udc9c', '\ud835\udc9c',
+    '😀', 'e\u0301', 'ﬁ',
+  ];
+
+  /** A small deterministic generator (mulberry32), so that a failure names a text that reproduces. */
+  const random = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+
+  it('gives the words those expressions give, for prose and for 2,000 texts made of awkward pieces', () => {
+    expect(normaliseWords(newsletter)).toEqual(byExpressions(newsletter));
+    expect(normaliseWords(campaign('John', '1,000,000', 'http://a.example/x?id=1'))).toEqual(byExpressions(campaign('John', '1,000,000', 'http://a.example/x?id=1')));
+    const next = random(20261203);
+    for (let n = 0; n < 2_000; n += 1) {
+      const text = Array.from({ length: 1 + Math.floor(next() * 30) }, () => pieces[Math.floor(next() * pieces.length)] ?? '').join(next() < 0.5 ? '' : ' ');
+      expect(normaliseWords(text), JSON.stringify(text)).toEqual(byExpressions(text));
+    }
+  });
+});
+
 describe('fuzzyFingerprint against its definition', () => {
   /**
    * The simhash by its definition, written independently of the product's bit arithmetic: every
