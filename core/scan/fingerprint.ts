@@ -118,12 +118,42 @@ export function fuzzyFingerprint(text: string, minWords: number): string | null 
     low.add(digest.low);
     high.add(digest.high);
   };
-  for (const word of words) add(word);
+  for (const word of words) {
+    const digest = wordHash(word);
+    low.add(digest.low);
+    high.add(digest.high);
+  }
   // The shingles of SHINGLE (3) words, joined by a space.
   for (let i = 0; i + SHINGLE <= words.length; i++) add(`${words[i]} ${words[i + 1]} ${words[i + 2]}`);
   const features = words.length * 2 - (SHINGLE - 1);
   const hex = (columns: BitColumns) => columns.majority(features).toString(16).padStart(8, '0');
   return hex(high) + hex(low);
+}
+
+/** Longest word (UTF-16 units) whose hash is remembered, so that the memory held stays small whatever a message holds. */
+const REMEMBERED_WORD_UNITS = 24;
+/** Hashes remembered at most; all are forgotten when full. */
+const REMEMBERED_WORDS = 20_000;
+const wordHashes = new Map<string, { high: number; low: number }>();
+
+/** How many word hashes are remembered now (for tests of the bounds). */
+export function rememberedWordHashes(): number {
+  return wordHashes.size;
+}
+
+/**
+ * md5Prefix of a word, remembered: mail repeats its vocabulary from message to message, and a
+ * lookup costs a fraction of the hash. Shingles are rarely seen twice and are hashed each time.
+ */
+function wordHash(word: string): { high: number; low: number } {
+  if (word.length > REMEMBERED_WORD_UNITS) return md5Prefix(word);
+  let digest = wordHashes.get(word);
+  if (!digest) {
+    digest = md5Prefix(word);
+    if (wordHashes.size >= REMEMBERED_WORDS) wordHashes.clear();
+    wordHashes.set(word, digest);
+  }
+  return digest;
 }
 
 /**

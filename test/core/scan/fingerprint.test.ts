@@ -1,7 +1,7 @@
 // Fuzzy fingerprints of near-duplicate texts, and the SQLite fingerprint store.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { fuzzyFingerprint, hammingDistance, normaliseWords } from '../../../core/scan/fingerprint.js';
+import { fuzzyFingerprint, hammingDistance, normaliseWords, rememberedWordHashes } from '../../../core/scan/fingerprint.js';
 
 const campaign = (name: string, amount: string, link: string): string =>
   `Dear ${name}, we are pleased to inform you that your email address was selected in our annual international
@@ -120,5 +120,28 @@ describe('fuzzyFingerprint against its definition', () => {
     for (const text of texts) expect(fuzzyFingerprint(text, 20), text.slice(0, 40)).toBe(reference(text, 20));
     // The texts are not all alike: the comparison is not of one fingerprint with itself.
     expect(new Set(texts.map((text) => fuzzyFingerprint(text, 20))).size).toBe(texts.length);
+  });
+});
+
+describe('the word hashes fuzzyFingerprint remembers', () => {
+  /** `count` distinct words of `length` letters, from a counter written in base 26. */
+  const distinctWords = (count: number, length: number, offset = 0): string =>
+    Array.from({ length: count }, (_, n) => {
+      let word = '';
+      for (let value = n + offset; word.length < length; value = Math.floor(value / 26)) word += String.fromCharCode(97 + (value % 26));
+      return word;
+    }).join(' ');
+
+  it('keeps no long word, so that a message of long words holds no memory after its scan', () => {
+    const before = rememberedWordHashes();
+    fuzzyFingerprint(distinctWords(2_000, 40), 20);
+    expect(rememberedWordHashes()).toBe(before);
+  });
+
+  it('holds at most 20,000 words, however many distinct words the messages bring', () => {
+    fuzzyFingerprint(distinctWords(15_000, 8), 20);
+    fuzzyFingerprint(distinctWords(15_000, 8, 15_000), 20);
+    expect(rememberedWordHashes()).toBeGreaterThan(0);
+    expect(rememberedWordHashes()).toBeLessThanOrEqual(20_000);
   });
 });
