@@ -81,8 +81,6 @@ export interface IngressDeps {
    * memory, dropped on every change); without it, `configStore.findIpUser` behind a short cache.
    */
   ipUserLookup?: (ip: string) => Promise<OutgoingUser | undefined>;
-  /** Passwords verified right, remembered for `smtp.authCacheSeconds`; by default one of the ingress's own. */
-  verifiedPasswords?: VerifiedPasswords;
 }
 
 /** What the ingress writes for a message it accepts, before it answers 250. */
@@ -151,13 +149,14 @@ export class Ingress {
   private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
   /** The IP user of a client address, cached briefly: asked on every MAIL FROM without AUTH. */
   private readonly findIpUser: (ip: string) => Promise<OutgoingUser | undefined>;
+  /** Passwords verified right, remembered for smtp.authCacheSeconds. */
   private readonly passwords: VerifiedPasswords;
   /** Bytes of small messages held in memory until their commit, across sessions (queue.inlineBodyMemoryBytes). */
   readonly inMemory: MemoryBudget;
 
   constructor(private readonly deps: IngressDeps) {
     this.findIpUser = deps.ipUserLookup ?? cachedIpUserLookup(deps.configStore);
-    this.passwords = deps.verifiedPasswords ?? new VerifiedPasswords({ ttlMs: deps.config.smtp.authCacheSeconds * 1000, now: () => deps.clock.now() });
+    this.passwords = new VerifiedPasswords({ ttlMs: deps.config.smtp.authCacheSeconds * 1000, now: () => deps.clock.now() });
     this.inMemory = new MemoryBudget(deps.config.queue.inlineBodyMemoryBytes);
     const { smtp } = deps.config;
     const caps = { maxPerAddress: smtp.maxSessionsPerAddress, maxTotal: smtp.maxSessions, exemptions: smtp.sessionCapExemptions };
