@@ -182,6 +182,9 @@ describe('Poller with minAgeMs', () => {
     await waitFor('the message, after the failed receives', async () => handled.length === 1, { timeoutMs: 5000, intervalMs: 10 });
     expect(receives()).toBeGreaterThan(3);
     expect(handled[0]?.body).toBe('m1');
-    expect(await queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    // The poller deletes the message after its handler came back: wait for that, not only the handler.
+    const empty = { visible: 0, inFlight: 0, delayed: 0 };
+    await waitFor('the message deleted after its handling', async () => JSON.stringify(await queue.depth('scan')) === JSON.stringify(empty), { timeoutMs: 2000, intervalMs: 10 });
+    expect(await queue.depth('scan')).toEqual(empty);
   });
 });
