@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { dirname } from 'node:path';
 import { migrate } from './migrations.js';
 import { ensurePrivateDir, ensurePrivateFile, PRIVATE_FILE_MODE, tighten } from './private-files.js';
+import { BoundedMemo } from '../../core/bounded-memo.js';
 
 export type Db = Database.Database;
 
@@ -56,17 +57,8 @@ const STATEMENT_CACHE = 500;
  */
 function keepPreparedStatements(db: Db): Db {
   const prepare = db.prepare.bind(db);
-  const statements = new Map<string, ReturnType<Db['prepare']>>();
-  const cached = (source: string) => {
-    let statement = statements.get(source);
-    if (!statement) {
-      if (statements.size >= STATEMENT_CACHE) statements.clear();
-      statement = prepare(source);
-      statements.set(source, statement);
-    }
-    return statement;
-  };
-  db.prepare = cached as Db['prepare'];
+  const statements = new BoundedMemo(STATEMENT_CACHE, (source) => prepare(source));
+  db.prepare = ((source: string) => statements.get(source)) as Db['prepare'];
   return db;
 }
 

@@ -7,6 +7,7 @@
 // We choose the fields ourselves and reuse mailauth's own pieces for the rest: header parsing,
 // relaxed header canonicalisation, the relaxed body hash and the signature header format.
 import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { BoundedMemo } from '../bounded-memo.js';
 import { batvTag, defaultBatvPolicy, type BatvKeyStore, type BatvPolicy } from '../batv.js';
 import { isRelayNotice } from '../delivery/notice.js';
 import { headerBlock, headerValues, parseHeaderFrom } from '../headers.js';
@@ -79,18 +80,7 @@ function signInPool(algorithm: string | null, data: Buffer, key: KeyObject): Pro
  * itself, for every message. Bounded (a node signs for a few hundred domains at most); a rotated
  * key is a new PEM, hence a new entry.
  */
-const parsedKeys = new Map<string, KeyObject>();
-const PARSED_KEYS_MAX = 1000;
-
-function privateKeyObject(pem: string): KeyObject {
-  let key = parsedKeys.get(pem);
-  if (!key) {
-    key = createPrivateKey(pem);
-    if (parsedKeys.size >= PARSED_KEYS_MAX) parsedKeys.clear();
-    parsedKeys.set(pem, key);
-  }
-  return key;
-}
+const parsedKeys = new BoundedMemo<KeyObject>(1000, (pem) => createPrivateKey(pem));
 
 /** Returns the message with a DKIM-Signature header field prepended (line endings normalised). */
 export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffer> {
@@ -123,7 +113,7 @@ export async function signMessage(raw: Buffer, opts: SignOptions): Promise<Buffe
   // It is folded the way the final field will be: relaxed canonicalisation then reads both alike.
   const unsigned = tools.formatSignatureHeaderLine('DKIM', { ...values, b: '' }, true);
   const canonical = Buffer.concat([...lines.map((line) => tools.formatRelaxedLine(line, '\r\n')), tools.formatRelaxedLine(unsigned)]);
-  const key = privateKeyObject(opts.privateKey);
+  const key = parsedKeys.get(opts.privateKey);
   // An RSA key would otherwise sign the Ed25519 way (no digest) under a=ed25519-sha256: a
   // signature every verifier rejects, sent as if it were good.
   if (key.asymmetricKeyType !== opts.algorithm) {

@@ -5,6 +5,7 @@
 //   name or a number changed) differ in few bits, so known spam matches within a Hamming distance.
 // - Bulk: the same fingerprint sent by many different identities within a window is a campaign.
 import { createHash } from 'node:crypto';
+import { BoundedMemo } from '../bounded-memo.js';
 import { md5Prefix } from './md5-prefix.js';
 export type { BlockedHash, FingerprintStore, FuzzyMatch, HashSource } from '../ports/fingerprints.js';
 
@@ -61,38 +62,35 @@ function tokenWords(lower: string, start: number, end: number, words: string[]):
   if (run >= 0 && cut - run > 1) words.push(lower.slice(run, cut));
 }
 
-const SPACE = /^\s$/;
-/** For each UTF-16 unit from 0x80 on: 0 not yet known, 1 white space (as /\s/ has it), 2 not. */
-const bmpSpaces = new Uint8Array(0x10000);
-
-function isSpace(code: number): boolean {
-  if (code < 0x80) return code === 0x20 || (code >= 0x09 && code <= 0x0d);
-  let known = bmpSpaces[code];
-  if (!known) {
-    known = SPACE.test(String.fromCharCode(code)) ? 1 : 2;
-    bmpSpaces[code] = known;
-  }
-  return known === 1;
+/**
+ * Whether a UTF-16 unit from 0x80 on matches `pattern` (one character), looked up once per unit
+ * and kept in a table: outside ASCII, texts use few distinct units.
+ */
+function unitTable(pattern: RegExp): (code: number) => boolean {
+  // 0: not yet known, 1: matches, 2: does not.
+  const known = new Uint8Array(0x10000);
+  return (code) => {
+    if (!known[code]) known[code] = pattern.test(String.fromCharCode(code)) ? 1 : 2;
+    return known[code] === 1;
+  };
 }
 
+const isWideSpace = unitTable(/^\s$/);
 const LETTER = /^\p{L}$/u;
-/** For each UTF-16 unit outside ASCII and the surrogates: 0 not yet known, 1 a letter, 2 not. */
-const bmpLetters = new Uint8Array(0x10000);
+const isWideLetter = unitTable(LETTER);
 
-/** Whether the code point at `at` (`units` long: a surrogate pair is 2) is a letter. */
-function isLetter(token: string, at: number, code: number, units: number): boolean {
+/** White space as /\s/ has it. */
+function isSpace(code: number): boolean {
+  return code < 0x80 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : isWideSpace(code);
+}
+
+/** Whether the code point at `at` of `text` (`units` long: a surrogate pair is 2) is a letter. */
+function isLetter(text: string, at: number, code: number, units: number): boolean {
   if (code < 0x80) return code >= 0x61 ? code <= 0x7a : code >= 0x41 && code <= 0x5a;
-  if (units === 2) return LETTER.test(token.slice(at, at + 2));
-  let known = bmpLetters[code];
-  if (!known) {
-    known = LETTER.test(String.fromCharCode(code)) ? 1 : 2;
-    bmpLetters[code] = known;
-  }
-  return known === 1;
+  return units === 2 ? LETTER.test(text.slice(at, at + 2)) : isWideLetter(code);
 }
 
 const SHINGLE = 3;
-
 
 /**
  * Words a fingerprint is made of, at most: the simhash costs about 130 hash-bit steps a word, so
@@ -108,52 +106,33 @@ const MAX_FINGERPRINT_WORDS = 20_000;
 export function fuzzyFingerprint(text: string, minWords: number): string | null {
   const words = normaliseWords(text).slice(0, MAX_FINGERPRINT_WORDS);
   if (words.length < Math.max(minWords, SHINGLE)) return null;
-  // Per bit, how many features have it set: a column of counters for each 32-bit half.
+  // Per bit, how many features have it set: a column of counters for each 32-bit half of the
+  // feature's MD5 prefix (big-endian; BigInt shifts cost ten times more).
   const low = new BitColumns();
   const high = new BitColumns();
-  const add = (feature: string): void => {
-    // The first 64 bits of the feature's MD5, big-endian, as two 32-bit halves (BigInt shifts
-    // cost ten times more); in JavaScript, a third of the cost of a call into OpenSSL each.
-    const digest = md5Prefix(feature);
+  const add = (digest: { high: number; low: number }): void => {
     low.add(digest.low);
     high.add(digest.high);
   };
-  for (const word of words) {
-    const digest = wordHash(word);
-    low.add(digest.low);
-    high.add(digest.high);
-  }
+  for (const word of words) add(word.length > REMEMBERED_WORD_UNITS ? md5Prefix(word) : wordHashes.get(word));
   // The shingles of SHINGLE (3) words, joined by a space.
-  for (let i = 0; i + SHINGLE <= words.length; i++) add(`${words[i]} ${words[i + 1]} ${words[i + 2]}`);
-  const features = words.length * 2 - (SHINGLE - 1);
-  const hex = (columns: BitColumns) => columns.majority(features).toString(16).padStart(8, '0');
+  for (let i = 0; i + SHINGLE <= words.length; i++) add(md5Prefix(`${words[i]} ${words[i + 1]} ${words[i + 2]}`));
+  const hex = (columns: BitColumns) => columns.majority().toString(16).padStart(8, '0');
   return hex(high) + hex(low);
 }
 
 /** Longest word (UTF-16 units) whose hash is remembered, so that the memory held stays small whatever a message holds. */
 const REMEMBERED_WORD_UNITS = 24;
-/** Hashes remembered at most; all are forgotten when full. */
-const REMEMBERED_WORDS = 20_000;
-const wordHashes = new Map<string, { high: number; low: number }>();
+/**
+ * MD5 prefixes of words, remembered (20,000 at most): mail repeats its vocabulary from message to
+ * message, and a lookup costs a fraction of the hash. Shingles are rarely seen twice and are
+ * hashed each time.
+ */
+const wordHashes = new BoundedMemo(20_000, md5Prefix);
 
 /** How many word hashes are remembered now (for tests of the bounds). */
 export function rememberedWordHashes(): number {
   return wordHashes.size;
-}
-
-/**
- * md5Prefix of a word, remembered: mail repeats its vocabulary from message to message, and a
- * lookup costs a fraction of the hash. Shingles are rarely seen twice and are hashed each time.
- */
-function wordHash(word: string): { high: number; low: number } {
-  if (word.length > REMEMBERED_WORD_UNITS) return md5Prefix(word);
-  let digest = wordHashes.get(word);
-  if (!digest) {
-    digest = md5Prefix(word);
-    if (wordHashes.size >= REMEMBERED_WORDS) wordHashes.clear();
-    wordHashes.set(word, digest);
-  }
-  return digest;
 }
 
 /**
@@ -164,8 +143,11 @@ function wordHash(word: string): { high: number; low: number } {
  */
 class BitColumns {
   private readonly planes = new Int32Array(18);
+  /** Words added. */
+  private added = 0;
 
   add(word: number): void {
+    this.added += 1;
     let carry = word | 0;
     for (let k = 0; carry !== 0 && k < this.planes.length; k++) {
       const plane = this.planes[k] as number;
@@ -174,13 +156,13 @@ class BitColumns {
     }
   }
 
-  /** The 32-bit word whose bit i is set when counter i is more than half of `total`. */
-  majority(total: number): number {
+  /** The 32-bit word whose bit i is set when counter i is more than half of the words added. */
+  majority(): number {
     let word = 0;
     for (let bit = 0; bit < 32; bit++) {
       let count = 0;
       for (let k = 0; k < this.planes.length; k++) count += (((this.planes[k] as number) >>> bit) & 1) << k;
-      if (count * 2 > total) word |= 1 << bit;
+      if (count * 2 > this.added) word |= 1 << bit;
     }
     return word >>> 0;
   }
