@@ -38,7 +38,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { collect, exited, startOutpostChild, stopChild, threadCpuSeconds } from './outpost-child.js';
+import { collect, cpuPerMessage, exited, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu } from './outpost-child.js';
 import { summariseProfileFile } from './profile-summary.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
@@ -79,21 +79,6 @@ interface Server {
   pid?: number;
 }
 
-/** CPU a burst cost the server, per message: its whole process and its main thread, in ms. */
-interface BurstCpu {
-  totalMs: number;
-  mainMs: number;
-}
-
-function cpuPerMessage(pid: number, before: Map<number, number>, after: Map<number, number>, messages: number): BurstCpu | undefined {
-  if (before.size === 0 || after.size === 0) return undefined;
-  let total = 0;
-  for (const [tid, seconds] of after) total += seconds - (before.get(tid) ?? 0);
-  const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
-  return { totalMs: (total * 1000) / messages, mainMs: (main * 1000) / messages };
-}
-
-
 async function startSink(name: string): Promise<Server> {
   const port = await freePort();
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -105,18 +90,8 @@ async function startSink(name: string): Promise<Server> {
 }
 
 /** A bare smtp-server that drops every message (bench/smtp-server-sink.ts), in a child process. */
-async function startSmtpServerSink(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'smtp-server-sink.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  const deadline = Date.now() + 30_000;
-  let port = 0;
-  while (port === 0) {
-    port = Number(/PORT (\d+)/.exec(output())?.[1] ?? 0);
-    if (child.exitCode !== null) throw new Error(`the smtp-server sink exited ${child.exitCode}: ${output()}`);
-    if (Date.now() > deadline) throw new Error(`the smtp-server sink did not listen: ${output()}`);
-    if (port === 0) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { name: 'bare smtp-server (drops)', port, pid: child.pid, stop: () => stopChild(child) };
+function startSmtpServerSink(): Promise<Server> {
+  return startScriptChild('bare smtp-server (drops)', 'smtp-server-sink.ts');
 }
 
 /** Haraka, installed into bench/.haraka on first use (npm install --prefix … --no-save). */

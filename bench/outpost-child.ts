@@ -158,3 +158,32 @@ export async function startOutpostChild(options: OutpostChildOptions): Promise<O
   };
 }
 
+/** A bench script (run with tsx) in a child process of its own, which prints `PORT <n>` once it listens. */
+export async function startScriptChild(name: string, script: string, args: string[] = []): Promise<{ name: string; port: number; pid: number | undefined; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const deadline = Date.now() + 30_000;
+  let port = 0;
+  while (port === 0) {
+    port = Number(/PORT (\d+)/.exec(output())?.[1] ?? 0);
+    if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not listen: ${output()}`);
+    if (port === 0) await sleep(50);
+  }
+  return { name, port, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/** CPU a burst cost a server, per message: its whole process and its main thread, in ms. */
+export interface BurstCpu {
+  totalMs: number;
+  mainMs: number;
+}
+
+/** From threadCpuSeconds before and after a burst of `messages`; undefined where /proc cannot tell. */
+export function cpuPerMessage(pid: number, before: Map<number, number>, after: Map<number, number>, messages: number): BurstCpu | undefined {
+  if (before.size === 0 || after.size === 0) return undefined;
+  let total = 0;
+  for (const [tid, seconds] of after) total += seconds - (before.get(tid) ?? 0);
+  const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+  return { totalMs: (total * 1000) / messages, mainMs: (main * 1000) / messages };
+}

@@ -14,18 +14,16 @@
 // over its burst is printed per message.
 //
 //   npx tsx bench/tls-auth.ts [--messages 1000] [--connections 10] [--rounds 3] [--warmup 1]
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { collect, sleep, startOutpostChild, stopChild, threadCpuSeconds } from './outpost-child.js';
+import { cpuPerMessage, startOutpostChild, startScriptChild, threadCpuSeconds } from './outpost-child.js';
 import { BODY_2K, line, median, startCountingSink } from './support.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
 
-const ROOT = join(import.meta.dirname, '..');
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, connections: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '1' } } });
 const N = Number(values.messages);
@@ -75,26 +73,8 @@ interface Server {
 }
 
 /** The bare smtp-server with STARTTLS and AUTH (bench/tls-auth-sink.ts), with Outpost's certificate, in a child process. */
-async function startBareSink(keyFile: string, certFile: string): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'tls-auth-sink.ts'), keyFile, certFile, USER, PASSWORD], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  const deadline = Date.now() + 30_000;
-  let port = 0;
-  while (port === 0) {
-    port = Number(/PORT (\d+)/.exec(output())?.[1] ?? 0);
-    if (child.exitCode !== null) throw new Error(`the TLS + AUTH sink exited ${child.exitCode}: ${output()}`);
-    if (Date.now() > deadline) throw new Error(`the TLS + AUTH sink did not listen: ${output()}`);
-    if (port === 0) await sleep(50);
-  }
-  return { name: 'bare smtp-server TLS + AUTH sink', port, pid: child.pid, stop: () => stopChild(child) };
-}
-
-/** CPU seconds of all of `pid`'s threads so far. */
-function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  let total = 0;
-  for (const seconds of threadCpuSeconds(pid).values()) total += seconds;
-  return total;
+function startBareSink(keyFile: string, certFile: string): Promise<Server> {
+  return startScriptChild('bare smtp-server TLS + AUTH sink', 'tls-auth-sink.ts', [keyFile, certFile, USER, PASSWORD]);
 }
 
 async function main(): Promise<void> {
@@ -114,9 +94,9 @@ async function main(): Promise<void> {
       const report: string[] = [];
       for (const server of order) {
         await outpost.settle();
-        const before = processCpuSeconds(server.pid);
+        const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
         const rate = await send(server.port, round);
-        const msPerMessage = ((processCpuSeconds(server.pid) - before) * 1000) / N;
+        const msPerMessage = (server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), N)?.totalMs : undefined) ?? 0;
         report.push(`${server.name} ${rate.toFixed(0)} msg/s (CPU ${msPerMessage.toFixed(2)} ms a message)`);
         if (!counted) continue;
         rates.get(server.name)?.push(rate);
