@@ -47,6 +47,9 @@ describe('VerifiedPasswords', () => {
     const { passwords, hashed } = counted(60_000);
     for (let i = 0; i < 3; i++) expect(await passwords.verify('a wrong guess', stored)).toEqual({ ok: false, cached: false });
     expect(hashed).toHaveLength(3);
+    // A stranger's guesses hold no memory either, however many.
+    for (let i = 0; i < 20; i++) await passwords.verify(`guess ${i}`, stored);
+    expect(passwords.size).toBe(0);
   });
 
   it('does not let a remembered password stand for another password, another user or a changed hash', async () => {
@@ -105,5 +108,23 @@ describe('VerifiedPasswords', () => {
     expect(await passwords.verify(PASSWORD, other)).toEqual({ ok: true, cached: true });
     expect(await passwords.verify(PASSWORD, stored)).toEqual({ ok: true, cached: false });
     expect(hashed).toHaveLength(3);
+  });
+
+  it('remembers nothing when the hash fails (out of memory): every check waiting for it fails, the next one hashes again', async () => {
+    let calls = 0;
+    const passwords = new VerifiedPasswords({
+      ttlMs: 60_000,
+      verify: async (password, hash) => {
+        calls += 1;
+        if (calls === 1) throw new Error('scrypt: memory limit exceeded');
+        return verifyPassword(password, hash);
+      },
+    });
+    const together = await Promise.allSettled([passwords.verify(PASSWORD, stored), passwords.verify(PASSWORD, stored)]);
+    expect(together.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    expect(passwords.size).toBe(0);
+    expect(await passwords.verify(PASSWORD, stored)).toEqual({ ok: true, cached: false });
+    expect(await passwords.verify(PASSWORD, stored)).toEqual({ ok: true, cached: true });
+    expect(calls).toBe(2);
   });
 });

@@ -154,4 +154,11 @@ describe('passwords verified right are remembered (smtp.authCacheSeconds, 300 by
     expect((await authFrom(home, 'erin@acme.test', 'erin password 1')).reply).toMatch(/^235 /);
     expect(await passwordChecks()).toEqual({ hashed: before.hashed + 1, remembered: before.remembered + 1 });
   });
+
+  it('refuses a remembered password once its user is deleted', async () => {
+    const frank = await userWithOwnPassword('frank@acme.test', 'frank password 1');
+    expect((await authFrom('127.0.0.81', 'frank@acme.test', 'frank password 1')).reply).toMatch(/^235 /);
+    await e2e.node.stores.configStore.deleteUser(frank.id);
+    expect(code((await authFrom('127.0.0.81', 'frank@acme.test', 'frank password 1')).reply)).toBe('535 5.7.8');
+  });
 });
