@@ -5,6 +5,7 @@ import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Config } from '../core/config.js';
+import type { CounterStore } from '../core/counters.js';
 import { createLogger, errorMessage } from '../core/log.js';
 import { Metrics, type MetricRecorder } from '../core/metrics.js';
 import type { Clock, Logger } from '../core/ports.js';
@@ -12,6 +13,10 @@ import { QUEUE_NAMES, systemClock } from '../core/ports.js';
 import { purgeExpired } from '../core/housekeeping.js';
 import { createResolver } from '../adapters/local/dns.js';
 import { ThreadedCounterStore } from '../adapters/local/counter-thread.js';
+import { MemoryCounterStore } from '../adapters/local/memory-counter-store.js';
+import { RelayCounterStore } from '../adapters/local/relay-counters.js';
+import { lockDataFolder } from '../adapters/local/data-folder-lock.js';
+import { RATE_LIMIT_KEY_PREFIXES } from '../core/policy/keys.js';
 import { ThreadedAcceptanceBatch } from '../adapters/local/acceptance-thread.js';
 import { RestartBackoff } from '../adapters/local/thread-restarts.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
@@ -38,6 +43,8 @@ export interface RunningNode {
   certPath: string;
   warnings: string[];
   stores: LocalStores;
+  /** The counters as the relay's checks use them: the rate limits in memory, the others in `stores` (relay-counters.ts). */
+  counters: CounterStore;
   /** Stops accepting, lets sessions in flight finish, stops the pollers, closes the database. */
   stop(): Promise<void>;
 }
@@ -73,6 +80,9 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('outpost');
   ensurePrivateDir(config.dataDir);
+  // One relay per data folder: its rate-limit counters live in its memory (relay-counters.ts).
+  const folderLock = lockDataFolder(config.dataDir);
+  undo.push(() => folderLock.release());
   const stores = openLocalStores(config, clock);
   undo.push(() => stores.close());
   const token = await operatorToken(config.dataDir, config.operatorToken);
@@ -88,6 +98,10 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   const watchdogMs = config.queue.threadWatchdogSeconds * 1000;
   const counterThread = new ThreadedCounterStore(join(config.dataDir, 'outpost.db'), createLogger('counters'), clock, new RestartBackoff(), watchdogMs);
   undo.push(() => counterThread.close(0));
+  // The rate limits at RCPT, reserved and settled for every message, in the relay's memory and
+  // written to the database once a second; the other counters in SQLite (relay-counters.ts).
+  const relayCounters = new RelayCounterStore(new MemoryCounterStore(clock), counterThread, RATE_LIMIT_KEY_PREFIXES, createLogger('counters'));
+  undo.push(() => relayCounters.close());
   // The group commit of accepted messages, in its writer thread (acceptance-thread.ts): its fsync
   // no longer stops every session while it runs.
   const acceptance = new ThreadedAcceptanceBatch(join(config.dataDir, 'outpost.db'), createLogger('acceptance'), clock, config.queue.maxReceives, new RestartBackoff(), watchdogMs);
@@ -97,7 +111,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   // something changes them (the API below reads and writes the stores directly).
   const relayStores = withCachedConfigReads(stores);
   const { locks, holds, policy } = makeAdmissionPolicy({
-    stores: { ...relayStores, counters: counterThread },
+    stores: { ...relayStores, counters: relayCounters },
     config,
     clock,
     resolver: createResolver(config.dns),
@@ -118,6 +132,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   // entries, and clients arriving meanwhile would only slow the check (and the start) down.
   await setAsideDamaged(stores, config, logger, metrics, clock);
   await Promise.all([counterThread.start(), acceptance.start()]);
+  await relayCounters.start();
   const recovered = stores.queue.recoverInFlight();
   if (recovered > 0) logger.warn('recovered messages that were in flight when the previous run stopped', { count: recovered });
   await reportDeadLetters(stores, logger);
@@ -221,8 +236,10 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
       await acceptance.close();
       await new Promise<void>((resolve) => http.server.close(() => resolve()));
       await pipeline.stop();
+      await relayCounters.close();
       await counterThread.close();
       stores.close();
+      folderLock.release();
       logger.info('stopped');
     })();
     return stopping;
@@ -234,6 +251,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
     certPath: tls.certPath,
     warnings,
     stores,
+    counters: relayCounters,
     stop,
   };
 }

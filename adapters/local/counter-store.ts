@@ -32,6 +32,7 @@ import {
   type ReserveOutcome,
   type WindowLimit,
 } from '../../core/counters.js';
+import type { CounterRows } from './memory-counter-store.js';
 import { immediate, type Db } from './sqlite.js';
 
 interface HeadRow {
@@ -241,6 +242,63 @@ export class SqliteCounterStore implements CounterStore {
       this.sql('DELETE FROM counter_holds WHERE leaves_at <= ?').run(now);
       return deleted;
     });
+  }
+
+  /**
+   * Writes rows as the relay's in-memory counters changed them (memory-counter-store.ts): every
+   * bucket and member of the wiped keys deleted first, then each row given set or deleted; one
+   * transaction. Rows are written as they are, not added to: the relay's thread is the only writer
+   * of these keys (relay-counters.ts).
+   */
+  async applyChanges(changes: CounterRows): Promise<void> {
+    immediate(this.db, () => {
+      for (const key of changes.wiped) {
+        this.sql('DELETE FROM counter_buckets WHERE key = ?').run(key);
+        this.sql('DELETE FROM counter_members WHERE key = ?').run(key);
+      }
+      for (const [key, at, units] of changes.buckets) {
+        if (units === null) this.sql('DELETE FROM counter_buckets WHERE key = ? AND at = ?').run(key, at);
+        else this.sql('INSERT INTO counter_buckets (key, at, units) VALUES (?, ?, ?) ON CONFLICT (key, at) DO UPDATE SET units = excluded.units').run(key, at, units);
+      }
+      for (const [key, member, row] of changes.members) {
+        if (row === null) this.sql('DELETE FROM counter_members WHERE key = ? AND member = ?').run(key, member);
+        else {
+          this.sql('INSERT INTO counter_members (key, member, seen, committed) VALUES (?, ?, ?, ?) ON CONFLICT (key, member) DO UPDATE SET seen = excluded.seen, committed = excluded.committed').run(
+            key,
+            member,
+            row.seen,
+            row.committed,
+          );
+        }
+      }
+      for (const [key, head] of changes.heads) {
+        if (head === null) this.sql('DELETE FROM counter_heads WHERE key = ?').run(key);
+        else {
+          this.sql(
+            `INSERT INTO counter_heads (key, window_ms, total, live_until, oldest) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET window_ms = excluded.window_ms, total = excluded.total, live_until = excluded.live_until, oldest = excluded.oldest`,
+          ).run(key, head.windowMs, head.total, head.liveUntil, head.oldest);
+        }
+      }
+    });
+  }
+
+  /** The heads, buckets and members of every key that starts with one of `prefixes` (for MemoryCounterStore.load). */
+  async rowsWithPrefixes(prefixes: string[]): Promise<CounterRows> {
+    const rows: CounterRows = { heads: [], buckets: [], members: [], wiped: [] };
+    this.db.transaction(() => {
+      for (const prefix of prefixes) {
+        // A range on the primary key rather than LIKE: the prefix is text, not a pattern.
+        const range = [prefix, `${prefix}\uffff`];
+        const heads = this.sql('SELECT key, window_ms, total, live_until, oldest FROM counter_heads WHERE key >= ? AND key < ?').all(...range) as Array<HeadRow & { key: string }>;
+        for (const head of heads) rows.heads.push([head.key, { windowMs: head.window_ms, total: head.total, liveUntil: head.live_until, oldest: head.oldest }]);
+        const buckets = this.sql('SELECT key, at, units FROM counter_buckets WHERE key >= ? AND key < ?').all(...range) as Array<{ key: string; at: number; units: number }>;
+        for (const bucket of buckets) rows.buckets.push([bucket.key, bucket.at, bucket.units]);
+        const members = this.sql('SELECT key, member, seen, committed FROM counter_members WHERE key >= ? AND key < ?').all(...range) as Array<{ key: string; member: string } & MemberRow>;
+        for (const member of members) rows.members.push([member.key, member.member, { seen: member.seen, committed: member.committed }]);
+      }
+    })();
+    return rows;
   }
 
   /** Brings the key's head to `now` (subtracting and deleting what left the window); returns its usage. */

@@ -20,6 +20,7 @@ import { Worker } from 'node:worker_threads';
 import type { CounterBucket, CounterStore, DistinctLimit, Hold, ReserveOutcome, WindowLimit } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
+import type { CounterRows } from './memory-counter-store.js';
 import { DEFAULT_WATCHDOG_MS, RestartBackoff, superviseWorker, untilDrained, type Watchdog } from './thread-restarts.js';
 
 /** A call of a CounterStore method, as it crosses to the worker. */
@@ -34,7 +35,8 @@ export interface CounterCall {
 /** The worker's answer to one call. */
 export type CounterAnswer = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string; code?: string };
 
-export type CounterMethod = keyof CounterStore;
+/** The port's methods, and the SQLite store's own that the relay's in-memory counters use (relay-counters.ts). */
+export type CounterMethod = keyof CounterStore | 'applyChanges' | 'rowsWithPrefixes';
 
 interface Pending {
   method: CounterMethod;
@@ -94,6 +96,16 @@ export class ThreadedCounterStore implements CounterStore {
 
   purgeExpired(): Promise<number> {
     return this.call('purgeExpired', []) as Promise<number>;
+  }
+
+  /** SqliteCounterStore.applyChanges, in the worker. */
+  applyChanges(changes: CounterRows): Promise<void> {
+    return this.call('applyChanges', [changes]) as Promise<void>;
+  }
+
+  /** SqliteCounterStore.rowsWithPrefixes, in the worker. */
+  rowsWithPrefixes(prefixes: string[]): Promise<CounterRows> {
+    return this.call('rowsWithPrefixes', [prefixes]) as Promise<CounterRows>;
   }
 
   /** Starts the worker and resolves once it has opened the database (the first session need not wait for it). */

@@ -15,6 +15,13 @@ export const counterKeys = {
   reputation: (ip: string) => `reputation:ip:${ip}`,
 };
 
+/**
+ * The keys of the rate limits at RCPT (mails per minute and per hour, distinct recipients per day):
+ * only the ingress's rate-limit check reserves and settles them, and nothing else reads or resets
+ * them, so the single node's relay thread keeps them in memory (adapters/local/relay-counters.ts).
+ */
+export const RATE_LIMIT_KEY_PREFIXES = ['rate:', 'rcpt:day:'];
+
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;
 export const DAY_MS = 24 * HOUR_MS;

@@ -180,7 +180,7 @@ describe('invalidRecipientLimit', () => {
     expectReply(tx.rcpt[0], 553, '5.1.3', /<bob@@example\.org> is not a valid address/);
     expectReply(tx.rcpt[1], 553, '5.1.3', /<bob@exa_mple\.org> is not a valid address/);
     expectReply(tx.rcpt[2], 550, '5.7.1', /tried 2 invalid recipients in 24 hours \(limit 2\)/);
-    expect(await e2e.node.stores.counters.total(`rate:minute:user:${user.id}`, MINUTE)).toBe(0);
+    expect(await e2e.node.counters.total(`rate:minute:user:${user.id}`, MINUTE)).toBe(0);
   });
 
   it('with autoLock: reaching the limit locks the identity, and the lock refuses with 550 5.7.1', async () => {
