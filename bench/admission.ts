@@ -1,12 +1,14 @@
 // Cost of one RCPT's admission as a function of history: the CounterStore.reserve call the
 // ingress makes per recipient (rate-limits.ts: mails per minute and per hour for the user and, an
 // IP user, for its source address, and distinct recipients per rolling day, held by the session),
-// on the single node's SQLite store, with 10 and with 100,000 uses already in the user's windows.
+// on the single node's relay thread (its rate limits in memory, MemoryCounterStore) and on the
+// SQLite store (every other counter; AWS has DynamoDB), with 10 and with 100,000 uses already in
+// the user's windows.
 // The ratio of the two p99s is the figure: 1 means admission does not depend on history.
 //
 //   npx tsx bench/admission.ts [--history 100000] [--samples 2000] [--warmup 200] [--rounds 3]
 //
-// Each round opens a fresh database in three ways: a file as the relay's counters use it (the
+// Each round opens a fresh in-memory store as the relay's thread holds it, and a fresh database in three ways: a file as the relay's counters use it (the
 // soft-state connection: WAL, synchronous=NORMAL), a file opened as the durable stores open it
 // (WAL, synchronous=FULL), and one in memory (the CPU cost alone). It fills it through the store
 // with `history` reservations spread over the last 50 seconds (so every window holds all of
@@ -22,7 +24,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteCounterStore } from '../adapters/local/counter-store.js';
 import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
-import type { DistinctLimit, WindowLimit } from '../core/counters.js';
+import type { CounterStore, DistinctLimit, WindowLimit } from '../core/counters.js';
+import { MemoryCounterStore } from '../adapters/local/memory-counter-store.js';
 import { counterKeys, DAY_MS, HOUR_MS, MINUTE_MS } from '../core/policy/keys.js';
 
 const { values } = parseArgs({
@@ -71,9 +74,10 @@ interface RoundTimings {
   pages: number | undefined;
 }
 
-type Kind = 'soft' | 'file' | 'memory';
+type Kind = 'relay' | 'soft' | 'file' | 'memory';
 
 const LABELS: Record<Kind, string> = {
+  relay: "the relay's thread: rate limits in memory (MemoryCounterStore, the single node since 2026-12-03)",
   soft: 'SQLite file, as the relay counts (WAL, synchronous=NORMAL)',
   file: 'SQLite file (WAL, synchronous=FULL)',
   memory: 'SQLite in memory (CPU only)',
@@ -99,10 +103,11 @@ function open(kind: Kind, dir: string | undefined): { db: Db; close(): void } {
 }
 
 async function measure(kind: Kind, history: number): Promise<RoundTimings> {
-  const dir = kind === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'outpost-bench-admission-'));
+  const dir = kind === 'memory' || kind === 'relay' ? undefined : mkdtempSync(join(tmpdir(), 'outpost-bench-admission-'));
   const { db, close } = open(kind, dir);
   let now = START - 50_000;
-  const store = new SqliteCounterStore(db, { now: () => now });
+  const clock = { now: () => now };
+  const store: CounterStore = kind === 'relay' ? new MemoryCounterStore(clock) : new SqliteCounterStore(db, clock);
   const elapsed = (began: bigint): number => Number(process.hrtime.bigint() - began) / 1e6;
   try {
     // The history, in transactions of 1,000 (reserve's own transaction nests as a savepoint).
@@ -145,7 +150,7 @@ async function measure(kind: Kind, history: number): Promise<RoundTimings> {
     }
     const kept = await store.countDistinct(counterKeys.distinctRecipients(USER), DAY_MS);
     if (kept !== history + SAMPLES) throw new Error(`the day window counts ${kept} recipients, expected ${history + SAMPLES}`);
-    return { reserve: timing(reserves), settle: timing(settles), pair: timing(pairs), pages: dir === undefined ? undefined : pagesPerPair(db, store, () => (now += 13)) };
+    return { reserve: timing(reserves), settle: timing(settles), pair: timing(pairs), pages: dir === undefined || !(store instanceof SqliteCounterStore) ? undefined : pagesPerPair(db, store, () => (now += 13)) };
   } finally {
     close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -196,7 +201,7 @@ function line(label: string, t: Timing): string {
 
 async function main(): Promise<void> {
   console.log(`one RCPT reservation (4 window limits + distinct recipients per day, held, then given back), ${SAMPLES} samples, ${ROUNDS} alternating rounds`);
-  for (const kind of ['soft', 'file', 'memory'] as const) {
+  for (const kind of ['relay', 'soft', 'file', 'memory'] as const) {
     const small: RoundTimings[] = [];
     const large: RoundTimings[] = [];
     for (let round = 0; round < ROUNDS; round++) {

@@ -2,7 +2,8 @@
 // `outpost start` starts it: counters, acceptance writer and pipeline each in a thread of its
 // own). A writer that dies with the end of DATA in hand: the client is answered 451 4.3.0 and
 // nothing is queued; its retry is answered 250 and delivered. A counter thread that dies with a
-// RCPT's reservation in hand: 451 4.3.0 to that RCPT; the RCPT again is admitted and the message
+// RCPT's counter call in hand (the invalid-recipient restriction's count; the rate limits are in
+// the relay's memory): 451 4.3.0 to that RCPT; the RCPT again is admitted and the message
 // delivered. A pipeline thread that dies while delivering: mail accepted before and while it was
 // dead is delivered by the thread started again, without waiting out the visibility timeout of
 // the message that was in flight. The threads die of a real uncaught error (worker-faults.ts).
@@ -132,7 +133,16 @@ describe('the single node when one of its worker threads dies', () => {
     node = await startNode(config, { logger: createLogger('outpost', { level: 'info', write: log.write }) });
     const tenant = await node.stores.configStore.createTenant('acme');
     await node.stores.configStore.addDomain(tenant.id, 'acme.test');
-    await node.stores.configStore.createUser({ tenantId: tenant.id, kind: 'mailbox', identity: ALICE, domain: 'acme.test', passwordHash: await hashPassword(PASSWORD) });
+    // autoLock off: the invalid-recipient restriction then reads its count at every RCPT, a call to
+    // the counter thread (the rate limits are reserved in the relay's memory, relay-counters.ts).
+    await node.stores.configStore.createUser({
+      tenantId: tenant.id,
+      kind: 'mailbox',
+      identity: ALICE,
+      domain: 'acme.test',
+      passwordHash: await hashPassword(PASSWORD),
+      settings: { autoLock: false },
+    });
     await addDkimKey(node.stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
   });
   afterAll(async () => {
@@ -170,7 +180,7 @@ describe('the single node when one of its worker threads dies', () => {
     expect(await node.stores.log.search({ limit: 10 }).then((page) => page.items.map((item) => item.subject))).toEqual(['writer retried']);
   });
 
-  it('answers 451 4.3.0 to a RCPT whose reservation the counter thread died with, admits the RCPT again, and delivers the message', async () => {
+  it('answers 451 4.3.0 to a RCPT whose counter call the counter thread died with, admits the RCPT again, and delivers the message', async () => {
     const counters = newestWorker('counter-worker.mjs');
     const before = (await sink.messages()).length;
     const { smtp, auth } = await rawSession(node.ports.submission, ALICE);
@@ -258,7 +268,7 @@ describe('the single node when one of its worker threads dies', () => {
     expect(received.filter((data) => data.includes('Subject: writer hangs'))).toHaveLength(0);
   });
 
-  it('answers 451 4.3.0 to a RCPT whose reservation a hung counter thread holds once the watchdog time has passed, and a new counter thread admits the RCPT again', async () => {
+  it('answers 451 4.3.0 to a RCPT whose counter call a hung counter thread holds once the watchdog time has passed, and a new counter thread admits the RCPT again', async () => {
     const counters = newestWorker('counter-worker.mjs');
     const threads = workersOf('counter-worker.mjs').length;
     const before = (await sink.messages()).length;
