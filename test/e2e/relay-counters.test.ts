@@ -96,6 +96,8 @@ describe('one relay per data folder', () => {
 
     const other = await otherEnv();
     const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'outpost.js'), 'start'], { env: other, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Killed after the test whatever happens (a start that wrongly succeeds would keep running).
+    cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'));
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
