@@ -15,8 +15,6 @@
 // again, and one that hangs every thread that takes it reaches queue.maxReceives and goes to its
 // dead-letter queue (logged and counted by watchDeadLetters in the new worker).
 import { Worker } from 'node:worker_threads';
-import type { CounterStore } from '../core/counters.js';
-import { COUNTER_METHODS, type CounterMethodName } from '../adapters/local/relay-counters.js';
 import type { Config } from '../core/config.js';
 import { errorMessage } from '../core/log.js';
 import type { MetricRecorder } from '../core/metrics.js';
@@ -27,12 +25,7 @@ import { Watchdog } from '../adapters/local/thread-restarts.js';
 import type { Pipeline } from './pipeline.js';
 
 /** From the relay's thread to the worker. */
-export type RelayMessage =
-  | { kind: 'nudge'; queue: string; count: number }
-  | { kind: 'stop' }
-  /** The answer to a counter call. */
-  | { kind: 'counter-answer'; id: number; ok: true; value: unknown }
-  | { kind: 'counter-answer'; id: number; ok: false; message: string };
+export type RelayMessage = { kind: 'nudge'; queue: string; count: number } | { kind: 'stop' };
 /** From the worker to the relay's thread. */
 export type PipelineMessage =
   | { kind: 'started' }
@@ -40,9 +33,7 @@ export type PipelineMessage =
   /** The heartbeat (every second, or every quarter of queue.threadWatchdogSeconds if shorter; none when it is 0), with the records in hand. */
   | { kind: 'alive'; inHand: RecordInHand[] }
   /** The metrics the worker counted in one turn of its event loop, in order. */
-  | { kind: 'metrics'; events: MetricEvent[] }
-  /** A call on the relay thread's counters (the keys it holds in memory: relay-counters.ts). */
-  | { kind: 'counter-call'; id: number; method: CounterMethodName; args: unknown[] };
+  | { kind: 'metrics'; events: MetricEvent[] };
 
 /** One count or observation, as it crosses to the relay's thread. */
 export type MetricEvent =
@@ -61,11 +52,6 @@ export interface PipelineThreadOptions {
   logger: Logger;
   metrics: MetricRecorder;
   mxPort?: number;
-  /**
-   * The relay thread's counters and the keys it holds in memory (relay-counters.ts): the worker's
-   * calls for those keys cross to it. Without them the worker counts every key in SQLite.
-   */
-  relayCounters?: { store: CounterStore; prefixes: string[] };
   /**
    * Waits before restarting a dead worker: `first`, doubled for each further death of a worker
    * that ran its pipeline less than `stableAfter` (or never started it), up to `max`. Tests shorten them.
@@ -94,28 +80,11 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     }, inMs).unref();
   };
 
-  /** Runs a worker's call on the relay's counters and sends back the answer (a method not on the list is refused). */
-  const answerCounterCall = (current: Worker, call: { id: number; method: CounterMethodName; args: unknown[] }): void => {
-    const answer = (reply: RelayMessage): void => {
-      // A worker that is gone (died, hung, stopped) has nobody waiting for the answer.
-      if (worker === current) current.postMessage(reply);
-    };
-    const store = options.relayCounters?.store;
-    const run =
-      store && COUNTER_METHODS.includes(call.method)
-        ? Promise.resolve().then(() => (store[call.method] as (...args: unknown[]) => Promise<unknown>).apply(store, call.args))
-        : Promise.reject(new Error(`not a counter call the relay's thread answers: ${String(call.method)}`));
-    run.then(
-      (value) => answer({ kind: 'counter-answer', id: call.id, ok: true, value }),
-      (error: unknown) => answer({ kind: 'counter-answer', id: call.id, ok: false, message: errorMessage(error) }),
-    );
-  };
-
   const spawn = (afterDeath: boolean): void => {
     let current: Worker;
     try {
       current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
-        workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath, relayHeldKeyPrefixes: options.relayCounters?.prefixes ?? [] },
+        workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath },
       });
     } catch (error: unknown) {
       // At start the node's start fails and says why. A restart runs in a timer on the relay's
@@ -168,7 +137,6 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
         logger.info('pipeline worker thread started', { threadId: current.threadId });
       }
       if (message.kind === 'stopped') stopped?.();
-      if (message.kind === 'counter-call') answerCounterCall(current, message);
     });
     let cause: unknown;
     current.on('error', (error: unknown) => {

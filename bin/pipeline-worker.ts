@@ -1,7 +1,6 @@
 // The pipeline in a worker thread of the single node (see pipeline-thread.ts, which starts it).
 // It opens its own SQLite connection (WAL lets threads share the database, as the CLI does) and
-// builds its own stores, locks and abuse counters on it (the counters the relay's thread holds in
-// memory, the IP reputation, are asked of it): none of them keeps state in memory, so
+// builds its own stores, locks and abuse counters on it: none of them keeps state in memory, so
 // the ingress and the pipeline see the same values. Metrics it counts go to the relay's thread,
 // which serves /metrics.
 import { makeAdmissionPolicy } from '../core/app/admission-policy.js';
@@ -17,11 +16,10 @@ import { niceThisThread } from './thread-priority.js';
 import { logUnhandledRejections, watchDeadLetters } from './single-node.js';
 import type { MetricEvent, PipelineMessage, RelayMessage } from './pipeline-thread.js';
 import type { RecordInHand } from '../adapters/local/poller.js';
-import { KeyRoutedCounterStore, RelayThreadCounters, type CounterMethodName } from '../adapters/local/relay-counters.js';
 
 const port = parentPort;
 if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
-const { config, mxPort, recoverInFlight, relayHeldKeyPrefixes } = workerData as { config: Config; mxPort?: number; recoverInFlight?: boolean; relayHeldKeyPrefixes: string[] };
+const { config, mxPort, recoverInFlight } = workerData as { config: Config; mxPort?: number; recoverInFlight?: boolean };
 const logger = createLogger('pipeline');
 // As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
 logUnhandledRejections(logger);
@@ -58,21 +56,7 @@ if ('error' in niced) logger.warn('cannot lower the pipeline thread\'s priority;
 
 // The users, tenants, domains and locks each message needs come from memory until something
 // changes them (config-reads.ts: dropped within a turn of any connection's change).
-// The counters the relay's thread holds in memory (the IP reputation that abuse verdicts add to)
-// are asked of it; every other counter is this thread's own SQLite store (relay-counters.ts).
-let nextCall = 1;
-const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-const askRelay = (method: CounterMethodName, args: unknown[]): Promise<unknown> =>
-  new Promise((resolve, reject) => {
-    const id = nextCall++;
-    calls.set(id, { resolve, reject });
-    post({ kind: 'counter-call', id, method, args });
-  });
-const localStores = withCachedConfigReads(openLocalStores(config, systemClock));
-const stores =
-  relayHeldKeyPrefixes.length > 0
-    ? { ...localStores, counters: new KeyRoutedCounterStore(new RelayThreadCounters(askRelay), localStores.counters, relayHeldKeyPrefixes) }
-    : localStores;
+const stores = withCachedConfigReads(openLocalStores(config, systemClock));
 if (recoverInFlight) {
   // Started again after a worker died: what it had received is nobody's now (this thread is the
   // queues' only consumer), and need not wait out the visibility timeout.
@@ -96,12 +80,6 @@ inHand = () => pipeline.inHand?.() ?? [];
 let stopping = false;
 port.on('message', (message: RelayMessage) => {
   if (message.kind === 'nudge') pipeline.nudge(message.queue, message.count);
-  if (message.kind === 'counter-answer') {
-    const call = calls.get(message.id);
-    calls.delete(message.id);
-    if (message.ok) call?.resolve(message.value);
-    else call?.reject(new Error(message.message));
-  }
   if (message.kind === 'stop' && !stopping) {
     stopping = true;
     pipeline

@@ -16,7 +16,7 @@ import { ThreadedCounterStore } from '../adapters/local/counter-thread.js';
 import { MemoryCounterStore } from '../adapters/local/memory-counter-store.js';
 import { RelayCounterStore } from '../adapters/local/relay-counters.js';
 import { lockDataFolder } from '../adapters/local/data-folder-lock.js';
-import { RELAY_HELD_KEY_PREFIXES } from '../core/policy/keys.js';
+import { RATE_LIMIT_KEY_PREFIXES } from '../core/policy/keys.js';
 import { ThreadedAcceptanceBatch } from '../adapters/local/acceptance-thread.js';
 import { RestartBackoff } from '../adapters/local/thread-restarts.js';
 import { ensurePrivateDir } from '../adapters/local/private-files.js';
@@ -98,10 +98,9 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   const watchdogMs = config.queue.threadWatchdogSeconds * 1000;
   const counterThread = new ThreadedCounterStore(join(config.dataDir, 'outpost.db'), createLogger('counters'), clock, new RestartBackoff(), watchdogMs);
   undo.push(() => counterThread.close(0));
-  // The rate limits at RCPT (reserved and settled for every message) and the IP reputation (read
-  // at every connection) in the relay's memory, written to the database once a second; the other
-  // counters in SQLite (relay-counters.ts).
-  const relayCounters = new RelayCounterStore(new MemoryCounterStore(clock), counterThread, RELAY_HELD_KEY_PREFIXES, createLogger('counters'));
+  // The rate limits at RCPT, reserved and settled for every message, in the relay's memory and
+  // written to the database once a second; the other counters in SQLite (relay-counters.ts).
+  const relayCounters = new RelayCounterStore(new MemoryCounterStore(clock), counterThread, RATE_LIMIT_KEY_PREFIXES, createLogger('counters'));
   undo.push(() => relayCounters.close());
   // The group commit of accepted messages, in its writer thread (acceptance-thread.ts): its fsync
   // no longer stops every session while it runs.
@@ -125,7 +124,7 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   for (const warning of warnings) logger.warn(warning);
   const inThread = config.queue.pipelineWorker && options.clock === undefined;
   const pipeline = inThread
-    ? pipelineThread({ config, logger, metrics, mxPort: options.mxPort, relayCounters: { store: relayCounters, prefixes: RELAY_HELD_KEY_PREFIXES } })
+    ? pipelineThread({ config, logger, metrics, mxPort: options.mxPort })
     : buildPipeline({ config, stores, clock, resolver, policy, holds, metrics, mxPort: options.mxPort });
   const nudge = (queueName: string): void => pipeline.nudge(queueName);
 

@@ -29,31 +29,48 @@ type ReserveRequest = Parameters<CounterStore['reserve']>[0];
 /** The SQLite side: the port, and the two calls that persist and restore the in-memory keys. */
 export type SharedCounters = CounterStore & Pick<ThreadedCounterStore, 'applyChanges' | 'rowsWithPrefixes'>;
 
-/**
- * Every call to the store its keys belong to: keys that start with one of `prefixes` to `held`,
- * the others to `shared`. A reservation cannot span the two (it is one atomic step of one store).
- */
-export class KeyRoutedCounterStore implements CounterStore {
+export class RelayCounterStore implements CounterStore {
+  private timer: NodeJS.Timeout | undefined;
   /** Transactions holding uses of shared keys: their settle goes to the shared store too. */
   private readonly sharedHolds = new Set<string>();
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    protected readonly held: CounterStore,
-    protected readonly shared: CounterStore,
-    protected readonly prefixes: string[],
+    private readonly memory: MemoryCounterStore,
+    private readonly shared: SharedCounters,
+    private readonly prefixes: string[],
+    private readonly logger: Logger,
+    private readonly flushMs = 1000,
   ) {}
+
+  /** Reads the in-memory keys back from the counter tables, then writes their changes every `flushMs`. */
+  async start(): Promise<void> {
+    this.memory.load(await this.shared.rowsWithPrefixes(this.prefixes));
+    this.timer = setInterval(() => void this.flush(), this.flushMs);
+    this.timer.unref();
+  }
+
+  /** Writes what changed since the last write, and stops writing. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
 
   reserve(request: ReserveRequest): Promise<ReserveOutcome> {
     const keys = [...request.limits.map((limit) => limit.key), ...(request.distinct ?? []).map((limit) => limit.key)];
-    const held = keys.filter((key) => this.isHeld(key)).length;
-    if (held > 0 && held === keys.length) return this.held.reserve(request);
-    if (held > 0) return Promise.reject(new Error(`a reservation mixes keys the relay holds with shared ones: ${keys.join(', ')}`));
+    const inMemory = keys.filter((key) => this.inMemory(key)).length;
+    if (inMemory > 0 && inMemory === keys.length) return this.memory.reserve(request);
+    if (inMemory > 0) {
+      // One reservation is one atomic step: it cannot span the two stores.
+      return Promise.reject(new Error(`a reservation mixes rate-limit keys with shared ones: ${keys.join(', ')}`));
+    }
     if (request.hold) this.sharedHolds.add(request.hold.transaction);
     return this.shared.reserve(request);
   }
 
   async settle(transaction: string, keep: string[]): Promise<void> {
-    await this.held.settle(transaction, keep);
+    await this.memory.settle(transaction, keep);
     if (this.sharedHolds.delete(transaction)) await this.shared.settle(transaction, keep);
   }
 
@@ -78,45 +95,7 @@ export class KeyRoutedCounterStore implements CounterStore {
   }
 
   async purgeExpired(): Promise<number> {
-    return (await this.held.purgeExpired()) + (await this.shared.purgeExpired());
-  }
-
-  private isHeld(key: string): boolean {
-    return this.prefixes.some((prefix) => key.startsWith(prefix));
-  }
-
-  private storeOf(key: string): CounterStore {
-    return this.isHeld(key) ? this.held : this.shared;
-  }
-}
-
-/** The relay thread's counters: its keys in a MemoryCounterStore, written to SQLite once a second and read back at start. */
-export class RelayCounterStore extends KeyRoutedCounterStore {
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly memory: MemoryCounterStore,
-    private readonly tables: SharedCounters,
-    prefixes: string[],
-    private readonly logger: Logger,
-    private readonly flushMs = 1000,
-  ) {
-    super(memory, tables, prefixes);
-  }
-
-  /** Reads the in-memory keys back from the counter tables, then writes their changes every `flushMs`. */
-  async start(): Promise<void> {
-    this.memory.load(await this.tables.rowsWithPrefixes(this.prefixes));
-    this.timer = setInterval(() => void this.flush(), this.flushMs);
-    this.timer.unref();
-  }
-
-  /** Writes what changed since the last write, and stops writing. */
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+    return (await this.memory.purgeExpired()) + (await this.shared.purgeExpired());
   }
 
   /**
@@ -130,7 +109,7 @@ export class RelayCounterStore extends KeyRoutedCounterStore {
       const changes = this.memory.takeChanges();
       if (isEmpty(changes)) return;
       try {
-        await this.tables.applyChanges(changes);
+        await this.shared.applyChanges(changes);
       } catch (error: unknown) {
         this.memory.restoreChanges(changes);
         this.logger.error('cannot write the rate-limit counters to the database; they are kept in memory and written again in a second', {
@@ -141,50 +120,13 @@ export class RelayCounterStore extends KeyRoutedCounterStore {
     });
     return this.writing;
   }
-}
 
-/** The CounterStore methods a worker thread may call on the relay thread's counters. */
-export const COUNTER_METHODS = ['reserve', 'settle', 'add', 'total', 'buckets', 'countDistinct', 'reset', 'purgeExpired'] as const;
-export type CounterMethodName = (typeof COUNTER_METHODS)[number];
-
-/**
- * The relay thread's counters as another thread of the node sees them (the pipeline's, for the IP
- * reputation its abuse verdicts add to): each call crosses to the relay's thread, which answers it
- * (`ask`, bin/pipeline-thread.ts).
- */
-export class RelayThreadCounters implements CounterStore {
-  constructor(private readonly ask: (method: CounterMethodName, args: unknown[]) => Promise<unknown>) {}
-
-  reserve(request: ReserveRequest): Promise<ReserveOutcome> {
-    return this.ask('reserve', [request]) as Promise<ReserveOutcome>;
+  private inMemory(key: string): boolean {
+    return this.prefixes.some((prefix) => key.startsWith(prefix));
   }
 
-  async settle(transaction: string, keep: string[]): Promise<void> {
-    await this.ask('settle', [transaction, keep]);
-  }
-
-  add(key: string, units: number, windowMs: number): Promise<number> {
-    return this.ask('add', [key, units, windowMs]) as Promise<number>;
-  }
-
-  total(key: string, windowMs: number): Promise<number> {
-    return this.ask('total', [key, windowMs]) as Promise<number>;
-  }
-
-  buckets(key: string, windowMs: number): Promise<CounterBucket[]> {
-    return this.ask('buckets', [key, windowMs]) as Promise<CounterBucket[]>;
-  }
-
-  countDistinct(key: string, windowMs: number): Promise<number> {
-    return this.ask('countDistinct', [key, windowMs]) as Promise<number>;
-  }
-
-  async reset(key: string): Promise<void> {
-    await this.ask('reset', [key]);
-  }
-
-  purgeExpired(): Promise<number> {
-    return this.ask('purgeExpired', []) as Promise<number>;
+  private storeOf(key: string): CounterStore {
+    return this.inMemory(key) ? this.memory : this.shared;
   }
 }
 

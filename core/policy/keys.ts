@@ -12,7 +12,7 @@ export const counterKeys = {
   authFailuresUser: (username: string) => `authfail:user:${username}`,
   authBlockIp: (ip: string) => `authblock:ip:${ip}`,
   authBlockUser: (username: string) => `authblock:user:${username}`,
-  reputation: (ip: string) => `${REPUTATION_KEY_PREFIX}${ip}`,
+  reputation: (ip: string) => `reputation:ip:${ip}`,
 };
 
 /**
@@ -21,14 +21,6 @@ export const counterKeys = {
  * them, so the single node's relay thread keeps them in memory (adapters/local/relay-counters.ts).
  */
 export const RATE_LIMIT_KEY_PREFIXES = ['rate:', 'rcpt:day:'];
-
-export const REPUTATION_KEY_PREFIX = 'reputation:ip:';
-
-/**
- * The keys the single node's relay thread holds in memory: the rate limits, and the IP reputation
- * it reads at every connection (the pipeline thread's additions, for abuse verdicts, cross to it).
- */
-export const RELAY_HELD_KEY_PREFIXES = [...RATE_LIMIT_KEY_PREFIXES, REPUTATION_KEY_PREFIX];
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;

@@ -11,9 +11,7 @@ import { addDkimKey } from '../../core/dkim/keys.js';
 import { hashPassword } from '../../core/identity.js';
 import { createLogger } from '../../core/log.js';
 import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { messageWithStatus, PASSWORD, rawMessage, rawSession, rawTransaction, submit } from '../helpers/e2e-node.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
-import { parseIdentity } from '../../core/identity.js';
+import { messageWithStatus, PASSWORD, submit } from '../helpers/e2e-node.js';
 import { waitFor } from '../helpers/net.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -116,27 +114,6 @@ describe('the pipeline in a worker thread', () => {
     expect(await waitFor('the lock event on /metrics', metricLine, 10_000)).toBe('outpost_lock_events_total{kind="lock"} 1');
     const refused = await submit(running.ports.submission, { from: 'alice@acme.test', to: 'bob@example.org', subject: 'after the lock' }).catch((error: unknown) => String(error));
     expect(refused).toMatch(/550 5\.7\.1 .*locked/);
-  });
-
-  it("adds an IP user's spam verdict, found in the worker, to the reputation the relay's thread holds: the address is throttled at its next connection", async () => {
-    const running = await start({}, { spamVerdicts: { lockAfter: 100, windowMinutes: 60 } });
-    const tenant = await running.stores.configStore.getTenantByName('acme');
-    await running.stores.configStore.createUser({ tenantId: tenant!.id, ...parseIdentity('127.0.0.5'), passwordHash: null });
-    const { smtp } = await rawSession(running.ports.submission, undefined, undefined, { localAddress: '127.0.0.5' });
-    const gtube = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
-    const tx = await rawTransaction(smtp, { mailFrom: 'app@acme.test', rcptTo: ['bob@example.org'], message: rawMessage('app@acme.test', 'bob@example.org', 'offer', [], gtube) });
-    smtp.close();
-    const id = /queued as (\S+)/.exec(tx.end ?? '')?.[1] ?? '';
-    await messageWithStatus(running, id, 'quarantined');
-    // Held by the relay's thread (in memory), not in the worker's SQLite store.
-    const buckets = await waitFor('the abuse in the relay\'s reputation', async () => {
-      const held = await running.counters.buckets('reputation:ip:127.0.0.5', 24 * 3_600_000);
-      return held.length > 0 ? held : undefined;
-    }, 10_000);
-    expect(buckets.reduce((sum, bucket) => sum + bucket.units, 0)).toBeGreaterThan(0);
-    const greeting = await RawSmtp.open(running.ports.submission, { localAddress: '127.0.0.5' });
-    greeting.client.close();
-    expect(greeting.greeting).toMatch(/^421 4\.7\.0 Too many failed logins or refused mails from 127\.0\.0\.5/);
   });
 
   it('runs the pipeline on the relay thread when queue.pipelineWorker is off', async () => {

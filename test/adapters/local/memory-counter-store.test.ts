@@ -221,7 +221,7 @@ describe('RelayCounterStore', () => {
   it('refuses a reservation that mixes a rate-limit key with a shared one (it could not be one atomic step)', async () => {
     const clock = manualClock();
     const { db, shared, relay } = open(clock);
-    await expect(relay.reserve({ limits: [limit, { key: 'bounce:hour:x', units: 1, limit: 5, windowMs: HOUR }] })).rejects.toThrow(/mixes keys the relay holds with shared ones/);
+    await expect(relay.reserve({ limits: [limit, { key: 'bounce:hour:x', units: 1, limit: 5, windowMs: HOUR }] })).rejects.toThrow(/mixes rate-limit keys with shared ones/);
     expect(await relay.total(limit.key, HOUR)).toBe(0);
     expect(await shared.total('bounce:hour:x', HOUR)).toBe(0);
   });
