@@ -488,22 +488,21 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   private markBucket(key: string, at: number): void {
-    let ats = this.dirtyBuckets.get(key);
-    if (ats === undefined) {
-      ats = new Set();
-      this.dirtyBuckets.set(key, ats);
-    }
-    ats.add(at);
+    addToSet(this.dirtyBuckets, key, at);
   }
 
   private markMember(key: string, member: string): void {
-    let names = this.dirtyMembers.get(key);
-    if (names === undefined) {
-      names = new Set();
-      this.dirtyMembers.set(key, names);
-    }
-    names.add(member);
+    addToSet(this.dirtyMembers, key, member);
   }
+}
+
+function addToSet<T>(sets: Map<string, Set<T>>, key: string, value: T): void {
+  let set = sets.get(key);
+  if (set === undefined) {
+    set = new Set();
+    sets.set(key, set);
+  }
+  set.add(value);
 }
 
 function emptyState(head: CounterHead): KeyState {
