@@ -4,7 +4,7 @@
 // relay.pid holds the process id of the relay that runs on it, and a second start refuses while
 // that process lives. A file left by a relay that died (SIGKILL, power loss) names a process that
 // no longer runs, and the next start takes it over. The CLI works beside a running relay as before.
-import { openSync, readFileSync, unlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRIVATE_FILE_MODE } from './private-files.js';
 
@@ -29,19 +29,15 @@ export class DataFolderInUse extends Error {
 export function lockDataFolder(dataDir: string): DataFolderLock {
   const path = join(dataDir, LOCK_FILE);
   const mine = String(process.pid);
-  try {
-    const fd = openSync(path, 'wx', PRIVATE_FILE_MODE);
-    try {
-      writeSync(fd, mine);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (error: unknown) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const holder = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+  if (!createExclusively(path, mine)) {
+    const holder = holderOf(path);
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) throw new DataFolderInUse(holder, path);
-    // Left by a relay that is gone (or by this process, started again): taken over.
-    writeFileSync(path, mine, { mode: PRIVATE_FILE_MODE });
+    // Left by a relay that is gone (or by this process, started again): taken over, again with an
+    // exclusive create, so that of two starts that found it gone together only one goes on.
+    rmSync(path, { force: true });
+    if (!createExclusively(path, mine)) {
+      throw new DataFolderInUse(holderOf(path), path);
+    }
   }
   return {
     release: () => {
@@ -52,6 +48,35 @@ export function lockDataFolder(dataDir: string): DataFolderLock {
       }
     },
   };
+}
+
+/**
+ * Creates `path` holding `content`, whole, or returns false if it exists: the content goes into a
+ * file of this process's own first, then a hard link puts it in place (atomic, and never seen
+ * empty by another start reading it).
+ */
+function createExclusively(path: string, content: string): boolean {
+  const own = `${path}.${process.pid}`;
+  writeFileSync(own, content, { mode: PRIVATE_FILE_MODE });
+  try {
+    linkSync(own, path);
+    return true;
+  } catch (error: unknown) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    rmSync(own, { force: true });
+  }
+}
+
+/** The process id in the file; NaN when it is gone or holds none. */
+function holderOf(path: string): number {
+  try {
+    return Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+  } catch (error: unknown) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Number.NaN;
+    throw error;
+  }
 }
 
 function isRunning(pid: number): boolean {

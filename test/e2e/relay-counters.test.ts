@@ -129,6 +129,13 @@ describe('one relay per data folder', () => {
     lock.release();
     expect(existsSync(path)).toBe(false);
 
+    // A file left empty or unreadable as a process id is nobody's: taken over.
+    for (const left of ['', 'not a pid']) {
+      writeFileSync(path, left);
+      lockDataFolder(dataDir).release();
+      expect(existsSync(path)).toBe(false);
+    }
+
     // A release gives back only this process's own hold.
     const again = lockDataFolder(dataDir);
     writeFileSync(path, '1');
