@@ -128,11 +128,10 @@ export class MemoryCounterStore implements CounterStore {
     const state = this.keys.get(key);
     if (state === undefined) return 0;
     const now = this.clock.now();
+    if (state.head.windowMs === windowMs && !hasLeft(state.head.oldest, windowMs, now)) return state.head.total;
     let left = 0;
     for (const row of state.members.values()) if (row.seen <= now - windowMs) left += 1;
-    if (state.head.windowMs !== windowMs) return state.members.size - left;
-    if (!hasLeft(state.head.oldest, windowMs, now)) return state.head.total;
-    return state.head.total - left;
+    return state.head.windowMs === windowMs ? state.head.total - left : state.members.size - left;
   }
 
   async reset(key: string): Promise<void> {

@@ -88,17 +88,34 @@ function randomStep(next: () => number, open: Set<string>): { step: Step; advanc
   return { step, advance };
 }
 
+/**
+ * A seeded random run: its clock and calls, an SQL store to compare with (`reference`) and a
+ * database for the memory store's written rows (`written`).
+ */
+function randomRun(seed: number) {
+  const clock = manualClock();
+  const reference = openDatabase(':memory:');
+  const written = openDatabase(':memory:');
+  return {
+    clock,
+    next: random(seed),
+    open: new Set<string>(),
+    reference,
+    written,
+    sql: new SqliteCounterStore(reference, clock),
+    sink: new SqliteCounterStore(written, clock),
+    close: () => {
+      reference.close();
+      written.close();
+    },
+  };
+}
+
 describe('MemoryCounterStore against SqliteCounterStore', () => {
   it('gives the same answer to every call, and its written rows are the SQL store\'s rows, over 3 × 1,500 random calls', async () => {
     for (const seed of [1, 2, 3]) {
-      const clock = manualClock();
-      const next = random(seed);
-      const reference = openDatabase(':memory:');
-      const written = openDatabase(':memory:');
-      const sql = new SqliteCounterStore(reference, clock);
-      const sink = new SqliteCounterStore(written, clock);
+      const { clock, next, open, reference, written, sql, sink, close } = randomRun(seed);
       const memory = new MemoryCounterStore(clock);
-      const open = new Set<string>();
       for (let i = 0; i < 1500; i++) {
         const { step, advance } = randomStep(next, open);
         expect(await step(memory), `seed ${seed}, call ${i}`).toEqual(await step(sql));
@@ -108,20 +125,13 @@ describe('MemoryCounterStore against SqliteCounterStore', () => {
           expect(await rowsOf(written, clock), `rows after call ${i} (seed ${seed})`).toEqual(await rowsOf(reference, clock));
         }
       }
-      reference.close();
-      written.close();
+      close();
     }
   }, 60_000);
 
   it('read back from its written rows (a restart), answers as the SQL store that never stopped', async () => {
-    const clock = manualClock();
-    const next = random(7);
-    const reference = openDatabase(':memory:');
-    const written = openDatabase(':memory:');
-    const sql = new SqliteCounterStore(reference, clock);
-    const sink = new SqliteCounterStore(written, clock);
+    const { clock, next, open, sql, sink, close } = randomRun(7);
     let memory = new MemoryCounterStore(clock);
-    const open = new Set<string>();
     for (let i = 0; i < 2000; i++) {
       if (i % 400 === 399) {
         // Holds live as long as their SMTP transaction: settle them all before the restart.
@@ -135,8 +145,7 @@ describe('MemoryCounterStore against SqliteCounterStore', () => {
       expect(await step(memory), `call ${i}`).toEqual(await step(sql));
       clock.advance(advance);
     }
-    reference.close();
-    written.close();
+    close();
   }, 60_000);
 
   it('keeps its Maps in time order, so that a busy hour key expires from the front', async () => {
