@@ -28,6 +28,7 @@ import {
   type WindowLimit,
 } from '../../core/counters.js';
 import { systemClock, type Clock } from '../../core/ports.js';
+import { COUNTER_MEMORY_FULL } from '../../core/storage-full.js';
 
 /** A key's head, as in the counter_heads table. */
 export interface CounterHead {
@@ -89,8 +90,18 @@ export class MemoryCounterStore implements CounterStore {
   private readonly dirtyBuckets = new Map<string, Set<number>>();
   private readonly dirtyMembers = new Map<string, Set<string>>();
   private readonly wiped = new Set<string>();
+  /** Distinct members held, over every key (see MemberBudget). */
+  private heldMembers = 0;
 
-  constructor(private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly clock: Clock = systemClock,
+    private readonly budget: MemberBudget = DEFAULT_MEMBER_BUDGET,
+  ) {}
+
+  /** Distinct members held now, over every key. */
+  get members(): number {
+    return this.heldMembers;
+  }
 
   async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
     return this.reserveNow(request, this.clock.now());
@@ -135,6 +146,7 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   async reset(key: string): Promise<void> {
+    this.heldMembers -= this.keys.get(key)?.members.size ?? 0;
     if (this.keys.delete(key)) {
       this.wipe(key);
       this.dirtyHeads.add(key);
@@ -153,6 +165,7 @@ export class MemoryCounterStore implements CounterStore {
       if (hasLeft(state.head.oldest, state.head.windowMs, now)) deleted += this.subtractLeft(key, state, state.head.windowMs, now).rows;
       if (state.head.liveUntil <= now) {
         // Every use has left: the head (total 0 now) goes as well.
+        this.heldMembers -= state.members.size;
         this.keys.delete(key);
         this.dirtyHeads.add(key);
       }
@@ -175,7 +188,10 @@ export class MemoryCounterStore implements CounterStore {
     const members = rows.members.filter((row): row is [string, string, CounterMember] => row[2] !== null).sort((a, b) => a[2].seen - b[2].seen);
     for (const [key, member, row] of members) {
       const state = this.keys.get(key);
-      if (state) this.putMember(state, member, { ...row });
+      if (state) {
+        this.putMember(state, member, { ...row });
+        this.heldMembers += 1;
+      }
     }
   }
 
@@ -229,10 +245,22 @@ export class MemoryCounterStore implements CounterStore {
       const members = this.keys.get(limit.key)?.members;
       const fresh = limit.members.filter((member) => !members?.has(member)).length;
       if (used + fresh > limit.limit) return { ok: false, refused: refusal(limit.key, limit.limit, used, this.distinctRetry(limit, used, fresh, now)) };
+      this.checkMemberBudget(limit.key, members?.size ?? 0, fresh);
       newcomers.push(fresh);
     }
     this.write(request.limits, distinct, newcomers, bucketOf(now), request.hold);
     return { ok: true };
+  }
+
+  /**
+   * Throws MemberBudgetExceeded when `fresh` new members of `key` (which holds `held`) would take
+   * the store over its budget: first only for the keys that hold a large share of it (the senders
+   * that filled it, charged for it), then, past the hard limit, for every key.
+   */
+  private checkMemberBudget(key: string, held: number, fresh: number): void {
+    if (fresh === 0 || this.heldMembers + fresh <= this.budget.members) return;
+    const hard = this.heldMembers + fresh > this.budget.members * HARD_LIMIT_FACTOR;
+    if (hard || held >= this.budget.members * LARGE_SHARE) throw new MemberBudgetExceeded(key, held, this.heldMembers, this.budget.members);
   }
 
   private write(limits: WindowLimit[], distinct: DistinctLimit[], newcomers: number[], at: number, hold: Hold | undefined): void {
@@ -243,7 +271,10 @@ export class MemoryCounterStore implements CounterStore {
         const row = state.members.get(member);
         // A held sighting is not settled yet: it keeps the member's former `committed`.
         const committed = hold ? (row?.committed ?? null) : at;
-        if (row === undefined) this.putMember(state, member, { seen: at, committed });
+        if (row === undefined) {
+          this.putMember(state, member, { seen: at, committed });
+          this.heldMembers += 1;
+        }
         else if (at > row.seen) {
           state.members.delete(member);
           this.putMember(state, member, { seen: at, committed });
@@ -342,6 +373,7 @@ export class MemoryCounterStore implements CounterStore {
     for (const at of this.heldSightings.get(key + SEP + member)?.keys() ?? []) latest = Math.max(latest, at);
     if (latest === -Infinity || hasLeft(latest, state.head.windowMs, now)) {
       state.members.delete(member);
+      this.heldMembers -= 1;
       state.head.total -= 1;
     } else if (latest !== row.seen) {
       // The sighting moves back in time: the members are no longer in time order, and the head's oldest use may now be this one.
@@ -362,6 +394,7 @@ export class MemoryCounterStore implements CounterStore {
     if (head.liveUntil <= now) {
       // Nothing of the key is live: start it afresh rather than subtract bucket by bucket.
       state.buckets.clear();
+      this.heldMembers -= state.members.size;
       state.members.clear();
       state.bucketsInOrder = state.membersInOrder = true;
       state.newestBucket = state.newestSeen = -Infinity;
@@ -397,6 +430,7 @@ export class MemoryCounterStore implements CounterStore {
         continue;
       }
       state.members.delete(member);
+      this.heldMembers -= 1;
       this.markMember(key, member);
       rows += 1;
       units += 1;
@@ -502,6 +536,38 @@ function addToSet<T>(sets: Map<string, Set<T>>, key: string, value: T): void {
     sets.set(key, set);
   }
   set.add(value);
+}
+
+/** How many distinct members (recipients) the store holds in memory at most, over every key. */
+export interface MemberBudget {
+  members: number;
+}
+
+/** About 200 MB (about 200 bytes a member, measured): a million distinct recipients in the day, over every user. */
+export const DEFAULT_MEMBER_BUDGET: MemberBudget = { members: 1_000_000 };
+/** Over the budget, a key holding this share of it is refused new members... */
+const LARGE_SHARE = 0.01;
+/** ...and past this multiple of it, every key is. */
+const HARD_LIMIT_FACTOR = 1.25;
+
+/**
+ * A reservation refused because the relay's memory for distinct recipients is full: a hostile or
+ * runaway sender must not grow the relay's memory without end (the SQLite store grew the disk).
+ * The check runner answers it 452 4.3.1 (mail system full) and logs this message; nothing is reserved.
+ */
+export class MemberBudgetExceeded extends Error {
+  /** "Mail system full": the check runner answers 452 4.3.1 (core/storage-full.ts). */
+  readonly code = COUNTER_MEMORY_FULL;
+
+  constructor(
+    readonly key: string,
+    readonly keyMembers: number,
+    readonly heldMembers: number,
+    readonly budget: number,
+  ) {
+    super(`the relay's memory for distinct recipients is full (${heldMembers} held, budget ${budget}); ${key} holds ${keyMembers}: no new recipient for it until some leave their window`);
+    this.name = 'MemberBudgetExceeded';
+  }
 }
 
 function emptyState(head: CounterHead): KeyState {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CounterStore } from '../../../core/counters.js';
 import { SqliteCounterStore } from '../../../adapters/local/counter-store.js';
-import { MemoryCounterStore, type CounterRows } from '../../../adapters/local/memory-counter-store.js';
+import { MemberBudgetExceeded, MemoryCounterStore, type CounterRows } from '../../../adapters/local/memory-counter-store.js';
 import { RelayCounterStore } from '../../../adapters/local/relay-counters.js';
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { createLogger } from '../../../core/log.js';
@@ -163,6 +163,49 @@ describe('MemoryCounterStore against SqliteCounterStore', () => {
     expect(await store.total(limit.key, HOUR)).toBe(1800);
     expect((await store.buckets(limit.key, HOUR)).map((bucket) => bucket.at)).toEqual([...(await store.buckets(limit.key, HOUR)).map((bucket) => bucket.at)].sort((a, b) => a - b));
   });
+});
+
+describe('MemoryCounterStore: its memory for distinct recipients is bounded', () => {
+  const distinct = (key: string, member: string) => ({ limits: [], distinct: [{ key, members: [member], limit: 1_000_000, windowMs: DAY }] });
+
+  it('refuses new members, past the budget, to the key that holds a large share of it; small keys go on up to the hard limit; all of it comes back once the members leave', async () => {
+    const clock = manualClock();
+    const store = new MemoryCounterStore(clock, { members: 1000 });
+    for (let i = 0; i < 1000; i++) expect((await store.reserve(distinct('rcpt:day:user:flood', `r${i}@x.org`))).ok).toBe(true);
+    expect(store.members).toBe(1000);
+    // The flooding sender: refused, nothing reserved.
+    await expect(store.reserve(distinct('rcpt:day:user:flood', 'more@x.org'))).rejects.toThrow(MemberBudgetExceeded);
+    await expect(store.reserve(distinct('rcpt:day:user:flood', 'more@x.org'))).rejects.toThrow(/rcpt:day:user:flood holds 1000: no new recipient for it/);
+    expect(await store.countDistinct('rcpt:day:user:flood', DAY)).toBe(1000);
+    // A recipient it already counts takes no memory: admitted.
+    expect((await store.reserve(distinct('rcpt:day:user:flood', 'r7@x.org'))).ok).toBe(true);
+    // Its neighbours, each with a few recipients, are still served, up to 1.25 times the budget.
+    for (let i = 0; i < 250; i++) expect((await store.reserve(distinct(`rcpt:day:user:small${i % 50}`, `n${i}@x.org`))).ok, `small ${i}`).toBe(true);
+    await expect(store.reserve(distinct('rcpt:day:user:small1', 'last@x.org'))).rejects.toThrow(MemberBudgetExceeded);
+    expect(store.members).toBe(1250);
+    // A day later every member has left: memory is free again.
+    clock.advance(DAY);
+    await store.purgeExpired();
+    expect(store.members).toBe(0);
+    expect((await store.reserve(distinct('rcpt:day:user:flood', 'more@x.org'))).ok).toBe(true);
+  });
+
+  it('counts its members exactly through holds given back, resets, rebuilt windows and restarts (3 × 1,500 random calls)', async () => {
+    for (const seed of [4, 5, 6]) {
+      const { clock, next, open, written, sink, close } = randomRun(seed);
+      const memory = new MemoryCounterStore(clock);
+      for (let i = 0; i < 1500; i++) {
+        const { step, advance } = randomStep(next, open);
+        await step(memory);
+        clock.advance(advance);
+        if (i % 50 === 49) {
+          await sink.applyChanges(memory.takeChanges());
+          expect(memory.members, `seed ${seed}, call ${i}`).toBe((await rowsOf(written, clock)).members.length);
+        }
+      }
+      close();
+    }
+  }, 60_000);
 });
 
 describe('RelayCounterStore', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runChecks } from '../../../core/checks/check.js';
 import { rateLimits } from '../../../core/policy/rate-limits.js';
 import { world } from './fixtures.js';
+import { MemoryCounterStore } from '../../../adapters/local/memory-counter-store.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -99,5 +100,18 @@ describe('rate limits at RCPT', () => {
   it('a limit of 0 means no limit', async () => {
     const w = await world({ settings: { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0 } });
     for (let i = 0; i < 30; i++) expect((await rateLimits(w.counters).check(await w.rcptFacts(`r${i}@example.org`))).action).toBe('continue');
+  });
+
+  it("a full memory for distinct recipients on the relay's thread (MemoryCounterStore's budget) is answered 452 4.3.1 (mail system full) and logged with the reason; nothing is reserved", async () => {
+    const w = await world({ settings: { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 1_000_000 } });
+    const store = new MemoryCounterStore(w.clock, { members: 2 });
+    const check = rateLimits(store);
+    for (const rcpt of ['a@example.org', 'b@example.org']) expect((await runChecks([check], await w.rcptFacts(rcpt))).final.action).toBe('accept');
+    const { final } = await runChecks([check], await w.rcptFacts('c@example.org'));
+    expect(final).toMatchObject({ action: 'tempfail', code: 452, enhancedCode: '4.3.1' });
+    expect(final.symbols).toEqual([
+      expect.objectContaining({ name: 'STORAGE_FULL', evidence: expect.objectContaining({ check: 'rate-limits', error: expect.stringMatching(/memory for distinct recipients is full \(2 held, budget 2\)/) }) }),
+    ]);
+    expect(store.members).toBe(2);
   });
 });
