@@ -27,7 +27,7 @@ import { localSecretBox } from '../adapters/local/secret-box.js';
 import { closeConnection, openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import { backupDataFolder, type BackupSummary } from '../adapters/local/backup.js';
 import { countDamagedEntries, listDamagedEntries, setAsideDamagedEntries, type DamagedEntry } from '../adapters/local/damaged-entries.js';
-import { cachedConfigReads, cachedLockReads, ConfigReadCache } from '../adapters/local/config-reads.js';
+import { cachedConfigReads, cachedLockReads, cachedSuppressionReads, ConfigReadCache } from '../adapters/local/config-reads.js';
 import { schemaVersion } from '../adapters/local/migrations.js';
 import { SqliteMessageStats } from '../adapters/local/stats-store.js';
 import { SqliteSuppressionList } from '../adapters/local/suppression-store.js';
@@ -65,14 +65,19 @@ export function sqliteHandleForTests(stores: LocalStores): Db {
 }
 
 /**
- * The stores as the relay's thread reads them for each message: users, tenants, domains and locks
- * kept in memory until any connection changes them (adapters/local/config-reads.ts).
+ * The stores as the relay's thread reads them for each message: users, tenants, domains, locks and
+ * suppression entries kept in memory until any connection changes them (adapters/local/config-reads.ts).
  */
 export function withCachedConfigReads(stores: LocalStores): LocalStores {
   const db = handles.get(stores);
   if (!db) throw new Error('these stores were not opened by openLocalStores');
   const cache = new ConfigReadCache(db);
-  return { ...stores, configStore: cachedConfigReads(stores.configStore, cache), lockStore: cachedLockReads(stores.lockStore, cache) };
+  return {
+    ...stores,
+    configStore: cachedConfigReads(stores.configStore, cache),
+    lockStore: cachedLockReads(stores.lockStore, cache),
+    suppression: cachedSuppressionReads(stores.suppression, cache),
+  };
 }
 
 export function openLocalStores(config: Config, clock: Clock = systemClock): LocalStores {

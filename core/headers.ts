@@ -26,9 +26,9 @@ export function headerValues(block: string, name: string): string[] {
  * view (`Bob <bob@a.example> <eve@b.example>` reads as bob to the parser but as eve elsewhere).
  */
 export type HeaderFrom =
-  | { valid: true; value: string; mailboxes: Mailbox[] }
+  | { valid: true; value: string; mailboxes: ReadonlyArray<Readonly<Mailbox>> }
   | { valid: false; problem: 'count'; count: number }
-  | { valid: false; problem: 'invalid'; value: string; invalid: string[] };
+  | { valid: false; problem: 'invalid'; value: string; invalid: readonly string[] };
 
 export function parseHeaderFrom(values: readonly string[]): HeaderFrom {
   const [value] = values;

@@ -1,5 +1,6 @@
 // The configuration the relay's thread reads for every message — the sender's user (by login or
-// by client address) and tenant, the domains of its addresses, its lock — kept in memory between changes. Each was a SQLite read
+// by client address) and tenant, the domains of its addresses, its lock, the suppression entry of
+// each recipient — kept in memory between changes. Each was a SQLite read
 // on the relay's thread (about a tenth of it under load), and each found its pages changed by the
 // other connections' commits. A change to any of them, by any connection (the API on this thread,
 // the CLI in another process, the pipeline locking a user), moves `config_generation` on (triggers,
@@ -9,6 +10,7 @@
 // not keep sending for that long).
 import type { ConfigStore } from '../../core/ports/config-store.js';
 import type { LockStore } from '../../core/locks.js';
+import { normaliseSuppressedAddress, type SuppressionList } from '../../core/suppression.js';
 import type { Db } from './sqlite.js';
 
 /** Most reads kept; beyond, all are dropped and read again (there are few tenants, users and domains a minute). */
@@ -96,6 +98,38 @@ export function cachedLockReads(lockStore: LockStore, cache: ConfigReadCache): L
       } finally {
         cache.invalidate();
       }
+    },
+  });
+}
+
+/**
+ * `list` with its per-recipient read (RCPT's suppression check) served through `cache`. What is
+ * kept is the entry whatever its expiry, and the expiry is compared with the caller's `now` at
+ * each read: an entry that expires while kept stops refusing at its time, with no change to the
+ * table to drop it. A change made through it drops what is kept at once, as cachedLockReads does.
+ */
+export function cachedSuppressionReads(list: SuppressionList, cache: ConfigReadCache): SuppressionList {
+  const changing = async <T>(change: () => Promise<T>): Promise<T> => {
+    try {
+      return await change();
+    } finally {
+      cache.invalidate();
+    }
+  };
+  return withOverrides(list, {
+    add: (entry) => changing(() => list.add(entry)),
+    remove: (tenantId, address) => changing(() => list.remove(tenantId, address)),
+    purgeExpired: (now) => changing(() => list.purgeExpired(now)),
+    find: async (tenantId, address, now) => {
+      let normalised: string;
+      try {
+        normalised = normaliseSuppressedAddress(address);
+      } catch {
+        return undefined; // not an address: other RCPT checks refuse it
+      }
+      // now = 0: before every expiry, so the entry is found however long it still has.
+      const entry = await cache.read(`suppression ${tenantId} ${normalised}`, () => list.find(tenantId, normalised, 0));
+      return entry && (entry.expiresAt === null || entry.expiresAt > now) ? entry : undefined;
     },
   });
 }

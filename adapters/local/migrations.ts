@@ -433,9 +433,21 @@ export const MIGRATIONS: readonly Migration[] = [
         ).join('\n        ')}
       `),
   },
+  {
+    // The relay's thread keeps the suppression entries it looks up at RCPT too (config-reads.ts):
+    // the API and the CLI change them, and the pipeline adds one for each hard bounce.
+    version: 12,
+    name: 'every change to a suppression list moves the configuration generation on',
+    up: (db) =>
+      db.exec(
+        ['INSERT', 'UPDATE', 'DELETE']
+          .map((change) => `CREATE TRIGGER config_generation_suppressions_${change.toLowerCase()} AFTER ${change} ON suppressions BEGIN UPDATE config_generation SET n = n + 1 WHERE id = 1; END;`)
+          .join('\n'),
+      ),
+  },
 ];
 
-/** The tables whose every change moves config_generation on (migration 11). */
+/** The tables whose every change moves config_generation on (migration 11; suppressions since migration 12). */
 export const CONFIG_TABLES = ['tenants', 'domains', 'domain_claims', 'users', 'user_locks'] as const;
 
 export class SchemaTooNewError extends Error {

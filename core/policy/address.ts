@@ -2,6 +2,7 @@
 // From (RFC 5322 address list, e.g. `"Doe, John" <john@example.org>`).
 import { domainToASCII } from 'node:url';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { BoundedMemo } from '../bounded-memo.js';
 
 export interface Mailbox {
   local: string;
@@ -14,8 +15,27 @@ const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-
 const DOT_ATOM_RE = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uFFFF-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uFFFF-]+)*$/;
 const QUOTED_RE = /^"([\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/;
 
+/**
+ * Parses were repeated: each message's sender is read by five checks and its recipients by four,
+ * and a busy sender sends from the same address message after message. The answers are kept (at
+ * most MEMO_ENTRIES, all forgotten at once when full; values longer than MEMO_MAX_LENGTH are
+ * parsed every time, so that what is kept stays a few megabytes whatever clients send) and frozen,
+ * since every caller shares them.
+ */
+const MEMO_ENTRIES = 4096;
+const MEMO_MAX_LENGTH = 1000;
+const parsedMailboxes = new BoundedMemo<Readonly<Mailbox> | null>(MEMO_ENTRIES, (address) => {
+  const mailbox = parseMailboxOnce(address);
+  return mailbox ? Object.freeze(mailbox) : null;
+});
+
 /** Parses an envelope address; undefined when it is not a valid mailbox (address literals are not accepted). */
-export function parseMailbox(address: string): Mailbox | undefined {
+export function parseMailbox(address: string): Readonly<Mailbox> | undefined {
+  if (address.length > MEMO_MAX_LENGTH) return parseMailboxOnce(address);
+  return parsedMailboxes.get(address) ?? undefined;
+}
+
+function parseMailboxOnce(address: string): Mailbox | undefined {
   const value = address.trim().replace(/^<(.*)>$/, '$1');
   const at = value.lastIndexOf('@');
   if (at <= 0 || at === value.length - 1) return undefined;
@@ -45,11 +65,23 @@ export function sameMailbox(a: Mailbox, b: Mailbox): boolean {
   return a.domain === b.domain && a.local.toLowerCase() === b.local.toLowerCase();
 }
 
+export interface HeaderAddresses {
+  readonly mailboxes: ReadonlyArray<Readonly<Mailbox>>;
+  readonly invalid: readonly string[];
+}
+
+/** A message's From header is read by two checks at DATA and by the DKIM signer; the answers are kept as parseMailbox's are. */
+const parsedHeaders = new BoundedMemo<HeaderAddresses>(MEMO_ENTRIES, (value) => headerFromAddressesOnce(value));
+
 /**
  * The addresses of one From header value. `invalid` lists the parts that are no mailbox (a bare
  * name, a group, garbage), so that "From: Alice" is refused rather than ignored.
  */
-export function headerFromAddresses(value: string): { mailboxes: Mailbox[]; invalid: string[] } {
+export function headerFromAddresses(value: string): HeaderAddresses {
+  return value.length > MEMO_MAX_LENGTH ? headerFromAddressesOnce(value) : parsedHeaders.get(value);
+}
+
+function headerFromAddressesOnce(value: string): HeaderAddresses {
   const mailboxes: Mailbox[] = [];
   const invalid: string[] = [];
   for (const item of addressparser(value)) {
@@ -61,7 +93,7 @@ export function headerFromAddresses(value: string): { mailboxes: Mailbox[]; inva
     if (mailbox) mailboxes.push(mailbox);
     else invalid.push(item.address || item.name);
   }
-  return { mailboxes, invalid };
+  return Object.freeze({ mailboxes: Object.freeze(mailboxes), invalid: Object.freeze(invalid) });
 }
 
 /** "14:05 UTC", or "2026-11-26 14:05 UTC" on another day; seconds when the wait is short. Never earlier than `at`. */

@@ -4,7 +4,7 @@
 // suspends a tenant, moves a domain, changes a user's settings or locks a user, and the very next
 // SMTP command sees it; and on the stores: unchanged configuration is read from memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigReadCache, cachedConfigReads, cachedLockReads } from '../../../adapters/local/config-reads.js';
+import { ConfigReadCache, cachedConfigReads, cachedLockReads, cachedSuppressionReads } from '../../../adapters/local/config-reads.js';
 import { sqliteHandleForTests, openLocalStores, type LocalStores } from '../../../bin/local-stores.js';
 import { parseConfig } from '../../../core/config.js';
 import type { Tenant } from '../../../core/identity.js';
@@ -194,5 +194,45 @@ describe('ConfigReadCache', () => {
     expect(await locks.activeLock(user.id)).toBeUndefined();
     await locks.lockAfterAbuse(user, [{ name: 'TEST_ABUSE' }]);
     expect((await locks.activeLock(user.id))?.locked).toBe(true);
+  });
+
+  it('reads suppression entries from memory until any connection changes a list, and ends an entry at its expiry', async () => {
+    const tenant = await stores.configStore.createTenant('suppressing');
+    let reads = 0;
+    const counting = Object.assign(Object.create(stores.suppression) as LocalStores['suppression'], {
+      find: (tenantId: string, address: string, now: number) => {
+        reads += 1;
+        return stores.suppression.find(tenantId, address, now);
+      },
+    });
+    const cached = cachedSuppressionReads(counting, new ConfigReadCache(sqliteHandleForTests(stores)));
+    const now = Date.now();
+    for (let turn = 0; turn < 3; turn++) {
+      expect(await cached.find(tenant.id, 'gone@Example.org', now)).toBeUndefined();
+      await nextTurn();
+    }
+    expect(reads).toBe(1);
+
+    // Another connection (the pipeline after a hard bounce, the CLI) adds it: refused at the next turn.
+    await other.suppression.add({ tenantId: tenant.id, address: 'gone@example.org', source: 'bounce', reason: '550 5.1.1 no such user', expiresAt: now + 60_000 });
+    await nextTurn();
+    expect((await cached.find(tenant.id, 'gone@EXAMPLE.org', now))?.source).toBe('bounce');
+    expect(reads).toBe(2);
+    // Kept, and compared with each caller's time: past its expiry it no longer refuses, without a read.
+    expect(await cached.find(tenant.id, 'gone@example.org', now + 60_000)).toBeUndefined();
+    expect((await cached.find(tenant.id, 'gone@example.org', now + 59_999))?.address).toBe('gone@example.org');
+    expect(reads).toBe(2);
+    // Another tenant's list is its own.
+    expect(await cached.find('another-tenant', 'gone@example.org', now)).toBeUndefined();
+
+    await other.suppression.remove(tenant.id, 'gone@example.org');
+    await nextTurn();
+    expect(await cached.find(tenant.id, 'gone@example.org', now)).toBeUndefined();
+
+    // A change through the cached list itself is seen in the same turn.
+    expect(await cached.find(tenant.id, 'manual@example.org', now)).toBeUndefined();
+    await cached.add({ tenantId: tenant.id, address: 'manual@example.org', source: 'manual', reason: 'asked to stop' });
+    expect((await cached.find(tenant.id, 'manual@example.org', now))?.source).toBe('manual');
+    expect(await cached.find(tenant.id, 'not an address', now)).toBeUndefined();
   });
 });

@@ -23,6 +23,32 @@ describe('addresses', () => {
     expect(headerFromAddresses('John Doe').mailboxes).toEqual([]);
   });
 
+  it('answers a repeated parse from memory, frozen, since every check of a message shares it', () => {
+    const first = parseMailbox('Kept.Sender@Example.org');
+    expect(parseMailbox('Kept.Sender@Example.org')).toBe(first);
+    expect(first).toEqual({ local: 'Kept.Sender', domain: 'example.org' });
+    expect(() => Object.assign(first ?? {}, { domain: 'other.example' })).toThrow(TypeError);
+    expect(parseMailbox('Kept.Sender@Example.org')).toEqual({ local: 'Kept.Sender', domain: 'example.org' });
+    // A refusal is remembered as a refusal, not as a miss that parses again into something else.
+    expect(parseMailbox('kept@@example.org')).toBeUndefined();
+    expect(parseMailbox('kept@@example.org')).toBeUndefined();
+
+    const header = headerFromAddresses('"Kept" <kept@example.org>, bad');
+    expect(headerFromAddresses('"Kept" <kept@example.org>, bad')).toBe(header);
+    expect(header.invalid).toEqual(['bad']);
+    expect(() => (header.mailboxes as Array<{ local: string; domain: string }>).push({ local: 'eve', domain: 'example.net' })).toThrow(TypeError);
+    expect(() => (header.invalid as string[]).pop()).toThrow(TypeError);
+    expect(headerFromAddresses('"Kept" <kept@example.org>, bad').mailboxes).toEqual([{ local: 'kept', domain: 'example.org' }]);
+  });
+
+  it('parses a value too long to keep each time, with the same answer', () => {
+    const long = `"${'n'.repeat(1200)}" <long@example.org>`;
+    const first = headerFromAddresses(long);
+    expect(headerFromAddresses(long)).not.toBe(first);
+    expect(headerFromAddresses(long)).toEqual(first);
+    expect(first.mailboxes).toEqual([{ local: 'long', domain: 'example.org' }]);
+  });
+
   it('formats retry times in UTC, rounded up, with the date on another day', () => {
     const now = Date.UTC(2026, 10, 25, 14, 0, 0);
     expect(formatUtc(now + 30_500, now)).toBe('14:00:31 UTC');
