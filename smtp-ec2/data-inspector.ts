@@ -32,11 +32,21 @@ export class DataInspector extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    callback(null, this.inspectChunk(chunk) ? chunk : undefined);
+  }
+
+  /**
+   * Inspects the next chunk of the message without streaming it: whether it may be stored (false
+   * once the message is known to be refused). The ingress reads a small message's chunks from
+   * smtp-server's stream itself, through this, instead of piping them through the transform: a
+   * stream stage per message was a twentieth of the relay's thread.
+   */
+  inspectChunk(chunk: Buffer): boolean {
     this.bytes += chunk.length;
     if (!this.defect) this.inspect(chunk);
     if (!this.defect && this.bytes > this.maxBytes) this.flag('too-big', this.bytes);
     if (!this.headerDone) this.keepHeader(chunk);
-    callback(null, this.defect ? undefined : chunk);
+    return !this.defect;
   }
 
   /** The raw header block (up to the first empty line), for header checks. */
@@ -51,21 +61,49 @@ export class DataInspector extends Transform {
     return headerValues(this.headerBlock(), 'from');
   }
 
+  /**
+   * Finds the first defect of `chunk` in byte order, as a byte-by-byte reading would (that
+   * reading is kept in the tests as the reference), but jumps between the CR and LF bytes with
+   * Buffer.indexOf: the bytes between them only lengthen the line. Per byte in JavaScript, this
+   * was 4 ns a byte, the largest part of the relay's work on a message's content.
+   */
   private inspect(chunk: Buffer): void {
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i];
-      if (byte === NUL) return this.flag('nul-byte', this.bytes - chunk.length + i);
-      if (byte === LF) {
-        if (this.previous !== CR) return this.flag('bare-line-ending', this.bytes - chunk.length + i);
-        this.lineLength = 0;
-      } else {
-        if (this.previous === CR) return this.flag('bare-line-ending', this.bytes - chunk.length + i);
-        if (byte !== CR && ++this.lineLength > this.maxLineLength) {
-          return this.flag('line-too-long', this.bytes - chunk.length + i);
-        }
+    const base = this.bytes - chunk.length;
+    const nulAt = chunk.indexOf(NUL);
+    // Up to the first NUL: a defect before it is the first; if there is none, the NUL is.
+    const end = nulAt >= 0 ? nulAt : chunk.length;
+    const next = (byte: number, from: number): number => {
+      const at = from < end ? chunk.indexOf(byte, from) : -1;
+      return at < 0 || at > end ? end : at;
+    };
+    let nextCr = next(CR, 0);
+    let nextLf = next(LF, 0);
+    let i = 0;
+    while (i < end) {
+      const stop = Math.min(nextCr, nextLf);
+      if (stop > i) {
+        // Bytes that are neither CR nor LF, up to the next CR or LF (or the end).
+        if (this.previous === CR) return this.flag('bare-line-ending', base + i);
+        const room = this.maxLineLength - this.lineLength;
+        if (stop - i > room) return this.flag('line-too-long', base + i + room);
+        this.lineLength += stop - i;
+        this.previous = chunk[stop - 1] ?? -1;
+        i = stop;
+        continue;
       }
-      this.previous = byte ?? -1;
+      if (chunk[i] === LF) {
+        if (this.previous !== CR) return this.flag('bare-line-ending', base + i);
+        this.lineLength = 0;
+        this.previous = LF;
+        nextLf = next(LF, i + 1);
+      } else {
+        if (this.previous === CR) return this.flag('bare-line-ending', base + i);
+        this.previous = CR;
+        nextCr = next(CR, i + 1);
+      }
+      i += 1;
     }
+    if (nulAt >= 0) this.flag('nul-byte', base + nulAt);
   }
 
   override _flush(callback: TransformCallback): void {

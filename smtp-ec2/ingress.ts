@@ -5,6 +5,7 @@ import { onMalformedRcpt, setGreetingDelay } from './smtp-server-patches.js';
 import { isStorageFull } from '../core/storage-full.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { parseMailbox } from '../core/policy/address.js';
@@ -436,8 +437,14 @@ export class Ingress {
     const trace = Buffer.from(receivedHeader(mailFacts, config.hostname, id, now));
     const received = trace.length;
     const inspector = new DataInspector(limit + received, config.smtp.maxLineLength);
-    inspector.write(trace);
-    stream.pipe(inspector);
+    const inlineLimit = this.deps.recordsContent && this.deps.recordAccepted ? config.queue.inlineBodyBytes : 0;
+    // A message that may be kept in memory is read from smtp-server's stream chunk by chunk
+    // (keepSmallOrSpill, each chunk through inspector.inspectChunk); otherwise it streams through the
+    // inspector to the blob store.
+    if (inlineLimit === 0) {
+      inspector.write(trace);
+      stream.pipe(inspector);
+    }
     let logged = false;
     let committed = false;
     // A client that resets the connection in DATA: smtp-server destroys the stream without 'end'.
@@ -453,15 +460,17 @@ export class Ingress {
       if (!inspector.destroyed) inspector.destroy(new Error('the client closed the connection during DATA'));
     });
 
-    const inlineLimit = this.deps.recordsContent && this.deps.recordAccepted ? config.queue.inlineBodyBytes : 0;
-
     // The bytes this message holds of the memory budget, given back once it is committed or refused.
     let heldInMemory = 0;
     (async () => {
       // A small message stays in memory until the commit that queues it; the rest is written now.
       let content: Buffer | undefined;
-      if (inlineLimit > 0) content = await keepSmallOrSpill(inspector, inlineLimit, (whole) => this.deps.blobs.putStream(blobKey, whole), this.inMemory);
-      else await this.deps.blobs.putStream(blobKey, inspector);
+      if (inlineLimit > 0) {
+        const spill = (whole: Readable) => this.deps.blobs.putStream(blobKey, whole);
+        content = await keepSmallOrSpill(stream, inlineLimit, spill, this.inMemory, { first: trace, take: (chunk) => inspector.inspectChunk(chunk) });
+      } else {
+        await this.deps.blobs.putStream(blobKey, inspector);
+      }
       heldInMemory = content?.length ?? 0;
       const size = inspector.bytes - received;
       const facts: DataFacts = { ...mailFacts, now: clock.now(), rcptTo: rcpts, size, headerFrom: inspector.fromHeaders() };

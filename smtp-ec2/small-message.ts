@@ -4,6 +4,16 @@
 // a stream of what was read so far followed by the rest, so memory stays bounded per session.
 import { Readable } from 'node:stream';
 
+export interface KeepOptions {
+  /** Bytes that come before the source's (the ingress's Received header): kept, counted and given to `take` first. */
+  first?: Buffer;
+  /**
+   * Sees every chunk, in order, before it is kept or spilled; a chunk it answers false to is
+   * dropped (the message is known to be refused: its bytes are read to the end, not stored).
+   */
+  take?: (chunk: Buffer) => boolean;
+}
+
 /**
  * The whole of `source` when it ends within `maxBytes`; otherwise `undefined` once `spill` (given
  * the same bytes as a stream) has stored it. Rejects when `source` fails or closes before its
@@ -14,12 +24,16 @@ export async function keepSmallOrSpill(
   maxBytes: number,
   spill: (whole: Readable) => Promise<unknown>,
   budget: MemoryBudget = UNBOUNDED,
+  options: KeepOptions = {},
 ): Promise<Buffer | undefined> {
-  const read = await readUpTo(source, maxBytes, budget);
+  const take = options.take ?? keepAll;
+  const read = await readUpTo(source, maxBytes, budget, take, options.first);
   if (read.ended) return standalone(read.chunks);
-  await spill(Readable.from(rejoined(read.chunks, source), { objectMode: false }));
+  await spill(Readable.from(rejoined(read.chunks, source, take), { objectMode: false }));
   return undefined;
 }
+
+const keepAll = (): boolean => true;
 
 /**
  * The bytes of small messages all sessions may hold in memory at once, waiting for their group
@@ -73,9 +87,9 @@ export function ownsItsMemory(bytes: Uint8Array): boolean {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
 }
 
-async function* rejoined(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
+async function* rejoined(head: Buffer[], rest: Readable, take: (chunk: Buffer) => boolean): AsyncGenerator<Buffer> {
   yield* head;
-  for await (const chunk of rest) yield chunk as Buffer;
+  for await (const chunk of rest) if (take(chunk as Buffer)) yield chunk as Buffer;
 }
 
 /**
@@ -83,7 +97,7 @@ async function* rejoined(head: Buffer[], rest: Readable): AsyncGenerator<Buffer>
  * ended so (the bytes stay taken from the budget), else what was read so far (given back, as on
  * an error: the rest is not kept in memory).
  */
-function readUpTo(source: Readable, maxBytes: number, budget: MemoryBudget): Promise<{ chunks: Buffer[]; ended: boolean }> {
+function readUpTo(source: Readable, maxBytes: number, budget: MemoryBudget, take: (chunk: Buffer) => boolean, first: Buffer | undefined): Promise<{ chunks: Buffer[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -94,18 +108,28 @@ function readUpTo(source: Readable, maxBytes: number, budget: MemoryBudget): Pro
       source.off('error', onError);
       source.off('close', onClose);
     };
-    const onData = (chunk: Buffer): void => {
+    /** Keeps `chunk`; false once it no longer fits (what was read so far is then the head of a spill). */
+    const keep = (chunk: Buffer): boolean => {
+      if (!take(chunk)) return true;
       chunks.push(chunk);
       bytes += chunk.length;
       if (bytes <= maxBytes && budget.take(chunk.length)) {
         taken += chunk.length;
-        return;
+        return true;
       }
+      budget.give(taken);
+      return false;
+    };
+    const onData = (chunk: Buffer): void => {
+      if (keep(chunk)) return;
       source.pause();
       stop();
-      budget.give(taken);
       resolve({ chunks, ended: false });
     };
+    if (first && !keep(first)) {
+      resolve({ chunks, ended: false });
+      return;
+    }
     const onEnd = (): void => {
       stop();
       resolve({ chunks, ended: true });

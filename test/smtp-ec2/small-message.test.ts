@@ -78,3 +78,56 @@ describe('keepSmallOrSpill with a memory budget', () => {
     expect(budget.inUse).toBe(0);
   });
 });
+
+describe('keepSmallOrSpill with a first chunk and an inspection', () => {
+  /** An inspection that sees every chunk and refuses the message once it meets a "!". */
+  function inspecting(): { seen: string[]; take: (chunk: Buffer) => boolean } {
+    const seen: string[] = [];
+    let refused = false;
+    return {
+      seen,
+      take: (chunk) => {
+        seen.push(chunk.toString());
+        refused ||= chunk.includes('!');
+        return !refused;
+      },
+    };
+  }
+
+  it('keeps the first chunk ahead of the stream, counted against both limits, and shows every chunk to the inspection once', async () => {
+    const budget = new MemoryBudget(100);
+    const { seen, take } = inspecting();
+    const kept = await keepSmallOrSpill(source(['0123456789', 'abcdefghij']), 40, recordingSpill().spill, budget, { first: Buffer.from('Received: x\r\n'), take });
+    expect(kept?.toString()).toBe('Received: x\r\n0123456789abcdefghij');
+    expect(seen).toEqual(['Received: x\r\n', '0123456789', 'abcdefghij']);
+    expect(budget.inUse).toBe(33);
+  });
+
+  it('spills the first chunk and the stream in order, each chunk inspected once, when they outgrow the limit', async () => {
+    const budget = new MemoryBudget(1000);
+    const { spill, spilled } = recordingSpill();
+    const { seen, take } = inspecting();
+    expect(await keepSmallOrSpill(source(['0123456789', 'abcdefghij', 'ABCDEFGHIJ']), 25, spill, budget, { first: Buffer.from('HEAD'), take })).toBeUndefined();
+    expect(spilled()).toBe('HEAD0123456789abcdefghijABCDEFGHIJ');
+    // The chunks read after the spill began may arrive joined: every byte is inspected once, in order.
+    expect(seen.slice(0, 3)).toEqual(['HEAD', '0123456789', 'abcdefghij']);
+    expect(seen.join('')).toBe('HEAD0123456789abcdefghijABCDEFGHIJ');
+    expect(budget.inUse).toBe(0);
+  });
+
+  it('stores nothing of a message from the chunk its inspection refuses, in memory or spilled, and reads it to its end', async () => {
+    const budget = new MemoryBudget(1000);
+    const small = inspecting();
+    const kept = await keepSmallOrSpill(source(['0123', '45!67', '89']), 100, recordingSpill().spill, budget, { take: small.take });
+    expect(kept?.toString()).toBe('0123');
+    expect(small.seen).toEqual(['0123', '45!67', '89']);
+    budget.give(kept?.length ?? 0);
+
+    const large = inspecting();
+    const { spill, spilled } = recordingSpill();
+    expect(await keepSmallOrSpill(source(['0123456789', 'abcdefghij', 'AB!CD', 'EFGHIJ']), 15, spill, budget, { take: large.take })).toBeUndefined();
+    expect(spilled()).toBe('0123456789abcdefghij');
+    expect(large.seen.join('')).toBe('0123456789abcdefghijAB!CDEFGHIJ');
+    expect(budget.inUse).toBe(0);
+  });
+});
