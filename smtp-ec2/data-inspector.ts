@@ -5,7 +5,6 @@
 // turns `\r\n\x00.\r\n` into an end of data one hop later). Once the message is known to be
 // refused, nothing more is passed on to storage.
 import { Transform, type TransformCallback } from 'node:stream';
-import { headerValues } from '../core/headers.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -54,11 +53,6 @@ export class DataInspector extends Transform {
     const text = Buffer.concat(this.headerChunks).toString('latin1');
     const end = text.indexOf('\r\n\r\n');
     return end >= 0 ? text.slice(0, end + 2) : text;
-  }
-
-  /** Every From header field value, unfolded. */
-  fromHeaders(): string[] {
-    return headerValues(this.headerBlock(), 'from');
   }
 
   /**

@@ -473,7 +473,8 @@ export class Ingress {
       }
       heldInMemory = content?.length ?? 0;
       const size = inspector.bytes - received;
-      const facts: DataFacts = { ...mailFacts, now: clock.now(), rcptTo: rcpts, size, headerFrom: inspector.fromHeaders() };
+      const headers = inspector.headerBlock();
+      const facts: DataFacts = { ...mailFacts, now: clock.now(), rcptTo: rcpts, size, headerFrom: headerValues(headers, 'from') };
       const refuse = async (result: CheckResult): Promise<never> => {
         if (!content) await this.deps.blobs.delete(blobKey);
         throw this.refused(facts, result, 'data');
@@ -506,7 +507,7 @@ export class Ingress {
         clientIp: mailFacts.clientIp,
         helo: mailFacts.helo,
       };
-      const subject = headerValues(inspector.headerBlock(), 'subject')[0]?.slice(0, 300) ?? null;
+      const subject = headerValues(headers, 'subject')[0]?.slice(0, 300) ?? null;
       const accepted: AcceptedMessage = {
         record: { id, tenantId: sender.tenant.id, userId: sender.user.id, identity: sender.user.identity, mailFrom: envelope.mailFrom, rcptTo: rcpts, size, subject, status: 'queued', receivedAt: now },
         event: { name: 'received', detail: { clientIp: mailFacts.clientIp, via: sender.via, size, rcptCount: rcpts.length, tls: mailFacts.secure } },
