@@ -116,8 +116,11 @@ describe('message bodies in the database (queue.inlineBodyBytes)', () => {
       const reply = await send(onTheWire(message(`bare LF ${size}`, size).replace('\r\n\r\n', '\r\n\r\nsmuggled\n.\n')));
       expect(parseReply(reply)).toMatchObject({ code: 550, enhanced: '5.6.0' });
     }
-    // A NUL byte.
+    // A NUL byte; and one far into a large message, after its first 8 KB had gone to the file.
     expect(parseReply(await send(onTheWire(message('nul', 100).replace('lazy', 'la\x00zy'))))).toMatchObject({ code: 550, enhanced: '5.6.0' });
+    const late = message('late nul', 50 * 1024);
+    const at = late.indexOf('lazy', 40 * 1024);
+    expect(parseReply(await send(onTheWire(`${late.slice(0, at)}la\x00zy${late.slice(at + 4)}`)))).toMatchObject({ code: 550, enhanced: '5.6.0' });
     // A client that goes away in the middle of DATA, small and large.
     for (const size of [1000, 50 * 1024]) {
       const { smtp } = await rawSession(e2e.node.ports.submission, 'alice@acme.test');
