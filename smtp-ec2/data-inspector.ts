@@ -36,7 +36,7 @@ export class DataInspector extends Transform {
 
   /**
    * Inspects the next chunk of the message without streaming it: whether it may be stored (false
-   * once the message is known to be refused). The ingress reads a small message's chunks from
+   * once the message is known to be refused); inspectEnd() after the last. The ingress reads a small message's chunks from
    * smtp-server's stream itself, through this, instead of piping them through the transform: a
    * stream stage per message was a twentieth of the relay's thread.
    */
@@ -101,9 +101,13 @@ export class DataInspector extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    // A message may not end in a lone CR (the CRLF before the final dot belongs to the message).
-    if (!this.defect && this.previous === CR) this.flag('bare-line-ending', this.bytes);
+    this.inspectEnd();
     callback();
+  }
+
+  /** The message has ended: it may not end in a lone CR (the CRLF before the final dot belongs to the message). */
+  inspectEnd(): void {
+    if (!this.defect && this.previous === CR) this.flag('bare-line-ending', this.bytes);
   }
 
   private keepHeader(chunk: Buffer): void {

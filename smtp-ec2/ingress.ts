@@ -468,6 +468,7 @@ export class Ingress {
       if (inlineLimit > 0) {
         const spill = (whole: Readable) => this.deps.blobs.putStream(blobKey, whole);
         content = await keepSmallOrSpill(stream, inlineLimit, spill, this.inMemory, { first: trace, take: (chunk) => inspector.inspectChunk(chunk) });
+        inspector.inspectEnd();
       } else {
         await this.deps.blobs.putStream(blobKey, inspector);
       }

@@ -26,7 +26,8 @@ function reference(message: Buffer, maxLineLength: number): { defect?: DataDefec
     }
     previous = byte;
   }
-  return {};
+  // The end: a message may not end in a lone CR.
+  return previous === CR ? { defect: 'bare-line-ending', at: message.length } : {};
 }
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed from its seed. */
@@ -71,6 +72,7 @@ function chunks(whole: Buffer, next: () => number): Buffer[] {
 function inspect(parts: Buffer[], maxLineLength: number, maxBytes = 1_000_000): DataInspector {
   const inspector = new DataInspector(maxBytes, maxLineLength);
   for (const part of parts) inspector.inspectChunk(part);
+  inspector.inspectEnd();
   return inspector;
 }
 
@@ -110,6 +112,8 @@ describe('DataInspector', () => {
     const long = inspect([Buffer.from('abc'), Buffer.from('defgh\r\n')], 5);
     expect([long.defect, long.defectAt]).toEqual(['line-too-long', 5]);
     expect(inspect([Buffer.from('abcde\r\n'), Buffer.from('fghij\r\n')], 5).defect).toBeUndefined();
+    const loneCr = inspect([Buffer.from('ab\r\n'), Buffer.from('cd\r')], 10);
+    expect([loneCr.defect, loneCr.defectAt]).toEqual(['bare-line-ending', 7]);
   });
 
   it('stops passing a message on once it is known to be refused, and counts every byte', () => {
