@@ -45,6 +45,18 @@ export class ConfigReadCache {
     this.checkedThisTurn = false;
   }
 
+  /**
+   * Runs a write made through a cached store, then drops what is kept, whether it succeeded or lost
+   * to another writer: the read-modify-write that follows must see the store.
+   */
+  async changing<T>(change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } finally {
+      this.invalidate();
+    }
+  }
+
   private dropIfChanged(): void {
     if (this.checkedThisTurn) return;
     this.checkedThisTurn = true;
@@ -92,13 +104,7 @@ export function cachedConfigReads(configStore: ConfigStore, cache: ConfigReadCac
 export function cachedLockReads(lockStore: LockStore, cache: ConfigReadCache): LockStore {
   return withOverrides(lockStore, {
     read: (userId) => cache.read(`lock ${userId}`, () => lockStore.read(userId)),
-    write: async (next, expectedVersion, events) => {
-      try {
-        return await lockStore.write(next, expectedVersion, events);
-      } finally {
-        cache.invalidate();
-      }
-    },
+    write: (next, expectedVersion, events) => cache.changing(() => lockStore.write(next, expectedVersion, events)),
   });
 }
 
@@ -109,17 +115,10 @@ export function cachedLockReads(lockStore: LockStore, cache: ConfigReadCache): L
  * table to drop it. A change made through it drops what is kept at once, as cachedLockReads does.
  */
 export function cachedSuppressionReads(list: SuppressionList, cache: ConfigReadCache): SuppressionList {
-  const changing = async <T>(change: () => Promise<T>): Promise<T> => {
-    try {
-      return await change();
-    } finally {
-      cache.invalidate();
-    }
-  };
   return withOverrides(list, {
-    add: (entry) => changing(() => list.add(entry)),
-    remove: (tenantId, address) => changing(() => list.remove(tenantId, address)),
-    purgeExpired: (now) => changing(() => list.purgeExpired(now)),
+    add: (entry) => cache.changing(() => list.add(entry)),
+    remove: (tenantId, address) => cache.changing(() => list.remove(tenantId, address)),
+    purgeExpired: (now) => cache.changing(() => list.purgeExpired(now)),
     find: async (tenantId, address, now) => {
       let normalised: string;
       try {
