@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Config } from '../core/config.js';
 import type { Stores } from '../core/ports/stores.js';
 import { systemClock, type Clock } from '../core/ports.js';
+import type { CounterStore } from '../core/counters.js';
 import { SqliteApiKeyStore } from '../adapters/local/api-key-store.js';
 import { SqliteAuditLog } from '../adapters/local/audit-log.js';
 import { SqliteBatvKeyStore } from '../adapters/local/batv-key-store.js';
@@ -27,6 +28,8 @@ import { localSecretBox } from '../adapters/local/secret-box.js';
 import { closeConnection, openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import { backupDataFolder, type BackupSummary } from '../adapters/local/backup.js';
 import { countDamagedEntries, listDamagedEntries, setAsideDamagedEntries, type DamagedEntry } from '../adapters/local/damaged-entries.js';
+import { CachedCounterReads } from '../adapters/local/counter-reads.js';
+import { SESSION_START_KEY_PREFIXES } from '../core/policy/keys.js';
 import { cachedConfigReads, cachedLockReads, cachedSuppressionReads, ConfigReadCache } from '../adapters/local/config-reads.js';
 import { schemaVersion } from '../adapters/local/migrations.js';
 import { SqliteMessageStats } from '../adapters/local/stats-store.js';
@@ -78,6 +81,17 @@ export function withCachedConfigReads(stores: LocalStores): LocalStores {
     lockStore: cachedLockReads(stores.lockStore, cache),
     suppression: cachedSuppressionReads(stores.suppression, cache),
   };
+}
+
+/**
+ * `counters` (the relay's) with the buckets read for every new session (IP reputation at connect,
+ * the blocks after failed logins at AUTH) kept in memory until any connection changes them
+ * (adapters/local/counter-reads.ts).
+ */
+export function withCachedCounterReads(stores: LocalStores, counters: CounterStore, clock: Clock): CounterStore {
+  const db = handles.get(stores);
+  if (!db) throw new Error('these stores were not opened by openLocalStores');
+  return new CachedCounterReads(counters, new ConfigReadCache(db, 'counter_generation'), SESSION_START_KEY_PREFIXES, clock);
 }
 
 export function openLocalStores(config: Config, clock: Clock = systemClock): LocalStores {

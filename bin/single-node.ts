@@ -35,7 +35,7 @@ import { queueLifetimeMs } from '../core/holds.js';
 import { createApiApp } from '../lambdas/api/app.js';
 import { webRoutes } from '../web/serve.js';
 import { createListeners } from '../smtp-ec2/listeners.js';
-import { openLocalStores, withCachedConfigReads, type LocalStores } from './local-stores.js';
+import { openLocalStores, withCachedConfigReads, withCachedCounterReads, type LocalStores } from './local-stores.js';
 
 export interface RunningNode {
   ports: { submission: number; submissions: number; bounce: number; http: number };
@@ -111,7 +111,9 @@ async function startNodeParts(config: Config, options: NodeOptions, undo: Array<
   // something changes them (the API below reads and writes the stores directly).
   const relayStores = withCachedConfigReads(stores);
   const { locks, holds, policy } = makeAdmissionPolicy({
-    stores: { ...relayStores, counters: relayCounters },
+    // The buckets read for every new session (IP reputation, blocks after failed logins) from
+    // memory as well, until something changes them (counter-reads.ts).
+    stores: { ...relayStores, counters: withCachedCounterReads(stores, relayCounters, clock) },
     config,
     clock,
     resolver: createResolver(config.dns),

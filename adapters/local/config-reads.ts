@@ -22,7 +22,15 @@ export class ConfigReadCache {
   private checkedThisTurn = false;
   private readonly kept = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly db: Db) {}
+  /**
+   * `generationTable`: the one-row table whose number the triggers move on (config_generation for
+   * the configuration, migration 11; counter_generation for the counters read at connect and AUTH,
+   * migration 13).
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly generationTable: 'config_generation' | 'counter_generation' = 'config_generation',
+  ) {}
 
   /** The value of `load()` for `key`, kept until the configuration changes. */
   read<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -61,9 +69,9 @@ export class ConfigReadCache {
     if (this.checkedThisTurn) return;
     this.checkedThisTurn = true;
     setImmediate(() => (this.checkedThisTurn = false));
-    const row = this.db.prepare('SELECT n FROM config_generation WHERE id = 1').get() as { n: number } | undefined;
+    const row = this.db.prepare(`SELECT n FROM ${this.generationTable} WHERE id = 1`).get() as { n: number } | undefined;
     const generation = row?.n;
-    // No row (a database without migration 11 cannot be open here): keep nothing.
+    // No row (a database without its migration cannot be open here): keep nothing.
     if (generation === undefined || generation !== this.generation) this.kept.clear();
     this.generation = generation;
   }

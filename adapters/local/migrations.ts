@@ -445,7 +445,38 @@ export const MIGRATIONS: readonly Migration[] = [
           .join('\n'),
       ),
   },
+  {
+    // The relay's thread keeps the counter buckets it reads for every connection and every AUTH
+    // (adapters/local/counter-reads.ts): an address's reputation and the blocks after failed
+    // logins. The pipeline thread, the API and the CLI change them too (a verdict, an unlock), so
+    // every change to their buckets moves this number on, and the kept copies are dropped. The
+    // other keys (the rate limits written once a second among them) leave it alone.
+    version: 13,
+    name: 'a generation of the counters the ingress reads at connect and AUTH, moved on by every change to their buckets',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE counter_generation (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          n INTEGER NOT NULL
+        );
+        INSERT INTO counter_generation (id, n) VALUES (1, 0);
+        CREATE TRIGGER counter_generation_insert AFTER INSERT ON counter_buckets
+          WHEN ${readAtSessionStart('NEW')}
+          BEGIN UPDATE counter_generation SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER counter_generation_update AFTER UPDATE ON counter_buckets
+          WHEN ${readAtSessionStart('NEW')} OR ${readAtSessionStart('OLD')}
+          BEGIN UPDATE counter_generation SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER counter_generation_delete AFTER DELETE ON counter_buckets
+          WHEN ${readAtSessionStart('OLD')}
+          BEGIN UPDATE counter_generation SET n = n + 1 WHERE id = 1; END;
+      `),
+  },
 ];
+
+/** SQL: whether the counter_buckets row `row` (NEW or OLD) belongs to a key of migration 13 (its prefixes, fixed there). */
+function readAtSessionStart(row: 'NEW' | 'OLD'): string {
+  return `(substr(${row}.key, 1, 11) = 'reputation:' OR substr(${row}.key, 1, 10) = 'authblock:')`;
+}
 
 /** The tables whose every change moves config_generation on (migration 11; suppressions since migration 12). */
 export const CONFIG_TABLES = ['tenants', 'domains', 'domain_claims', 'users', 'user_locks'] as const;

@@ -22,6 +22,14 @@ export const counterKeys = {
  */
 export const RATE_LIMIT_KEY_PREFIXES = ['rate:', 'rcpt:day:'];
 
+/**
+ * The keys read for every new session: an address's reputation at connect and the blocks after
+ * failed logins at AUTH. The single node's relay thread keeps their buckets in memory until any
+ * connection changes them (adapters/local/counter-reads.ts; the triggers of migration 13 name
+ * these same prefixes).
+ */
+export const SESSION_START_KEY_PREFIXES = ['reputation:', 'authblock:'];
+
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;
 export const DAY_MS = 24 * HOUR_MS;

@@ -29,7 +29,10 @@ describe('runCounterBatch', () => {
     // A key longer than the free room of any page: its rows need pages the database may not add.
     const bigKey = `big-${'x'.repeat(16 * 1024)}`;
     const calls: CounterCall[] = [
-      { id: 1, now: 1_000, method: 'add', args: [bigKey, 1, 60_000] },
+      // A distinct member: its rows go to tables without triggers. A statement that fires a
+      // trigger (counter_buckets has some since migration 13) keeps a statement journal, and SQLite
+      // then undoes that statement alone, not the whole transaction.
+      { id: 1, now: 1_000, method: 'reserve', args: [{ limits: [], distinct: [{ key: bigKey, members: ['someone@example.org'], limit: 10, windowMs: 60_000 }] }] },
       // Fits in the pages there are: it would commit on its own if it ran outside the transaction.
       { id: 2, now: 1_000, method: 'add', args: ['small', 1, 60_000] },
     ];
