@@ -128,7 +128,9 @@ export function openLocalStores(config: Config, clock: Clock = systemClock): Loc
     counters: new SqliteCounterStore(softDb, clock),
     lockStore: new SqliteLockStore(db),
     holdStore: new SqliteHoldStore(db),
-    loginSources: new SqliteLoginSourceStore(db),
+    // Written at every successful AUTH, on the relay's thread: soft state (the places a user logs
+    // in from, which a block after failed logins spares), so that a login pays no fsync.
+    loginSources: new SqliteLoginSourceStore(softDb),
     fingerprints: new SqliteFingerprintStore(softDb),
     quarantine: new SqliteQuarantineStore(db),
     dkimKeys: new SqliteDkimKeyStore(db, box, clock),
