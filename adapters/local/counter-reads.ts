@@ -15,10 +15,18 @@ import { hasLeft, type CounterBucket, type CounterStore, type ReserveOutcome } f
 import type { Clock } from '../../core/ports.js';
 import type { ConfigReadCache } from './config-reads.js';
 
+/**
+ * Longest list of buckets kept for a key; a longer one is read from the store each time, as before.
+ * What is kept then stays small whatever clients do (at most 10,000 keys of 100 buckets): an
+ * address with more than 100 seconds of refusals in its window is refused anyway.
+ */
+export const MAX_KEPT_BUCKETS = 100;
+
 interface Kept {
   /** The clock after the store answered: the list holds every bucket within the window at any later time. */
   readAt: number;
-  buckets: readonly CounterBucket[];
+  /** Undefined when there were more than MAX_KEPT_BUCKETS: every read then asks the store. */
+  buckets: readonly CounterBucket[] | undefined;
 }
 
 export class CachedCounterReads implements CounterStore {
@@ -34,12 +42,15 @@ export class CachedCounterReads implements CounterStore {
   async buckets(key: string, windowMs: number): Promise<CounterBucket[]> {
     if (!this.keeps(key)) return this.store.buckets(key, windowMs);
     const kept = await this.cache.read<Kept>(`${windowMs} ${key}`, async () => {
-      const buckets = (await this.store.buckets(key, windowMs)).map((bucket) => Object.freeze({ at: bucket.at, units: bucket.units }));
+      const read = await this.store.buckets(key, windowMs);
+      const buckets = read.length > MAX_KEPT_BUCKETS ? undefined : read.map((bucket) => Object.freeze({ at: bucket.at, units: bucket.units }));
       return { readAt: this.clock.now(), buckets };
     });
     const now = this.clock.now();
     // A clock set back since: buckets that left the window at `readAt` may count again.
     if (now < kept.readAt) return this.store.buckets(key, windowMs);
+    // Too many to keep: the store has them.
+    if (kept.buckets === undefined) return this.store.buckets(key, windowMs);
     return kept.buckets.filter((bucket) => !hasLeft(bucket.at, windowMs, now));
   }
 

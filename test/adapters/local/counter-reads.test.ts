@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigReadCache } from '../../../adapters/local/config-reads.js';
-import { CachedCounterReads } from '../../../adapters/local/counter-reads.js';
+import { CachedCounterReads, MAX_KEPT_BUCKETS } from '../../../adapters/local/counter-reads.js';
 import { openLocalStores, sqliteHandleForTests, type LocalStores } from '../../../bin/local-stores.js';
 import { parseConfig } from '../../../core/config.js';
 import type { CounterStore } from '../../../core/counters.js';
@@ -150,6 +150,28 @@ describe('CachedCounterReads', () => {
     expect((await counters.buckets(key, windowMs)).map((bucket) => bucket.units)).toEqual([7]);
     expect(reads()).toBe(2);
     clock.advance(windowMs);
+  });
+
+  it(`keeps at most ${MAX_KEPT_BUCKETS} buckets of a key; a longer list is read from the store each time`, async () => {
+    const longWindowMs = 10 * 60_000;
+    const fill = async (key: string, seconds: number) => {
+      for (let second = 0; second < seconds; second++) {
+        await other.counters.add(key, 1, longWindowMs);
+        clock.advance(1_000);
+      }
+      await nextTurn();
+    };
+    const { reads, counters } = cached();
+    const kept = counterKeys.reputation('192.0.2.4');
+    await fill(kept, MAX_KEPT_BUCKETS);
+    expect(await counters.buckets(kept, longWindowMs)).toHaveLength(MAX_KEPT_BUCKETS);
+    expect(await counters.buckets(kept, longWindowMs)).toHaveLength(MAX_KEPT_BUCKETS);
+    expect(reads()).toBe(1);
+    const tooMany = counterKeys.reputation('192.0.2.5');
+    await fill(tooMany, MAX_KEPT_BUCKETS + 1);
+    expect(await counters.buckets(tooMany, longWindowMs)).toHaveLength(MAX_KEPT_BUCKETS + 1);
+    expect(await counters.buckets(tooMany, longWindowMs)).toHaveLength(MAX_KEPT_BUCKETS + 1);
+    expect(reads()).toBe(1 + 3);
   });
 
   it('reads afresh after a write through it, in the same turn', async () => {
