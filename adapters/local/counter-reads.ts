@@ -55,8 +55,9 @@ export class CachedCounterReads implements CounterStore {
   }
 
   reserve(request: Parameters<CounterStore['reserve']>[0]): Promise<ReserveOutcome> {
-    const keys = [...request.limits.map((limit) => limit.key), ...(request.distinct ?? []).map((limit) => limit.key)];
-    return keys.some((key) => this.keeps(key)) ? this.cache.changing(() => this.store.reserve(request)) : this.store.reserve(request);
+    // At every RCPT (the rate limits, never kept): no array built to ask.
+    const kept = request.limits.some((limit) => this.keeps(limit.key)) || (request.distinct ?? []).some((limit) => this.keeps(limit.key));
+    return kept ? this.cache.changing(() => this.store.reserve(request)) : this.store.reserve(request);
   }
 
   settle(transaction: string, keep: string[]): Promise<void> {

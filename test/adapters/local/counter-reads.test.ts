@@ -183,6 +183,9 @@ describe('CachedCounterReads', () => {
     await counters.reset(key);
     expect(await counters.buckets(key, windowMs)).toEqual([]);
     expect(reads()).toBe(3);
+    expect(await counters.reserve({ limits: [{ key, units: 4, limit: 100, windowMs }] })).toEqual({ ok: true });
+    expect((await counters.buckets(key, windowMs)).map((bucket) => bucket.units)).toEqual([4]);
+    expect(reads()).toBe(4);
   });
 
   it('keeps only the keys read per session; the others are read each time', async () => {
