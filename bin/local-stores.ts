@@ -62,6 +62,11 @@ const handles = new WeakMap<LocalStores, Db>();
  * a per-connection page limit). Nothing else reaches it: users of the stores go through ports.
  */
 export function sqliteHandleForTests(stores: LocalStores): Db {
+  return sqliteHandle(stores);
+}
+
+/** The main connection under a bundle opened by openLocalStores: the caches below read their generations on it. */
+function sqliteHandle(stores: LocalStores): Db {
   const db = handles.get(stores);
   if (!db) throw new Error('these stores were not opened by openLocalStores');
   return db;
@@ -72,9 +77,7 @@ export function sqliteHandleForTests(stores: LocalStores): Db {
  * suppression entries kept in memory until any connection changes them (adapters/local/config-reads.ts).
  */
 export function withCachedConfigReads(stores: LocalStores): LocalStores {
-  const db = handles.get(stores);
-  if (!db) throw new Error('these stores were not opened by openLocalStores');
-  const cache = new ConfigReadCache(db);
+  const cache = new ConfigReadCache(sqliteHandle(stores));
   return {
     ...stores,
     configStore: cachedConfigReads(stores.configStore, cache),
@@ -89,9 +92,7 @@ export function withCachedConfigReads(stores: LocalStores): LocalStores {
  * (adapters/local/counter-reads.ts).
  */
 export function withCachedCounterReads(stores: LocalStores, counters: CounterStore, clock: Clock): CounterStore {
-  const db = handles.get(stores);
-  if (!db) throw new Error('these stores were not opened by openLocalStores');
-  return new CachedCounterReads(counters, new ConfigReadCache(db, 'counter_generation'), SESSION_START_KEY_PREFIXES, clock);
+  return new CachedCounterReads(counters, new ConfigReadCache(sqliteHandle(stores), 'counter_generation'), SESSION_START_KEY_PREFIXES, clock);
 }
 
 export function openLocalStores(config: Config, clock: Clock = systemClock): LocalStores {

@@ -13,6 +13,7 @@
 // to the table. A write made through this store drops what is kept at once.
 import { hasLeft, type CounterBucket, type CounterStore, type ReserveOutcome } from '../../core/counters.js';
 import type { Clock } from '../../core/ports.js';
+import { hasKeyPrefix } from '../../core/policy/keys.js';
 import type { ConfigReadCache } from './config-reads.js';
 
 /**
@@ -85,6 +86,6 @@ export class CachedCounterReads implements CounterStore {
   }
 
   private keeps(key: string): boolean {
-    return this.prefixes.some((prefix) => key.startsWith(prefix));
+    return hasKeyPrefix(key, this.prefixes);
   }
 }

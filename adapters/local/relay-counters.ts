@@ -21,6 +21,7 @@
 import type { CounterBucket, CounterStore, ReserveOutcome } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
 import type { Logger } from '../../core/ports.js';
+import { hasKeyPrefix } from '../../core/policy/keys.js';
 import type { ThreadedCounterStore } from './counter-thread.js';
 import type { CounterRows, MemoryCounterStore } from './memory-counter-store.js';
 
@@ -122,7 +123,7 @@ export class RelayCounterStore implements CounterStore {
   }
 
   private inMemory(key: string): boolean {
-    return this.prefixes.some((prefix) => key.startsWith(prefix));
+    return hasKeyPrefix(key, this.prefixes);
   }
 
   private storeOf(key: string): CounterStore {

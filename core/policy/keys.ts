@@ -30,6 +30,11 @@ export const RATE_LIMIT_KEY_PREFIXES = ['rate:', 'rcpt:day:'];
  */
 export const SESSION_START_KEY_PREFIXES = ['reputation:', 'authblock:'];
 
+/** Whether `key` starts with one of `prefixes` (RATE_LIMIT_KEY_PREFIXES, SESSION_START_KEY_PREFIXES). */
+export function hasKeyPrefix(key: string, prefixes: readonly string[]): boolean {
+  return prefixes.some((prefix) => key.startsWith(prefix));
+}
+
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;
 export const DAY_MS = 24 * HOUR_MS;
