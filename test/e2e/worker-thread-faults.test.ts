@@ -23,6 +23,7 @@ import { createLogger } from '../../core/log.js';
 import { a, mx, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { messageWithStatus, nodemailerReply, PASSWORD, parseReply, rawMessage, rawSession, sendWithNodemailer, submit } from '../helpers/e2e-node.js';
 import { waitFor } from '../helpers/net.js';
+import { RawSmtp } from '../helpers/smtp-client.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { crashOnNextMessage, exited, hangOnNextMessage, jsonLines, newestWorker, workersOf } from '../helpers/worker-faults.js';
 
@@ -211,6 +212,28 @@ describe('the single node when one of its worker threads dies', () => {
     } finally {
       smtp.close();
     }
+  });
+
+  it('greets 451 4.3.0 when the counter thread dies with the IP reputation read in hand, keeps nothing of it, and greets the next connection with a new counter thread', async () => {
+    // Any change to a reputation bucket drops what the relay keeps: the next greeting reads again.
+    await node.stores.counters.add('reputation:ip:192.0.2.77', 1, 60_000);
+    // The relay's rate limits are written to the counter thread once a second: let the last write pass.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const counters = newestWorker('counter-worker.mjs');
+    const threads = workersOf('counter-worker.mjs').length;
+    crashOnNextMessage(counters.worker);
+    const greet = async (): Promise<string> => {
+      const { client, greeting } = await RawSmtp.open(node.ports.submission);
+      client.close();
+      return greeting;
+    };
+    const sentAt = Date.now();
+    expect(parseReply(await within(FAILS_WITHIN_MS * 2, greet()))).toMatchObject({ code: 451, enhanced: '4.3.0' });
+    expect(Date.now() - sentAt).toBeLessThan(FAILS_WITHIN_MS);
+    expect(await exited(counters)).toBe(1);
+    // The failed read was not kept: the next connection asks again, and a new thread answers.
+    expect(await within(FAILS_WITHIN_MS * 2, greet())).toMatch(/^220 /);
+    expect(workersOf('counter-worker.mjs')).toHaveLength(threads + 1);
   });
 
   it('delivers, from the pipeline thread started again, the message in flight when it died and the one accepted meanwhile', async () => {

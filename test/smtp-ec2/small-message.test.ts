@@ -115,6 +115,20 @@ describe('keepSmallOrSpill with a first chunk and an inspection', () => {
     expect(budget.inUse).toBe(0);
   });
 
+  it('spills the first chunk and the whole stream, in order and inspected once, when the budget cannot lend even the first chunk (every session holding its share)', async () => {
+    const budget = new MemoryBudget(30);
+    const held = await keepSmallOrSpill(source(['0123456789', 'abcdefghij']), 40, recordingSpill().spill, budget);
+    expect(held?.length).toBe(20);
+    const { spill, spilled } = recordingSpill();
+    const { seen, take } = inspecting();
+    // 10 bytes are left to lend: not the 16 of the first chunk, though the 10 of the stream would fit.
+    expect(await keepSmallOrSpill(source(['0123456789']), 40, spill, budget, { first: Buffer.from('HEADER-16-BYTES:'), take })).toBeUndefined();
+    expect(spilled()).toBe('HEADER-16-BYTES:0123456789');
+    expect(seen).toEqual(['HEADER-16-BYTES:', '0123456789']);
+    // Nothing of it was taken; the first message's bytes are still held.
+    expect(budget.inUse).toBe(20);
+  });
+
   it('stores nothing of a message from the chunk its inspection refuses, in memory or spilled, and reads it to its end', async () => {
     const budget = new MemoryBudget(1000);
     const small = inspecting();
