@@ -14,7 +14,7 @@ import { normaliseSuppressedAddress, type SuppressionList } from '../../core/sup
 import type { Db } from './sqlite.js';
 
 /** Most reads kept; beyond, all are dropped and read again (there are few tenants, users and domains a minute). */
-const MAX_KEPT = 10_000;
+export const MAX_KEPT = 10_000;
 
 export class ConfigReadCache {
   private generation: number | undefined;

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigReadCache } from '../../../adapters/local/config-reads.js';
+import { ConfigReadCache, MAX_KEPT } from '../../../adapters/local/config-reads.js';
 import { CachedCounterReads, MAX_KEPT_BUCKETS } from '../../../adapters/local/counter-reads.js';
 import { openLocalStores, sqliteHandleForTests, type LocalStores } from '../../../bin/local-stores.js';
 import { parseConfig } from '../../../core/config.js';
@@ -172,6 +172,20 @@ describe('CachedCounterReads', () => {
     expect(await counters.buckets(tooMany, longWindowMs)).toHaveLength(MAX_KEPT_BUCKETS + 1);
     expect(await counters.buckets(tooMany, longWindowMs)).toHaveLength(MAX_KEPT_BUCKETS + 1);
     expect(reads()).toBe(1 + 3);
+  });
+
+  it(`keeps at most ${MAX_KEPT} keys, whatever names clients log in with`, async () => {
+    const { reads, counters } = cached();
+    // A guesser trying a new username at each AUTH: one key each.
+    const key = (n: number) => counterKeys.authBlockUser(`guess-${n}@example.org`);
+    for (let n = 0; n < MAX_KEPT; n++) await counters.buckets(key(n), windowMs);
+    expect(reads()).toBe(MAX_KEPT);
+    await counters.buckets(key(0), windowMs);
+    expect(reads()).toBe(MAX_KEPT);
+    // One more name: what was kept is dropped, not grown.
+    await counters.buckets(key(MAX_KEPT), windowMs);
+    await counters.buckets(key(0), windowMs);
+    expect(reads()).toBe(MAX_KEPT + 2);
   });
 
   it('reads afresh after a write through it, in the same turn', async () => {
