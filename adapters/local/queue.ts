@@ -1,10 +1,34 @@
 // A queue with SQS semantics on SQLite: delayed delivery, visibility timeout, receive count,
 // redrive to `<queue>-dlq` after `maxReceives` receives. Receipt handles change on every receive,
 // so a stale handle cannot delete a message another worker now holds (as in SQS).
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock, DeadLetter, DeadLetterQueues, Queue, QueueName, ReceivedMessage } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { immediate, writesOf, type Db } from './sqlite.js';
+
+/** Random bytes for ids, drawn 4 KiB at a time: one call into the CSPRNG per 409 ids, not one each. */
+const idRandomness = { pool: Buffer.alloc(0), offset: 0 };
+
+/**
+ * A UUID version 7 (RFC 9562): the 48-bit millisecond `now`, then 74 random bits. Queue entries
+ * and receipt handles are keys of B-tree indexes: random UUIDs put each new one on a random leaf
+ * page, which every commit then writes whole to the WAL (9 of a group commit's 31 frames for 7
+ * messages); ids in time order go to the last page, written once for all of them (2 frames).
+ */
+export function timeOrderedUuid(now: number): string {
+  if (idRandomness.offset + 10 > idRandomness.pool.length) {
+    idRandomness.pool = randomBytes(4096);
+    idRandomness.offset = 0;
+  }
+  const bytes = Buffer.allocUnsafe(16);
+  bytes.writeUIntBE(Math.max(0, Math.min(Math.floor(now), 2 ** 48 - 1)), 0, 6);
+  idRandomness.pool.copy(bytes, 6, idRandomness.offset, idRandomness.offset + 10);
+  idRandomness.offset += 10;
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 interface Row {
   id: string;
@@ -62,13 +86,13 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
 
   /** Committed with the connection's other writes of this turn of the event loop (sqlite.ts TurnWrites): sent once the promise resolves. */
   async send(queue: string, body: string, options: { delaySeconds?: number } = {}): Promise<string> {
-    const id = randomUUID();
     const now = this.clock.now();
-    return writesOf(this.db).run(() => this.sendNow(queue, body, options, id, now));
+    const id = timeOrderedUuid(now);
+    return writesOf(this.db).run(() => this.sendNow(queue, body, options, now, id));
   }
 
   /** send(), synchronously: for callers that write it inside their own transaction (group commit). */
-  sendNow(queue: string, body: string, options: { delaySeconds?: number } = {}, id = randomUUID(), now = this.clock.now()): string {
+  sendNow(queue: string, body: string, options: { delaySeconds?: number } = {}, now = this.clock.now(), id = timeOrderedUuid(now)): string {
     this.db
       .prepare('INSERT INTO queue_messages (id, queue, body, visible_at, sent_at) VALUES (?, ?, ?, ?, ?)')
       .run(id, queue, body, now + Math.max(0, options.delaySeconds ?? 0) * 1000, now);
@@ -123,7 +147,7 @@ export class SqliteQueue implements Queue, DeadLetterQueues {
         // every thread that takes it does not take its neighbours' receive counts up with its own.
         const again = row.receive_count >= 1;
         if (again && received.length > 0) continue;
-        const receipt = randomUUID();
+        const receipt = timeOrderedUuid(now);
         const firstReceivedAt = row.first_received_at ?? now;
         this.receipts
           .prepare(
