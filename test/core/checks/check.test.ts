@@ -1,7 +1,7 @@
 // runChecks fails closed: a check that throws or outlasts its timeout is a tempfail, never an
 // accept; a full disk behind a check is told apart (452 4.3.1), so that the client's retry and
 // the operator's log both say what happened.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runChecks, type Check } from '../../../core/checks/check.js';
 
 const accepting: Check<unknown> = { name: 'accepting', check: () => ({ action: 'accept', symbols: [] }) };
@@ -39,5 +39,43 @@ describe('runChecks', () => {
     const { final } = await runChecks([slow, accepting], {});
     expect(final).toMatchObject({ action: 'tempfail', code: 451, enhancedCode: '4.3.0' });
     expect(final.symbols[0]?.name).toBe('CHECK_TIMEOUT');
+  });
+
+  it('answers 451 4.3.0 when an asynchronous check rejects, and 452 4.3.1 when it rejects with a full disk', async () => {
+    const rejecting = (error: Error): Check<unknown> => ({ name: 'rejecting', check: async () => Promise.reject(error) });
+    const failed = await runChecks([rejecting(new Error('engine down')), accepting], {});
+    expect(failed).toMatchObject({ decidedBy: 'rejecting', final: { action: 'tempfail', code: 451, enhancedCode: '4.3.0' } });
+    expect(failed.final.symbols).toEqual([{ name: 'CHECK_ERROR', evidence: { check: 'rejecting', error: 'engine down' } }]);
+    const full = await runChecks([rejecting(Object.assign(new Error('disk full'), { code: 'ENOSPC' }))], {});
+    expect(full.final).toMatchObject({ code: 452, enhancedCode: '4.3.1' });
+  });
+
+  it('ignores a check that answers after its timeout', async () => {
+    let answer: (result: { action: 'accept'; symbols: [] }) => void = () => undefined;
+    const late: Check<unknown> = { name: 'late', timeoutMs: 10, check: () => new Promise((resolve) => (answer = resolve)) };
+    const { final } = await runChecks([late], {});
+    expect(final.symbols[0]?.name).toBe('CHECK_TIMEOUT');
+    answer({ action: 'accept', symbols: [] });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(final).toMatchObject({ action: 'tempfail', code: 451 });
+  });
+
+  describe('timers', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('sets none for checks that answer at once, and clears the one of each asynchronous check when it answers', async () => {
+      vi.useFakeTimers();
+      const continuing: Check<unknown> = { name: 'continuing', check: () => ({ action: 'continue', symbols: [{ name: 'SEEN' }] }) };
+      const outcome = runChecks([continuing, continuing, accepting], {});
+      expect(vi.getTimerCount()).toBe(0);
+      expect((await outcome).symbols).toEqual([{ name: 'SEEN' }, { name: 'SEEN' }]);
+      const asynchronous: Check<unknown> = { name: 'asynchronous', check: async () => ({ action: 'continue', symbols: [] }) };
+      const later = runChecks([asynchronous, asynchronous, accepting], {});
+      expect(vi.getTimerCount()).toBe(1);
+      expect((await later).final.action).toBe('accept');
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 });
