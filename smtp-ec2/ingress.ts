@@ -4,7 +4,7 @@
 import { onMalformedRcpt, setGreetingDelay } from './smtp-server-patches.js';
 import { isStorageFull } from '../core/storage-full.js';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from '../core/random-pool.js';
 import type { Readable } from 'node:stream';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
@@ -117,17 +117,8 @@ interface SessionState {
 }
 
 /** A unique, sortable, URL-safe queue id: time in base36 + 40 random bits. */
-/** Random bytes for queue ids, drawn 4 KiB at a time: one call into the CSPRNG per 800 ids, not one each. */
-const idRandomness = { pool: Buffer.alloc(0), offset: 0 };
-
 export function newQueueId(now: number): string {
-  if (idRandomness.offset + 5 > idRandomness.pool.length) {
-    idRandomness.pool = randomBytes(4096);
-    idRandomness.offset = 0;
-  }
-  const random = idRandomness.pool.subarray(idRandomness.offset, idRandomness.offset + 5);
-  idRandomness.offset += 5;
-  return now.toString(36).toUpperCase().padStart(9, '0') + random.toString('hex').toUpperCase();
+  return now.toString(36).toUpperCase().padStart(9, '0') + pooledRandomBytes(5).toString('hex').toUpperCase();
 }
 
 function clientIp(session: SMTPServerSession): string {

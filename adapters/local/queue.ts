@@ -1,13 +1,10 @@
 // A queue with SQS semantics on SQLite: delayed delivery, visibility timeout, receive count,
 // redrive to `<queue>-dlq` after `maxReceives` receives. Receipt handles change on every receive,
 // so a stale handle cannot delete a message another worker now holds (as in SQS).
-import { randomBytes } from 'node:crypto';
 import type { Clock, DeadLetter, DeadLetterQueues, Queue, QueueName, ReceivedMessage } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
+import { pooledRandomBytes } from '../../core/random-pool.js';
 import { immediate, writesOf, type Db } from './sqlite.js';
-
-/** Random bytes for ids, drawn 4 KiB at a time: one call into the CSPRNG per 409 ids, not one each. */
-const idRandomness = { pool: Buffer.alloc(0), offset: 0 };
 
 /**
  * A UUID version 7 (RFC 9562): the 48-bit millisecond `now`, then 74 random bits. Queue entries
@@ -16,14 +13,9 @@ const idRandomness = { pool: Buffer.alloc(0), offset: 0 };
  * messages); ids in time order go to the last page, written once for all of them (2 frames).
  */
 export function timeOrderedUuid(now: number): string {
-  if (idRandomness.offset + 10 > idRandomness.pool.length) {
-    idRandomness.pool = randomBytes(4096);
-    idRandomness.offset = 0;
-  }
   const bytes = Buffer.allocUnsafe(16);
   bytes.writeUIntBE(Math.max(0, Math.min(Math.floor(now), 2 ** 48 - 1)), 0, 6);
-  idRandomness.pool.copy(bytes, 6, idRandomness.offset, idRandomness.offset + 10);
-  idRandomness.offset += 10;
+  pooledRandomBytes(10).copy(bytes, 6);
   bytes[6] = 0x70 | (bytes[6]! & 0x0f);
   bytes[8] = 0x80 | (bytes[8]! & 0x3f);
   const hex = bytes.toString('hex');
