@@ -27,14 +27,23 @@ export class ConfigReadCache {
    * the configuration, migration 11; counter_generation for the counters read at connect and AUTH,
    * migration 13).
    */
+  private readonly generationSql: string;
+
   constructor(
     private readonly db: Db,
-    private readonly generationTable: 'config_generation' | 'counter_generation' = 'config_generation',
-  ) {}
+    generationTable: 'config_generation' | 'counter_generation' = 'config_generation',
+  ) {
+    this.generationSql = `SELECT n FROM ${generationTable} WHERE id = 1`;
+  }
 
   /** The value of `load()` for `key`, kept until the configuration changes. */
   read<T>(key: string, load: () => Promise<T>): Promise<T> {
-    this.dropIfChanged();
+    try {
+      this.dropIfChanged();
+    } catch (error: unknown) {
+      // The database failed under us: the read fails as the store's own would, with nothing served from memory.
+      return Promise.reject(error);
+    }
     const hit = this.kept.get(key);
     if (hit) return hit as Promise<T>;
     if (this.kept.size >= MAX_KEPT) this.kept.clear();
@@ -67,10 +76,17 @@ export class ConfigReadCache {
 
   private dropIfChanged(): void {
     if (this.checkedThisTurn) return;
+    let generation: number | undefined;
+    try {
+      generation = (this.db.prepare(this.generationSql).get() as { n: number } | undefined)?.n;
+    } catch (error: unknown) {
+      // Unchecked, nothing kept may be served: drop it all, and check again at the next read.
+      this.kept.clear();
+      this.generation = undefined;
+      throw error;
+    }
     this.checkedThisTurn = true;
     setImmediate(() => (this.checkedThisTurn = false));
-    const row = this.db.prepare(`SELECT n FROM ${this.generationTable} WHERE id = 1`).get() as { n: number } | undefined;
-    const generation = row?.n;
     // No row (a database without its migration cannot be open here): keep nothing.
     if (generation === undefined || generation !== this.generation) this.kept.clear();
     this.generation = generation;

@@ -57,7 +57,7 @@ export class CachedCounterReads implements CounterStore {
 
   reserve(request: Parameters<CounterStore['reserve']>[0]): Promise<ReserveOutcome> {
     // At every RCPT (the rate limits, never kept): no array built to ask.
-    const kept = request.limits.some((limit) => this.keeps(limit.key)) || (request.distinct ?? []).some((limit) => this.keeps(limit.key));
+    const kept = request.limits.some((limit) => this.keeps(limit.key)) || request.distinct?.some((limit) => this.keeps(limit.key)) === true;
     return kept ? this.cache.changing(() => this.store.reserve(request)) : this.store.reserve(request);
   }
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigReadCache, cachedConfigReads, cachedLockReads, cachedSuppressionReads } from '../../../adapters/local/config-reads.js';
 import { sqliteHandleForTests, openLocalStores, type LocalStores } from '../../../bin/local-stores.js';
 import { parseConfig } from '../../../core/config.js';
+import { openDatabase } from '../../../adapters/local/sqlite.js';
 import type { Tenant } from '../../../core/identity.js';
 import { makeLocksAndHolds } from '../../../core/holds.js';
 import { parseReply, rawMessage, rawSession, rawTransaction, startE2eNode, tryEnvelope, type E2eNode } from '../../helpers/e2e-node.js';
@@ -169,6 +170,29 @@ describe('ConfigReadCache', () => {
     await nextTurn();
     await cached.getTenant(tenant.id);
     expect(reads()).toBe(3);
+  });
+
+  it('fails the read, serves nothing it kept and keeps nothing while the generation cannot be read, and reads again once it can', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      const cache = new ConfigReadCache(db);
+      let loads = 0;
+      const load = async () => `value ${(loads += 1)}`;
+      expect(await cache.read('key', load)).toBe('value 1');
+      await nextTurn();
+      // The database fails under the cache (here its generation table is gone; a disk error alike).
+      db.exec('ALTER TABLE config_generation RENAME TO config_generation_away');
+      // A rejected promise, as the stores' reads fail, not an exception thrown at the caller.
+      const failing = cache.read('key', load);
+      await expect(failing).rejects.toThrow(/config_generation/);
+      // Again in the same turn: what was kept before is not served unchecked.
+      await expect(cache.read('key', load)).rejects.toThrow(/config_generation/);
+      expect(loads).toBe(1);
+      db.exec('ALTER TABLE config_generation_away RENAME TO config_generation');
+      expect(await cache.read('key', load)).toBe('value 2');
+    } finally {
+      db.close();
+    }
   });
 
   it('does not keep a failed read', async () => {
