@@ -86,7 +86,8 @@ function runOne<Ctx>(item: Check<Ctx>, ctx: Ctx): CheckResult | Promise<CheckRes
     return failed(item, error);
   }
   if (!isThenable(outcome)) return outcome;
-  const pending = outcome;
+  // A thenable that is not a promise is adopted first: its then() may throw, which fails the check.
+  const pending = outcome instanceof Promise ? outcome : Promise.resolve(outcome);
   const timeoutMs = item.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise<CheckResult>((resolve) => {
     const timer = setTimeout(

@@ -21,6 +21,12 @@ describe('timeOrderedUuid', () => {
     expect(parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(Date.UTC(2026, 11, 3, 14, 30));
   });
 
+  it('stays a valid id when the clock is wrong: before 1970, or past what 48 bits hold', () => {
+    for (const now of [-1, -86_400_000, 2 ** 48, Number.MAX_SAFE_INTEGER, 1.5]) expect(timeOrderedUuid(now)).toMatch(UUID_V7);
+    expect(timeOrderedUuid(-1).slice(0, 13)).toBe('00000000-0000');
+    expect(timeOrderedUuid(2 ** 50).slice(0, 13)).toBe('ffffffff-ffff');
+  });
+
   it('sorts by time, and is unique within one millisecond', () => {
     const ids = [1_000, 1_001, 86_400_000, 1_800_000_000_000].map((now) => timeOrderedUuid(now));
     expect([...ids].sort()).toEqual(ids);

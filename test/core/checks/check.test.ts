@@ -50,6 +50,22 @@ describe('runChecks', () => {
     expect(full.final).toMatchObject({ code: 452, enhancedCode: '4.3.1' });
   });
 
+  it('answers 451 4.3.0 when a check hands back a thenable that throws (a misbehaving adapter)', async () => {
+    const broken: Check<unknown> = {
+      name: 'broken',
+      check: () =>
+        ({
+          then() {
+            throw new Error('not a real promise');
+          },
+        }) as unknown as Promise<{ action: 'accept'; symbols: [] }>,
+    };
+    const { final, decidedBy } = await runChecks([broken, accepting], {});
+    expect(decidedBy).toBe('broken');
+    expect(final).toMatchObject({ action: 'tempfail', code: 451, enhancedCode: '4.3.0' });
+    expect(final.symbols).toEqual([{ name: 'CHECK_ERROR', evidence: { check: 'broken', error: 'not a real promise' } }]);
+  });
+
   it('ignores a check that answers after its timeout', async () => {
     let answer: (result: { action: 'accept'; symbols: [] }) => void = () => undefined;
     const late: Check<unknown> = { name: 'late', timeoutMs: 10, check: () => new Promise((resolve) => (answer = resolve)) };
