@@ -38,7 +38,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { collect, cpuPerMessage, exited, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu } from './outpost-child.js';
+import { collect, cpuPerMessage, exited, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu } from './outpost-child.js';
 import { summariseProfileFile } from './profile-summary.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
@@ -193,9 +193,11 @@ async function main(): Promise<void> {
           // delivering the previous burst would otherwise take CPU from the next server's burst.
           for (const each of servers) await each.settle?.();
           const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
+          const mainBefore = server.pid ? mainThreadTimes(server.pid) : undefined;
           const rate = await burst(server, reuse);
-          const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES) : undefined;
-          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)})` : '';
+          const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES, { before: mainBefore, after: mainThreadTimes(server.pid) }) : undefined;
+          const split = cpu?.mainUserMs !== undefined && cpu.mainSystemMs !== undefined ? `: user ${cpu.mainUserMs.toFixed(2)}, kernel ${cpu.mainSystemMs.toFixed(2)}` : '';
+          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)}${split})` : '';
           const label = counted ? `round ${round + 1}` : `warm-up ${round + WARMUP + 1} (not counted)`;
           process.stderr.write(`${label} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
           if (!counted) continue;
@@ -222,7 +224,10 @@ async function main(): Promise<void> {
     const cpuCell = (server: Server, reuse: boolean): string => {
       const runs = cpus.get(`${server.name}|${reuse}`) ?? [];
       if (runs.length === 0) return '—';
-      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)})`;
+      const user = runs.flatMap((run) => (run.mainUserMs === undefined ? [] : [run.mainUserMs]));
+      const system = runs.flatMap((run) => (run.mainSystemMs === undefined ? [] : [run.mainSystemMs]));
+      const split = user.length > 0 && system.length > 0 ? `: user ${median(user).toFixed(2)}, kernel ${median(system).toFixed(2)}` : '';
+      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)}${split})`;
     };
     const measured = servers.filter((server) => (cpus.get(`${server.name}|true`) ?? []).length > 0);
     if (measured.length > 0) {

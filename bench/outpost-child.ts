@@ -177,13 +177,35 @@ export async function startScriptChild(name: string, script: string, args: strin
 export interface BurstCpu {
   totalMs: number;
   mainMs: number;
+  /** The main thread's time in user space and in the kernel (its socket reads and writes, mostly), when /proc tells. */
+  mainUserMs?: number;
+  mainSystemMs?: number;
+}
+
+/** CPU seconds the main thread of `pid` has used so far, in user space and in the kernel; undefined where /proc cannot tell. */
+export function mainThreadTimes(pid: number): { user: number; system: number } | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const user = Number(fields[11]) / 100;
+    const system = Number(fields[12]) / 100;
+    return Number.isFinite(user) && Number.isFinite(system) ? { user, system } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** From threadCpuSeconds before and after a burst of `messages`; undefined where /proc cannot tell. */
-export function cpuPerMessage(pid: number, before: Map<number, number>, after: Map<number, number>, messages: number): BurstCpu | undefined {
+export function cpuPerMessage(
+  pid: number,
+  before: Map<number, number>,
+  after: Map<number, number>,
+  messages: number,
+  main?: { before?: { user: number; system: number }; after?: { user: number; system: number } },
+): BurstCpu | undefined {
   if (before.size === 0 || after.size === 0) return undefined;
   let total = 0;
   for (const [tid, seconds] of after) total += seconds - (before.get(tid) ?? 0);
-  const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
-  return { totalMs: (total * 1000) / messages, mainMs: (main * 1000) / messages };
+  const mainSeconds = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+  const split = main?.before && main.after ? { mainUserMs: ((main.after.user - main.before.user) * 1000) / messages, mainSystemMs: ((main.after.system - main.before.system) * 1000) / messages } : {};
+  return { totalMs: (total * 1000) / messages, mainMs: (mainSeconds * 1000) / messages, ...split };
 }
