@@ -21,6 +21,7 @@ import type { MetricRecorder } from '../core/metrics.js';
 import type { CounterName, HistogramName } from '../core/metric-names.js';
 import type { Logger } from '../core/ports.js';
 import type { RecordInHand } from '../adapters/local/poller.js';
+import { BurstDeferral, INGRESS_QUEUE } from '../adapters/local/burst-deferral.js';
 import { Watchdog } from '../adapters/local/thread-restarts.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -66,6 +67,9 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let stopping = false;
   let stopped: (() => void) | undefined;
   const nudged = new Map<string, number>();
+  // The ingress's burst count, shared with every worker this starts: counted here, read by its scan poller.
+  const burstMemory = BurstDeferral.sharedMemory();
+  const burst = new BurstDeferral(options.config.queue.burstDeferSeconds * 1000, options.config.queue.burstMessagesPerSecond, undefined, burstMemory);
   const delays = options.restartDelayMs ?? { first: RESTART_DELAY_MS, max: MAX_RESTART_DELAY_MS, stableAfter: STABLE_AFTER_MS };
   /** Deaths in a row of workers that died before their pipeline had run `delays.stableAfter`. */
   let earlyDeaths = 0;
@@ -84,7 +88,7 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     let current: Worker;
     try {
       current = new Worker(new URL('./pipeline-worker.mjs', import.meta.url), {
-        workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath },
+        workerData: { config: options.config, mxPort: options.mxPort, recoverInFlight: afterDeath, burstMemory },
       });
     } catch (error: unknown) {
       // At start the node's start fails and says why. A restart runs in a timer on the relay's
@@ -158,8 +162,15 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
       if (!worker) spawn(false);
     },
     // One nudge per queue and turn of the event loop: a burst queues hundreds of messages a turn,
-    // and the worker only needs to know that there is work, and how much (its burst deferral).
+    // and the worker only needs to know that there is work. What the ingress queues is counted in
+    // the memory the worker's scan poller reads (its burst deferral); during a burst that poller
+    // leaves young messages where they are and looks again on its own every DEFER_POLL_MS, so the
+    // worker is not woken at all.
     nudge: (queue, count = 1) => {
+      if (queue === INGRESS_QUEUE) {
+        burst.queued(count);
+        if (burst.minAgeMs() > 0) return;
+      }
       const first = nudged.size === 0;
       nudged.set(queue, (nudged.get(queue) ?? 0) + count);
       if (first) {

@@ -19,7 +19,7 @@ import type { RecordInHand } from '../adapters/local/poller.js';
 
 const port = parentPort;
 if (!port) throw new Error('bin/pipeline-worker.ts runs as a worker thread (bin/pipeline-thread.ts starts it)');
-const { config, mxPort, recoverInFlight } = workerData as { config: Config; mxPort?: number; recoverInFlight?: boolean };
+const { config, mxPort, recoverInFlight, burstMemory } = workerData as { config: Config; mxPort?: number; recoverInFlight?: boolean; burstMemory?: SharedArrayBuffer };
 const logger = createLogger('pipeline');
 // As on the main thread: a rejected promise nobody handled is logged, not the end of the worker.
 logUnhandledRejections(logger);
@@ -74,7 +74,7 @@ const { holds, policy } = makeAdmissionPolicy({
 });
 // Messages move to a dead-letter queue when this thread receives them once too often.
 watchDeadLetters(stores, metrics, logger);
-const pipeline = buildPipeline({ config, stores, clock: systemClock, resolver, policy, holds, metrics, mxPort });
+const pipeline = buildPipeline({ config, stores, clock: systemClock, resolver, policy, holds, metrics, mxPort, burstMemory });
 inHand = () => pipeline.inHand?.() ?? [];
 
 let stopping = false;

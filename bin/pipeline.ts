@@ -8,7 +8,7 @@ import type { MetricRecorder } from '../core/metrics.js';
 import type { Clock, Resolver } from '../core/ports.js';
 import { userSettings } from '../core/stores.js';
 import type { SqsHandler } from '../core/sqs-event.js';
-import { BurstDeferral } from '../adapters/local/burst-deferral.js';
+import { BurstDeferral, INGRESS_QUEUE } from '../adapters/local/burst-deferral.js';
 import { Poller, SuspectGate, type RecordInHand } from '../adapters/local/poller.js';
 import { makeDeliverHandler } from '../lambdas/deliver/handler.js';
 import { DeliveryScheduler } from '../core/delivery/scheduler.js';
@@ -33,6 +33,11 @@ export interface PipelineDeps {
   metrics: MetricRecorder;
   /** Port of MX hosts for direct delivery (25); tests point it at a local MX. */
   mxPort?: number;
+  /**
+   * The ingress's burst count, in memory the relay's thread counts into (BurstDeferral): given in
+   * the worker thread, whose nudges then count nothing. Without it the pipeline counts the nudges.
+   */
+  burstMemory?: SharedArrayBuffer;
 }
 
 export interface Pipeline {
@@ -59,8 +64,8 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   const gate = new SuspectGate();
   // The ingress queues on 'scan': what it queues there makes a burst, during which new messages
   // wait there (queue.burstDeferSeconds). Bounces and the pipeline's own queues count for nothing.
-  const ingressQueue = 'scan';
-  const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000, config.queue.burstMessagesPerSecond);
+  const ingressQueue = INGRESS_QUEUE;
+  const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000, config.queue.burstMessagesPerSecond, undefined, deps.burstMemory);
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
       concurrency,
@@ -78,7 +83,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
     return created;
   };
   const nudge = (queueName: string, count = 1): void => {
-    if (queueName === ingressQueue) burst.queued(count);
+    if (queueName === ingressQueue && !deps.burstMemory) burst.queued(count);
     pollers.get(queueName)?.nudge();
   };
 

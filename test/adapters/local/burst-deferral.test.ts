@@ -55,6 +55,40 @@ describe('BurstDeferral', () => {
     expect(burst.minAgeMs()).toBe(10_000);
   });
 
+  it('counts in memory another reader shares: what one counts the other reads, and reading changes nothing', () => {
+    let now = 50_000;
+    const memory = BurstDeferral.sharedMemory();
+    const relay = new BurstDeferral(10_000, 100, () => now, memory);
+    const worker = new BurstDeferral(10_000, 100, () => now, memory);
+    relay.queued(99);
+    expect(worker.minAgeMs()).toBe(0);
+    expect(worker.minAgeMs()).toBe(0);
+    relay.queued(1);
+    expect(worker.minAgeMs()).toBe(10_000);
+    // A second later the worker sees the burst over, without anyone counting meanwhile.
+    now += 1_000;
+    expect(worker.minAgeMs()).toBe(0);
+    // A reader made later (a restarted worker) reads the same count, and does not clear it.
+    relay.queued(100);
+    expect(new BurstDeferral(10_000, 100, () => now, memory).minAgeMs()).toBe(10_000);
+    expect(worker.minAgeMs()).toBe(10_000);
+  });
+
+  it('keeps a second right where the 100 ms slot number wraps at 32 bits', () => {
+    // Slot 2^31 - 3 to 2^31 + 6: the stored numbers go from the largest int32 to negative ones.
+    let now = (2 ** 31 - 3) * 100;
+    const burst = new BurstDeferral(10_000, 100, () => now);
+    for (let i = 0; i < 10; i += 1) {
+      burst.queued(10);
+      now += 100;
+    }
+    now -= 100;
+    expect(burst.minAgeMs()).toBe(10_000);
+    now += 100;
+    // The first ten are more than a second old now.
+    expect(burst.minAgeMs()).toBe(0);
+  });
+
   it('never defers when the setting is 0', () => {
     const { burst } = tracker(0);
     burst.queued(10_000);
