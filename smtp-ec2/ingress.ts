@@ -13,7 +13,8 @@ import type { Config } from '../core/config.js';
 import type { Check, CheckResult } from '../core/checks/check.js';
 import { runChecks } from '../core/checks/check.js';
 import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from '../core/checks/session.js';
-import { canonicalLogin, parseIdentity, type OutgoingUser } from '../core/identity.js';
+import { canonicalLogin, parseIdentity, type OutgoingUser, type Tenant } from '../core/identity.js';
+import type { UserSettings } from '../core/settings.js';
 import { VerifiedPasswords } from '../core/verified-passwords.js';
 import { cachedIpUserLookup } from '../core/ip-user-lookup.js';
 import { errorMessage } from '../core/log.js';
@@ -145,6 +146,12 @@ export class Ingress {
   private readonly passwords: VerifiedPasswords;
   /** Bytes of small messages held in memory until their commit, across sessions (queue.inlineBodyMemoryBytes). */
   readonly inMemory: MemoryBudget;
+  /**
+   * A user's effective settings, worked out again only when the user or its tenant is another
+   * object: the single node's configuration reads hand back the same objects until something
+   * changes, so each MAIL FROM need not merge and clamp the same three layers of settings again.
+   */
+  private readonly settingsOf = new WeakMap<OutgoingUser, { tenant: Tenant; settings: UserSettings }>();
 
   constructor(private readonly deps: IngressDeps) {
     this.findIpUser = deps.ipUserLookup ?? cachedIpUserLookup(deps.configStore);
@@ -313,7 +320,11 @@ export class Ingress {
     if (!user) return undefined;
     const tenant = await configStore.getTenant(user.tenantId);
     if (!tenant) return undefined;
-    return { user, tenant, via, settings: effectiveUserSettings(user.settings, tenant, config.defaults) };
+    const known = this.settingsOf.get(user);
+    if (known?.tenant === tenant) return { user, tenant, via, settings: known.settings };
+    const settings = effectiveUserSettings(user.settings, tenant, config.defaults);
+    this.settingsOf.set(user, { tenant, settings });
+    return { user, tenant, via, settings };
   }
 
   private onMailFrom(
@@ -332,8 +343,12 @@ export class Ingress {
         throw this.refused(facts, { action: 'reject', code: 530, enhancedCode: '5.7.0', text: 'Authentication required: log in with AUTH after STARTTLS, or send from an authorised IP address', symbols: [{ name: 'NOT_AUTHORISED_TO_RELAY', evidence: { clientIp: facts.clientIp } }] }, 'mail');
       }
       const sizeParam = address.args && typeof address.args === 'object' ? (address.args as Record<string, unknown>).SIZE : undefined;
+      // Written out rather than spread from connectFacts(): one object of one shape, made once a message.
       const facts: MailFromFacts = {
-        ...this.connectFacts(listener, session),
+        sessionId: session.id,
+        clientIp: clientIp(session),
+        listener,
+        now: this.deps.clock.now(),
         helo: session.hostNameAppearsAs ?? '',
         secure: session.secure,
         sender,

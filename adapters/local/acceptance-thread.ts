@@ -73,7 +73,7 @@ export class ThreadedAcceptanceBatch {
   private enqueue(message: AcceptedMessage | undefined): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the acceptance writer is closed'));
     return new Promise((resolve, reject) => {
-      this.waiting.push({ ...(message ? { message } : {}), resolve, reject });
+      this.waiting.push(message ? { message, resolve, reject } : { resolve, reject });
       this.schedule();
     });
   }

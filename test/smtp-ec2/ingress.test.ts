@@ -241,6 +241,24 @@ describe('submission port', () => {
     expect(await queued()).toBe(1);
     client.close();
   });
+
+  it("works an IP user's settings out again when its tenant changed, though the user is still the one it looked up", async () => {
+    // The ingress keeps a found IP user for a few seconds, and reuses a user's effective settings
+    // while the user and its tenant are the objects it had: here the tenant is a new one.
+    const { client } = await RawSmtp.open(fx.ports.submission);
+    await client.command('EHLO mx.client.test');
+    const user = await fx.configStore.createUser({ tenantId: fx.tenantId, kind: 'ip', identity: '127.0.0.0/8', domain: null, passwordHash: null });
+    try {
+      expect(await client.command('MAIL FROM:<app@acme.test> SIZE=5000')).toMatch(/^250 /);
+      expect(await client.command('RSET')).toMatch(/^250 /);
+      await fx.configStore.updateTenant(fx.tenantId, { settings: { maxMessageBytes: 1000 } });
+      expect(await client.command('MAIL FROM:<app@acme.test> SIZE=5000')).toMatch(/^552 5\.3\.4 /);
+    } finally {
+      await fx.configStore.updateTenant(fx.tenantId, { settings: {} });
+      await fx.configStore.deleteUser(user.id);
+      client.close();
+    }
+  });
 });
 
 describe('implicit TLS port', () => {
