@@ -37,12 +37,11 @@ describe('the pipeline thread during an ingress burst', () => {
   });
 
   /**
-   * Starts the pipeline thread, queues one message on 'scan', and goes on nudging as the ingress
-   * does, once per message queued, `perTenth` times in each tenth of a second (a turn each; on a
-   * busy machine the ticks come later, so the rate only falls); resolves with how long until the
-   * scan poller received the message.
+   * Starts the pipeline thread on the test's data folder (polling an empty queue every 5 s unless
+   * `queue` says otherwise) and resolves once its worker runs: the worker loads its modules first
+   * (seconds on a busy machine), and a nudge sent before it runs is seen only after its first receive.
    */
-  async function firstReceiveAfter(queue: { burstDeferSeconds?: number; burstMessagesPerSecond?: number; pollIntervalMs?: number }, perTenth: number, nudged = 'scan'): Promise<number> {
+  async function startPipelineThread(queue: { burstDeferSeconds?: number; burstMessagesPerSecond?: number; pollIntervalMs?: number }) {
     const config = parseConfig({ dataDir: dir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 5_000, ...queue } });
     const stores = openLocalStores(config);
     let started = false;
@@ -53,11 +52,20 @@ describe('the pipeline thread during an ingress burst', () => {
       stores.close();
     };
     pipeline.start();
+    await waitFor('the pipeline thread to start', async () => started, { timeoutMs: 30_000, intervalMs: 20 });
+    return { pipeline, stores };
+  }
+
+  /**
+   * Starts the pipeline thread, queues one message on 'scan', and goes on nudging as the ingress
+   * does, once per message queued, `perTenth` times in each tenth of a second (a turn each; on a
+   * busy machine the ticks come later, so the rate only falls); resolves with how long until the
+   * scan poller received the message.
+   */
+  async function firstReceiveAfter(queue: { burstDeferSeconds?: number; burstMessagesPerSecond?: number; pollIntervalMs?: number }, perTenth: number, nudged = 'scan'): Promise<number> {
+    const { pipeline, stores } = await startPipelineThread(queue);
     const db = new Database(join(dir, 'outpost.db'), { readonly: true });
     try {
-      // The worker thread loads its modules first (seconds on a busy machine): a nudge sent before
-      // it runs is seen only after its first receive.
-      await waitFor('the pipeline thread to start', async () => started, { timeoutMs: 30_000, intervalMs: 20 });
       const ingress = setInterval(() => {
         for (let i = 0; i < perTenth; i += 1) pipeline.nudge(nudged);
       }, 100);
@@ -112,17 +120,7 @@ describe('the pipeline thread during an ingress burst', () => {
    * worker in the second second (the burst, if it is one, counted by then).
    */
   async function nudgesPosted(queue: { burstDeferSeconds?: number }, perTenth: number): Promise<number> {
-    const config = parseConfig({ dataDir: dir, hostname: 'relay.test', listenAddress: '127.0.0.1', queue: { pollIntervalMs: 5_000, ...queue } });
-    const stores = openLocalStores(config);
-    let started = false;
-    const logger = createLogger('outpost', { level: 'info', write: (line) => (started ||= line.includes('pipeline worker thread started')) });
-    const pipeline = pipelineThread({ config, logger, metrics });
-    stop = async () => {
-      await pipeline.stop();
-      stores.close();
-    };
-    pipeline.start();
-    await waitFor('the pipeline thread to start', async () => started, { timeoutMs: 30_000, intervalMs: 20 });
+    const { pipeline } = await startPipelineThread(queue);
     let counting = false;
     let posted = 0;
     // Every message the relay's thread posts to a worker thread goes through here.
