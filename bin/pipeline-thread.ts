@@ -164,8 +164,8 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     // One nudge per queue and turn of the event loop: a burst queues hundreds of messages a turn,
     // and the worker only needs to know that there is work. What the ingress queues is counted in
     // the memory the worker's scan poller reads (its burst deferral); during a burst that poller
-    // leaves young messages where they are and looks again on its own every DEFER_POLL_MS, so the
-    // worker is not woken at all.
+    // leaves young messages where they are and looks again on its own (within queue.pollIntervalMs,
+    // then every DEFER_POLL_MS once it defers), so the worker is not woken at all.
     nudge: (queue, count = 1) => {
       if (queue === INGRESS_QUEUE) {
         burst.queued(count);
