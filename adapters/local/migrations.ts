@@ -471,6 +471,20 @@ export const MIGRATIONS: readonly Migration[] = [
           BEGIN UPDATE counter_generation SET n = n + 1 WHERE id = 1; END;
       `),
   },
+  {
+    // A queue entry has a receipt handle only while it is received (in flight); a waiting one has
+    // none. The unique index on handles held an entry for every waiting message too: each group
+    // commit that queues messages wrote a page of it (one of the 15 pages a commit of one message
+    // writes), and each receive moved the entry. Entries are only ever looked up by a handle
+    // (`receipt = ?`, which implies that it is not null, so SQLite uses the partial index).
+    version: 14,
+    name: 'the queue receipt index holds only entries that have a receipt',
+    up: (db) =>
+      db.exec(`
+        DROP INDEX IF EXISTS queue_messages_receipt;
+        CREATE UNIQUE INDEX queue_messages_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;
+      `),
+  },
 ];
 
 /** SQL: whether the counter_buckets row `row` (NEW or OLD) belongs to a key of migration 13 (its prefixes, fixed there). */

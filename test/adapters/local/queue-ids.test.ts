@@ -1,6 +1,7 @@
 // Queue entries and receipt handles are UUIDs in time order (version 7), so that each commit
 // adds them to the last page of their index instead of a random page: with random UUIDs, a group
 // commit of 7 messages wrote 9 pages of the queue's id index to the WAL, with these it writes 2.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +10,24 @@ import { commitAccepted } from '../../../adapters/local/acceptance-batch.js';
 import { SqliteMessageBodies } from '../../../adapters/local/message-body-store.js';
 import { SqliteMessageLog } from '../../../adapters/local/message-log.js';
 import { SqliteQueue, timeOrderedUuid } from '../../../adapters/local/queue.js';
-import { openDatabase } from '../../../adapters/local/sqlite.js';
+import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { acceptedMessage } from '../../helpers/accepted-message.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The page number of each frame in the WAL of the database at `path` (a frame: a 24-byte header, then the page). */
+function pagesInWal(db: Db, path: string): number[] {
+  const wal = readFileSync(`${path}-wal`);
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages: number[] = [];
+  for (let offset = 32; offset + 24 + pageSize <= wal.length; offset += 24 + pageSize) pages.push(wal.readUInt32BE(offset));
+  return pages;
+}
+
+/** The pages of the b-tree `name` (a table or an index), as SQLite's dbstat lists them. */
+function pagesOf(db: Db, name: string): Set<number> {
+  return new Set((db.prepare('SELECT pageno FROM dbstat WHERE name = ?').all(name) as Array<{ pageno: number }>).map((row) => row.pageno));
+}
 
 describe('timeOrderedUuid', () => {
   it('is a version 7 UUID carrying the millisecond it was made in', () => {
@@ -71,24 +86,66 @@ describe('SqliteQueue ids', () => {
         commitAccepted(db, log, queue, bodies, batch());
         now += 3;
       }
-      const indexPages = new Set((db.prepare("SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_queue_messages_1'").all() as Array<{ pageno: number }>).map((row) => row.pageno));
+      const indexPages = pagesOf(db, 'sqlite_autoindex_queue_messages_1');
       expect(indexPages.size).toBeGreaterThan(30);
-      // The pages the next commits write, as the WAL's frame headers name them (frame: 24-byte header + page).
+      // The pages the next commits write, as the WAL's frame headers name them.
       db.pragma('wal_checkpoint(TRUNCATE)');
       for (let i = 0; i < 10; i += 1) {
         commitAccepted(db, log, queue, bodies, batch());
         now += 3;
       }
-      const { readFileSync } = await import('node:fs');
-      const wal = readFileSync(join(dir, 'outpost.db-wal'));
-      const pageSize = db.pragma('page_size', { simple: true }) as number;
-      let indexFrames = 0;
-      for (let offset = 32; offset + 24 + pageSize <= wal.length; offset += 24 + pageSize) if (indexPages.has(wal.readUInt32BE(offset))) indexFrames += 1;
+      const indexFrames = pagesInWal(db, join(dir, 'outpost.db')).filter((page) => indexPages.has(page)).length;
       // Random UUIDs: about 9 a commit (one per message and the splits); in time order, the last leaf and a parent now and then.
       expect(indexFrames / 10).toBeLessThanOrEqual(2.5);
     } finally {
       db.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the queue receipt index (migration 14)', () => {
+  it('is not written when messages are queued, only when they are received', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-queue-receipts-'));
+    const path = join(dir, 'outpost.db');
+    const db = openDatabase(path);
+    try {
+      db.pragma('wal_autocheckpoint = 0');
+      const queue = new SqliteQueue(db, { maxReceives: 5 });
+      // Some in flight, so that the index has pages; then a checkpoint, and only new messages queued.
+      for (let i = 0; i < 200; i += 1) await queue.send('scan', `in flight ${i}`);
+      expect(await queue.receive('scan', { max: 200, visibilityTimeoutSeconds: 60 })).toHaveLength(200);
+      const receiptPages = pagesOf(db, 'queue_messages_receipt');
+      expect(receiptPages.size).toBeGreaterThan(0);
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      for (let i = 0; i < 20; i += 1) await queue.send('scan', `waiting ${i}`);
+      expect(pagesInWal(db, path).filter((page) => receiptPages.has(page))).toEqual([]);
+      // A receive gives a handle, which the index holds: the delete by handle finds the entry.
+      const [received] = await queue.receive('scan', { max: 1, visibilityTimeoutSeconds: 60 });
+      const receiptPagesNow = pagesOf(db, 'queue_messages_receipt');
+      expect(pagesInWal(db, path).some((page) => receiptPagesNow.has(page))).toBe(true);
+      await queue.delete('scan', received!.receiptHandle);
+      expect(await queue.depth('scan')).toEqual({ visible: 19, inFlight: 200, delayed: 0 });
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is what SQLite uses to find an entry by its handle, and keeps handles unique', () => {
+    const db = openDatabase(':memory:');
+    try {
+      for (const sql of ['DELETE FROM queue_messages WHERE queue = ? AND receipt = ?', 'UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt = ?']) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...sql.split('?').slice(1).map(() => 'x')) as Array<{ detail: string }>).map((row) => row.detail).join('; ');
+        expect(plan, sql).toMatch(/USING INDEX queue_messages_receipt/);
+      }
+      const insert = db.prepare("INSERT INTO queue_messages (id, queue, body, visible_at, receipt, sent_at) VALUES (?, 'scan', 'b', 0, ?, 0)");
+      insert.run('a', null);
+      insert.run('b', null);
+      insert.run('c', 'handle-1');
+      expect(() => insert.run('d', 'handle-1')).toThrow(/UNIQUE constraint failed/);
+    } finally {
+      db.close();
     }
   });
 });
