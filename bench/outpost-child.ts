@@ -40,16 +40,22 @@ export function collect(child: ChildProcess): () => string {
   return () => output;
 }
 
+/** CPU seconds thread `tid` of `pid` has used so far, in user space and in the kernel; throws where /proc cannot tell. */
+function taskTimes(pid: number, tid: number): { user: number; system: number } {
+  const ticks = 100; // USER_HZ: /proc counts in hundredths of a second on Linux.
+  // The fields after "pid (comm) ": utime and stime are the 12th and 13th of them.
+  const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { user: Number(fields[11]) / ticks, system: Number(fields[12]) / ticks };
+}
+
 /** CPU seconds used so far by each thread of `pid` (utime + stime), by thread id; empty where /proc cannot tell. */
 export function threadCpuSeconds(pid: number): Map<number, number> {
   const seconds = new Map<number, number>();
-  const ticks = 100; // USER_HZ: /proc counts in hundredths of a second on Linux.
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        // The fields after "pid (comm) ": utime and stime are the 12th and 13th of them.
-        const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-        seconds.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / ticks);
+        const { user, system } = taskTimes(pid, Number(tid));
+        seconds.set(Number(tid), user + system);
       } catch {
         // The thread ended meanwhile.
       }
@@ -185,10 +191,8 @@ export interface BurstCpu {
 /** CPU seconds the main thread of `pid` has used so far, in user space and in the kernel; undefined where /proc cannot tell. */
 export function mainThreadTimes(pid: number): { user: number; system: number } | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    const user = Number(fields[11]) / 100;
-    const system = Number(fields[12]) / 100;
-    return Number.isFinite(user) && Number.isFinite(system) ? { user, system } : undefined;
+    const times = taskTimes(pid, pid);
+    return Number.isFinite(times.user) && Number.isFinite(times.system) ? times : undefined;
   } catch {
     return undefined;
   }

@@ -26,7 +26,7 @@ import { Watchdog } from '../adapters/local/thread-restarts.js';
 import type { Pipeline } from './pipeline.js';
 
 /** From the relay's thread to the worker. */
-export type RelayMessage = { kind: 'nudge'; queue: string; count: number } | { kind: 'stop' };
+export type RelayMessage = { kind: 'nudge'; queue: string } | { kind: 'stop' };
 /** From the worker to the relay's thread. */
 export type PipelineMessage =
   | { kind: 'started' }
@@ -66,7 +66,8 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
   let worker: Worker | undefined;
   let stopping = false;
   let stopped: (() => void) | undefined;
-  const nudged = new Map<string, number>();
+  /** The queues something was queued on in this turn of the event loop. */
+  const nudged = new Set<string>();
   // The ingress's burst count, shared with every worker this starts: counted here, read by its scan poller.
   const burstMemory = BurstDeferral.sharedMemory();
   const burst = new BurstDeferral(options.config.queue.burstDeferSeconds * 1000, options.config.queue.burstMessagesPerSecond, undefined, burstMemory);
@@ -165,20 +166,19 @@ export function pipelineThread(options: PipelineThreadOptions): Pipeline {
     // and the worker only needs to know that there is work. What the ingress queues is counted in
     // the memory the worker's scan poller reads (its burst deferral); during a burst that poller
     // leaves young messages where they are and looks again on its own (within queue.pollIntervalMs,
-    // then every DEFER_POLL_MS once it defers), so the worker is not woken at all.
+    // then every DEFER_POLL_MS once it defers), so the worker is not woken for them at all.
     nudge: (queue, count = 1) => {
-      if (queue === INGRESS_QUEUE) {
-        burst.queued(count);
-        if (burst.minAgeMs() > 0) return;
-      }
-      const first = nudged.size === 0;
-      nudged.set(queue, (nudged.get(queue) ?? 0) + count);
-      if (first) {
+      if (queue === INGRESS_QUEUE) burst.queued(count);
+      if (nudged.size === 0) {
         setImmediate(() => {
-          for (const [name, queued] of nudged) worker?.postMessage({ kind: 'nudge', queue: name, count: queued } satisfies RelayMessage);
+          for (const name of nudged) {
+            if (name === INGRESS_QUEUE && burst.minAgeMs() > 0) continue;
+            worker?.postMessage({ kind: 'nudge', queue: name } satisfies RelayMessage);
+          }
           nudged.clear();
         });
       }
+      nudged.add(queue);
     },
     async stop() {
       stopping = true;

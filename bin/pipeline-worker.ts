@@ -79,7 +79,7 @@ inHand = () => pipeline.inHand?.() ?? [];
 
 let stopping = false;
 port.on('message', (message: RelayMessage) => {
-  if (message.kind === 'nudge') pipeline.nudge(message.queue, message.count);
+  if (message.kind === 'nudge') pipeline.nudge(message.queue);
   if (message.kind === 'stop' && !stopping) {
     stopping = true;
     pipeline

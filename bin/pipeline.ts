@@ -64,13 +64,12 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
   const gate = new SuspectGate();
   // The ingress queues on 'scan': what it queues there makes a burst, during which new messages
   // wait there (queue.burstDeferSeconds). Bounces and the pipeline's own queues count for nothing.
-  const ingressQueue = INGRESS_QUEUE;
   const burst = new BurstDeferral(config.queue.burstDeferSeconds * 1000, config.queue.burstMessagesPerSecond, undefined, deps.burstMemory);
   const poller = (queueName: string, handler: SqsHandler, concurrency?: number): Poller => {
     const created = new Poller({
       concurrency,
       gate,
-      minAgeMs: queueName === ingressQueue ? () => burst.minAgeMs() : undefined,
+      minAgeMs: queueName === INGRESS_QUEUE ? () => burst.minAgeMs() : undefined,
       queue: stores.queue,
       queueName,
       handler: countingRecords(queueName, handler, metrics),
@@ -83,7 +82,7 @@ export function buildPipeline(deps: PipelineDeps): Pipeline {
     return created;
   };
   const nudge = (queueName: string, count = 1): void => {
-    if (queueName === ingressQueue && !deps.burstMemory) burst.queued(count);
+    if (queueName === INGRESS_QUEUE && !deps.burstMemory) burst.queued(count);
     pollers.get(queueName)?.nudge();
   };
 

@@ -343,12 +343,8 @@ export class Ingress {
         throw this.refused(facts, { action: 'reject', code: 530, enhancedCode: '5.7.0', text: 'Authentication required: log in with AUTH after STARTTLS, or send from an authorised IP address', symbols: [{ name: 'NOT_AUTHORISED_TO_RELAY', evidence: { clientIp: facts.clientIp } }] }, 'mail');
       }
       const sizeParam = address.args && typeof address.args === 'object' ? (address.args as Record<string, unknown>).SIZE : undefined;
-      // Written out rather than spread from connectFacts(): one object of one shape, made once a message.
       const facts: MailFromFacts = {
-        sessionId: session.id,
-        clientIp: clientIp(session),
-        listener,
-        now: this.deps.clock.now(),
+        ...this.connectFacts(listener, session),
         helo: session.hostNameAppearsAs ?? '',
         secure: session.secure,
         sender,

@@ -51,12 +51,8 @@ export class BurstDeferral {
     memory: SharedArrayBuffer | ArrayBuffer = new ArrayBuffer(2 * BUCKETS * Int32Array.BYTES_PER_ELEMENT),
   ) {
     this.counts = new Int32Array(memory, 0, BUCKETS);
+    // A fresh ring's buckets count 0 for slot 0: whatever slot they claim, they add nothing.
     this.slots = new Int32Array(memory, BUCKETS * Int32Array.BYTES_PER_ELEMENT, BUCKETS);
-    // Slot 0 of a fresh ring is a real slot number (1970, or the 32-bit wrap of a later one): mark every bucket long stale.
-    if (Atomics.load(this.counts, 0) === 0 && Atomics.load(this.slots, 0) === 0) {
-      const stale = ((this.slot() | 0) - 2 * BUCKETS) | 0;
-      for (let i = 0; i < BUCKETS; i += 1) Atomics.store(this.slots, i, stale);
-    }
   }
 
   /** The ingress queued `count` messages. Only one thread counts into a ring. */
