@@ -57,6 +57,38 @@ describe('schema migrations', () => {
     second.close();
   });
 
+  it('leaves a database as it was when a migration fails half-way (the disk full after migration 14 dropped the receipt index), and applies it at the next start', () => {
+    const path = join(tempDir(), 'outpost.db');
+    const db = new Database(path);
+    migrate(db, MIGRATIONS.filter((migration) => migration.version <= 13));
+    const insert = db.prepare("INSERT INTO queue_messages (id, queue, body, visible_at, receipt, sent_at) VALUES (?, 'scan', 'b', 0, ?, 0)");
+    insert.run('waiting', null);
+    insert.run('in-flight', 'handle-1');
+    const receiptIndex = () => (db.prepare("SELECT sql FROM sqlite_master WHERE name = 'queue_messages_receipt'").get() as { sql: string } | undefined)?.sql;
+    const before = receiptIndex();
+    const fourteen = MIGRATIONS.find((migration) => migration.version === 14)!;
+    const failing: Migration = {
+      ...fourteen,
+      up: (handle) => {
+        fourteen.up(handle);
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      },
+    };
+    expect(() => migrate(db, [...MIGRATIONS.filter((migration) => migration.version <= 13), failing])).toThrow(/disk is full/);
+    // Nothing of it stayed: the version, the former index and the rows are those of before.
+    expect(schemaVersion(db)).toBe(13);
+    expect(receiptIndex()).toBe(before);
+    expect(db.prepare('SELECT id, receipt FROM queue_messages ORDER BY id').all()).toEqual([
+      { id: 'in-flight', receipt: 'handle-1' },
+      { id: 'waiting', receipt: null },
+    ]);
+    // The next start applies it.
+    expect(migrate(db).map((migration) => migration.version)).toEqual([14]);
+    expect(receiptIndex()).toMatch(/WHERE receipt IS NOT NULL/);
+    expect(() => insert.run('another', 'handle-1')).toThrow(/UNIQUE constraint failed/);
+    db.close();
+  });
+
   it('refuses a database written by a newer release', () => {
     const path = join(tempDir(), 'outpost.db');
     const db = openDatabase(path);
