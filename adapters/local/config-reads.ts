@@ -16,24 +16,61 @@ import type { Db } from './sqlite.js';
 /** Most reads kept; beyond, all are dropped and read again (there are few tenants, users and domains a minute). */
 export const MAX_KEPT = 10_000;
 
+/** The one-row tables whose numbers the triggers move on. */
+export type GenerationTable = 'config_generation' | 'counter_generation';
+
+const GENERATIONS_SQL = 'SELECT (SELECT n FROM config_generation WHERE id = 1) AS config_generation, (SELECT n FROM counter_generation WHERE id = 1) AS counter_generation';
+
+/**
+ * Both generations of one connection, read together at most once per turn of the event loop. Each
+ * read of a WAL database is a read transaction of its own (two file locks taken and given back, the
+ * WAL index looked at): the configuration's cache and the counters' cache on the relay's connection
+ * asked once each per turn, a twentieth of the relay's thread with a new connection per message.
+ */
+class TurnGenerations {
+  private values: Readonly<Record<GenerationTable, number | undefined>> | undefined;
+
+  constructor(private readonly db: Db) {}
+
+  /** The table's number as read in this turn (read now if not yet); throws what the read threw. */
+  read(table: GenerationTable): number | undefined {
+    if (!this.values) {
+      const row = this.db.prepare(GENERATIONS_SQL).get() as Partial<Record<GenerationTable, number | null>> | undefined;
+      this.values = { config_generation: row?.config_generation ?? undefined, counter_generation: row?.counter_generation ?? undefined };
+      setImmediate(() => (this.values = undefined));
+    }
+    return this.values[table];
+  }
+
+  /** After a write on this thread: the next read asks the database again, in this turn too. */
+  forget(): void {
+    this.values = undefined;
+  }
+}
+
+const generationsByConnection = new WeakMap<Db, TurnGenerations>();
+
+function generationsOf(db: Db): TurnGenerations {
+  let generations = generationsByConnection.get(db);
+  if (!generations) generationsByConnection.set(db, (generations = new TurnGenerations(db)));
+  return generations;
+}
+
 export class ConfigReadCache {
   private generation: number | undefined;
-  /** Whether the generation was read in this turn of the event loop. */
-  private checkedThisTurn = false;
   private readonly kept = new Map<string, Promise<unknown>>();
+  private readonly generations: TurnGenerations;
 
   /**
    * `generationTable`: the one-row table whose number the triggers move on (config_generation for
    * the configuration, migration 11; counter_generation for the counters read at connect and AUTH,
-   * migration 13).
+   * migration 13). Caches on the same connection share one read of both per turn.
    */
-  private readonly generationSql: string;
-
   constructor(
-    private readonly db: Db,
-    generationTable: 'config_generation' | 'counter_generation' = 'config_generation',
+    db: Db,
+    private readonly generationTable: GenerationTable = 'config_generation',
   ) {
-    this.generationSql = `SELECT n FROM ${generationTable} WHERE id = 1`;
+    this.generations = generationsOf(db);
   }
 
   /** The value of `load()` for `key`, kept until the configuration changes. */
@@ -41,7 +78,6 @@ export class ConfigReadCache {
     try {
       this.dropIfChanged();
     } catch (error: unknown) {
-      // The database failed under us: the read fails as the store's own would, with nothing served from memory.
       return Promise.reject(error);
     }
     const hit = this.kept.get(key);
@@ -49,7 +85,6 @@ export class ConfigReadCache {
     if (this.kept.size >= MAX_KEPT) this.kept.clear();
     const loading = load();
     this.kept.set(key, loading);
-    // A failed read is not kept: the next one asks the store again.
     loading.catch(() => {
       if (this.kept.get(key) === loading) this.kept.delete(key);
     });
@@ -59,7 +94,7 @@ export class ConfigReadCache {
   /** After a write on this thread: the next read asks the store (and the generation) again. */
   invalidate(): void {
     this.kept.clear();
-    this.checkedThisTurn = false;
+    this.generations.forget();
   }
 
   /**
@@ -75,19 +110,14 @@ export class ConfigReadCache {
   }
 
   private dropIfChanged(): void {
-    if (this.checkedThisTurn) return;
     let generation: number | undefined;
     try {
-      generation = (this.db.prepare(this.generationSql).get() as { n: number } | undefined)?.n;
+      generation = this.generations.read(this.generationTable);
     } catch (error: unknown) {
-      // Unchecked, nothing kept may be served: drop it all, and check again at the next read.
       this.kept.clear();
       this.generation = undefined;
       throw error;
     }
-    this.checkedThisTurn = true;
-    setImmediate(() => (this.checkedThisTurn = false));
-    // No row (a database without its migration cannot be open here): keep nothing.
     if (generation === undefined || generation !== this.generation) this.kept.clear();
     this.generation = generation;
   }

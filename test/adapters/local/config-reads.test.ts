@@ -172,6 +172,47 @@ describe('ConfigReadCache', () => {
     expect(reads()).toBe(3);
   });
 
+  it('reads both generations in one statement at most once per turn for every cache on the connection, and again after a write through one of them', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      let generationReads = 0;
+      const prepare = db.prepare.bind(db);
+      db.prepare = ((source: string) => {
+        if (source.includes('_generation')) generationReads += 1;
+        return prepare(source);
+      }) as typeof db.prepare;
+      const config = new ConfigReadCache(db);
+      const counters = new ConfigReadCache(db, 'counter_generation');
+      const loads = { config: 0, counters: 0 };
+      const loadConfig = async () => (loads.config += 1);
+      const loadCounters = async () => (loads.counters += 1);
+      for (let turn = 1; turn <= 3; turn++) {
+        await config.read('tenant', loadConfig);
+        await counters.read('bucket', loadCounters);
+        await config.read('user', loadConfig);
+        expect(generationReads).toBe(turn);
+        await nextTurn();
+      }
+      expect(loads).toEqual({ config: 2, counters: 1 });
+
+      // Each cache follows its own table: the counters' move drops only what the counters' cache keeps.
+      db.exec('UPDATE counter_generation SET n = n + 1 WHERE id = 1');
+      await nextTurn();
+      await config.read('tenant', loadConfig);
+      await counters.read('bucket', loadCounters);
+      expect(loads).toEqual({ config: 2, counters: 2 });
+
+      // A write through a cache, then in the same turn another change: read again at once, and seen.
+      config.invalidate();
+      db.exec('UPDATE config_generation SET n = n + 1 WHERE id = 1');
+      await config.read('tenant', loadConfig);
+      expect(generationReads).toBe(5);
+      expect(loads).toEqual({ config: 3, counters: 2 });
+    } finally {
+      db.close();
+    }
+  });
+
   it('fails the read, serves nothing it kept and keeps nothing while the generation cannot be read, and reads again once it can', async () => {
     const db = openDatabase(':memory:');
     try {
@@ -222,6 +263,8 @@ describe('ConfigReadCache', () => {
 
   it('reads suppression entries from memory until any connection changes a list, and ends an entry at its expiry', async () => {
     const tenant = await stores.configStore.createTenant('suppressing');
+    // A change applies from the next turn (the generations read in this one may predate it).
+    await nextTurn();
     let reads = 0;
     const counting = Object.assign(Object.create(stores.suppression) as LocalStores['suppression'], {
       find: (tenantId: string, address: string, now: number) => {
