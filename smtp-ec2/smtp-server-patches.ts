@@ -20,9 +20,14 @@
 //    fixed 100 ms: a client that talks during the pause is still answered 421 "You talk too
 //    soon", but a listener may send its greeting at once (0), since the pause caps how many new
 //    connections a second a listener serves (20 sessions, one message each: 200 messages/s).
-import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+// 7. A session's id (80 random bits, the key of the ingress's per-session state) is drawn from the
+//    pooled CSPRNG (core/random-pool.ts) on a listener that takes no PROXY header: smtp-server
+//    calls crypto.randomBytes(10) for every connection, a call into OpenSSL of its own (1.6 % of
+//    the relay's thread with a new connection per message). Same form: 16 characters of base 32.
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
+import { pooledRandomBytes } from '../core/random-pool.js';
 
 const ENHANCED_PREFIX = /^([245]\.\d{1,3}\.\d{1,3}) ([\s\S]*)$/;
 
@@ -45,6 +50,19 @@ interface PatchableConnection {
   _nextHandler?: unknown;
   session: SMTPServerSession;
   send(code: number, data?: string | string[], context?: unknown): void;
+}
+
+interface PatchableServer {
+  options: { ignoredHosts?: string[] };
+  _expectsProxyHeader(socket: { remoteAddress?: string }): boolean;
+  _handleProxy(socket: { remoteAddress?: string }, callback: (error: Error | null, options?: { id: string; ignore?: boolean }) => void): void;
+}
+
+/** A session id as smtp-server makes it (80 random bits in base 32, 16 characters), from the pool. */
+export function newSessionId(): string {
+  return BigInt(`0x${pooledRandomBytes(10).toString('hex')}`)
+    .toString(32)
+    .padStart(16, '0');
 }
 
 interface PatchableStream {
@@ -162,6 +180,15 @@ if (!proto[marker]) {
     } finally {
       delete this._getEnhancedStatusCode;
     }
+  };
+
+  const serverProto = SMTPServer.prototype as unknown as PatchableServer;
+  const originalHandleProxy = serverProto._handleProxy;
+  serverProto._handleProxy = function (this: PatchableServer, socket, callback) {
+    // A PROXY header to read first: smtp-server's own path, whole.
+    if (this._expectsProxyHeader(socket)) return originalHandleProxy.call(this, socket, callback);
+    const options = { id: newSessionId(), ignore: this.options.ignoredHosts?.includes(socket.remoteAddress ?? '') };
+    setImmediate(() => callback(null, options));
   };
 }
 
