@@ -24,6 +24,11 @@
 //    pooled CSPRNG (core/random-pool.ts) on a listener that takes no PROXY header: smtp-server
 //    calls crypto.randomBytes(10) for every connection, a call into OpenSSL of its own (1.6 % of
 //    the relay's thread with a new connection per message). Same form: 16 characters of base 32.
+// 8. After QUIT the socket is closed as soon as the 221 and our end of the stream are flushed
+//    (RFC 5321 §4.1.1.10: the server closes the channel once it has replied), as Postfix does.
+//    smtp-server kept reading until the client's own FIN, or 5 s: a client that resets instead
+//    (most bulk senders) then cost an ECONNRESET error with its stack trace, and a client that
+//    keeps its side open held the descriptor and the session's state until the timer.
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
@@ -50,6 +55,8 @@ interface PatchableConnection {
   _nextHandler?: unknown;
   session: SMTPServerSession;
   send(code: number, data?: string | string[], context?: unknown): void;
+  handler_QUIT(command: Buffer, callback: () => void): void;
+  _socket: import('node:net').Socket;
 }
 
 interface PatchableServer {
@@ -180,6 +187,15 @@ if (!proto[marker]) {
     } finally {
       delete this._getEnhancedStatusCode;
     }
+  };
+
+  const originalQuit = proto.handler_QUIT;
+  proto.handler_QUIT = function (this: PatchableConnection, command, callback) {
+    originalQuit.call(this, command, callback);
+    const socket = this._socket;
+    if (socket.destroyed) return;
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
   };
 
   const serverProto = SMTPServer.prototype as unknown as PatchableServer;
