@@ -167,8 +167,13 @@ export function cachedLockReads(lockStore: LockStore, cache: ConfigReadCache): L
  * kept is the entry whatever its expiry, and the expiry is compared with the caller's `now` at
  * each read: an entry that expires while kept stops refusing at its time, with no change to the
  * table to drop it. A change made through it drops what is kept at once, as cachedLockReads does.
+ *
+ * Most recipients are new ones, each a read of the database on the relay's thread; a list that
+ * can tell whether a tenant has any entry at all (`hasEntries`, kept the same way) spares that
+ * read to every tenant whose list is empty.
  */
-export function cachedSuppressionReads(list: SuppressionList, cache: ConfigReadCache): SuppressionList {
+export function cachedSuppressionReads(list: SuppressionList & { hasEntries?(tenantId: string): Promise<boolean> }, cache: ConfigReadCache): SuppressionList {
+  const hasEntries = list.hasEntries?.bind(list);
   return withOverrides(list, {
     add: (entry) => cache.changing(() => list.add(entry)),
     remove: (tenantId, address) => cache.changing(() => list.remove(tenantId, address)),
@@ -180,6 +185,7 @@ export function cachedSuppressionReads(list: SuppressionList, cache: ConfigReadC
       } catch {
         return undefined; // not an address: other RCPT checks refuse it
       }
+      if (hasEntries && !(await cache.read(`suppressions of ${tenantId}`, () => hasEntries(tenantId)))) return undefined;
       // now = 0: before every expiry, so the entry is found however long it still has.
       const entry = await cache.read(`suppression ${tenantId} ${normalised}`, () => list.find(tenantId, normalised, 0));
       return entry && (entry.expiresAt === null || entry.expiresAt > now) ? entry : undefined;

@@ -68,6 +68,12 @@ export class SqliteSuppressionList implements SuppressionList {
     return this.db.prepare('DELETE FROM suppressions WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now).changes;
   }
 
+  /** Whether the tenant's list holds any row at all, expired ones included (one probe of the primary key). */
+  async hasEntries(tenantId: string): Promise<boolean> {
+    const row = this.db.prepare('SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = ?) AS found').get(tenantId) as { found: number };
+    return row.found === 1;
+  }
+
   async find(tenantId: string, address: string, now: number): Promise<SuppressionEntry | undefined> {
     let normalised: string;
     try {

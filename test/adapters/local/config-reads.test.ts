@@ -266,7 +266,9 @@ describe('ConfigReadCache', () => {
     // A change applies from the next turn (the generations read in this one may predate it).
     await nextTurn();
     let reads = 0;
+    // A list that cannot tell whether a tenant has entries: every recipient is a read of its own.
     const counting = Object.assign(Object.create(stores.suppression) as LocalStores['suppression'], {
+      hasEntries: undefined,
       find: (tenantId: string, address: string, now: number) => {
         reads += 1;
         return stores.suppression.find(tenantId, address, now);
@@ -301,5 +303,50 @@ describe('ConfigReadCache', () => {
     await cached.add({ tenantId: tenant.id, address: 'manual@example.org', source: 'manual', reason: 'asked to stop' });
     expect((await cached.find(tenant.id, 'manual@example.org', now))?.source).toBe('manual');
     expect(await cached.find(tenant.id, 'not an address', now)).toBeUndefined();
+  });
+
+  it('spares the read of each recipient to a tenant whose list is empty, until any connection adds to it', async () => {
+    const tenant = await stores.configStore.createTenant('empty-list');
+    await nextTurn();
+    const counted = { probes: 0, finds: 0 };
+    const list = stores.suppression as LocalStores['suppression'] & { hasEntries(tenantId: string): Promise<boolean> };
+    const counting = Object.assign(Object.create(list) as typeof list, {
+      hasEntries: (tenantId: string) => {
+        counted.probes += 1;
+        return list.hasEntries(tenantId);
+      },
+      find: (tenantId: string, address: string, now: number) => {
+        counted.finds += 1;
+        return list.find(tenantId, address, now);
+      },
+    });
+    const cached = cachedSuppressionReads(counting, new ConfigReadCache(sqliteHandleForTests(stores)));
+    const now = Date.now();
+    for (let turn = 0; turn < 3; turn++) {
+      for (const recipient of [`first${turn}@example.org`, `second${turn}@example.org`]) expect(await cached.find(tenant.id, recipient, now)).toBeUndefined();
+      await nextTurn();
+    }
+    expect(counted).toEqual({ probes: 1, finds: 0 });
+
+    // Another connection adds an entry: from the next turn the tenant's recipients are read one by one.
+    await other.suppression.add({ tenantId: tenant.id, address: 'gone@example.org', source: 'bounce', reason: '550 5.1.1 no such user' });
+    await nextTurn();
+    expect((await cached.find(tenant.id, 'gone@example.org', now))?.source).toBe('bounce');
+    expect(await cached.find(tenant.id, 'other@example.org', now)).toBeUndefined();
+    expect(counted).toEqual({ probes: 2, finds: 2 });
+
+    // An entry that has expired is still a row: the tenant's recipients are still read.
+    await other.suppression.remove(tenant.id, 'gone@example.org');
+    await other.suppression.add({ tenantId: tenant.id, address: 'gone@example.org', source: 'bounce', reason: '550 5.1.1 no such user', expiresAt: now - 1 });
+    await nextTurn();
+    expect(await cached.find(tenant.id, 'gone@example.org', now)).toBeUndefined();
+    expect(counted).toEqual({ probes: 3, finds: 3 });
+
+    // Emptied again: no read per recipient any more.
+    await other.suppression.purgeExpired(now);
+    await nextTurn();
+    expect(await cached.find(tenant.id, 'gone@example.org', now)).toBeUndefined();
+    expect(await cached.find(tenant.id, 'third@example.org', now)).toBeUndefined();
+    expect(counted).toEqual({ probes: 4, finds: 3 });
   });
 });
