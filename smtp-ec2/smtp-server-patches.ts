@@ -66,7 +66,7 @@ interface PatchableServer {
 }
 
 /** A session id as smtp-server makes it (80 random bits in base 32, 16 characters), from the pool. */
-export function newSessionId(): string {
+function newSessionId(): string {
   return BigInt(`0x${pooledRandomBytes(10).toString('hex')}`)
     .toString(32)
     .padStart(16, '0');

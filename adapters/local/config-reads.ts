@@ -78,6 +78,7 @@ export class ConfigReadCache {
     try {
       this.dropIfChanged();
     } catch (error: unknown) {
+      // The database failed under us: the read fails as the store's own would, with nothing served from memory.
       return Promise.reject(error);
     }
     const hit = this.kept.get(key);
@@ -85,6 +86,7 @@ export class ConfigReadCache {
     if (this.kept.size >= MAX_KEPT) this.kept.clear();
     const loading = load();
     this.kept.set(key, loading);
+    // A failed read is not kept: the next one asks the store again.
     loading.catch(() => {
       if (this.kept.get(key) === loading) this.kept.delete(key);
     });
@@ -114,10 +116,12 @@ export class ConfigReadCache {
     try {
       generation = this.generations.read(this.generationTable);
     } catch (error: unknown) {
+      // Unchecked, nothing kept may be served: drop it all, and check again at the next read.
       this.kept.clear();
       this.generation = undefined;
       throw error;
     }
+    // No row (a database without its migration cannot be open here): keep nothing.
     if (generation === undefined || generation !== this.generation) this.kept.clear();
     this.generation = generation;
   }
