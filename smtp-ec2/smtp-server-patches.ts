@@ -28,7 +28,11 @@
 //    (RFC 5321 §4.1.1.10: the server closes the channel once it has replied), as Postfix does.
 //    smtp-server kept reading until the client's own FIN, or 5 s: a client that resets instead
 //    (most bulk senders) then cost an ECONNRESET error with its stack trace, and a client that
-//    keeps its side open held the descriptor and the session's state until the timer.
+//    keeps its side open held the descriptor and the session's state until the timer. Only after
+//    QUIT: smtp-server's other closes (a 421, a refused connection) keep reading until the client
+//    closes (a lingering close), since closing a socket whose client sent more than we read makes
+//    the kernel answer with a reset, which can discard the refusal before the client reads it; a
+//    client that sends after QUIT has no reply left to lose.
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
