@@ -41,4 +41,41 @@ describe('QUIT', () => {
     expect(socket.writable).toBe(true);
     socket.destroy();
   });
+
+  it('runs nothing a client pipelines after QUIT, and still ends the session at once', async () => {
+    const closed: number[] = [];
+    const mailFrom: string[] = [];
+    const server = new SMTPServer({
+      logger: false,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      onMailFrom: (address, _session, callback) => {
+        mailFrom.push(address.address);
+        callback();
+      },
+      onClose: () => closed.push(performance.now()),
+    });
+    server.on('error', () => undefined);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.server.address();
+    if (!address || typeof address === 'string') throw new Error('no port');
+
+    const socket = connect({ port: address.port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    let text = '';
+    socket.on('data', (chunk) => (text += String(chunk)));
+    const ended = once(socket, 'end');
+    while (!/^220 /m.test(text)) await new Promise((resolve) => setTimeout(resolve, 5));
+    socket.write('EHLO client.test\r\nQUIT\r\nMAIL FROM:<after@quit.test>\r\nRSET\r\n');
+    const quitAt = performance.now();
+    await ended;
+    // The 221 is the last reply: nothing after QUIT was answered.
+    expect(text.trimEnd().split('\r\n').at(-1)).toMatch(/^221 /);
+    while (closed.length === 0 && performance.now() - quitAt < 3000) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(closed).toHaveLength(1);
+    expect(closed[0]! - quitAt).toBeLessThan(1000);
+    expect(mailFrom).toEqual([]);
+    socket.destroy();
+  });
 });

@@ -10,6 +10,9 @@ import { parseConfig } from '../../../core/config.js';
 import { openDatabase } from '../../../adapters/local/sqlite.js';
 import type { Tenant } from '../../../core/identity.js';
 import { makeLocksAndHolds } from '../../../core/holds.js';
+import { runChecks } from '../../../core/checks/check.js';
+import type { RcptToFacts } from '../../../core/checks/session.js';
+import { suppressionCheck } from '../../../core/suppression.js';
 import { parseReply, rawMessage, rawSession, rawTransaction, startE2eNode, tryEnvelope, type E2eNode } from '../../helpers/e2e-node.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -217,9 +220,11 @@ describe('ConfigReadCache', () => {
     const db = openDatabase(':memory:');
     try {
       const cache = new ConfigReadCache(db);
+      const counters = new ConfigReadCache(db, 'counter_generation');
       let loads = 0;
       const load = async () => `value ${(loads += 1)}`;
       expect(await cache.read('key', load)).toBe('value 1');
+      expect(await counters.read('bucket', load)).toBe('value 2');
       await nextTurn();
       // The database fails under the cache (here its generation table is gone; a disk error alike).
       db.exec('ALTER TABLE config_generation RENAME TO config_generation_away');
@@ -228,9 +233,11 @@ describe('ConfigReadCache', () => {
       await expect(failing).rejects.toThrow(/config_generation/);
       // Again in the same turn: what was kept before is not served unchecked.
       await expect(cache.read('key', load)).rejects.toThrow(/config_generation/);
-      expect(loads).toBe(1);
+      // The counters' cache on the same connection reads its generation in the same statement: it fails closed too.
+      await expect(counters.read('bucket', load)).rejects.toThrow(/config_generation/);
+      expect(loads).toBe(2);
       db.exec('ALTER TABLE config_generation_away RENAME TO config_generation');
-      expect(await cache.read('key', load)).toBe('value 2');
+      expect(await cache.read('key', load)).toBe('value 3');
     } finally {
       db.close();
     }
@@ -305,8 +312,29 @@ describe('ConfigReadCache', () => {
     expect(await cached.find(tenant.id, 'not an address', now)).toBeUndefined();
   });
 
+  it('fails the recipient (451) when the probe of the list fails, never lets it through, and probes again once it works', async () => {
+    const tenant = await stores.configStore.createTenant('failing-probe');
+    await stores.suppression.add({ tenantId: tenant.id, address: 'gone@example.org', source: 'manual', reason: 'asked to stop' });
+    await nextTurn();
+    const list = stores.suppression as LocalStores['suppression'] & { hasEntries(tenantId: string): Promise<boolean> };
+    let failing = true;
+    const counting = Object.assign(Object.create(list) as typeof list, {
+      hasEntries: (tenantId: string) => (failing ? Promise.reject(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })) : list.hasEntries(tenantId)),
+    });
+    const cached = cachedSuppressionReads(counting, new ConfigReadCache(sqliteHandleForTests(stores)));
+    const facts = { sender: { tenant }, rcptTo: 'gone@example.org', now: Date.now() } as unknown as RcptToFacts;
+    await expect(cached.find(tenant.id, 'gone@example.org', facts.now)).rejects.toThrow('disk I/O error');
+    const { final } = await runChecks([suppressionCheck(cached)], facts);
+    expect(final).toMatchObject({ action: 'tempfail', code: 451 });
+    // The failed probe was not kept: once the list answers, the suppressed recipient is refused.
+    failing = false;
+    const after = await runChecks([suppressionCheck(cached)], facts);
+    expect(after.final).toMatchObject({ action: 'reject', code: 550, enhancedCode: '5.1.1' });
+  });
+
   it('spares the read of each recipient to a tenant whose list is empty, until any connection adds to it', async () => {
     const tenant = await stores.configStore.createTenant('empty-list');
+    const neighbour = await stores.configStore.createTenant('empty-neighbour');
     await nextTurn();
     const counted = { probes: 0, finds: 0 };
     const list = stores.suppression as LocalStores['suppression'] & { hasEntries(tenantId: string): Promise<boolean> };
@@ -334,19 +362,22 @@ describe('ConfigReadCache', () => {
     expect((await cached.find(tenant.id, 'gone@example.org', now))?.source).toBe('bounce');
     expect(await cached.find(tenant.id, 'other@example.org', now)).toBeUndefined();
     expect(counted).toEqual({ probes: 2, finds: 2 });
+    // Another tenant's entries are not this one's: its own list is still empty.
+    expect(await cached.find(neighbour.id, 'gone@example.org', now)).toBeUndefined();
+    expect(counted).toEqual({ probes: 3, finds: 2 });
 
     // An entry that has expired is still a row: the tenant's recipients are still read.
     await other.suppression.remove(tenant.id, 'gone@example.org');
     await other.suppression.add({ tenantId: tenant.id, address: 'gone@example.org', source: 'bounce', reason: '550 5.1.1 no such user', expiresAt: now - 1 });
     await nextTurn();
     expect(await cached.find(tenant.id, 'gone@example.org', now)).toBeUndefined();
-    expect(counted).toEqual({ probes: 3, finds: 3 });
+    expect(counted).toEqual({ probes: 4, finds: 3 });
 
     // Emptied again: no read per recipient any more.
     await other.suppression.purgeExpired(now);
     await nextTurn();
     expect(await cached.find(tenant.id, 'gone@example.org', now)).toBeUndefined();
     expect(await cached.find(tenant.id, 'third@example.org', now)).toBeUndefined();
-    expect(counted).toEqual({ probes: 4, finds: 3 });
+    expect(counted).toEqual({ probes: 5, finds: 3 });
   });
 });
