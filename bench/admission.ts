@@ -7,25 +7,34 @@
 // The ratio of the two p99s is the figure: 1 means admission does not depend on history.
 //
 //   npx tsx bench/admission.ts [--history 100000] [--samples 10000] [--warmup 200] [--rounds 5]
+//                              [--stores relay,soft,file,memory]
 //
-// The p99 of a few microseconds moves with every young-generation collection: with 2,000 samples
-// and 3 rounds (the former defaults) one run of the in-memory store gave 0.90 and the next 1.73;
-// with 10,000 samples and 5 rounds, 1.22-1.49.
+// Paired samples. Each round builds two stores side by side, one with 10 uses and one with
+// `history`, and takes their samples in turns (small then large, then large then small), so that
+// whatever slows this machine for a while (another process, the hypervisor, a timer) falls on
+// both alike. Measured one history after the other, the same code gave p99 ratios from 0.99 to
+// 1.95 from run to run (a p99 of 10-20 µs moves with every interruption); paired, 1.2-1.35.
 //
-// Each round opens a fresh in-memory store as the relay's thread holds it, and a fresh database in three ways: a file as the relay's counters use it (the
-// soft-state connection: WAL, synchronous=NORMAL), a file opened as the durable stores open it
-// (WAL, synchronous=FULL), and one in memory (the CPU cost alone). It fills it through the store
-// with `history` reservations spread over the last 50 seconds (so every window holds all of
-// them), each to a new recipient, then times `samples` reservations (after `warmup` unmeasured),
-// 13 ms of simulated time apart, each given back after it is timed (as after RSET), so that every
-// sample meets a window of exactly `history` uses. Then, as the relay does for an accepted
-// message, `samples` more reservations each settled keeping its recipient: the settle alone and
-// the pair (reserve + settle) are timed. Rounds alternate small and large histories; the figures
-// are the medians over rounds.
+// Each round opens, for each history, a fresh in-memory store as the relay's thread holds it (with
+// the relay's once-a-second flush: expired uses purged and changed rows taken, relay-counters.ts),
+// and a fresh database in three ways: a file as the relay's counters use it (the soft-state
+// connection: WAL, synchronous=NORMAL), a file opened as the durable stores open it (WAL,
+// synchronous=FULL), and one in memory (the CPU cost alone). It fills it through the store with
+// `history` reservations spread over the 50 seconds before the samples, each to a new recipient,
+// then collects the garbage once (a history built in a second leaves its heap to be marked, and
+// V8's incremental marking of it, 15 ms in 77 steps of up to 3 ms, fell among the large history's
+// samples: a relay that gathered it over an hour has marked it long before). Then it times
+// `samples` reservations (after `warmup` unmeasured), 13 ms of simulated time apart, each given
+// back after it is timed (as after RSET), so that every sample meets an hour window of exactly
+// `history` uses. Then, as the relay does for an accepted message, `samples` more reservations
+// each settled keeping its recipient: the settle alone and the pair (reserve + settle) are timed.
+// The figures are the medians over rounds.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SqliteCounterStore } from '../adapters/local/counter-store.js';
 import { openDatabase, openSoftStateConnection, type Db } from '../adapters/local/sqlite.js';
 import type { CounterStore, DistinctLimit, WindowLimit } from '../core/counters.js';
@@ -38,6 +47,7 @@ const { values } = parseArgs({
     samples: { type: 'string', default: '10000' },
     warmup: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '5' },
+    stores: { type: 'string', default: 'relay,soft,file,memory' },
   },
 });
 const LARGE = Number(values.history);
@@ -106,58 +116,113 @@ function open(kind: Kind, dir: string | undefined): { db: Db; close(): void } {
   };
 }
 
-async function measure(kind: Kind, history: number): Promise<RoundTimings> {
+/** One history's store, filled, on the round's clock. */
+interface Subject {
+  history: number;
+  store: CounterStore;
+  db: Db | undefined;
+  close(): void;
+}
+
+/** The relay's flush, without its write (relay-counters.ts): expired uses purged, changed rows taken. */
+const FLUSH_EVERY = Math.round(1000 / 13);
+
+const collectGarbage = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+async function subject(kind: Kind, history: number, clock: { now: number }): Promise<Subject> {
   const dir = kind === 'memory' || kind === 'relay' ? undefined : mkdtempSync(join(tmpdir(), 'outpost-bench-admission-'));
-  const { db, close } = open(kind, dir);
-  let now = START - 50_000;
-  const clock = { now: () => now };
-  const store: CounterStore = kind === 'relay' ? new MemoryCounterStore(clock) : new SqliteCounterStore(db, clock);
+  const opened = kind === 'relay' ? undefined : open(kind, dir);
+  const store: CounterStore = opened ? new SqliteCounterStore(opened.db, { now: () => clock.now }) : new MemoryCounterStore({ now: () => clock.now });
+  const fill = (from: number, to: number): void => {
+    for (let j = from; j < to; j++) {
+      clock.now = START - 50_000 + Math.floor((j * 50_000) / history);
+      void store.reserve(request(`old${j}@example.org`));
+    }
+  };
+  // The history, in transactions of 1,000 (reserve's own transaction nests as a savepoint).
+  for (let i = 0; i < history; i += 1000) {
+    if (opened) opened.db.transaction(() => fill(i, Math.min(history, i + 1000)))();
+    else fill(i, Math.min(history, i + 1000));
+  }
+  if (store instanceof MemoryCounterStore) store.takeChanges();
+  return {
+    history,
+    store,
+    db: opened?.db,
+    close: () => {
+      opened?.close();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One round: both histories' stores side by side, sampled in turns. */
+async function measure(kind: Kind): Promise<[small: RoundTimings, large: RoundTimings]> {
+  const clock = { now: 0 };
+  const subjects = [await subject(kind, SMALL, clock), await subject(kind, LARGE, clock)] as const;
   const elapsed = (began: bigint): number => Number(process.hrtime.bigint() - began) / 1e6;
+  const times = subjects.map(() => ({ reserves: [] as number[], settles: [] as number[], pairs: [] as number[] }));
+  // Each sample in turn: small then large, then large then small.
+  const inTurn = (i: number): number[] => (i % 2 === 0 ? [0, 1] : [1, 0]);
+  const flush = async (i: number): Promise<void> => {
+    if (kind !== 'relay' || i % FLUSH_EVERY !== 0) return;
+    for (const { store } of subjects) {
+      await store.purgeExpired();
+      (store as MemoryCounterStore).takeChanges();
+    }
+  };
   try {
-    // The history, in transactions of 1,000 (reserve's own transaction nests as a savepoint).
-    for (let i = 0; i < history; i += 1000) {
-      db.transaction(() => {
-        for (let j = i; j < Math.min(history, i + 1000); j++) {
-          now = START - 50_000 + Math.floor((j * 50_000) / history);
-          void store.reserve(request(`old${j}@example.org`));
-        }
-      })();
-    }
-    now = START;
-    const reserves: number[] = [];
+    collectGarbage();
+    clock.now = START;
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
-      now += 13;
+      clock.now += 13;
+      await flush(i);
       const recipient = `new${i}@example.org`;
-      const began = process.hrtime.bigint();
-      const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `s${i}`, item: recipient } });
-      const took = elapsed(began);
-      if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
-      // Given back, as after RSET: every sample meets a window of exactly `history` uses.
-      await store.settle(`s${i}`, []);
-      if (i >= WARMUP) reserves.push(took);
+      for (const k of inTurn(i)) {
+        const { store } = subjects[k]!;
+        const began = process.hrtime.bigint();
+        const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `s${i}`, item: recipient } });
+        const took = elapsed(began);
+        if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+        // Given back, as after RSET: every sample meets a window of exactly `history` uses.
+        await store.settle(`s${i}`, []);
+        if (i >= WARMUP) times[k]!.reserves.push(took);
+      }
     }
-    const total = await store.total(counterKeys.rateHourUser(USER), HOUR_MS);
-    if (total !== history) throw new Error(`the hour window counts ${total}, expected ${history}`);
+    for (const { store, history } of subjects) {
+      const total = await store.total(counterKeys.rateHourUser(USER), HOUR_MS);
+      if (total !== history) throw new Error(`the hour window counts ${total}, expected ${history}`);
+    }
     // An accepted message: the reservation is kept (the window grows by `samples`, a few % at most).
-    const settles: number[] = [];
-    const pairs: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      now += 13;
+      clock.now += 13;
+      await flush(i);
       const recipient = `kept${i}@example.org`;
-      const began = process.hrtime.bigint();
-      const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `k${i}`, item: recipient } });
-      const settling = process.hrtime.bigint();
-      await store.settle(`k${i}`, [recipient]);
-      settles.push(elapsed(settling));
-      pairs.push(elapsed(began));
-      if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+      for (const k of inTurn(i)) {
+        const { store } = subjects[k]!;
+        const began = process.hrtime.bigint();
+        const outcome = await store.reserve({ ...request(recipient), hold: { transaction: `k${i}`, item: recipient } });
+        const settling = process.hrtime.bigint();
+        await store.settle(`k${i}`, [recipient]);
+        times[k]!.settles.push(elapsed(settling));
+        times[k]!.pairs.push(elapsed(began));
+        if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.refused)}`);
+      }
     }
-    const kept = await store.countDistinct(counterKeys.distinctRecipients(USER), DAY_MS);
-    if (kept !== history + SAMPLES) throw new Error(`the day window counts ${kept} recipients, expected ${history + SAMPLES}`);
-    return { reserve: timing(reserves), settle: timing(settles), pair: timing(pairs), pages: dir === undefined || !(store instanceof SqliteCounterStore) ? undefined : pagesPerPair(db, store, () => (now += 13)) };
+    const results = [] as RoundTimings[];
+    for (const [k, { store, db, history }] of subjects.entries()) {
+      const kept = await store.countDistinct(counterKeys.distinctRecipients(USER), DAY_MS);
+      if (kept !== history + SAMPLES) throw new Error(`the day window counts ${kept} recipients, expected ${history + SAMPLES}`);
+      const { reserves, settles, pairs } = times[k]!;
+      const pages = db !== undefined && kind !== 'memory' && store instanceof SqliteCounterStore ? pagesPerPair(db, store, () => (clock.now += 13)) : undefined;
+      results.push({ reserve: timing(reserves), settle: timing(settles), pair: timing(pairs), pages });
+    }
+    return [results[0]!, results[1]!];
   } finally {
-    close();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    for (const { close } of subjects) close();
   }
 }
 
@@ -204,13 +269,17 @@ function line(label: string, t: Timing): string {
 }
 
 async function main(): Promise<void> {
-  console.log(`one RCPT reservation (4 window limits + distinct recipients per day, held, then given back), ${SAMPLES} samples, ${ROUNDS} alternating rounds`);
-  for (const kind of ['relay', 'soft', 'file', 'memory'] as const) {
+  console.log(`one RCPT reservation (4 window limits + distinct recipients per day, held, then given back), ${SAMPLES} samples of each history taken in turns, ${ROUNDS} rounds`);
+  const kinds = values.stores.split(',').map((name) => name.trim());
+  const unknown = kinds.filter((name) => !(name in LABELS));
+  if (unknown.length > 0) throw new Error(`--stores: unknown ${unknown.join(', ')} (relay, soft, file, memory)`);
+  for (const kind of kinds as Kind[]) {
     const small: RoundTimings[] = [];
     const large: RoundTimings[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      small.push(await measure(kind, SMALL));
-      large.push(await measure(kind, LARGE));
+      const [s, l] = await measure(kind);
+      small.push(s);
+      large.push(l);
     }
     const s = medianTiming(small.map((t) => t.reserve));
     const l = medianTiming(large.map((t) => t.reserve));
