@@ -150,6 +150,26 @@ describe('release and purge', () => {
     expect((await stores.log.get('M1'))?.message.status).toBe('queued');
   });
 
+  it('does not put a released message back to queued once the pipeline has delivered it', async () => {
+    const { stores, clock, config, user, envelope, lock } = await setup();
+    // A pipeline faster than the release: it delivers each job the moment it is queued.
+    const delivering = Object.create(stores.queue) as typeof stores.queue;
+    delivering.send = async (queue, body, options) => {
+      const sent = await stores.queue.send(queue, body, options);
+      const job = JSON.parse(body) as Envelope;
+      await stores.log.addEvent(job.messageId, 'delivered', {}, 'delivered');
+      return sent;
+    };
+    const { holds, locks } = makeLocksAndHolds({ store: stores.lockStore, holdStore: stores.holdStore, queue: delivering, blobs: stores.blobs, log: stores.log, counters: stores.counters, clock, configStore: stores.configStore, config, logger: quiet });
+    await lock();
+    const queued = await envelope();
+    await holds.holdIfSenderStopped('scan', queued, JSON.stringify(queued));
+    await locks.unlock(user.id, 'operator', 'fixed');
+    const logged = await stores.log.get(queued.messageId);
+    expect(logged?.events.map((item) => item.event)).toEqual(['held-locked', 'hold-released', 'delivered']);
+    expect(logged?.message.status).toBe('delivered');
+  });
+
   it('releases the held mail on an unlock, unless the sender is also on hold', async () => {
     const { stores, holds, locks, user, envelope, lock } = await setup();
     await lock();

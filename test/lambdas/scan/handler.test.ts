@@ -327,9 +327,20 @@ describe('scan handler', () => {
     const first = await submit(await mail({ text: `test ${GTUBE}` }));
     const second = await submit(await mail({ text: `again ${GTUBE}` }));
     await deliverJobs(); // the two reports
-    const qdeps = { quarantine: deps.quarantine, blobs: deps.blobs, queue: deps.queue, log: deps.log, clock: deps.clock };
+    // A pipeline faster than the release: the message is delivered the moment its job is queued.
+    const delivering = Object.create(deps.queue) as typeof deps.queue;
+    delivering.send = async (queue, body, options) => {
+      const sent = await deps.queue.send(queue, body, options);
+      await deps.log.addEvent(first.envelope.messageId, 'delivered', {}, 'delivered');
+      return sent;
+    };
+    const qdeps = { quarantine: deps.quarantine, blobs: deps.blobs, queue: delivering, log: deps.log, clock: deps.clock };
     await releaseFromQuarantine(qdeps, first.envelope.messageId, 'operator');
     expect((await deliverJobs()).map((job) => job.envelope)).toEqual([first.envelope]);
+    // The release's 'queued' came before, not after: it does not undo the delivery.
+    const logged = await deps.log.get(first.envelope.messageId);
+    expect(logged?.events.slice(-2).map((item) => item.event)).toEqual(['released', 'delivered']);
+    expect(logged?.message.status).toBe('delivered');
     expect(await deps.quarantine.get(first.envelope.messageId)).toBeUndefined();
     advance(31 * 86_400_000);
     expect(await purgeQuarantine(qdeps, 30)).toBe(1);
