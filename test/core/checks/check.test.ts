@@ -76,22 +76,78 @@ describe('runChecks', () => {
     expect(final).toMatchObject({ action: 'tempfail', code: 451 });
   });
 
+  it('holds the process open while an asynchronous check is in progress, and not once none is', async () => {
+    const timeouts = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timeouts();
+    const answers: Array<() => void> = [];
+    const waiting: Check<unknown> = { name: 'waiting', timeoutMs: 4321, check: () => new Promise((resolve) => answers.push(() => resolve({ action: 'accept', symbols: [] }))) };
+    const first = runChecks([waiting], {});
+    expect(timeouts()).toBe(before + 1);
+    answers[0]?.();
+    await first;
+    expect(timeouts()).toBe(before);
+    // The shared timer is still set (its time has not come): a new check makes it hold the process again.
+    const second = runChecks([waiting], {});
+    expect(timeouts()).toBe(before + 1);
+    answers[1]?.();
+    await second;
+    expect(timeouts()).toBe(before);
+  });
+
   describe('timers', () => {
     afterEach(() => {
       vi.useRealTimers();
     });
 
-    it('sets none for checks that answer at once, and clears the one of each asynchronous check when it answers', async () => {
+    it('sets none for checks that answer at once, and one for all the asynchronous checks in progress', async () => {
       vi.useFakeTimers();
       const continuing: Check<unknown> = { name: 'continuing', check: () => ({ action: 'continue', symbols: [{ name: 'SEEN' }] }) };
       const outcome = runChecks([continuing, continuing, accepting], {});
       expect(vi.getTimerCount()).toBe(0);
       expect((await outcome).symbols).toEqual([{ name: 'SEEN' }, { name: 'SEEN' }]);
-      const asynchronous: Check<unknown> = { name: 'asynchronous', check: async () => ({ action: 'continue', symbols: [] }) };
-      const later = runChecks([asynchronous, asynchronous, accepting], {});
+      // Twenty sessions' checks in progress at once, each waiting for its store: one timer between
+      // them (a time limit of their own: the timers are shared by limit, module-wide).
+      const answers: Array<() => void> = [];
+      const waiting: Check<unknown> = { name: 'waiting', timeoutMs: 7000, check: () => new Promise((resolve) => answers.push(() => resolve({ action: 'continue', symbols: [] }))) };
+      const runs = Array.from({ length: 20 }, () => runChecks([waiting, accepting], {}));
+      expect(answers).toHaveLength(20);
       expect(vi.getTimerCount()).toBe(1);
-      expect((await later).final.action).toBe('accept');
+      for (const answer of answers) answer();
+      for (const run of runs) expect((await run).final.action).toBe('accept');
+      // It stays set until the first deadline, then goes: nothing is in progress.
+      expect(vi.getTimerCount()).toBe(1);
+      await vi.advanceTimersByTimeAsync(7000);
       expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('times each asynchronous check out at its own deadline, those that answered in between left alone', async () => {
+      vi.useFakeTimers();
+      const answers: Array<() => void> = [];
+      const waiting: Check<unknown> = { name: 'waiting', timeoutMs: 1000, check: () => new Promise((resolve) => answers.push(() => resolve({ action: 'accept', symbols: [] }))) };
+      const finals: string[] = [];
+      const start = (label: string) => void runChecks([waiting], {}).then(({ final }) => finals.push(`${label} ${final.action}${final.symbols[0] ? ` ${final.symbols[0].name}` : ''}`));
+      start('first'); // times out at 1000
+      await vi.advanceTimersByTimeAsync(300);
+      start('second'); // answers at 500
+      await vi.advanceTimersByTimeAsync(300);
+      start('third'); // times out at 1600
+      await vi.advanceTimersByTimeAsync(200);
+      answers[1]?.();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(finals).toEqual(['second accept']);
+      await vi.advanceTimersByTimeAsync(199); // 999
+      expect(finals).toEqual(['second accept']);
+      await vi.advanceTimersByTimeAsync(1); // 1000
+      expect(finals).toEqual(['second accept', 'first tempfail CHECK_TIMEOUT']);
+      await vi.advanceTimersByTimeAsync(599); // 1599
+      expect(finals).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1); // 1600
+      expect(finals).toEqual(['second accept', 'first tempfail CHECK_TIMEOUT', 'third tempfail CHECK_TIMEOUT']);
+      expect(vi.getTimerCount()).toBe(0);
+      // A check that answers after its timeout changes nothing.
+      answers[0]?.();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(finals).toHaveLength(3);
     });
   });
 });
