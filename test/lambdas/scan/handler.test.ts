@@ -227,6 +227,21 @@ describe('scan handler', () => {
     expect((await deps.log.get(envelope.messageId))?.events.filter((item) => item.event === 'scan-deferred')).toHaveLength(1);
   });
 
+  it('moves a deferred message back to queued when its retried scan passes', async () => {
+    const { submit, deliverJobs, deps, advance } = setup({}, { clamdPort: await freePort() });
+    const { envelope } = await submit(await mail({ text: 'Hi Bob, the notes.' }));
+    expect((await deps.log.get(envelope.messageId))?.message.status).toBe('deferred');
+    // clamd is back for the retry.
+    deps.virusScanner = new ClamdScanner({ host: '127.0.0.1', port: clamd.port }, 5_000);
+    advance(60_000);
+    const [job] = await deps.queue.receive('scan', { max: 1, visibilityTimeoutSeconds: 30 });
+    expect((await makeScanHandler(deps)(event(job?.body ?? ''))).batchItemFailures).toEqual([]);
+    const logged = await deps.log.get(envelope.messageId);
+    expect(logged?.events.map((item) => item.event)).toEqual(['scan-deferred', 'scanned']);
+    expect(logged?.message.status).toBe('queued');
+    expect((await deliverJobs()).map((item) => item.envelope.messageId)).toEqual([envelope.messageId]);
+  });
+
   it('retries a scan with clamd down on the delivery retry schedule, then expires the message and sends the sender a DSN', async () => {
     const { submit, deliverJobs, deps, advance } = setup({}, { clamdPort: await freePort(), retrySchedule: [60, 300, 3600] });
     const { envelope } = await submit(await mail({ text: 'Hi Bob, the notes.', subject: 'stranded notes' }));
@@ -320,6 +335,22 @@ describe('scan handler', () => {
     // Learned as spam: the same text from a fourth identity now also matches known spam.
     const fourth = await submit(await mail({ text: text(4) }), { userId: 'user-4', identity: 'u4@example.com' });
     expect((await deps.quarantine.get(fourth.envelope.messageId))?.symbols.map((item) => item.name)).toContain('FUZZY_SPAM_MATCH');
+  });
+
+  it('does not put a scanned message back to queued once delivery has logged it delivered', async () => {
+    const { submit, deps } = setup();
+    // A delivery faster than the scan's last write: done the moment the deliver job is queued.
+    const send = deps.queue.send.bind(deps.queue);
+    deps.queue.send = async (queue, body, options) => {
+      const sent = await send(queue, body, options);
+      const job = JSON.parse(body) as { envelope: Envelope };
+      await deps.log.addEvent(job.envelope.messageId, 'delivered', {}, 'delivered');
+      return sent;
+    };
+    const { envelope } = await submit(await mail({ text: 'See you at the meeting on Tuesday.' }));
+    const logged = await deps.log.get(envelope.messageId);
+    expect(logged?.events.map((item) => item.event)).toEqual(['delivered', 'scanned']);
+    expect(logged?.message.status).toBe('delivered');
   });
 
   it('releases a held message to delivery, and purges held messages after the retention period', async () => {
