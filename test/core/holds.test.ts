@@ -1,12 +1,7 @@
 // Held mail on the real SQLite stores: the scan and deliver stages hold a locked sender's jobs
 // before doing any work, a release re-queues each held job once even when two run at once, a
 // purge deletes, and a release that died half-way is taken over later.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openLocalStores, type LocalStores } from '../../bin/local-stores.js';
-import { parseConfig } from '../../core/config.js';
 import { makeLocksAndHolds } from '../../core/holds.js';
 import { createLogger } from '../../core/log.js';
 import type { Envelope } from '../../core/ports.js';
@@ -16,24 +11,16 @@ import type { SqsEvent } from '../../core/sqs-event.js';
 import { makeDeliverHandler } from '../../lambdas/deliver/handler.js';
 import { makeScanHandler } from '../../lambdas/scan/handler.js';
 import { fakeResolver } from '../helpers/fake-dns.js';
+import { closeTempStores, openTempStores } from '../helpers/temp-stores.js';
 
 const quiet = createLogger('test', { level: 'error' });
-const opened: Array<{ stores: LocalStores; dir: string }> = [];
 
-afterEach(async () => {
-  for (const { stores, dir } of opened.splice(0)) {
-    stores.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+afterEach(closeTempStores);
 
 async function setup() {
-  const dir = await mkdtemp(join(tmpdir(), 'outpost-holds-'));
   let now = Date.UTC(2026, 11, 1, 12);
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
-  const config = parseConfig({ dataDir: dir, hostname: 'relay.test', delivery: { relayHost: '127.0.0.1:9' } });
-  const stores = openLocalStores(config, clock);
-  opened.push({ stores, dir });
+  const { stores, config } = await openTempStores('holds', { hostname: 'relay.test', delivery: { relayHost: '127.0.0.1:9' } }, clock);
   const { locks, holds } = makeLocksAndHolds({
     store: stores.lockStore,
     holdStore: stores.holdStore,

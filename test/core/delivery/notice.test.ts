@@ -1,27 +1,14 @@
 // A notice (a DSN, a forwarded bounce) on the real SQLite stores: queued once, and its status is
 // never put back to queued by the marker written after the send.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { openLocalStores, type LocalStores } from '../../../bin/local-stores.js';
-import { parseConfig } from '../../../core/config.js';
 import { queueNotice, type Notice } from '../../../core/delivery/notice.js';
 import type { Envelope } from '../../../core/ports.js';
+import { closeTempStores, openTempStores } from '../../helpers/temp-stores.js';
 
-const opened: Array<{ stores: LocalStores; dir: string }> = [];
-
-afterEach(async () => {
-  for (const { stores, dir } of opened.splice(0)) {
-    stores.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+afterEach(closeTempStores);
 
 async function setup() {
-  const dir = await mkdtemp(join(tmpdir(), 'outpost-notice-'));
-  const stores = openLocalStores(parseConfig({ dataDir: dir, hostname: 'relay.test' }));
-  opened.push({ stores, dir });
+  const { stores } = await openTempStores('notice', { hostname: 'relay.test' });
   const notice: Notice = {
     messageId: 'M1-dsn1',
     about: { tenantId: 't1', userId: 'u1' },
