@@ -218,9 +218,8 @@ export class MailHolds implements HoldCheck {
     const claim = randomUUID();
     const held = await this.deps.store.claim(userId, claim, now, now - STALE_CLAIM_MS);
     for (const item of held) {
-      // Logged before the job is queued: the pipeline may take it, deliver it and log 'delivered'
-      // before this loop goes on, and a 'queued' written after that would undo it. A release that
-      // dies before the job is queued leaves the row claimed, to be taken over once the claim is stale.
+      // Logged before the job is queued, so that a log that cannot be written (a full disk) stops
+      // the release with nothing queued: the row stays claimed, to be taken over once the claim is stale.
       await this.deps.log.addEvent(item.messageId, 'hold-released', { by, stage: item.stage, reason: item.reason, heldForSeconds: Math.round((now - item.heldAt) / 1000) }, 'queued');
       await this.deps.queue.send(item.stage, item.body);
       await this.deps.store.remove(item.id, claim);

@@ -8,7 +8,7 @@ import { effectiveSettings, type SettingOverrides, type UserSettings } from './s
 
 export { ConflictError, InvalidInputError, NotFoundError } from './ports/errors.js';
 export type { ConfigStore } from './ports/config-store.js';
-export { MESSAGE_STATUSES, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from './ports/message-log.js';
+export { FINAL_STATUSES, MESSAGE_STATUSES, statusAfterEvent, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from './ports/message-log.js';
 
 /**
  * The effective settings of a user: its overrides, over its tenant's defaults, over the

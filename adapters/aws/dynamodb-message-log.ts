@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { BatchWriteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { bucketStart, NOTICE_EVENT_KEYS, REFUSED_STATUSES, refusalReason } from '../../core/api/stats.js';
-import { ConflictError, InvalidInputError, MESSAGE_STATUSES, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
+import { ConflictError, InvalidInputError, MESSAGE_STATUSES, statusAfterEvent, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
 import { systemClock, type Clock } from '../../core/ports.js';
 import { backoff, bool, deleteAll, getMany, isContention, num, queryAll, requireNum, requireStr, scanAll, str, strings, ttlSeconds, type Item } from './dynamo-items.js';
 
@@ -199,7 +199,7 @@ export class DynamoDbMessageLog implements MessageLog {
       const { message, events } = found;
       const revision = num(item, 'revision');
       const before = { notice: bool(item, 'notice') ?? false, status: message.status, reason: str(item, 'refusedReason'), recipients: message.rcptTo.length };
-      const nextStatus = status ?? message.status;
+      const nextStatus = statusAfterEvent(message.status, status);
       const after = {
         notice: before.notice || notice,
         status: nextStatus,

@@ -1,8 +1,11 @@
 // The message log in SQLite: one row a message, and its events in order.
-import { InvalidInputError, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
+import { FINAL_STATUSES, InvalidInputError, type MessageEvent, type MessageLog, type MessageRecord, type MessageSearch, type MessageStatus } from '../../core/stores.js';
 import type { Clock } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { writesOf, type Db } from './sqlite.js';
+
+/** statusAfterEvent in SQL, given the requested status twice: a 'queued' leaves a final status as it is. */
+const STATUS_AFTER_EVENT = `CASE WHEN ? = 'queued' AND status IN (${[...FINAL_STATUSES].map((name) => `'${name}'`).join(', ')}) THEN status ELSE ? END`;
 
 interface Row {
   id: string;
@@ -45,7 +48,7 @@ export class SqliteMessageLog implements MessageLog {
     this.writeEvent = (messageId: string, event: string, detail: string, status: MessageStatus | undefined, now: number): void => {
       db.prepare('INSERT INTO message_events (message_id, at, event, detail) VALUES (?, ?, ?, ?)').run(messageId, now, event, detail);
       db.prepare('INSERT INTO message_event_counts (event, count) VALUES (?, 1) ON CONFLICT (event) DO UPDATE SET count = count + 1').run(event);
-      if (status) db.prepare('UPDATE messages SET status = ?, updated_at = ? WHERE id = ?').run(status, now, messageId);
+      if (status) db.prepare(`UPDATE messages SET status = ${STATUS_AFTER_EVENT}, updated_at = ? WHERE id = ?`).run(status, status, now, messageId);
     };
     this.eventTransaction = db.transaction(this.writeEvent);
   }

@@ -2,10 +2,8 @@
 // forwarded to the original sender (bounce stage). Both go out with the null sender, are
 // attributed to the user's tenant and user so they find them in their message log, and are
 // queued at least once: the 'queued' event is written after the queue send, so a receive that
-// died half-way queues again, and one that got through is never repeated. That event changes no
-// status (delivery may have taken the job and logged 'delivered' before it is written): the
-// entry is created 'queued', just before the send. Only an entry an interrupted earlier attempt
-// left behind is set to 'queued' by the event.
+// died half-way queues again, and one that got through is never repeated. Delivery may log
+// 'delivered' before that event: its 'queued' does not undo it (statusAfterEvent).
 import type { NoticeEventDetail } from '../api/stats.js';
 import type { BlobStore, Clock, Envelope } from '../ports.js';
 import type { MessageLog } from '../stores.js';
@@ -74,10 +72,10 @@ export async function queueNotice(deps: NoticeDeps, notice: Notice): Promise<voi
       rcptTo: envelope.rcptTo,
       size: envelope.size,
       subject: notice.subject,
-      status: 'queued',
+      status: 'received',
       receivedAt: now,
     });
   }
   await deps.enqueue(envelope);
-  await deps.log.addEvent(envelope.messageId, 'queued', notice.detail, ...(earlier ? (['queued'] as const) : []));
+  await deps.log.addEvent(envelope.messageId, 'queued', notice.detail, 'queued');
 }

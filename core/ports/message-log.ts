@@ -5,7 +5,7 @@
 // Promises every implementation keeps:
 // - `get` is strongly consistent (it backs idempotency: "was this attempt already recorded?");
 // - events come back in the order they were added; an event given a status moves the message's
-//   status with it;
+//   status with it, except 'queued' over a final status (statusAfterEvent);
 // - search is newest first, in pages with an opaque cursor that visits each match exactly once;
 //   a cursor the store did not issue is refused with InvalidInputError; recipients compare
 //   case-insensitively;
@@ -17,6 +17,19 @@
 
 export const MESSAGE_STATUSES = ['received', 'queued', 'scanning', 'deferred', 'delivered', 'partially-delivered', 'bounced', 'quarantined', 'refused', 'expired', 'held-locked', 'held-manual', 'purged'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/** Where a message's life ends; later events may still move it to another of these (delivered, then bounced). */
+export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set<MessageStatus>(['delivered', 'bounced', 'expired', 'purged', 'refused']);
+
+/**
+ * The status a message has after an event that asks for `requested`. A 'queued' never moves a
+ * message back from a final status: a stage writes it after handing the job on (a scan, a
+ * release, a notice), and the next stage may already have delivered the message and said so.
+ */
+export function statusAfterEvent(current: MessageStatus, requested: MessageStatus | undefined): MessageStatus {
+  if (requested === undefined) return current;
+  return requested === 'queued' && FINAL_STATUSES.has(current) ? current : requested;
+}
 
 export interface MessageRecord {
   id: string;

@@ -45,9 +45,8 @@ export interface QuarantineDeps {
 export async function releaseFromQuarantine(deps: QuarantineDeps, messageId: string, by: string): Promise<QuarantineEntry> {
   const entry = await deps.quarantine.get(messageId);
   if (!entry) throw new Error(`message ${messageId} is not in quarantine (released, deleted or expired)`);
-  // Logged before the job is queued: delivery may take it and log 'delivered' before the next
-  // line runs, and a 'queued' written after that would undo it. A release that dies before the
-  // job is queued leaves the message in quarantine, to be released again.
+  // Logged before the job is queued, so that a log that cannot be written stops the release with
+  // nothing queued: the message stays in quarantine, to be released again.
   await deps.log.addEvent(messageId, 'released', { by }, 'queued');
   await deps.queue.send(DELIVER_QUEUE, deliverJobBody(entry.envelope));
   await deps.quarantine.remove(messageId);

@@ -249,10 +249,8 @@ export function makeScanHandler(deps: ScanHandlerDeps): SqsHandler {
 
     if (verdict.action === 'deliver') {
       await deps.queue.send(DELIVER_QUEUE, deliverJobBody(envelope));
-      // Moves the status back to 'queued' only from another one (a deferred scan): delivery may
-      // already have taken the job and logged 'delivered', which a 'queued' written now would undo.
-      const status = history?.message.status === 'queued' ? [] : (['queued'] as const);
-      await deps.log.addEvent(envelope.messageId, 'scanned', { kind: verdict.kind, score: verdict.score, spam: verdict.spam, symbols: verdict.symbols }, ...status);
+      // After the send (the marker above): delivery may log 'delivered' first, which this 'queued' does not undo (statusAfterEvent).
+      await deps.log.addEvent(envelope.messageId, 'scanned', { kind: verdict.kind, score: verdict.score, spam: verdict.spam, symbols: verdict.symbols }, 'queued');
       logger.info('message scanned', { messageId: envelope.messageId, kind: verdict.kind, score: verdict.score });
     } else {
       const now = deps.clock.now();

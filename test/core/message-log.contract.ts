@@ -70,6 +70,26 @@ export function messageLogContract(backend: string, open: (clock: { now(): numbe
       expect(await log.get('nope')).toBeUndefined();
     });
 
+    it('records a late queued event without moving a message back from a final status', async () => {
+      const { log, add, setNow } = await setup();
+      await add('M1', 1000);
+      setNow(2000);
+      // Delivery took the job before the stage that queued it logged so.
+      await log.addEvent('M1', 'delivered', { response: '250 ok' }, 'delivered');
+      setNow(3000);
+      await log.addEvent('M1', 'scanned', { kind: 'clean' }, 'queued');
+      const found = await log.get('M1');
+      expect(found?.message.status).toBe('delivered');
+      expect(found?.events.map((event) => event.event)).toEqual(['delivered', 'scanned']);
+      // Other statuses still move it: a delivered message can bounce later, a deferred one is queued again.
+      await log.addEvent('M1', 'bounce-received', {}, 'bounced');
+      expect((await log.get('M1'))?.message.status).toBe('bounced');
+      await add('M2', 1000);
+      await log.addEvent('M2', 'scan-deferred', {}, 'deferred');
+      await log.addEvent('M2', 'scanned', {}, 'queued');
+      expect((await log.get('M2'))?.message.status).toBe('queued');
+    });
+
     it('keeps a message without tenant or subject, and the null sender', async () => {
       const { log } = await setup();
       await log.create({ id: 'DSN1', tenantId: null, userId: null, identity: null, mailFrom: '', rcptTo: ['a@b.example'], size: 1, subject: null, status: 'queued', receivedAt: 5 });
