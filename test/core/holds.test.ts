@@ -157,6 +157,30 @@ describe('release and purge', () => {
     expect(logged?.message.status).toBe('delivered');
   });
 
+  it('queues nothing when the release cannot write the log (a full disk), and a later release takes the mail over', async () => {
+    const { stores, clock, config, user, envelope, lock } = await setup();
+    let full = false;
+    const failing = Object.create(stores.log) as typeof stores.log;
+    failing.addEvent = async (...args) => {
+      if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return stores.log.addEvent(...args);
+    };
+    const { holds } = makeLocksAndHolds({ store: stores.lockStore, holdStore: stores.holdStore, queue: stores.queue, blobs: stores.blobs, log: failing, counters: stores.counters, clock, configStore: stores.configStore, config, logger: quiet });
+    await lock();
+    const queued = await envelope();
+    await holds.holdIfSenderStopped('scan', queued, JSON.stringify(queued));
+    clock.advance(11 * 60_000); // the timed lock ends
+    full = true;
+    expect(await holds.releaseEnded()).toBe(0);
+    expect(await stores.queue.depth('scan')).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(await stores.holdStore.list({ userId: user.id })).toHaveLength(1);
+    full = false;
+    clock.advance(11 * 60_000); // the failed release's claim is stale
+    expect(await holds.releaseEnded()).toBe(1);
+    expect((await stores.queue.depth('scan')).visible).toBe(1);
+    expect(await stores.holdStore.list({ userId: user.id })).toEqual([]);
+  });
+
   it('releases the held mail on an unlock, unless the sender is also on hold', async () => {
     const { stores, holds, locks, user, envelope, lock } = await setup();
     await lock();

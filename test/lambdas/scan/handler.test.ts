@@ -353,6 +353,22 @@ describe('scan handler', () => {
     expect(logged?.message.status).toBe('delivered');
   });
 
+  it('queues nothing when a quarantine release cannot write the log, and the message stays held for another release', async () => {
+    const { submit, deliverJobs, deps } = setup();
+    const { envelope } = await submit(await mail({ text: `test ${GTUBE}` }));
+    await deliverJobs(); // the report
+    const failing = Object.create(deps.log) as typeof deps.log;
+    failing.addEvent = async () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const qdeps = { quarantine: deps.quarantine, blobs: deps.blobs, queue: deps.queue, log: failing, clock: deps.clock };
+    await expect(releaseFromQuarantine(qdeps, envelope.messageId, 'operator')).rejects.toThrow(/disk is full/);
+    expect(await deliverJobs()).toEqual([]);
+    expect(await deps.quarantine.get(envelope.messageId)).toBeDefined();
+    await releaseFromQuarantine({ ...qdeps, log: deps.log }, envelope.messageId, 'operator');
+    expect((await deliverJobs()).map((job) => job.envelope.messageId)).toEqual([envelope.messageId]);
+  });
+
   it('releases a held message to delivery, and purges held messages after the retention period', async () => {
     const { submit, deliverJobs, deps, advance } = setup();
     const first = await submit(await mail({ text: `test ${GTUBE}` }));
