@@ -1,6 +1,6 @@
-// Entry of the counter worker thread: runs the TypeScript through tsx, as bin/pipeline-worker.mjs
-// does (a worker thread does not inherit the loader of the thread that started it).
-import { register } from 'tsx/esm/api';
+// Entry of the counter worker thread: runs the TypeScript through the module hooks of
+// bin/register-typescript.mjs, as bin/pipeline-worker.mjs does (a worker thread does not inherit
+// the hooks of the thread that started it).
+import '../../bin/register-typescript.mjs';
 
-register();
 await import('./counter-worker.ts');
