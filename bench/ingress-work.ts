@@ -34,6 +34,7 @@ import { testZone } from '../test/helpers/e2e-node.js';
 import { freePort, waitForGreeting } from '../test/helpers/net.js';
 import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
 import { collect, exited } from './outpost-child.js';
+import { median } from './support.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -54,12 +55,6 @@ const LOADERS = [
   { name: 'module hooks (outpost)', flags: ['--import', join(ROOT, 'bin', 'register-typescript.mjs')] },
   { name: 'tsx (keepNames)', flags: ['--import', 'tsx'] },
 ] as const;
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
 
 /** CPU time of this process's main thread, in microseconds (clock ticks of 10 ms). */
 function mainThreadCpuUs(): number {
