@@ -88,9 +88,15 @@ export class SqliteMessageLog implements MessageLog {
     return writesOf(this.db).run(() => this.writeEvent(messageId, event, json, status, now));
   }
 
-  /** addEvent(), synchronously, inside the caller's transaction (see createNow). */
+  /**
+   * addEvent(), synchronously, inside the caller's transaction (see createNow): the group commit's,
+   * which writes all of its batch or nothing, so the event's statements need no savepoint of their
+   * own there (two statements more a message on the writer thread). Outside a transaction they
+   * still commit together.
+   */
   addEventNow(messageId: string, event: string, detail: Record<string, unknown> = {}, status?: MessageStatus, now = this.clock.now()): void {
-    this.eventTransaction(messageId, event, JSON.stringify(detail), status, now);
+    if (this.db.inTransaction) this.writeEvent(messageId, event, JSON.stringify(detail), status, now);
+    else this.eventTransaction(messageId, event, JSON.stringify(detail), status, now);
   }
 
   async get(messageId: string): Promise<{ message: MessageRecord; events: MessageEvent[] } | undefined> {
