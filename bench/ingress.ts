@@ -26,7 +26,9 @@
 // Outpost of four isolates (the relay's thread and three workers), each compiling its own code.
 //
 // Each burst also reads the CPU time of the server's process (all threads, /proc on Linux) and
-// prints it per message: a server can be slow because it waits, or because it works.
+// prints it per message: a server can be slow because it waits, or because it works. And where
+// the main thread was during the burst (/proc/PID/task/PID/schedstat): on a CPU, waiting for one
+// (preempted, mostly by smtp-source woken on its core), or neither (asleep, every session waiting).
 //
 // --profile DIR runs Outpost under `node --cpu-prof` and leaves the .cpuprofile in DIR, with a
 // summary of the functions with the most self time. BENCH_NODE_FLAGS (space-separated) go to
@@ -38,7 +40,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { collect, cpuPerMessage, exited, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu } from './outpost-child.js';
+import { burstSchedule, collect, cpuPerMessage, exited, mainThreadSchedule, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
 import { summariseProfileFile } from './profile-summary.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
@@ -162,6 +164,15 @@ async function profileSummary(dir: string): Promise<string> {
   return parts.join('\n\n');
 }
 
+/**
+ * Where the main thread was during the burst: a thread that sends replies as fast as its CPU
+ * allows runs nearly all of it; what it does not run it spent waiting for a CPU (preempted, by the
+ * load generator above all) or asleep (every session waiting for its client or a commit).
+ */
+function scheduleText(schedule: BurstSchedule): string {
+  return `main thread on a CPU ${(schedule.runningShare * 100).toFixed(0)} % of the burst, waiting for one ${(schedule.waitingShare * 100).toFixed(0)} %, preempted ${schedule.preemptionsPerMessage.toFixed(2)} times a message`;
+}
+
 async function main(): Promise<void> {
   if (!existsSync(SMTP_SOURCE) || !existsSync(SMTP_SINK)) throw new Error('needs postfix\'s smtp-source and smtp-sink (Debian package postfix)');
   if (values.profile) await mkdir(values.profile, { recursive: true });
@@ -183,6 +194,7 @@ async function main(): Promise<void> {
     }
     const rates = new Map<string, number[]>();
     const cpus = new Map<string, BurstCpu[]>();
+    const schedules = new Map<string, BurstSchedule[]>();
     for (let round = -WARMUP; round < ROUNDS; round += 1) {
       const counted = round >= 0;
       for (const reuse of [true, false]) {
@@ -194,14 +206,17 @@ async function main(): Promise<void> {
           for (const each of servers) await each.settle?.();
           const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
           const mainBefore = server.pid ? mainThreadTimes(server.pid) : undefined;
+          const scheduleBefore = server.pid ? mainThreadSchedule(server.pid) : undefined;
           const rate = await burst(server, reuse);
           const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES, { before: mainBefore, after: mainThreadTimes(server.pid) }) : undefined;
+          const schedule = server.pid ? burstSchedule(scheduleBefore, mainThreadSchedule(server.pid), MESSAGES / rate, MESSAGES) : undefined;
           const split = cpu?.mainUserMs !== undefined && cpu.mainSystemMs !== undefined ? `: user ${cpu.mainUserMs.toFixed(2)}, kernel ${cpu.mainSystemMs.toFixed(2)}` : '';
-          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)}${split})` : '';
+          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)}${split}${schedule ? `; ${scheduleText(schedule)}` : ''})` : '';
           const label = counted ? `round ${round + 1}` : `warm-up ${round + WARMUP + 1} (not counted)`;
           process.stderr.write(`${label} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
           if (!counted) continue;
           if (cpu) cpus.set(`${server.name}|${reuse}`, [...(cpus.get(`${server.name}|${reuse}`) ?? []), cpu]);
+          if (schedule) schedules.set(`${server.name}|${reuse}`, [...(schedules.get(`${server.name}|${reuse}`) ?? []), schedule]);
           const key = `${server.name}|${reuse}`;
           rates.set(key, [...(rates.get(key) ?? []), rate]);
         }
@@ -227,7 +242,9 @@ async function main(): Promise<void> {
       const user = runs.flatMap((run) => (run.mainUserMs === undefined ? [] : [run.mainUserMs]));
       const system = runs.flatMap((run) => (run.mainSystemMs === undefined ? [] : [run.mainSystemMs]));
       const split = user.length > 0 && system.length > 0 ? `: user ${median(user).toFixed(2)}, kernel ${median(system).toFixed(2)}` : '';
-      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)}${split})`;
+      const scheduled = schedules.get(`${server.name}|${reuse}`) ?? [];
+      const shares = scheduled.length > 0 ? `; ${scheduleText({ runningShare: median(scheduled.map((one) => one.runningShare)), waitingShare: median(scheduled.map((one) => one.waitingShare)), preemptionsPerMessage: median(scheduled.map((one) => one.preemptionsPerMessage)) })}` : '';
+      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)}${split}${shares})`;
     };
     const measured = servers.filter((server) => (cpus.get(`${server.name}|true`) ?? []).length > 0);
     if (measured.length > 0) {

@@ -188,6 +188,41 @@ export interface BurstCpu {
   mainSystemMs?: number;
 }
 
+/** The scheduler's account of the main thread of `pid` so far (/proc/PID/task/PID/schedstat and status). */
+export interface MainThreadSchedule {
+  /** Nanoseconds on a CPU. */
+  runNs: number;
+  /** Nanoseconds runnable but waiting for a CPU (preempted, or woken while every CPU was busy). */
+  waitNs: number;
+  /** Times it was switched out while it still had work (preempted). */
+  involuntary: number;
+}
+
+/** The main thread's schedule so far; undefined where /proc cannot tell (no schedstats). */
+export function mainThreadSchedule(pid: number): MainThreadSchedule | undefined {
+  try {
+    const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    const involuntary = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))?.[1]);
+    if (!Number.isFinite(runNs) || !Number.isFinite(waitNs) || !Number.isFinite(involuntary)) return undefined;
+    return { runNs: runNs as number, waitNs: waitNs as number, involuntary };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The main thread's shares of a burst's wall time on a CPU and waiting for one, and how often it was preempted per message. */
+export interface BurstSchedule {
+  runningShare: number;
+  waitingShare: number;
+  preemptionsPerMessage: number;
+}
+
+export function burstSchedule(before: MainThreadSchedule | undefined, after: MainThreadSchedule | undefined, wallSeconds: number, messages: number): BurstSchedule | undefined {
+  if (!before || !after || !(wallSeconds > 0)) return undefined;
+  const wallNs = wallSeconds * 1e9;
+  return { runningShare: (after.runNs - before.runNs) / wallNs, waitingShare: (after.waitNs - before.waitNs) / wallNs, preemptionsPerMessage: (after.involuntary - before.involuntary) / messages };
+}
+
 /** CPU seconds the main thread of `pid` has used so far, in user space and in the kernel; undefined where /proc cannot tell. */
 export function mainThreadTimes(pid: number): { user: number; system: number } | undefined {
   try {
