@@ -19,21 +19,18 @@
 // are the medians over rounds.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import { openLocalStores } from '../bin/local-stores.js';
 import { startNode } from '../bin/single-node.js';
-import { loadConfig, parseConfig } from '../core/config.js';
-import { parseIdentity } from '../core/identity.js';
+import { loadConfig } from '../core/config.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
-import { freePort, waitForGreeting } from '../test/helpers/net.js';
 import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
-import { collect, exited } from './outpost-child.js';
+import { collect, exited, seedBenchRelay, startSmtpSink } from './outpost-child.js';
 import { median } from './support.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -77,21 +74,12 @@ async function child(): Promise<void> {
   } as typeof listen;
 
   const dns = await startDnsServer(testZone());
-  const sinkPort = await freePort();
-  const sink = spawn('/usr/sbin/smtp-sink', [...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), `127.0.0.1:${sinkPort}`, '256'], { stdio: 'ignore' });
-  sink.on('error', () => undefined);
-  await waitForGreeting('smtp-sink', sinkPort);
+  const sink = await startSmtpSink('smarthost');
   const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-work-'));
   try {
-    const configFile = join(dataDir, 'outpost.config.json');
-    // Limits set high, not off (as bench:ingress): every RCPT still reserves in every window.
-    await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 } }));
-    const stores = openLocalStores(parseConfig({ dataDir }));
-    const tenant = await stores.configStore.createTenant('bench');
-    await stores.configStore.addDomain(tenant.id, 'acme.test');
-    await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity('127.0.0.1'), passwordHash: null });
-    stores.close();
-    const env = relayEnv(dataDir, { ...(await relayPorts()), dns: dns.address }, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${sinkPort}`, OUTPOST_LOG_LEVEL: 'error' });
+    // The same data folder as bench:ingress's relay.
+    const configFile = await seedBenchRelay(dataDir);
+    const env = relayEnv(dataDir, { ...(await relayPorts()), dns: dns.address }, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${sink.port}`, OUTPOST_LOG_LEVEL: 'error' });
     const node = await startNode(loadConfig(env, dataDir));
     try {
       const submission = servers.find((server) => (server as unknown as { options: { secure?: boolean } }).options.secure === false);
@@ -140,7 +128,7 @@ async function child(): Promise<void> {
       await node.stop();
     }
   } finally {
-    sink.kill();
+    await sink.stop();
     await dns.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -40,7 +40,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { burstSchedule, collect, cpuPerMessage, exited, mainThreadSchedule, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
+import { burstSchedule, collect, startSmtpSink, cpuPerMessage, exited, mainThreadSchedule, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
 import { summariseProfileFile } from './profile-summary.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
@@ -79,16 +79,6 @@ interface Server {
   stop(): Promise<void>;
   /** The server's process, whose CPU time each burst measures (Linux /proc). */
   pid?: number;
-}
-
-async function startSink(name: string): Promise<Server> {
-  const port = await freePort();
-  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  // No -d: nothing is stored. Backlog 256 so that a burst of new connections is not refused.
-  const child = spawn(SMTP_SINK, [...(asRoot ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  await waitForGreeting(name, port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited: ${output()}`) });
-  return { name, port, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** A bare smtp-server that drops every message (bench/smtp-server-sink.ts), in a child process. */
@@ -182,13 +172,13 @@ async function main(): Promise<void> {
     const servers: Server[] = [];
     for (const name of SERVERS) {
       if (name === 'outpost') {
-        const smarthost = await startSink('smarthost');
+        const smarthost = await startSmtpSink('smarthost');
         started.push(smarthost);
         const nodeFlags = [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
         servers.push({ name: 'Outpost', ...(await startOutpostChild({ smarthostPort: smarthost.port, dnsAddress: dns.address, nodeFlags })) });
       } else if (name === 'haraka') servers.push(await startHaraka());
       else if (name === 'smtp-server') servers.push(await startSmtpServerSink());
-      else if (name === 'smtp-sink') servers.push({ ...(await startSink('smtp-sink')), name: 'postfix smtp-sink' });
+      else if (name === 'smtp-sink') servers.push({ ...(await startSmtpSink('smtp-sink')), name: 'postfix smtp-sink' });
       else throw new Error(`unknown server ${name}`);
       started.push(servers[servers.length - 1] as Server);
     }

@@ -12,6 +12,7 @@ import { openLocalStores } from '../bin/local-stores.js';
 import { parseConfig } from '../core/config.js';
 import { addDkimKey } from '../core/dkim/keys.js';
 import { hashPassword, parseIdentity } from '../core/identity.js';
+import { freePort, waitForGreeting } from '../test/helpers/net.js';
 import { relayEnv, relayPorts } from '../test/helpers/relay-process.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -110,15 +111,16 @@ export interface OutpostChildOptions {
   mailbox?: { identity: string; password: string };
 }
 
-/** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`. */
-export async function startOutpostChild(options: OutpostChildOptions): Promise<OutpostChild> {
-  const { smarthostPort, dnsAddress } = options;
-  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-ingress-'));
-  const ports = { ...(await relayPorts()), dns: dnsAddress };
+/**
+ * The data folder of a relay as the ingress benches run it: a config file with the limits set
+ * high, not off (every RCPT still reserves in the per-minute, per-hour and
+ * distinct-recipients-per-day windows), a tenant for acme.test, and an IP user for 127.0.0.1;
+ * with `mailbox`, a mailbox user of that tenant and a DKIM key for acme.test. Returns the config
+ * file's path. BENCH_OUTPOST_QUEUE (JSON) sets queue.* keys, to compare settings in one command
+ * (e.g. '{"burstDeferSeconds":0}').
+ */
+export async function seedBenchRelay(dataDir: string, mailbox?: { identity: string; password: string }): Promise<string> {
   const configFile = join(dataDir, 'outpost.config.json');
-  // Limits set high, not off: every RCPT still reserves in the per-minute, per-hour and
-  // distinct-recipients-per-day windows.
-  // BENCH_OUTPOST_QUEUE (JSON) sets queue.* keys, to compare settings in one command (e.g. '{"burstDeferSeconds":0}').
   const queue = process.env.BENCH_OUTPOST_QUEUE ? (JSON.parse(process.env.BENCH_OUTPOST_QUEUE) as Record<string, unknown>) : {};
   await writeFile(configFile, JSON.stringify({ defaults: { mailsPerMinute: 10_000_000, mailsPerHour: 100_000_000, maxRecipientsPerDay: 10_000_000 }, queue }));
   const stores = openLocalStores(parseConfig({ dataDir }));
@@ -126,14 +128,32 @@ export async function startOutpostChild(options: OutpostChildOptions): Promise<O
     const tenant = await stores.configStore.createTenant('bench');
     await stores.configStore.addDomain(tenant.id, 'acme.test');
     await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity('127.0.0.1'), passwordHash: null });
-    if (options.mailbox) {
-      const { identity, password } = options.mailbox;
-      await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity(identity), passwordHash: await hashPassword(password) });
+    if (mailbox) {
+      await stores.configStore.createUser({ tenantId: tenant.id, ...parseIdentity(mailbox.identity), passwordHash: await hashPassword(mailbox.password) });
       await addDkimKey(stores.dkimKeys, { domain: 'acme.test', now: Date.now() });
     }
   } finally {
     stores.close();
   }
+  return configFile;
+}
+
+/** postfix's smtp-sink on a free loopback port, storing nothing; backlog 256 so that a burst of new connections is not refused. */
+export async function startSmtpSink(name: string): Promise<{ name: string; port: number; pid?: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const child = spawn('/usr/sbin/smtp-sink', [...(asRoot ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  await waitForGreeting(name, port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited: ${output()}`) });
+  return { name, port, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`. */
+export async function startOutpostChild(options: OutpostChildOptions): Promise<OutpostChild> {
+  const { smarthostPort, dnsAddress } = options;
+  const dataDir = await mkdtemp(join(tmpdir(), 'outpost-bench-ingress-'));
+  const ports = { ...(await relayPorts()), dns: dnsAddress };
+  const configFile = await seedBenchRelay(dataDir, options.mailbox);
   const env = relayEnv(dataDir, ports, { OUTPOST_CONFIG: configFile, OUTPOST_RELAY_HOST: `127.0.0.1:${smarthostPort}`, OUTPOST_LOG_LEVEL: 'error' });
   const nodeFlags = options.nodeFlags ?? (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'outpost.js'), 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
