@@ -1,6 +1,6 @@
 // Module hooks that run Outpost's TypeScript on Node 20, registered by bin/register-typescript.mjs.
 // Each .ts file is compiled when it is first imported, one file at a time, by esbuild (the same
-// compiler tsx uses), with the options of tsconfig.json that change the JavaScript it emits.
+// compiler tsx uses), with the project's tsconfig.json.
 //
 // Why not tsx, which the scripts, benchmarks and tests still use: tsx compiles with esbuild's
 // `keepNames`, which wraps every named function expression and arrow function in a call that
@@ -9,14 +9,14 @@
 // the hooks, the checks' helpers): 11–13 % of the ingress's own CPU per message in
 // `npm run bench:ingress-work` (bench/README.md, "Fourteenth session"). Without minification the
 // names are there anyway.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
-// tsconfig.json's settings that esbuild reads when it compiles one file (target ES2022: class
-// fields are defined, as tsc would emit them).
-const TSCONFIG = { compilerOptions: { target: 'ES2022', esModuleInterop: true, isolatedModules: true } };
+// The project's own tsconfig.json, of which esbuild reads the options that change the JavaScript
+// it emits (target ES2022: class fields are defined, as tsc would emit them).
+const TSCONFIG = { compilerOptions: JSON.parse(readFileSync(new URL('../tsconfig.json', import.meta.url), 'utf8')).compilerOptions };
 
 /** A file of the project itself, not of a package. */
 function isOwn(url) {
