@@ -49,6 +49,23 @@ describe('commitAccepted on SQLite', () => {
     expect(db.prepare("SELECT id FROM messages WHERE id IN ('B1', 'B2')").all()).toEqual([]);
   });
 
+  it('leaves nothing of a batch whose event cannot be written half-way (a disk full after the event row, before its count)', async () => {
+    const before = { messages: count('messages'), events: count('message_events'), queue: count('queue_messages'), counts: db.prepare('SELECT event, count FROM message_event_counts').all() };
+    // The events of a batch run in its transaction with no savepoint of their own: E2's event row
+    // is written, then its count fails, and the whole batch must go, E1 and that row included.
+    db.exec("CREATE TEMP TRIGGER full_disk BEFORE UPDATE ON message_event_counts WHEN EXISTS (SELECT 1 FROM message_events WHERE message_id = 'E2') BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+    try {
+      await expect(commit(['E1', 'E2', 'E3'].map((id) => accepted(id)))).rejects.toThrow('database or disk is full');
+    } finally {
+      db.exec('DROP TRIGGER full_disk');
+    }
+    expect({ messages: count('messages'), events: count('message_events'), queue: count('queue_messages'), counts: db.prepare('SELECT event, count FROM message_event_counts').all() }).toEqual(before);
+    expect(db.inTransaction).toBe(false);
+    // The next batch commits as usual.
+    await commit([accepted('E1')]);
+    expect(count('messages')).toBe(before.messages + 1);
+  });
+
   it('writes the body of a message that brings it in the same commit, and none of a failed batch', async () => {
     await commit([accepted('D1', 'From: a\r\n\r\none\r\n'), accepted('D2')]);
     expect(db.prepare('SELECT key, body, stored_at FROM message_bodies').all()).toEqual([{ key: 'messages/D1.eml', body: Buffer.from('From: a\r\n\r\none\r\n'), stored_at: 1 }]);
