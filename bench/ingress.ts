@@ -29,6 +29,9 @@
 // prints it per message: a server can be slow because it waits, or because it works. And where
 // the main thread was during the burst (/proc/PID/task/PID/schedstat): on a CPU, waiting for one
 // (preempted, mostly by smtp-source woken on its core), or neither (asleep, every session waiting).
+// And how busy the whole machine was (/proc/stat, every process and the kernel's loopback work):
+// a main thread on a CPU nearly all the burst while the machine still has idle time is the limit
+// of a server that runs its sessions on one thread; a machine near 100 % is the limit of any.
 //
 // --profile DIR runs Outpost under `node --cpu-prof` and leaves the .cpuprofile in DIR, with a
 // summary of the functions with the most self time. BENCH_NODE_FLAGS (space-separated) go to
@@ -40,7 +43,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { burstSchedule, collect, startSmtpSink, cpuPerMessage, exited, mainThreadSchedule, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
+import { burstSchedule, collect, startSmtpSink, cpuPerMessage, exited, machineBusyShare, machineTimes, mainThreadSchedule, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
 import { summariseProfileFile } from './profile-summary.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
     const rates = new Map<string, number[]>();
     const cpus = new Map<string, BurstCpu[]>();
     const schedules = new Map<string, BurstSchedule[]>();
+    const busyShares = new Map<string, number[]>();
     for (let round = -WARMUP; round < ROUNDS; round += 1) {
       const counted = round >= 0;
       for (const reuse of [true, false]) {
@@ -197,16 +201,20 @@ async function main(): Promise<void> {
           const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
           const mainBefore = server.pid ? mainThreadTimes(server.pid) : undefined;
           const scheduleBefore = server.pid ? mainThreadSchedule(server.pid) : undefined;
+          const machineBefore = machineTimes();
           const rate = await burst(server, reuse);
+          const busy = machineBusyShare(machineBefore, machineTimes());
           const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES, { before: mainBefore, after: mainThreadTimes(server.pid) }) : undefined;
           const schedule = server.pid ? burstSchedule(scheduleBefore, mainThreadSchedule(server.pid), MESSAGES / rate, MESSAGES) : undefined;
           const split = cpu?.mainUserMs !== undefined && cpu.mainSystemMs !== undefined ? `: user ${cpu.mainUserMs.toFixed(2)}, kernel ${cpu.mainSystemMs.toFixed(2)}` : '';
-          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)}${split}${schedule ? `; ${scheduleText(schedule)}` : ''})` : '';
+          const busyText = busy === undefined ? '' : `; machine ${(busy * 100).toFixed(0)} % busy`;
+          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)}${split}${schedule ? `; ${scheduleText(schedule)}` : ''}${busyText})` : busyText ? ` (${busyText.slice(2)})` : '';
           const label = counted ? `round ${round + 1}` : `warm-up ${round + WARMUP + 1} (not counted)`;
           process.stderr.write(`${label} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
           if (!counted) continue;
           if (cpu) cpus.set(`${server.name}|${reuse}`, [...(cpus.get(`${server.name}|${reuse}`) ?? []), cpu]);
           if (schedule) schedules.set(`${server.name}|${reuse}`, [...(schedules.get(`${server.name}|${reuse}`) ?? []), schedule]);
+          if (busy !== undefined) busyShares.set(`${server.name}|${reuse}`, [...(busyShares.get(`${server.name}|${reuse}`) ?? []), busy]);
           const key = `${server.name}|${reuse}`;
           rates.set(key, [...(rates.get(key) ?? []), rate]);
         }
@@ -234,7 +242,9 @@ async function main(): Promise<void> {
       const split = user.length > 0 && system.length > 0 ? `: user ${median(user).toFixed(2)}, kernel ${median(system).toFixed(2)}` : '';
       const scheduled = schedules.get(`${server.name}|${reuse}`) ?? [];
       const shares = scheduled.length > 0 ? `; ${scheduleText({ runningShare: median(scheduled.map((one) => one.runningShare)), waitingShare: median(scheduled.map((one) => one.waitingShare)), preemptionsPerMessage: median(scheduled.map((one) => one.preemptionsPerMessage)) })}` : '';
-      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)}${split}${shares})`;
+      const busy = busyShares.get(`${server.name}|${reuse}`) ?? [];
+      const machine = busy.length > 0 ? `; machine ${(median(busy) * 100).toFixed(0)} % busy` : '';
+      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)}${split}${shares}${machine})`;
     };
     const measured = servers.filter((server) => (cpus.get(`${server.name}|true`) ?? []).length > 0);
     if (measured.length > 0) {

@@ -243,6 +243,30 @@ export function burstSchedule(before: MainThreadSchedule | undefined, after: Mai
   return { runningShare: (after.runNs - before.runNs) / wallNs, waitingShare: (after.waitNs - before.waitNs) / wallNs, preemptionsPerMessage: (after.involuntary - before.involuntary) / messages };
 }
 
+/** The whole machine's CPU time so far, in clock ticks of all CPUs: busy (not idle, not waiting for I/O) and in all (/proc/stat). */
+export function machineTimes(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+    const ticks = fields.slice(0, 8);
+    if (ticks.length < 5 || ticks.some((value) => !Number.isFinite(value))) return undefined;
+    const total = ticks.reduce((sum, value) => sum + value, 0);
+    return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The share of the machine's CPUs busy during a burst (every process, the load generator and the
+ * kernel's network work included): with one share near 1, the burst was limited by the machine;
+ * well below, by one thread.
+ */
+export function machineBusyShare(before: ReturnType<typeof machineTimes>, after: ReturnType<typeof machineTimes>): number | undefined {
+  if (!before || !after || after.total <= before.total) return undefined;
+  return (after.busy - before.busy) / (after.total - before.total);
+}
+
 /** CPU seconds the main thread of `pid` has used so far, in user space and in the kernel; undefined where /proc cannot tell. */
 export function mainThreadTimes(pid: number): { user: number; system: number } | undefined {
   try {
