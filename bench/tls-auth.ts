@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
-import { cpuPerMessage, startOutpostChild, startScriptChild, threadCpuSeconds } from './outpost-child.js';
+import { cpuPerMessage, machineBusyShare, machineTimes, startOutpostChild, startScriptChild, threadCpuSeconds } from './outpost-child.js';
 import { BODY_2K, line, median, startCountingSink } from './support.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
@@ -95,9 +95,13 @@ async function main(): Promise<void> {
       for (const server of order) {
         await outpost.settle();
         const before = server.pid ? threadCpuSeconds(server.pid) : new Map<number, number>();
+        const machineBefore = machineTimes();
         const rate = await send(server.port, round);
-        const msPerMessage = (server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), N)?.totalMs : undefined) ?? 0;
-        report.push(`${server.name} ${rate.toFixed(0)} msg/s (CPU ${msPerMessage.toFixed(2)} ms a message)`);
+        const busy = machineBusyShare(machineBefore, machineTimes());
+        const used = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), N) : undefined;
+        const msPerMessage = used?.totalMs ?? 0;
+        const detail = [...(used ? [`main thread ${used.mainMs.toFixed(2)}`] : []), ...(busy === undefined ? [] : [`machine ${(busy * 100).toFixed(0)} % busy`])].join(', ');
+        report.push(`${server.name} ${rate.toFixed(0)} msg/s (CPU ${msPerMessage.toFixed(2)} ms a message${detail ? `; ${detail}` : ''})`);
         if (!counted) continue;
         rates.get(server.name)?.push(rate);
         cpu.get(server.name)?.push(msPerMessage);
