@@ -27,6 +27,9 @@ const { values } = parseArgs({
 const MESSAGES = Number(values.messages);
 const ROUNDS = Number(values.rounds);
 const SESSIONS = Number(values.sessions);
+if (!(Number.isInteger(MESSAGES) && MESSAGES >= 2 && Number.isInteger(SESSIONS) && SESSIONS >= 2 && Number.isInteger(ROUNDS) && ROUNDS >= 1)) {
+  throw new Error('--messages and --sessions must be whole numbers of at least 2, --rounds at least 1');
+}
 
 /** smtp-source with kept sessions (-d) against one relay; rejects if any message was refused. */
 async function source(relay: OutpostChild, sessions: number, messages: number): Promise<void> {
@@ -57,7 +60,8 @@ try {
   const [first, second] = relays as [OutpostChild, OutpostChild];
   const arrangements = [
     { name: `one relay, ${SESSIONS} sessions`, send: () => source(first, SESSIONS, MESSAGES) },
-    { name: `two relays, ${SESSIONS / 2} sessions each`, send: () => Promise.all([source(first, SESSIONS / 2, MESSAGES / 2), source(second, SESSIONS / 2, MESSAGES / 2)]) },
+    // An odd number of sessions or messages: the first relay takes the one left over.
+    { name: `two relays, ${Math.ceil(SESSIONS / 2)} and ${Math.floor(SESSIONS / 2)} sessions`, send: () => Promise.all([source(first, Math.ceil(SESSIONS / 2), Math.ceil(MESSAGES / 2)), source(second, Math.floor(SESSIONS / 2), Math.floor(MESSAGES / 2))]) },
   ];
   const results = new Map<string, number[]>();
   // One warm-up round not counted (JIT), then alternating order.
