@@ -27,6 +27,7 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 process.env.OUTPOST_LOG_LEVEL ??= 'error';
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 
 let e2e: E2eNode;
 let acme: Tenant;
@@ -79,7 +80,7 @@ describe('mailsPerMinute', () => {
     accepted(first.end);
     const second = await rawTransaction(smtp, { mailFrom: 'minute@acme.test', rcptTo: ['r2@example.org', 'r3@example.org'], message: rawMessage('minute@acme.test', 'r2@example.org', 'minute-2') });
     accepted(second.rcpt[0]);
-    expectReply(second.rcpt[1], 450, '4.7.1', /Limit of 2 mails per minute reached; retry after \d\d:\d\d:\d\d UTC/);
+    expectReply(second.rcpt[1], 450, '4.7.1', /Limit of 2 mails per minute reached; retry after (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC/);
     accepted(second.end);
 
     e2e.clock.advance(MINUTE + 1000);
@@ -287,6 +288,11 @@ describe('autoLock, lockMinutes, maxTimedUnlocks', () => {
     const user = await e2e.user(acme, 'cycle@acme.test', { invalidRecipientLimit: 1, lockMinutes: 10, maxTimedUnlocks: 1 });
     const smtp = await login('cycle@acme.test');
     const mail = () => smtp.command('MAIL FROM:<cycle@acme.test>');
+    // Five minutes before a midnight UTC, whatever the time the suite runs at: the ten-minute lock
+    // ends on the next day, and the reply must name that day, not only the time.
+    const before = e2e.clock.now();
+    const midnight = Math.ceil((before + 5 * MINUTE + 1) / DAY) * DAY;
+    e2e.clock.advance(midnight - 5 * MINUTE - before);
 
     const abuse = await rawTransaction(smtp, { mailFrom: 'cycle@acme.test', rcptTo: ['x@nowhere.test'] });
     expectReply(abuse.rcpt[0], 550, '5.1.2', /nowhere\.test/);
@@ -294,7 +300,9 @@ describe('autoLock, lockMinutes, maxTimedUnlocks', () => {
     expect(lock).toMatchObject({ locked: true, permanent: false });
     const until = lock?.until ?? 0;
     expect(until - (lock?.lockedAt ?? 0)).toBe(10 * MINUTE);
-    const endsAt = new Date(Math.ceil(until / MINUTE) * MINUTE).toISOString().slice(11, 16);
+    const end = new Date(Math.ceil(until / MINUTE) * MINUTE).toISOString();
+    expect(end.slice(0, 10)).toBe(new Date(midnight).toISOString().slice(0, 10));
+    const endsAt = `${end.slice(0, 10)} ${end.slice(11, 16)}`;
     expectReply(await mail(), 550, '5.7.1', new RegExp(`cycle@acme\\.test is locked \\(INVALID_RECIPIENT_LIMIT\\) until ${endsAt} UTC; try again after that`));
 
     e2e.clock.advance(9 * MINUTE);
