@@ -43,15 +43,14 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { burstSchedule, collect, startSmtpSink, cpuPerMessage, exited, machineBusyShare, machineTimes, mainThreadSchedule, mainThreadTimes, startOutpostChild, startScriptChild, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
+import { burstSchedule, collect, cpuPerMessage, machineBusyShare, machineTimes, mainThreadSchedule, mainThreadTimes, runSmtpSource, SMTP_SINK, SMTP_SOURCE, startOutpostChild, startScriptChild, startSmtpSink, stopChild, threadCpuSeconds, type BurstCpu, type BurstSchedule } from './outpost-child.js';
+import { median } from './support.js';
 import { summariseProfileFile } from './profile-summary.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
 import { freePort, waitForGreeting } from '../test/helpers/net.js';
 
 const HARAKA_VERSION = '3.3.4';
-const SMTP_SOURCE = '/usr/sbin/smtp-source';
-const SMTP_SINK = '/usr/sbin/smtp-sink';
 const ROOT = join(import.meta.dirname, '..');
 const HARAKA_PREFIX = join(ROOT, 'bench', '.haraka');
 const HARAKA_BIN = join(HARAKA_PREFIX, 'node_modules', 'Haraka', 'bin', 'haraka');
@@ -133,21 +132,11 @@ async function startHaraka(): Promise<Server> {
 
 /** One burst: smtp-source's wall time, in msg/s. Any refusal makes smtp-source exit non-zero. */
 async function burst(server: Server, reuse: boolean): Promise<number> {
-  const args = ['-s', String(SESSIONS), '-l', String(SIZE), '-m', String(MESSAGES), '-M', 'client.bench.test', '-f', 'bulk@acme.test', '-t', 'rcpt@example.org', ...(reuse ? ['-d'] : []), `127.0.0.1:${server.port}`];
-  const started = performance.now();
-  const child = spawn(SMTP_SOURCE, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  const code = await exited(child);
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`smtp-source against ${server.name} exited ${code}: ${output().slice(-1000)}`);
+  const seconds = await runSmtpSource(server.port, { sessions: SESSIONS, messages: MESSAGES, size: SIZE, reuse }).catch((error: unknown) => {
+    throw new Error(`${server.name}: ${error instanceof Error ? error.message : String(error)}`);
+  });
   return MESSAGES / seconds;
 }
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
 
 /** For each thread's .cpuprofile: its busy share by second, and where the busy seconds went (bench/profile-summary.ts). */
 async function profileSummary(dir: string): Promise<string> {
@@ -157,13 +146,46 @@ async function profileSummary(dir: string): Promise<string> {
   return parts.join('\n\n');
 }
 
+/** What one burst measured, beside its rate (each part undefined where /proc cannot tell). */
+interface BurstMeasures {
+  cpu?: BurstCpu;
+  schedule?: BurstSchedule;
+  /** The whole machine's busy share. */
+  busy?: number;
+}
+
 /**
- * Where the main thread was during the burst: a thread that sends replies as fast as its CPU
- * allows runs nearly all of it; what it does not run it spent waiting for a CPU (preempted, by the
- * load generator above all) or asleep (every session waiting for its client or a commit).
+ * The main thread's CPU a message (user space and kernel apart), where it was during the burst
+ * (on a CPU nearly all of it when its CPU is the limit; otherwise waiting for a CPU, preempted by
+ * the load generator above all, or asleep, every session waiting for its client or a commit), and
+ * how busy the machine was; for one burst, or the medians of several.
  */
-function scheduleText(schedule: BurstSchedule): string {
-  return `main thread on a CPU ${(schedule.runningShare * 100).toFixed(0)} % of the burst, waiting for one ${(schedule.waitingShare * 100).toFixed(0)} %, preempted ${schedule.preemptionsPerMessage.toFixed(2)} times a message`;
+function measuresText({ cpu, schedule, busy }: BurstMeasures): string {
+  const parts: string[] = [];
+  if (cpu) {
+    const split = cpu.mainUserMs !== undefined && cpu.mainSystemMs !== undefined ? `: user ${cpu.mainUserMs.toFixed(2)}, kernel ${cpu.mainSystemMs.toFixed(2)}` : '';
+    parts.push(`main thread ${cpu.mainMs.toFixed(2)}${split}`);
+  }
+  if (schedule) parts.push(`main thread on a CPU ${(schedule.runningShare * 100).toFixed(0)} % of the burst, waiting for one ${(schedule.waitingShare * 100).toFixed(0)} %, preempted ${schedule.preemptionsPerMessage.toFixed(2)} times a message`);
+  if (busy !== undefined) parts.push(`machine ${(busy * 100).toFixed(0)} % busy`);
+  return parts.join('; ');
+}
+
+/** The medians of several bursts' measures, field by field (a field measured in none stays undefined). */
+function medianMeasures(runs: BurstMeasures[]): BurstMeasures {
+  const of = (values: Array<number | undefined>): number | undefined => {
+    const known = values.filter((value): value is number => value !== undefined);
+    return known.length > 0 ? median(known) : undefined;
+  };
+  const cpus = runs.flatMap((run) => (run.cpu ? [run.cpu] : []));
+  const schedules = runs.flatMap((run) => (run.schedule ? [run.schedule] : []));
+  const user = of(cpus.map((cpu) => cpu.mainUserMs));
+  const system = of(cpus.map((cpu) => cpu.mainSystemMs));
+  return {
+    cpu: cpus.length > 0 ? { totalMs: median(cpus.map((cpu) => cpu.totalMs)), mainMs: median(cpus.map((cpu) => cpu.mainMs)), ...(user !== undefined && system !== undefined ? { mainUserMs: user, mainSystemMs: system } : {}) } : undefined,
+    schedule: schedules.length > 0 ? { runningShare: median(schedules.map((one) => one.runningShare)), waitingShare: median(schedules.map((one) => one.waitingShare)), preemptionsPerMessage: median(schedules.map((one) => one.preemptionsPerMessage)) } : undefined,
+    busy: of(runs.map((run) => run.busy)),
+  };
 }
 
 async function main(): Promise<void> {
@@ -185,10 +207,9 @@ async function main(): Promise<void> {
       else throw new Error(`unknown server ${name}`);
       started.push(servers[servers.length - 1] as Server);
     }
-    const rates = new Map<string, number[]>();
-    const cpus = new Map<string, BurstCpu[]>();
-    const schedules = new Map<string, BurstSchedule[]>();
-    const busyShares = new Map<string, number[]>();
+    // Each counted burst's rate and measures, by server and mode.
+    const results = new Map<string, Array<BurstMeasures & { rate: number }>>();
+    const key = (server: Server, reuse: boolean): string => `${server.name}|${reuse}`;
     for (let round = -WARMUP; round < ROUNDS; round += 1) {
       const counted = round >= 0;
       for (const reuse of [true, false]) {
@@ -203,24 +224,20 @@ async function main(): Promise<void> {
           const scheduleBefore = server.pid ? mainThreadSchedule(server.pid) : undefined;
           const machineBefore = machineTimes();
           const rate = await burst(server, reuse);
-          const busy = machineBusyShare(machineBefore, machineTimes());
-          const cpu = server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES, { before: mainBefore, after: mainThreadTimes(server.pid) }) : undefined;
-          const schedule = server.pid ? burstSchedule(scheduleBefore, mainThreadSchedule(server.pid), MESSAGES / rate, MESSAGES) : undefined;
-          const split = cpu?.mainUserMs !== undefined && cpu.mainSystemMs !== undefined ? `: user ${cpu.mainUserMs.toFixed(2)}, kernel ${cpu.mainSystemMs.toFixed(2)}` : '';
-          const busyText = busy === undefined ? '' : `; machine ${(busy * 100).toFixed(0)} % busy`;
-          const cpuText = cpu ? ` (CPU ${cpu.totalMs.toFixed(2)} ms a message, main thread ${cpu.mainMs.toFixed(2)}${split}${schedule ? `; ${scheduleText(schedule)}` : ''}${busyText})` : busyText ? ` (${busyText.slice(2)})` : '';
+          const measures: BurstMeasures = {
+            busy: machineBusyShare(machineBefore, machineTimes()),
+            cpu: server.pid ? cpuPerMessage(server.pid, before, threadCpuSeconds(server.pid), MESSAGES, { before: mainBefore, after: mainThreadTimes(server.pid) }) : undefined,
+            schedule: server.pid ? burstSchedule(scheduleBefore, mainThreadSchedule(server.pid), MESSAGES / rate, MESSAGES) : undefined,
+          };
+          const detail = measuresText(measures);
+          const cpuText = measures.cpu ? ` (CPU ${measures.cpu.totalMs.toFixed(2)} ms a message, ${detail})` : detail ? ` (${detail})` : '';
           const label = counted ? `round ${round + 1}` : `warm-up ${round + WARMUP + 1} (not counted)`;
           process.stderr.write(`${label} ${reuse ? 'reuse' : 'new connection'} ${server.name}: ${rate.toFixed(0)} msg/s${cpuText}\n`);
-          if (!counted) continue;
-          if (cpu) cpus.set(`${server.name}|${reuse}`, [...(cpus.get(`${server.name}|${reuse}`) ?? []), cpu]);
-          if (schedule) schedules.set(`${server.name}|${reuse}`, [...(schedules.get(`${server.name}|${reuse}`) ?? []), schedule]);
-          if (busy !== undefined) busyShares.set(`${server.name}|${reuse}`, [...(busyShares.get(`${server.name}|${reuse}`) ?? []), busy]);
-          const key = `${server.name}|${reuse}`;
-          rates.set(key, [...(rates.get(key) ?? []), rate]);
+          if (counted) results.set(key(server, reuse), [...(results.get(key(server, reuse)) ?? []), { rate, ...measures }]);
         }
       }
     }
-    const med = (server: Server, reuse: boolean) => median(rates.get(`${server.name}|${reuse}`) ?? []);
+    const med = (server: Server, reuse: boolean) => median((results.get(key(server, reuse)) ?? []).map((run) => run.rate));
     const out: string[] = [
       `smtp-source -s ${SESSIONS} -l ${SIZE} -m ${MESSAGES}, ${ROUNDS} rounds after ${WARMUP} not counted; median msg/s`,
       '',
@@ -235,18 +252,10 @@ async function main(): Promise<void> {
     }
     // CPU per message: how much of the machine each message costs, whatever the rate was.
     const cpuCell = (server: Server, reuse: boolean): string => {
-      const runs = cpus.get(`${server.name}|${reuse}`) ?? [];
-      if (runs.length === 0) return '—';
-      const user = runs.flatMap((run) => (run.mainUserMs === undefined ? [] : [run.mainUserMs]));
-      const system = runs.flatMap((run) => (run.mainSystemMs === undefined ? [] : [run.mainSystemMs]));
-      const split = user.length > 0 && system.length > 0 ? `: user ${median(user).toFixed(2)}, kernel ${median(system).toFixed(2)}` : '';
-      const scheduled = schedules.get(`${server.name}|${reuse}`) ?? [];
-      const shares = scheduled.length > 0 ? `; ${scheduleText({ runningShare: median(scheduled.map((one) => one.runningShare)), waitingShare: median(scheduled.map((one) => one.waitingShare)), preemptionsPerMessage: median(scheduled.map((one) => one.preemptionsPerMessage)) })}` : '';
-      const busy = busyShares.get(`${server.name}|${reuse}`) ?? [];
-      const machine = busy.length > 0 ? `; machine ${(median(busy) * 100).toFixed(0)} % busy` : '';
-      return `${median(runs.map((run) => run.totalMs)).toFixed(2)} ms (main thread ${median(runs.map((run) => run.mainMs)).toFixed(2)}${split}${shares}${machine})`;
+      const medians = medianMeasures(results.get(key(server, reuse)) ?? []);
+      return medians.cpu ? `${medians.cpu.totalMs.toFixed(2)} ms (${measuresText(medians)})` : '—';
     };
-    const measured = servers.filter((server) => (cpus.get(`${server.name}|true`) ?? []).length > 0);
+    const measured = servers.filter((server) => (results.get(key(server, true)) ?? []).some((run) => run.cpu));
     if (measured.length > 0) {
       out.push('', 'CPU time of the server\'s process per message during the burst (all its threads), median:', '', '| server | connection reuse (-d) | new connection per message |', '|---|---|---|');
       for (const server of measured) out.push(`| ${server.name} | ${cpuCell(server, true)} | ${cpuCell(server, false)} |`);

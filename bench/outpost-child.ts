@@ -138,14 +138,42 @@ export async function seedBenchRelay(dataDir: string, mailbox?: { identity: stri
   return configFile;
 }
 
+export const SMTP_SOURCE = '/usr/sbin/smtp-source';
+export const SMTP_SINK = '/usr/sbin/smtp-sink';
+
 /** postfix's smtp-sink on a free loopback port, storing nothing; backlog 256 so that a burst of new connections is not refused. */
 export async function startSmtpSink(name: string): Promise<{ name: string; port: number; pid?: number; stop(): Promise<void> }> {
   const port = await freePort();
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const child = spawn('/usr/sbin/smtp-sink', [...(asRoot ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(SMTP_SINK, [...(asRoot ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collect(child);
   await waitForGreeting(name, port, { gone: () => (child.exitCode === null ? undefined : `smtp-sink exited: ${output()}`) });
   return { name, port, pid: child.pid, stop: () => stopChild(child) };
+}
+
+export interface SmtpSourceBurst {
+  sessions: number;
+  messages: number;
+  /** Bytes a message (2048 unless given). */
+  size?: number;
+  /** Sessions kept for every message (-d), or a new connection per message. */
+  reuse: boolean;
+}
+
+/**
+ * One burst of postfix's smtp-source against 127.0.0.1:`port`, from bulk@acme.test (the bench
+ * relay's tenant, sent as its IP user) to rcpt@example.org; resolves with its wall time in seconds.
+ * Any refusal makes smtp-source exit non-zero, and this reject with its last output.
+ */
+export async function runSmtpSource(port: number, burst: SmtpSourceBurst): Promise<number> {
+  const args = ['-s', String(burst.sessions), '-l', String(burst.size ?? 2048), '-m', String(burst.messages), '-M', 'client.bench.test', '-f', 'bulk@acme.test', '-t', 'rcpt@example.org', ...(burst.reuse ? ['-d'] : []), `127.0.0.1:${port}`];
+  const started = performance.now();
+  const child = spawn(SMTP_SOURCE, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(child);
+  const code = await exited(child);
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`smtp-source against port ${port} exited ${code}: ${output().slice(-1000)}`);
+  return seconds;
 }
 
 /** `outpost start` on a fresh data folder, delivering to 127.0.0.1:`smarthostPort`. */

@@ -9,14 +9,12 @@
 // Two relays each count their own rate limits, so this is not a configuration to run: it tells how
 // much a relay that spread its sessions over two threads (with the rate limits shared exactly
 // between them) could gain on this machine before the machine itself is the limit.
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { collect, exited, machineBusyShare, machineTimes, startOutpostChild, startSmtpSink, type OutpostChild } from './outpost-child.js';
+import { machineBusyShare, machineTimes, runSmtpSource, startOutpostChild, startSmtpSink, type OutpostChild } from './outpost-child.js';
 import { median } from './support.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { testZone } from '../test/helpers/e2e-node.js';
 
-const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const { values } = parseArgs({
   options: {
     messages: { type: 'string', default: '3000' },
@@ -31,13 +29,9 @@ if (!(Number.isInteger(MESSAGES) && MESSAGES >= 2 && Number.isInteger(SESSIONS) 
   throw new Error('--messages and --sessions must be whole numbers of at least 2, --rounds at least 1');
 }
 
-/** smtp-source with kept sessions (-d) against one relay; rejects if any message was refused. */
-async function source(relay: OutpostChild, sessions: number, messages: number): Promise<void> {
-  const args = ['-s', String(sessions), '-l', '2048', '-m', String(messages), '-M', 'client.bench.test', '-f', 'bulk@acme.test', '-t', 'rcpt@example.org', '-d', `127.0.0.1:${relay.port}`];
-  const child = spawn(SMTP_SOURCE, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(child);
-  const code = await exited(child);
-  if (code !== 0) throw new Error(`smtp-source exited ${code}: ${output().slice(-1000)}`);
+/** smtp-source with kept sessions against one relay; rejects if any message was refused. */
+function source(relay: OutpostChild, sessions: number, messages: number): Promise<number> {
+  return runSmtpSource(relay.port, { sessions, messages, reuse: true });
 }
 
 /** One burst of MESSAGES in all, after both relays' queues drained: its rate and the machine's busy share. */
