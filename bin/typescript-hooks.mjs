@@ -14,9 +14,10 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
-// The project's own tsconfig.json, of which esbuild reads the options that change the JavaScript
-// it emits (target ES2022: class fields are defined, as tsc would emit them).
-const TSCONFIG = { compilerOptions: JSON.parse(readFileSync(new URL('../tsconfig.json', import.meta.url), 'utf8')).compilerOptions };
+// The project's own tsconfig.json, as its text: esbuild parses it as tsc does (comments and
+// trailing commas allowed) and reads the options that change the JavaScript it emits (target
+// ES2022: class fields are defined, as tsc would emit them).
+const TSCONFIG = readFileSync(new URL('../tsconfig.json', import.meta.url), 'utf8');
 
 /** A file of the project itself, not of a package. */
 function isOwn(url) {

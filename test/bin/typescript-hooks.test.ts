@@ -1,6 +1,8 @@
 // The module hooks through which `outpost` and its worker threads run the TypeScript
 // (bin/typescript-hooks.mjs): the code they emit, the `.js` → `.ts` imports, the stack traces.
 import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -61,5 +63,21 @@ describe('TypeScript module hooks', () => {
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toContain('thrown on line 8 of entry.ts');
     expect(failed?.stderr).toMatch(/entry\.ts:8:\d+/);
+  });
+
+  it('read tsconfig.json as tsc does, comments and trailing commas included', async () => {
+    // The hooks beside a tsconfig.json of their own, as they sit beside the project's.
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-hooks-'));
+    try {
+      await mkdir(join(dir, 'bin'));
+      for (const file of ['typescript-hooks.mjs', 'register-typescript.mjs']) await copyFile(join(ROOT, 'bin', file), join(dir, 'bin', file));
+      await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+      await writeFile(join(dir, 'tsconfig.json'), '{\n  // the target of the emitted JavaScript\n  "compilerOptions": { "target": "ES2022", "strict": true, },\n}\n');
+      await writeFile(join(dir, 'entry.ts'), 'class Greeting {\n  readonly text: string = "read";\n}\nconsole.log(new Greeting().text);\n');
+      const { stdout } = await runFile(process.execPath, ['--import', join(dir, 'bin', 'register-typescript.mjs'), join(dir, 'entry.ts')], { cwd: dir });
+      expect(stdout.trim()).toBe('read');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
