@@ -29,6 +29,8 @@
 // latest remaining sighting, or not at all). A use whose session died without settling still
 // counts until it leaves its window: the store errs on the side of refusing, never of exceeding.
 
+import type { Maybe } from './maybe.js';
+
 /** "At most `limit` units within the last `windowMs`". */
 export interface WindowLimit {
   key: string;
@@ -73,11 +75,13 @@ export interface CounterBucket {
 export interface CounterStore {
   /**
    * All-or-nothing: consumes every window limit and reserves every distinct member, or, if any of
-   * them would exceed its limit, changes nothing and names the first one refused.
+   * them would exceed its limit, changes nothing and names the first one refused. A Maybe
+   * (core/maybe.ts): a store that holds the counters in memory answers at once; a failure is a
+   * rejected promise.
    */
-  reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Promise<ReserveOutcome>;
-  /** Keeps the held uses of `transaction` whose item is in `keep` (they become permanent) and gives back the rest. */
-  settle(transaction: string, keep: string[]): Promise<void>;
+  reserve(request: { limits: WindowLimit[]; distinct?: DistinctLimit[]; hold?: Hold }): Maybe<ReserveOutcome>;
+  /** Keeps the held uses of `transaction` whose item is in `keep` (they become permanent) and gives back the rest. A Maybe, as reserve. */
+  settle(transaction: string, keep: string[]): Maybe<void>;
   /** Unconditionally adds `units` (an event counter: invalid recipients, auth failures); returns the total within the window. */
   add(key: string, units: number, windowMs: number): Promise<number>;
   /** Sum of units within the last `windowMs` (read from the running sum, not the buckets). */

@@ -7,16 +7,28 @@ export function headerBlock(raw: Buffer): string {
   return raw.subarray(0, end >= 0 ? end + 2 : Math.min(raw.length, 65_536)).toString('latin1');
 }
 
-/** Values of every header field named `name` (lower case) in a header block, unfolded and trimmed. */
+/**
+ * Values of every header field named `name` (lower case) in a header block, unfolded and trimmed.
+ * Field by field (a line and the folded lines after it), unfolding only the fields named `name`:
+ * the ingress asks this for every message.
+ */
 export function headerValues(block: string, name: string): string[] {
-  const unfolded = block.replace(/\r\n[ \t]+/g, ' ');
   const values: string[] = [];
-  for (const line of unfolded.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) values.push(line.slice(colon + 1).trim());
+  let start = 0;
+  while (start < block.length) {
+    let end = block.indexOf('\r\n', start);
+    // A line that begins with a space or a tab continues the field (a fold).
+    while (end >= 0 && isFoldAt(block, end + 2)) end = block.indexOf('\r\n', end + 2);
+    if (end < 0) end = block.length;
+    const colon = block.indexOf(':', start);
+    if (colon > start && colon < end && block.slice(start, colon).trim().toLowerCase() === name) values.push(unfold(block.slice(colon + 1, end)).trim());
+    start = end + 2;
   }
   return values;
 }
+
+const isFoldAt = (text: string, at: number): boolean => text.charCodeAt(at) === 0x20 || text.charCodeAt(at) === 0x09;
+const unfold = (text: string): string => (text.includes('\r\n') ? text.replace(/\r\n[ \t]+/g, ' ') : text);
 
 /**
  * The header From as both the policy checks it and the DKIM signer signs for it: one parser, so

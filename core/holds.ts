@@ -25,6 +25,7 @@ import type { LockState, UserLocks } from './locks.js';
 import { makeUserLocks, type UserLocksWiring } from './policy/index.js';
 import { errorMessage } from './log.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from './ports.js';
+import type { Maybe } from './maybe.js';
 import { ConflictError, type MessageLog, type MessageStatus } from './stores.js';
 
 /** Why a message is held: its sender is locked, or was put on hold by hand. */
@@ -104,7 +105,7 @@ export interface MailHoldsDeps {
   log: MessageLog;
   clock: Clock;
   /** The sender's lock now, timed unlocks applied (UserLocks.activeLock). */
-  activeLock(userId: string): Promise<LockState | undefined>;
+  activeLock(userId: string): Maybe<LockState | undefined>;
   logger?: Logger;
 }
 

@@ -8,6 +8,7 @@
 // The ingress asks on every MAIL FROM without AUTH, so a found IP user is cached briefly: one
 // changed or removed takes effect within IP_USER_CACHE_MS; one added takes effect at once
 // ("no IP user" is not cached: the lookup is two keyed reads, and a new smarthost must work).
+import { attempt } from './maybe.js';
 import { ipv6Groups } from './ip-address.js';
 import { isIP } from 'node:net';
 import { normaliseCidr, WIDEST_IP_USER_PREFIX, type OutgoingUser } from './identity.js';
@@ -54,7 +55,7 @@ export function cachedIpUserLookup(
     const now = clock.now();
     const hit = cache.get(ip);
     if (hit && now - hit.at < ttlMs && now >= hit.at) return hit.user;
-    const user = configStore.findIpUser(ip);
+    const user = Promise.resolve(attempt(() => configStore.findIpUser(ip)));
     // Neither a failed lookup nor "none" is remembered: the next MAIL FROM asks the store again.
     user.then(
       (found) => {

@@ -11,6 +11,7 @@
 // moment the lock ended, not the moment it was noticed.
 import type { Symbol } from './checks/check.js';
 import type { OutgoingUser } from './identity.js';
+import { attempt, andThen, type Maybe } from './maybe.js';
 import type { Clock, Logger } from './ports.js';
 import type { SettingOverrides, UserSettings } from './settings.js';
 import { userSettings, type ConfigStore } from './stores.js';
@@ -59,7 +60,8 @@ export interface LockEvent {
 
 /** Storage of lock states and their history (SQLite | DynamoDB). */
 export interface LockStore {
-  read(userId: string): Promise<LockState | undefined>;
+  /** A Maybe (core/maybe.ts): a store that keeps locks in memory answers at once. */
+  read(userId: string): Maybe<LockState | undefined>;
   /**
    * Stores `next` and appends `events` in one atomic step, only if the stored version is still
    * `expectedVersion` (0: no row yet). Returns false when someone else wrote first.
@@ -98,10 +100,16 @@ export class UserLocks {
     return this.update(userId, (state) => (state ? this.expire(state) : undefined));
   }
 
-  /** Whether the user is locked now; the state when it is. */
-  async activeLock(userId: string): Promise<LockState | undefined> {
-    const state = await this.status(userId);
-    return state?.locked ? state : undefined;
+  /**
+   * Whether the user is locked now; the state when it is. Asked at every MAIL and RCPT: when the
+   * store answers at once and no timed unlock is due, so does this (core/maybe.ts); a timed unlock
+   * to apply is written first, as `status` does.
+   */
+  activeLock(userId: string): Maybe<LockState | undefined> {
+    return andThen(attempt(() => this.deps.store.read(userId)), (stored) => {
+      if (stored && this.expire(stored).events.length > 0) return this.status(userId).then((state) => (state?.locked ? state : undefined));
+      return stored?.locked ? stored : undefined;
+    });
   }
 
   /**

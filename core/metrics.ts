@@ -5,6 +5,7 @@
 // (lambdas/emf-recorder.ts).
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Maybe } from './maybe.js';
 import { METRICS, type CounterName, type GaugeName, type HistogramName, type LabelsOf, type MetricSpec } from './metric-names.js';
 
 /**
@@ -41,6 +42,23 @@ export async function timed<T, N extends HistogramName>(recorder: MetricRecorder
   } finally {
     stop(labels);
   }
+}
+
+/** `timed` for work that may answer at once (core/maybe.ts): then no promise is made for it. */
+export function timedNow<T, N extends HistogramName>(recorder: MetricRecorder | undefined, name: N, labels: LabelsOf<N>, work: () => Maybe<T>): Maybe<T> {
+  const stop = startTimer(recorder, name);
+  let outcome: Maybe<T>;
+  try {
+    outcome = work();
+  } catch (error: unknown) {
+    stop(labels);
+    throw error;
+  }
+  if (!(outcome instanceof Promise)) {
+    stop(labels);
+    return outcome;
+  }
+  return outcome.finally(() => stop(labels));
 }
 
 export interface MetricsOptions {

@@ -2,6 +2,7 @@
 // implements these on SQLite and the filesystem, adapters/aws on DynamoDB, S3, SQS and SES.
 // Each store port lives in its own file under core/ports/ with the promises every implementation
 // keeps; they are re-exported here so that existing imports keep working.
+import type { Maybe } from './maybe.js';
 export type { BlobStore } from './ports/blob-store.js';
 export { QUEUE_NAMES, type DeadLetter, type DeadLetterQueues, type Queue, type QueueName, type ReceivedMessage } from './ports/queue.js';
 export type { SecretBox } from './ports/secret-box.js';
@@ -32,11 +33,12 @@ export interface Envelope {
 }
 
 /** One DNS resolver for every lookup Outpost makes (OUTPOST_DNS_SERVERS). */
+/** DNS. A Maybe (core/maybe.ts): a resolver with a cache answers a kept answer at once; a failure is a rejected promise. */
 export interface Resolver {
-  resolveMx(domain: string): Promise<Array<{ exchange: string; priority: number }>>;
-  resolve4(name: string): Promise<string[]>;
-  resolve6(name: string): Promise<string[]>;
-  resolveTxt(name: string): Promise<string[][]>;
+  resolveMx(domain: string): Maybe<Array<{ exchange: string; priority: number }>>;
+  resolve4(name: string): Maybe<string[]>;
+  resolve6(name: string): Maybe<string[]>;
+  resolveTxt(name: string): Maybe<string[][]>;
 }
 
 /** Structured JSON logging; never pass message bodies or credentials. */

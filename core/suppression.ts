@@ -1,8 +1,9 @@
 // The suppression list of a tenant: recipients that hard-bounced (added automatically, expiring)
 // and manual entries (kept until removed unless given an expiry). Mail to a listed recipient is
 // refused at RCPT: sending again to an address that does not exist only hurts the IP reputation.
-import { pass, reject, type Check } from './checks/check.js';
+import { pass, reject, type Check, type CheckResult } from './checks/check.js';
 import type { RcptToFacts } from './checks/session.js';
+import { andThen } from './maybe.js';
 import type { SuppressionEntry, SuppressionList } from './ports/suppression.js';
 export type { SuppressionEntry, SuppressionList, SuppressionSource } from './ports/suppression.js';
 
@@ -39,18 +40,19 @@ const formatTime = (at: number): string => `${new Date(at).toISOString().slice(0
 export function suppressionCheck(list: Pick<SuppressionList, 'find'>): Check<RcptToFacts> {
   return {
     name: 'suppression',
-    async check(facts) {
-      const entry = await list.find(facts.sender.tenant.id, facts.rcptTo, facts.now);
-      if (!entry) return pass();
-      const why = entry.source === 'bounce' ? `hard bounce: ${entry.reason}` : `added manually${entry.reason ? `: ${entry.reason}` : ''}`;
-      const until = entry.expiresAt === null ? '' : ` until ${formatTime(entry.expiresAt)}`;
-      return reject(
-        550,
-        '5.1.1',
-        `Recipient <${facts.rcptTo}> is on the suppression list of this account since ${formatTime(entry.createdAt)}${until} (${why}); ` +
-          `remove it with "outpost suppression remove --tenant ${facts.sender.tenant.name} ${entry.address}" or in the control panel`,
-        [{ name: SUPPRESSED_RECIPIENT, evidence: { address: entry.address, source: entry.source, since: entry.createdAt, expiresAt: entry.expiresAt } }],
-      );
-    },
+    // At once when the list is kept in memory (core/maybe.ts).
+    check: (facts) => andThen(list.find(facts.sender.tenant.id, facts.rcptTo, facts.now), (entry) => (entry ? refusal(entry, facts) : pass())),
   };
+}
+
+function refusal(entry: SuppressionEntry, facts: RcptToFacts): CheckResult {
+  const why = entry.source === 'bounce' ? `hard bounce: ${entry.reason}` : `added manually${entry.reason ? `: ${entry.reason}` : ''}`;
+  const until = entry.expiresAt === null ? '' : ` until ${formatTime(entry.expiresAt)}`;
+  return reject(
+    550,
+    '5.1.1',
+    `Recipient <${facts.rcptTo}> is on the suppression list of this account since ${formatTime(entry.createdAt)}${until} (${why}); ` +
+      `remove it with "outpost suppression remove --tenant ${facts.sender.tenant.name} ${entry.address}" or in the control panel`,
+    [{ name: SUPPRESSED_RECIPIENT, evidence: { address: entry.address, source: entry.source, since: entry.createdAt, expiresAt: entry.expiresAt } }],
+  );
 }

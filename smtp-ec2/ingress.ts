@@ -11,17 +11,18 @@ import { domainToASCII } from 'node:url';
 import { parseMailbox } from '../core/policy/address.js';
 import type { Config } from '../core/config.js';
 import type { Check, CheckResult } from '../core/checks/check.js';
-import { runChecks } from '../core/checks/check.js';
+import { runChecks, runChecksNow } from '../core/checks/check.js';
 import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts, Sender } from '../core/checks/session.js';
 import { canonicalLogin, parseIdentity, type OutgoingUser, type Tenant } from '../core/identity.js';
 import type { UserSettings } from '../core/settings.js';
 import { VerifiedPasswords } from '../core/verified-passwords.js';
 import { cachedIpUserLookup } from '../core/ip-user-lookup.js';
 import { errorMessage } from '../core/log.js';
+import { andThen, attempt, whenFailed, type Maybe } from '../core/maybe.js';
 import type { BlobStore, Clock, Envelope, Logger, Queue } from '../core/ports.js';
 import { effectiveUserSettings, type ConfigStore, type MessageLog, type MessageRecord } from '../core/stores.js';
 import type { MessageStats } from '../core/api/stats.js';
-import { startTimer, timed, type MetricRecorder } from '../core/metrics.js';
+import { startTimer, timedNow, type MetricRecorder } from '../core/metrics.js';
 import { headerValues } from '../core/headers.js';
 import { DataInspector } from './data-inspector.js';
 import { closeSmtp, listenSmtp } from './listen.js';
@@ -42,9 +43,9 @@ export interface IngressPolicy {
   malformedRcptTo?: ReadonlyArray<Check<RcptToFacts>>;
   data?: ReadonlyArray<Check<DataFacts>>;
   /** Commits counters for an accepted message. */
-  afterAccept?(facts: DataFacts): Promise<void>;
+  afterAccept?(facts: DataFacts): Maybe<void>;
   /** Gives back what RCPT reserved when a transaction ends without an accepted message. */
-  releaseTransaction?(facts: RcptToFacts | MailFromFacts, rcpts: string[]): Promise<void>;
+  releaseTransaction?(facts: RcptToFacts | MailFromFacts, rcpts: string[]): Maybe<void>;
   /** A refusal (for reputation and lock-after-repeated-violations bookkeeping). */
   onRefusal?(facts: ConnectFacts & Partial<MailFromFacts>, result: CheckResult): Promise<void>;
   isAuthBlocked?(ip: string, username: string): Promise<CheckResult | undefined>;
@@ -82,7 +83,7 @@ export interface IngressDeps {
    * The IP user of a client address when its store keeps it exactly (the single node's reads from
    * memory, dropped on every change); without it, `configStore.findIpUser` behind a short cache.
    */
-  ipUserLookup?: (ip: string) => Promise<OutgoingUser | undefined>;
+  ipUserLookup?: (ip: string) => Maybe<OutgoingUser | undefined>;
 }
 
 /** What the ingress writes for a message it accepts, before it answers 250. */
@@ -141,7 +142,7 @@ export class Ingress {
   readonly submissions: SMTPServer;
   private readonly caps: Record<'submission' | 'submissions', SessionCaps>;
   /** The IP user of a client address, cached briefly: asked on every MAIL FROM without AUTH. */
-  private readonly findIpUser: (ip: string) => Promise<OutgoingUser | undefined>;
+  private readonly findIpUser: (ip: string) => Maybe<OutgoingUser | undefined>;
   /** Passwords verified right, remembered for smtp.authCacheSeconds. */
   private readonly passwords: VerifiedPasswords;
   /** Bytes of small messages held in memory until their commit, across sessions (queue.inlineBodyMemoryBytes). */
@@ -307,24 +308,40 @@ export class Ingress {
     return ok ? user : undefined;
   }
 
-  private async resolveSender(session: SMTPServerSession): Promise<Sender | undefined> {
-    const { configStore, config } = this.deps;
-    let user: OutgoingUser | undefined;
-    let via: Sender['via'] = 'auth';
-    if (typeof session.user === 'string') {
-      user = await configStore.getUser(session.user);
-    } else {
-      via = 'ip';
-      user = await this.findIpUser(clientIp(session));
-    }
+  /** The session's sender: at once when the user and tenant are read from memory (core/maybe.ts). */
+  private resolveSender(session: SMTPServerSession): Maybe<Sender | undefined> {
+    const { configStore } = this.deps;
+    if (typeof session.user === 'string') return andThen(configStore.getUser(session.user), (user) => this.senderOf(user, 'auth'));
+    return andThen(this.findIpUser(clientIp(session)), (user) => this.senderOf(user, 'ip'));
+  }
+
+  private senderOf(user: OutgoingUser | undefined, via: Sender['via']): Maybe<Sender | undefined> {
     if (!user) return undefined;
-    const tenant = await configStore.getTenant(user.tenantId);
-    if (!tenant) return undefined;
-    const known = this.settingsOf.get(user);
-    if (known?.tenant === tenant) return { user, tenant, via, settings: known.settings };
-    const settings = effectiveUserSettings(user.settings, tenant, config.defaults);
-    this.settingsOf.set(user, { tenant, settings });
-    return { user, tenant, via, settings };
+    return andThen(this.deps.configStore.getTenant(user.tenantId), (tenant): Sender | undefined => {
+      if (!tenant) return undefined;
+      const known = this.settingsOf.get(user);
+      if (known?.tenant === tenant) return { user, tenant, via, settings: known.settings };
+      const settings = effectiveUserSettings(user.settings, tenant, this.deps.config.defaults);
+      this.settingsOf.set(user, { tenant, settings });
+      return { user, tenant, via, settings };
+    });
+  }
+
+  /**
+   * Answers smtp-server's `callback` with what `work` comes to: a refusal it throws (SmtpReply), an
+   * internal error as 451/452, else the hook's success. At once when `work` answers at once, as it
+   * does when everything it reads is in memory: no promise and no later turn for the command.
+   */
+  private answer(callback: (err?: Error | null) => void, phase: string, work: () => Maybe<void>): void {
+    const failed = (error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, phase));
+    let outcome: Maybe<void>;
+    try {
+      outcome = work();
+    } catch (error: unknown) {
+      return failed(error);
+    }
+    if (outcome instanceof Promise) outcome.then(() => callback(), failed);
+    else callback();
   }
 
   private onMailFrom(
@@ -336,58 +353,63 @@ export class Ingress {
     const state = this.state(session);
     this.releaseRcpts(state);
     state.endTransaction = startTimer(this.deps.metrics, 'outpost_smtp_transaction_duration_seconds');
-    (async () => {
-      const sender = await this.resolveSender(session);
-      if (!sender) {
-        const facts = this.connectFacts(listener, session);
-        throw this.refused(facts, { action: 'reject', code: 530, enhancedCode: '5.7.0', text: 'Authentication required: log in with AUTH after STARTTLS, or send from an authorised IP address', symbols: [{ name: 'NOT_AUTHORISED_TO_RELAY', evidence: { clientIp: facts.clientIp } }] }, 'mail');
-      }
-      const sizeParam = address.args && typeof address.args === 'object' ? (address.args as Record<string, unknown>).SIZE : undefined;
-      const facts: MailFromFacts = {
-        ...this.connectFacts(listener, session),
-        helo: session.hostNameAppearsAs ?? '',
-        secure: session.secure,
-        sender,
-        mailFrom: address.address ?? '',
-        declaredSize: typeof sizeParam === 'string' && /^\d+$/.test(sizeParam) ? Number(sizeParam) : undefined,
-      };
-      if (sender.tenant.suspended) {
-        throw this.refused(facts, { action: 'reject', code: 550, enhancedCode: '5.7.1', text: 'This account is suspended; contact your provider', symbols: [{ name: 'TENANT_SUSPENDED', evidence: { tenant: sender.tenant.name } }] }, 'mail');
-      }
-      const limit = Math.min(sender.settings.maxMessageBytes, this.deps.config.smtp.maxMessageBytes);
-      if (facts.declaredSize !== undefined && facts.declaredSize > limit) {
-        throw this.refused(facts, { action: 'reject', code: 552, enhancedCode: '5.3.4', text: `Message size ${facts.declaredSize} exceeds the limit of ${limit} bytes for this account`, symbols: [{ name: 'MESSAGE_TOO_BIG', evidence: { declared: facts.declaredSize, limit } }] }, 'mail');
-      }
-      const { final } = await timed(this.deps.metrics, 'outpost_admission_duration_seconds', { phase: 'mail' }, () => runChecks(this.deps.policy?.mailFrom ?? [], facts));
+    this.answer(callback, 'mail', () => andThen(this.resolveSender(session), (sender) => this.admitMailFrom(listener, address, session, state, sender)));
+  }
+
+  private admitMailFrom(listener: ConnectFacts['listener'], address: SMTPServerAddress, session: SMTPServerSession, state: SessionState, sender: Sender | undefined): Maybe<void> {
+    if (!sender) {
+      const facts = this.connectFacts(listener, session);
+      throw this.refused(facts, { action: 'reject', code: 530, enhancedCode: '5.7.0', text: 'Authentication required: log in with AUTH after STARTTLS, or send from an authorised IP address', symbols: [{ name: 'NOT_AUTHORISED_TO_RELAY', evidence: { clientIp: facts.clientIp } }] }, 'mail');
+    }
+    const sizeParam = address.args && typeof address.args === 'object' ? (address.args as Record<string, unknown>).SIZE : undefined;
+    const facts: MailFromFacts = {
+      ...this.connectFacts(listener, session),
+      helo: session.hostNameAppearsAs ?? '',
+      secure: session.secure,
+      sender,
+      mailFrom: address.address ?? '',
+      declaredSize: typeof sizeParam === 'string' && /^\d+$/.test(sizeParam) ? Number(sizeParam) : undefined,
+    };
+    if (sender.tenant.suspended) {
+      throw this.refused(facts, { action: 'reject', code: 550, enhancedCode: '5.7.1', text: 'This account is suspended; contact your provider', symbols: [{ name: 'TENANT_SUSPENDED', evidence: { tenant: sender.tenant.name } }] }, 'mail');
+    }
+    const limit = Math.min(sender.settings.maxMessageBytes, this.deps.config.smtp.maxMessageBytes);
+    if (facts.declaredSize !== undefined && facts.declaredSize > limit) {
+      throw this.refused(facts, { action: 'reject', code: 552, enhancedCode: '5.3.4', text: `Message size ${facts.declaredSize} exceeds the limit of ${limit} bytes for this account`, symbols: [{ name: 'MESSAGE_TOO_BIG', evidence: { declared: facts.declaredSize, limit } }] }, 'mail');
+    }
+    const checked = timedNow(this.deps.metrics, 'outpost_admission_duration_seconds', { phase: 'mail' }, () => runChecksNow(this.deps.policy?.mailFrom ?? [], facts));
+    return andThen(checked, ({ final }) => {
       if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'mail');
       state.sender = sender;
       state.mailFacts = facts;
-    })()
-      .then(() => callback())
-      .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'mail')));
+    });
   }
 
   private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
     const state = this.state(session);
-    (async () => {
-      const mailFacts = state.mailFacts;
-      if (!mailFacts) throw new SmtpReply(503, '5.5.1', 'Send MAIL FROM first');
-      // smtp-server keeps one envelope entry per address (compared case-insensitively): a repeated
-      // RCPT is accepted again, but counted and delivered once.
-      const given = unquotedRecipient(address.address);
-      if (given === undefined) {
-        const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
-        throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> has a quoted local part that is not relayed; use the address without quotes`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
-      }
-      const rcpt = withAsciiDomain(given);
-      if (state.rcpts.some((accepted) => accepted.toLowerCase() === rcpt.toLowerCase())) return;
-      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: given, acceptedRcpts: [...state.rcpts] };
-      if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
-        throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
-      }
-      // The policy first: it counts a syntactically invalid recipient towards the identity's
-      // invalid recipient limit; this plausibility check only keeps garbage out of the queue.
-      const { final } = await timed(this.deps.metrics, 'outpost_admission_duration_seconds', { phase: 'rcpt' }, () => runChecks(this.deps.policy?.rcptTo ?? [], facts));
+    this.answer(callback, 'rcpt', () => this.admitRcptTo(address, session, state));
+  }
+
+  private admitRcptTo(address: SMTPServerAddress, session: SMTPServerSession, state: SessionState): Maybe<void> {
+    const mailFacts = state.mailFacts;
+    if (!mailFacts) throw new SmtpReply(503, '5.5.1', 'Send MAIL FROM first');
+    // smtp-server keeps one envelope entry per address (compared case-insensitively): a repeated
+    // RCPT is accepted again, but counted and delivered once.
+    const given = unquotedRecipient(address.address);
+    if (given === undefined) {
+      const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: address.address, acceptedRcpts: [...state.rcpts] };
+      throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> has a quoted local part that is not relayed; use the address without quotes`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
+    }
+    const rcpt = withAsciiDomain(given);
+    if (state.rcpts.some((accepted) => accepted.toLowerCase() === rcpt.toLowerCase())) return;
+    const facts: RcptToFacts = { ...mailFacts, now: this.deps.clock.now(), rcptTo: given, acceptedRcpts: [...state.rcpts] };
+    if (state.rcpts.length >= this.deps.config.smtp.maxRecipients) {
+      throw this.refused(facts, { action: 'tempfail', code: 452, enhancedCode: '4.5.3', text: `Too many recipients: at most ${this.deps.config.smtp.maxRecipients} per message; send the rest in another message`, symbols: [{ name: 'TOO_MANY_RECIPIENTS', evidence: { limit: this.deps.config.smtp.maxRecipients } }] }, 'rcpt');
+    }
+    // The policy first: it counts a syntactically invalid recipient towards the identity's
+    // invalid recipient limit; this plausibility check only keeps garbage out of the queue.
+    const checked = timedNow(this.deps.metrics, 'outpost_admission_duration_seconds', { phase: 'rcpt' }, () => runChecksNow(this.deps.policy?.rcptTo ?? [], facts));
+    return andThen(checked, ({ final }) => {
       if (final.action === 'reject' || final.action === 'tempfail') throw this.refused(facts, final, 'rcpt');
       if (!isPlausibleAddress(given)) {
         throw this.refused(facts, { action: 'reject', code: 553, enhancedCode: '5.1.3', text: `Recipient address <${address.address}> is not a valid address`, symbols: [{ name: 'RCPT_SYNTAX', evidence: { rcpt: address.address } }] }, 'rcpt');
@@ -395,9 +417,7 @@ export class Ingress {
       state.rcpts.push(rcpt);
       // The client left while the checks ran: onClose has released what it saw, not this reservation.
       if (this.sessions.get(session.id) !== state) this.releaseRcpts(state);
-    })()
-      .then(() => callback())
-      .catch((error: unknown) => callback(error instanceof SmtpReply ? error : this.internalError(error, 'rcpt')));
+    });
   }
 
   /** A RCPT TO address smtp-server refused to parse: the policy counts it and answers; else smtp-server's 501. */
@@ -494,7 +514,8 @@ export class Ingress {
       if (inspector.defect === 'line-too-long' || inspector.defect === 'header-too-big') {
         await refuse({ action: 'reject', code: 550, enhancedCode: '5.6.0', text: inspector.defect === 'line-too-long' ? `Message has a line longer than ${config.smtp.maxLineLength} octets` : 'Message header is too large', symbols: [{ name: inspector.defect === 'line-too-long' ? 'LINE_TOO_LONG' : 'HEADER_TOO_BIG', evidence: { limit: config.smtp.maxLineLength } }] });
       }
-      const { final } = await runChecks(this.deps.policy?.data ?? [], facts);
+      const checked = runChecksNow(this.deps.policy?.data ?? [], facts);
+      const { final } = checked instanceof Promise ? await checked : checked;
       if (final.action === 'reject' || final.action === 'tempfail') await refuse(final);
 
       const envelope: Envelope = {
@@ -533,9 +554,12 @@ export class Ingress {
       // send the queued message again. Unsettled reservations keep counting until their window ends.
       // Nor does the answer wait for it: the counters take calls in order, so the session's next
       // reservation comes after this settle.
-      void this.deps.policy?.afterAccept?.(facts).catch((error: unknown) => {
-        this.deps.logger.error('settling reservations of an accepted message failed', { id, error: errorMessage(error) });
-      });
+      const afterAccept = this.deps.policy?.afterAccept;
+      if (afterAccept) {
+        whenFailed(attempt(() => afterAccept(facts)), (error) => {
+          this.deps.logger.error('settling reservations of an accepted message failed', { id, error: errorMessage(error) });
+        });
+      }
       this.deps.metrics?.inc('outpost_messages_accepted_total', 'Messages accepted (250) and queued.', { via: sender.via });
       this.deps.metrics?.inc('outpost_recipients_accepted_total', 'Recipients of accepted messages.', {}, rcpts.length);
       this.deps.logger.info('queued', { id, identity: sender.user.identity, clientIp: mailFacts.clientIp, rcptCount: rcpts.length, size });
@@ -579,7 +603,9 @@ export class Ingress {
 
   private releaseReservations(mailFacts: MailFromFacts, rcpts: string[]): void {
     if (rcpts.length === 0) return;
-    this.deps.policy?.releaseTransaction?.(mailFacts, rcpts).catch((error: unknown) => {
+    const release = this.deps.policy?.releaseTransaction;
+    if (!release) return;
+    whenFailed(attempt(() => release(mailFacts, rcpts)), (error) => {
       this.deps.logger.error('releasing reservations failed', { error: errorMessage(error) });
     });
   }

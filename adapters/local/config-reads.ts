@@ -11,6 +11,7 @@
 import type { ConfigStore } from '../../core/ports/config-store.js';
 import type { LockStore } from '../../core/locks.js';
 import { normaliseSuppressedAddress, type SuppressionList } from '../../core/suppression.js';
+import { attempt, andThen, type Maybe } from '../../core/maybe.js';
 import type { Db } from './sqlite.js';
 
 /** Most reads kept; beyond, all are dropped and read again (there are few tenants, users and domains a minute). */
@@ -56,9 +57,12 @@ function generationsOf(db: Db): TurnGenerations {
   return generations;
 }
 
+/** A read kept: its promise, and its value once it has one (served then without a promise). */
+type KeptRead = { done: false; loading: Promise<unknown> } | { done: true; value: unknown };
+
 export class ConfigReadCache {
   private generation: number | undefined;
-  private readonly kept = new Map<string, Promise<unknown>>();
+  private readonly kept = new Map<string, KeptRead>();
   private readonly generations: TurnGenerations;
 
   /**
@@ -73,8 +77,11 @@ export class ConfigReadCache {
     this.generations = generationsOf(db);
   }
 
-  /** The value of `load()` for `key`, kept until the configuration changes. */
-  read<T>(key: string, load: () => Promise<T>): Promise<T> {
+  /**
+   * The value of `load()` for `key`, kept until the configuration changes: the value itself once
+   * the load has answered (no promise, no later turn: see core/maybe.ts), its promise until then.
+   */
+  read<T>(key: string, load: () => Maybe<T>): Maybe<T> {
     try {
       this.dropIfChanged();
     } catch (error: unknown) {
@@ -82,14 +89,25 @@ export class ConfigReadCache {
       return Promise.reject(error);
     }
     const hit = this.kept.get(key);
-    if (hit) return hit as Promise<T>;
+    if (hit) return (hit.done ? hit.value : hit.loading) as Maybe<T>;
     if (this.kept.size >= MAX_KEPT) this.kept.clear();
-    const loading = load();
-    this.kept.set(key, loading);
-    // A failed read is not kept: the next one asks the store again.
-    loading.catch(() => {
-      if (this.kept.get(key) === loading) this.kept.delete(key);
-    });
+    const loading = attempt(load);
+    if (!(loading instanceof Promise)) {
+      this.kept.set(key, { done: true, value: loading });
+      return loading;
+    }
+    const entry: KeptRead = { done: false, loading };
+    this.kept.set(key, entry);
+    loading.then(
+      (value) => {
+        // Still the entry kept (not dropped by a change meanwhile): later reads get the value itself.
+        if (this.kept.get(key) === entry) this.kept.set(key, { done: true, value });
+      },
+      () => {
+        // A failed read is not kept: the next one asks the store again.
+        if (this.kept.get(key) === entry) this.kept.delete(key);
+      },
+    );
     return loading;
   }
 
@@ -182,17 +200,22 @@ export function cachedSuppressionReads(list: SuppressionList & { hasEntries?(ten
     add: (entry) => cache.changing(() => list.add(entry)),
     remove: (tenantId, address) => cache.changing(() => list.remove(tenantId, address)),
     purgeExpired: (now) => cache.changing(() => list.purgeExpired(now)),
-    find: async (tenantId, address, now) => {
+    // At once from what is kept (core/maybe.ts).
+    find: (tenantId, address, now) => {
       let normalised: string;
       try {
         normalised = normaliseSuppressedAddress(address);
       } catch {
         return undefined; // not an address: other RCPT checks refuse it
       }
-      if (hasEntries && !(await cache.read(`suppressions of ${tenantId}`, () => hasEntries(tenantId)))) return undefined;
-      // now = 0: before every expiry, so the entry is found however long it still has.
-      const entry = await cache.read(`suppression ${tenantId} ${normalised}`, () => list.find(tenantId, normalised, 0));
-      return entry && (entry.expiresAt === null || entry.expiresAt > now) ? entry : undefined;
+      const entryNow = () =>
+        andThen(
+          // now = 0: before every expiry, so the entry is found however long it still has.
+          cache.read(`suppression ${tenantId} ${normalised}`, () => list.find(tenantId, normalised, 0)),
+          (entry) => (entry && (entry.expiresAt === null || entry.expiresAt > now) ? entry : undefined),
+        );
+      if (!hasEntries) return entryNow();
+      return andThen(cache.read(`suppressions of ${tenantId}`, () => hasEntries(tenantId)), (any) => (any ? entryNow() : undefined));
     },
   });
 }

@@ -12,6 +12,7 @@
 // at its own time, so a bucket that leaves its window stops counting at its time, with no change
 // to the table. A write made through this store drops what is kept at once.
 import { hasLeft, type CounterBucket, type CounterStore, type ReserveOutcome } from '../../core/counters.js';
+import type { Maybe } from '../../core/maybe.js';
 import type { Clock } from '../../core/ports.js';
 import { hasKeyPrefix } from '../../core/policy/keys.js';
 import type { ConfigReadCache } from './config-reads.js';
@@ -55,13 +56,13 @@ export class CachedCounterReads implements CounterStore {
     return kept.buckets.filter((bucket) => !hasLeft(bucket.at, windowMs, now));
   }
 
-  reserve(request: Parameters<CounterStore['reserve']>[0]): Promise<ReserveOutcome> {
+  reserve(request: Parameters<CounterStore['reserve']>[0]): Maybe<ReserveOutcome> {
     // At every RCPT (the rate limits, never kept): no array built to ask.
     const kept = request.limits.some((limit) => this.keeps(limit.key)) || request.distinct?.some((limit) => this.keeps(limit.key)) === true;
-    return kept ? this.cache.changing(() => this.store.reserve(request)) : this.store.reserve(request);
+    return kept ? this.cache.changing(async () => this.store.reserve(request)) : this.store.reserve(request);
   }
 
-  settle(transaction: string, keep: string[]): Promise<void> {
+  settle(transaction: string, keep: string[]): Maybe<void> {
     return this.store.settle(transaction, keep);
   }
 

@@ -2,6 +2,7 @@
 // without them the system's resolv.conf servers are used. Errors keep node's codes (ENOTFOUND =
 // NXDOMAIN, ENODATA = no records of the type, ETIMEOUT, ESERVFAIL...), which routing relies on.
 import { Resolver as DnsResolver } from 'node:dns/promises';
+import { rejected, type Maybe } from '../../core/maybe.js';
 import type { Resolver } from '../../core/ports.js';
 
 export interface ResolverOptions {
@@ -42,7 +43,8 @@ export function createResolver(config: ResolverOptions): Resolver {
   };
 }
 
-type Answer = { ok: true; value: unknown } | { ok: false; error: unknown };
+/** A kept failure is kept as the one rejected promise every caller gets (see core/maybe.ts `rejected`). */
+type Answer = { ok: true; value: unknown } | { ok: false; rejection: Promise<never> };
 
 /**
  * A deep copy of a DNS answer: arrays of strings (A, AAAA), of { exchange, priority } (MX) or of
@@ -71,11 +73,12 @@ class AnswerCache {
 
   constructor(private readonly maxMs: number) {}
 
-  lookup<T>(key: string, query: () => Promise<{ value: T; ttlMs?: number }>): Promise<T> {
+  /** A kept answer at once (core/maybe.ts), a negative one as a rejected promise; else the query's promise. */
+  lookup<T>(key: string, query: () => Promise<{ value: T; ttlMs?: number }>): Maybe<T> {
     const kept = this.answers.get(key);
     if (kept && kept.expiresAt > Date.now()) {
       // Answers are shared between callers: hand out copies so no caller can change the cache.
-      return kept.answer.ok ? Promise.resolve(copyAnswer(kept.answer.value) as T) : Promise.reject(kept.answer.error);
+      return kept.answer.ok ? (copyAnswer(kept.answer.value) as T) : (kept.answer.rejection as Promise<T>);
     }
     if (kept) this.answers.delete(key);
     const running = this.inFlight.get(key);
@@ -86,7 +89,7 @@ class AnswerCache {
         return value;
       },
       (error: unknown) => {
-        if (isNegativeAnswer(error)) this.keep(key, { ok: false, error }, this.maxMs);
+        if (isNegativeAnswer(error)) this.keep(key, { ok: false, rejection: rejected(error) }, this.maxMs);
         throw error;
       },
     );

@@ -27,6 +27,7 @@ import {
   type ReserveOutcome,
   type WindowLimit,
 } from '../../core/counters.js';
+import { attempt, type Maybe } from '../../core/maybe.js';
 import { systemClock, type Clock } from '../../core/ports.js';
 import { COUNTER_MEMORY_FULL } from '../../core/storage-full.js';
 
@@ -103,12 +104,13 @@ export class MemoryCounterStore implements CounterStore {
     return this.heldMembers;
   }
 
-  async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
-    return this.reserveNow(request, this.clock.now());
+  /** At once (core/maybe.ts): the relay asks it at every RCPT. A throw (the member budget) is a rejected promise. */
+  reserve(request: ReserveRequest): Maybe<ReserveOutcome> {
+    return attempt(() => this.reserveNow(request, this.clock.now()));
   }
 
-  async settle(transaction: string, keep: string[]): Promise<void> {
-    this.settleNow(transaction, keep, this.clock.now());
+  settle(transaction: string, keep: string[]): Maybe<void> {
+    return attempt(() => this.settleNow(transaction, keep, this.clock.now()));
   }
 
   async add(key: string, units: number, windowMs: number): Promise<number> {

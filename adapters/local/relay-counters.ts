@@ -20,6 +20,7 @@
 // CLI (a manual unlock resets them), and stays in SQLite, through the counter thread.
 import type { CounterBucket, CounterStore, ReserveOutcome } from '../../core/counters.js';
 import { errorMessage } from '../../core/log.js';
+import { andThen, type Maybe } from '../../core/maybe.js';
 import type { Logger } from '../../core/ports.js';
 import { hasKeyPrefix } from '../../core/policy/keys.js';
 import type { ThreadedCounterStore } from './counter-thread.js';
@@ -58,7 +59,7 @@ export class RelayCounterStore implements CounterStore {
     await this.flush();
   }
 
-  reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+  reserve(request: ReserveRequest): Maybe<ReserveOutcome> {
     const keys = [...request.limits.map((limit) => limit.key), ...(request.distinct ?? []).map((limit) => limit.key)];
     const inMemory = keys.filter((key) => this.inMemory(key)).length;
     if (inMemory > 0 && inMemory === keys.length) return this.memory.reserve(request);
@@ -70,9 +71,9 @@ export class RelayCounterStore implements CounterStore {
     return this.shared.reserve(request);
   }
 
-  async settle(transaction: string, keep: string[]): Promise<void> {
-    await this.memory.settle(transaction, keep);
-    if (this.sharedHolds.delete(transaction)) await this.shared.settle(transaction, keep);
+  /** At once when the transaction held rate-limit keys only, as every RCPT's reservation does (core/maybe.ts). */
+  settle(transaction: string, keep: string[]): Maybe<void> {
+    return andThen(this.memory.settle(transaction, keep), () => (this.sharedHolds.delete(transaction) ? this.shared.settle(transaction, keep) : undefined));
   }
 
   add(key: string, units: number, windowMs: number): Promise<number> {

@@ -3,27 +3,55 @@
 // user whatever its settings (sendAsAnyAddress, requireValidSender): no tenant sends as another.
 // A domain still pending for the sender's own tenant is refused too: it is not proven yet.
 // Domains nobody has verified stay usable by IP and sendAsAnyAddress users, as before.
-import { pass, reject, type Check } from '../checks/check.js';
+import { pass, reject, type Check, type CheckResult } from '../checks/check.js';
 import type { DataFacts, MailFromFacts } from '../checks/session.js';
 import { domainAndParents } from '../domains.js';
 import type { ConfigStore } from '../stores.js';
-import { headerFromAddresses, parseMailbox } from './address.js';
+import { attempt, andThen, type Maybe } from '../maybe.js';
+import { headerFromAddresses, parseMailbox, type Mailbox } from './address.js';
 import { PolicySymbol } from './symbols.js';
 
 export type DomainUse = { allowed: true } | { allowed: false; why: 'other-tenant' | 'pending'; domain: string };
 
 type Lookup = Pick<ConfigStore, 'getDomain' | 'getDomainClaim'>;
 
-/** May `tenantId` send from an address in `domain`? The most specific verified domain decides. */
-export async function domainUse(configStore: Lookup, tenantId: string, domain: string): Promise<DomainUse> {
+/**
+ * May `tenantId` send from an address in `domain`? The most specific verified domain decides. At
+ * once when the store answers each read from memory (core/maybe.ts); through promises from the
+ * first read that does not.
+ */
+export function domainUse(configStore: Lookup, tenantId: string, domain: string): Maybe<DomainUse> {
   const chain = domainAndParents(domain);
-  for (const name of chain) {
-    const served = await configStore.getDomain(name);
-    if (!served) continue;
-    return served.tenantId === tenantId ? { allowed: true } : { allowed: false, why: 'other-tenant', domain: name };
+  for (let i = 0; i < chain.length; i++) {
+    const name = chain[i] as string;
+    const served = attempt(() => configStore.getDomain(name));
+    if (served instanceof Promise) return served.then((found) => (found ? servedBy(found.tenantId, tenantId, name) : domainUseFrom(configStore, tenantId, chain, i + 1)));
+    if (served) return servedBy(served.tenantId, tenantId, name);
   }
-  for (const name of chain) {
-    if (await configStore.getDomainClaim(tenantId, name)) return { allowed: false, why: 'pending', domain: name };
+  for (let i = 0; i < chain.length; i++) {
+    const name = chain[i] as string;
+    const claim = attempt(() => configStore.getDomainClaim(tenantId, name));
+    if (claim instanceof Promise) return claim.then((found) => (found ? pending(name) : claimsFrom(configStore, tenantId, chain, i + 1)));
+    if (claim) return pending(name);
+  }
+  return { allowed: true };
+}
+
+const servedBy = (owner: string, tenantId: string, name: string): DomainUse => (owner === tenantId ? { allowed: true } : { allowed: false, why: 'other-tenant', domain: name });
+const pending = (name: string): DomainUse => ({ allowed: false, why: 'pending', domain: name });
+
+/** domainUse from the `from`th name of the chain on, once a read answered with a promise. */
+async function domainUseFrom(configStore: Lookup, tenantId: string, chain: string[], from: number): Promise<DomainUse> {
+  for (const name of chain.slice(from)) {
+    const served = await configStore.getDomain(name);
+    if (served) return servedBy(served.tenantId, tenantId, name);
+  }
+  return claimsFrom(configStore, tenantId, chain, 0);
+}
+
+async function claimsFrom(configStore: Lookup, tenantId: string, chain: string[], from: number): Promise<DomainUse> {
+  for (const name of chain.slice(from)) {
+    if (await configStore.getDomainClaim(tenantId, name)) return pending(name);
   }
   return { allowed: true };
 }
@@ -44,13 +72,12 @@ function refusal(use: Exclude<DomainUse, { allowed: true }>, address: string, wh
 export function envelopeDomainOwnership(configStore: Lookup): Check<MailFromFacts> {
   return {
     name: 'envelope-domain-ownership',
-    async check(facts) {
+    check(facts) {
       if (facts.mailFrom === '') return pass();
       const mailbox = parseMailbox(facts.mailFrom);
       // An address the rule cannot read is refused by envelope-send-as, whatever requireValidSender says.
       if (!mailbox) return pass();
-      const use = await domainUse(configStore, facts.sender.tenant.id, mailbox.domain);
-      return use.allowed ? pass() : refusal(use, `${mailbox.local}@${mailbox.domain}`, 'envelope');
+      return andThen(domainUse(configStore, facts.sender.tenant.id, mailbox.domain), (use) => (use.allowed ? pass() : refusal(use, `${mailbox.local}@${mailbox.domain}`, 'envelope')));
     },
   };
 }
@@ -59,14 +86,23 @@ export function envelopeDomainOwnership(configStore: Lookup): Check<MailFromFact
 export function headerFromDomainOwnership(configStore: Lookup): Check<DataFacts> {
   return {
     name: 'header-from-domain-ownership',
-    async check(facts) {
+    check(facts) {
       // header-from (which runs first) has refused anything but exactly one valid From.
       const { mailboxes } = headerFromAddresses(facts.headerFrom[0] ?? '');
-      for (const mailbox of mailboxes) {
-        const use = await domainUse(configStore, facts.sender.tenant.id, mailbox.domain);
-        if (!use.allowed) return refusal(use, `${mailbox.local}@${mailbox.domain}`, 'header');
-      }
-      return pass();
+      return everyMailbox(configStore, facts.sender.tenant.id, mailboxes, 0);
     },
   };
+}
+
+/** The header From's mailboxes from the `from`th on, each at once while the reads answer at once. */
+function everyMailbox(configStore: Lookup, tenantId: string, mailboxes: ReadonlyArray<Readonly<Mailbox>>, from: number): Maybe<CheckResult> {
+  for (let i = from; i < mailboxes.length; i++) {
+    const mailbox = mailboxes[i] as Readonly<Mailbox>;
+    const use = domainUse(configStore, tenantId, mailbox.domain);
+    const decide = (answer: DomainUse) => (answer.allowed ? undefined : refusal(answer, `${mailbox.local}@${mailbox.domain}`, 'header'));
+    if (use instanceof Promise) return use.then((answer) => decide(answer) ?? everyMailbox(configStore, tenantId, mailboxes, i + 1));
+    const refused = decide(use);
+    if (refused) return refused;
+  }
+  return pass();
 }

@@ -10,6 +10,7 @@
 // Counting follows SES: a message to N recipients counts N. RCPT reserves; `afterAccept` keeps
 // the reservations of the accepted recipients once the message is queued; `releaseTransaction`
 // gives them back when the transaction ends without a message (RSET, QUIT, refused DATA).
+import type { Maybe } from '../maybe.js';
 import type { CheckResult, Check, Symbol } from '../checks/check.js';
 import type { ConnectFacts, DataFacts, MailFromFacts, RcptToFacts } from '../checks/session.js';
 import type { Config } from '../config.js';
@@ -80,9 +81,9 @@ export interface IngressPolicy {
   malformedRcptTo: Check<RcptToFacts>[];
   data: Check<DataFacts>[];
   /** Commits the counters of an accepted (queued) message: its recipients count. */
-  afterAccept(facts: DataFacts): Promise<void>;
+  afterAccept(facts: DataFacts): Maybe<void>;
   /** Gives back what RCPT reserved in this session's open transaction. */
-  releaseTransaction(facts: ConnectFacts, rcpts?: string[]): Promise<void>;
+  releaseTransaction(facts: ConnectFacts, rcpts?: string[]): Maybe<void>;
   /** Bookkeeping for every refusal: IP reputation and the lock after repeated limit violations. */
   onRefusal(facts: ConnectFacts & Partial<MailFromFacts>, result: CheckResult): Promise<void>;
   onAuthFailure(ip: string, username: string): Promise<void>;

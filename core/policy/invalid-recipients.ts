@@ -2,7 +2,7 @@
 // delivery) per rolling 24 hours. Reaching the limit restricts the identity: with autoLock it is
 // locked (lockAfterAbuse); without, every RCPT is refused (550 5.7.1) until enough of the counted
 // addresses are older than 24 hours.
-import { pass, reject, type Check, type Symbol } from '../checks/check.js';
+import { pass, reject, type Check, type CheckResult, type Symbol } from '../checks/check.js';
 import type { RcptToFacts } from '../checks/session.js';
 import { retryTime, type CounterStore } from '../counters.js';
 import type { OutgoingUser } from '../identity.js';
@@ -41,21 +41,27 @@ export async function recordInvalidRecipients(
 export function invalidRecipientRestriction(counters: CounterStore): Check<RcptToFacts> {
   return {
     name: 'invalid-recipient-restriction',
-    async check(facts) {
+    check(facts) {
       const { settings, user } = facts.sender;
       const limit = settings.invalidRecipientLimit;
+      // At once when the limit locks instead of restricting (the default) or is off.
       if (limit === 0 || settings.autoLock) return pass();
-      const key = counterKeys.invalidRecipients(user.id);
-      const total = await counters.total(key, DAY_MS);
-      if (total < limit) return pass();
-      // Lifted once the total drops below the limit, i.e. fits under limit - 1.
-      const until = retryTime(await counters.buckets(key, DAY_MS), total, limit - 1, 0, DAY_MS, facts.now);
-      return reject(
-        550,
-        '5.7.1',
-        `${user.identity} tried ${total} invalid recipients in 24 hours (limit ${limit}); sending is restricted until ${formatUtc(until, facts.now)}`,
-        [{ name: PolicySymbol.INVALID_RECIPIENT_LIMIT, evidence: { invalidIn24h: total, limit, until } }],
-      );
+      return restriction(counters, facts, limit);
     },
   };
+}
+
+async function restriction(counters: CounterStore, facts: RcptToFacts, limit: number): Promise<CheckResult> {
+  const { user } = facts.sender;
+  const key = counterKeys.invalidRecipients(user.id);
+  const total = await counters.total(key, DAY_MS);
+  if (total < limit) return pass();
+  // Lifted once the total drops below the limit, i.e. fits under limit - 1.
+  const until = retryTime(await counters.buckets(key, DAY_MS), total, limit - 1, 0, DAY_MS, facts.now);
+  return reject(
+    550,
+    '5.7.1',
+    `${user.identity} tried ${total} invalid recipients in 24 hours (limit ${limit}); sending is restricted until ${formatUtc(until, facts.now)}`,
+    [{ name: PolicySymbol.INVALID_RECIPIENT_LIMIT, evidence: { invalidIn24h: total, limit, until } }],
+  );
 }

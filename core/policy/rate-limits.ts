@@ -11,6 +11,7 @@
 import { pass, tempfail, type Check, type CheckResult } from '../checks/check.js';
 import type { RcptToFacts } from '../checks/session.js';
 import type { CounterStore, DistinctLimit, Refusal, WindowLimit } from '../counters.js';
+import { andThen } from '../maybe.js';
 import { formatUtc, normaliseAddress } from './address.js';
 import { counterKeys, DAY_MS, HOUR_MS, MINUTE_MS } from './keys.js';
 import { PolicySymbol } from './symbols.js';
@@ -18,7 +19,8 @@ import { PolicySymbol } from './symbols.js';
 export function rateLimits(counters: CounterStore): Check<RcptToFacts> {
   return {
     name: 'rate-limits',
-    async check(facts) {
+    // At once when the store holds the counters in memory, as the single node's relay does (core/maybe.ts).
+    check(facts) {
       const { settings, user, via } = facts.sender;
       const limits: WindowLimit[] = [];
       if (settings.mailsPerMinute > 0) {
@@ -35,8 +37,7 @@ export function rateLimits(counters: CounterStore): Check<RcptToFacts> {
           ? [{ key: counterKeys.distinctRecipients(user.id), members: [recipient], limit: settings.maxRecipientsPerDay, windowMs: DAY_MS }]
           : [];
       if (limits.length === 0 && distinct.length === 0) return pass();
-      const outcome = await counters.reserve({ limits, distinct, hold: { transaction: facts.sessionId, item: recipient } });
-      return outcome.ok ? pass() : refusal(outcome.refused, facts);
+      return andThen(counters.reserve({ limits, distinct, hold: { transaction: facts.sessionId, item: recipient } }), (outcome) => (outcome.ok ? pass() : refusal(outcome.refused, facts)));
     },
   };
 }

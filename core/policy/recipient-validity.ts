@@ -3,6 +3,7 @@
 // is a tempfail and is not counted.
 import { pass, reject, tempfail, type Check, type Symbol } from '../checks/check.js';
 import type { RcptToFacts } from '../checks/session.js';
+import { andThen } from '../maybe.js';
 import type { Resolver } from '../ports.js';
 import { parseMailbox } from './address.js';
 import { recordInvalidRecipients, type InvalidRecipientDeps } from './invalid-recipients.js';
@@ -19,7 +20,8 @@ export function recipientValidity(deps: InvalidRecipientDeps & { resolver: Resol
   };
   return {
     name: 'recipient-validity',
-    async check(facts) {
+    // At once when the recipient domain's records are in the resolver's memory (core/maybe.ts).
+    check(facts) {
       const mailbox = parseMailbox(facts.rcptTo);
       if (!mailbox) {
         return refuse(facts, 553, '5.1.3', `Recipient <${facts.rcptTo}> is not a valid address`, {
@@ -27,19 +29,20 @@ export function recipientValidity(deps: InvalidRecipientDeps & { resolver: Resol
           evidence: { rcptTo: facts.rcptTo },
         });
       }
-      const answer = await mailDomain(deps.resolver, mailbox.domain);
-      if (answer.accepts === 'unknown') {
-        return tempfail(451, '4.4.3', `Could not look up the recipient domain ${mailbox.domain}; try again later`, [
-          { name: PolicySymbol.RECIPIENT_DOMAIN_DNS_TEMPFAIL, evidence: { domain: mailbox.domain, error: answer.error } },
-        ]);
-      }
-      if (!answer.accepts) {
-        return refuse(facts, 550, '5.1.2', `Recipient domain ${mailbox.domain} does not accept mail (no MX or A record); check the address`, {
-          name: PolicySymbol.RECIPIENT_DOMAIN_UNRESOLVABLE,
-          evidence: { rcptTo: facts.rcptTo, domain: mailbox.domain, why: answer.why },
-        });
-      }
-      return pass();
+      return andThen(mailDomain(deps.resolver, mailbox.domain), (answer) => {
+        if (answer.accepts === 'unknown') {
+          return tempfail(451, '4.4.3', `Could not look up the recipient domain ${mailbox.domain}; try again later`, [
+            { name: PolicySymbol.RECIPIENT_DOMAIN_DNS_TEMPFAIL, evidence: { domain: mailbox.domain, error: answer.error } },
+          ]);
+        }
+        if (!answer.accepts) {
+          return refuse(facts, 550, '5.1.2', `Recipient domain ${mailbox.domain} does not accept mail (no MX or A record); check the address`, {
+            name: PolicySymbol.RECIPIENT_DOMAIN_UNRESOLVABLE,
+            evidence: { rcptTo: facts.rcptTo, domain: mailbox.domain, why: answer.why },
+          });
+        }
+        return pass();
+      });
     },
   };
 }

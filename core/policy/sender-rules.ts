@@ -3,6 +3,7 @@
 // send-as rules apply to the header From at DATA (header-from.ts).
 import { pass, reject, tempfail, type Check } from '../checks/check.js';
 import type { MailFromFacts, Sender } from '../checks/session.js';
+import { andThen } from '../maybe.js';
 import type { Resolver } from '../ports.js';
 import { parseMailbox, sameMailbox, type Mailbox } from './address.js';
 import { mailDomain } from './mail-domain.js';
@@ -12,10 +13,10 @@ import { PolicySymbol } from './symbols.js';
 export function validSender(resolver: Resolver): Check<MailFromFacts> {
   return {
     name: 'valid-sender',
-    async check(facts) {
+    // At once when the sender domain's records are in the resolver's memory (core/maybe.ts).
+    check(facts) {
       if (!facts.sender.settings.requireValidSender) return pass();
       if (facts.mailFrom === '') {
-        // A smarthost relays DSNs with the null sender; an authenticated mail client has no reason to.
         if (facts.sender.via === 'ip') return pass();
         return reject(553, '5.7.1', 'A sender address is required: the null sender <> is not accepted from authenticated users', [
           { name: PolicySymbol.SENDER_NULL_NOT_ALLOWED, evidence: { identity: facts.sender.user.identity } },
@@ -27,18 +28,19 @@ export function validSender(resolver: Resolver): Check<MailFromFacts> {
           { name: PolicySymbol.SENDER_SYNTAX_INVALID, evidence: { mailFrom: facts.mailFrom } },
         ]);
       }
-      const answer = await mailDomain(resolver, mailbox.domain);
-      if (answer.accepts === 'unknown') {
-        return tempfail(451, '4.4.3', `Could not look up the sender domain ${mailbox.domain}; try again later`, [
-          { name: PolicySymbol.SENDER_DOMAIN_DNS_TEMPFAIL, evidence: { domain: mailbox.domain, error: answer.error } },
-        ]);
-      }
-      if (!answer.accepts) {
-        return reject(550, '5.7.1', `Sender domain ${mailbox.domain} cannot receive mail (no MX, A or AAAA record); use a deliverable sender address`, [
-          { name: PolicySymbol.SENDER_DOMAIN_UNRESOLVABLE, evidence: { domain: mailbox.domain, why: answer.why } },
-        ]);
-      }
-      return pass();
+      return andThen(mailDomain(resolver, mailbox.domain), (answer) => {
+        if (answer.accepts === 'unknown') {
+          return tempfail(451, '4.4.3', `Could not look up the sender domain ${mailbox.domain}; try again later`, [
+            { name: PolicySymbol.SENDER_DOMAIN_DNS_TEMPFAIL, evidence: { domain: mailbox.domain, error: answer.error } },
+          ]);
+        }
+        if (!answer.accepts) {
+          return reject(550, '5.7.1', `Sender domain ${mailbox.domain} cannot receive mail (no MX, A or AAAA record); use a deliverable sender address`, [
+            { name: PolicySymbol.SENDER_DOMAIN_UNRESOLVABLE, evidence: { domain: mailbox.domain, why: answer.why } },
+          ]);
+        }
+        return pass();
+      });
     },
   };
 }

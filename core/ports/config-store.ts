@@ -15,15 +15,19 @@
 // - `findUserByLogin` never returns an IP user (they have no password);
 // - `findIpUser` returns the IP user whose range holds the address, the most specific one when
 //   ranges nest, without reading every IP user (it runs on every MAIL FROM without AUTH);
+// - the reads the ingress makes for every message (getTenant, getDomain, getDomainClaim, getUser,
+//   findIpUser) answer with a Maybe (core/maybe.ts): a store that keeps them in memory answers at
+//   once, without a promise; the others answer with a promise, as before.
 // - NotFoundError for an unknown tenant, domain or user on update/delete; reads return undefined.
 import type { DomainClaim } from '../domains.js';
 import type { Ceilings } from '../ceilings.js';
 import type { Domain, IdentityKind, OutgoingUser, Tenant } from '../identity.js';
+import type { Maybe } from '../maybe.js';
 import type { SettingOverrides } from '../settings.js';
 
 export interface ConfigStore {
   createTenant(name: string, settings?: SettingOverrides): Promise<Tenant>;
-  getTenant(id: string): Promise<Tenant | undefined>;
+  getTenant(id: string): Maybe<Tenant | undefined>;
   getTenantByName(name: string): Promise<Tenant | undefined>;
   listTenants(): Promise<Tenant[]>;
   updateTenant(id: string, changes: { settings?: SettingOverrides; ceilings?: Ceilings; suspended?: boolean }): Promise<Tenant>;
@@ -32,13 +36,13 @@ export interface ConfigStore {
   /** A verified domain (the operator vouches); drops every pending claim on it. */
   addDomain(tenantId: string, name: string): Promise<Domain>;
   /** Verified domains only: pending claims are neither served, signed for nor sent from. */
-  getDomain(name: string): Promise<Domain | undefined>;
+  getDomain(name: string): Maybe<Domain | undefined>;
   listDomains(tenantId?: string): Promise<Domain[]>;
   removeDomain(tenantId: string, name: string): Promise<void>;
 
   /** A pending claim of `tenantId` on `name` (Conflict when verified by anyone, or already claimed by this tenant). */
   claimDomain(tenantId: string, name: string, token: string): Promise<DomainClaim>;
-  getDomainClaim(tenantId: string, name: string): Promise<DomainClaim | undefined>;
+  getDomainClaim(tenantId: string, name: string): Maybe<DomainClaim | undefined>;
   listDomainClaims(tenantId: string): Promise<DomainClaim[]>;
   /** Turns the claim into the verified domain and drops the other tenants' claims, atomically; Conflict when someone proved it first. */
   verifyDomainClaim(tenantId: string, name: string): Promise<Domain>;
@@ -52,12 +56,12 @@ export interface ConfigStore {
     passwordHash: string | null;
     settings?: SettingOverrides;
   }): Promise<OutgoingUser>;
-  getUser(id: string): Promise<OutgoingUser | undefined>;
+  getUser(id: string): Maybe<OutgoingUser | undefined>;
   /** The mailbox or domain user that logs in as `identity` (normalised). */
   findUserByLogin(identity: string): Promise<OutgoingUser | undefined>;
   listUsers(filter?: { tenantId?: string; kind?: IdentityKind }): Promise<OutgoingUser[]>;
   /** The IP user whose range holds the client address `ip`, the most specific one (see core/ip-user-lookup.ts). */
-  findIpUser(ip: string): Promise<OutgoingUser | undefined>;
+  findIpUser(ip: string): Maybe<OutgoingUser | undefined>;
   updateUser(id: string, changes: { settings?: SettingOverrides; passwordHash?: string | null }): Promise<OutgoingUser>;
   deleteUser(id: string): Promise<void>;
 }

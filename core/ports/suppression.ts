@@ -10,6 +10,7 @@
 // - a hard bounce refreshes an earlier bounce's expiry but never shortens a permanent manual entry;
 // - `list` is newest first; `purgeExpired` deletes only expired entries.
 
+import type { Maybe } from '../maybe.js';
 export type SuppressionSource = 'bounce' | 'manual';
 
 export interface SuppressionEntry {
@@ -31,7 +32,8 @@ export interface SuppressionList {
   /** Entries in force at `now`, newest first. */
   list(tenantId: string, now: number): Promise<SuppressionEntry[]>;
   /** The entry in force for this recipient at `now`, if any. */
-  find(tenantId: string, address: string, now: number): Promise<SuppressionEntry | undefined>;
+  /** A Maybe (core/maybe.ts): a list kept in memory answers at once (it is asked at every RCPT). */
+  find(tenantId: string, address: string, now: number): Maybe<SuppressionEntry | undefined>;
   /** Deletes entries that expired before `now`; returns how many. */
   purgeExpired(now: number): Promise<number>;
 }

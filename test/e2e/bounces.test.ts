@@ -56,7 +56,7 @@ const dkimTags = (mail: ReceivedMail): Record<string, string> => {
   return Object.fromEntries(value.split(';').map((tag) => tag.trim().split('=').map((part) => part.trim())).filter((pair) => pair.length >= 2).map(([k, v]) => [k ?? '', v ?? '']));
 };
 const invalidRecipients = (user: OutgoingUser): Promise<number> => e2e.node.stores.counters.total(counterKeys.invalidRecipients(user.id), DAY_MS);
-const suppressed = (address: string) => e2e.node.stores.suppression.find(tenant.id, address, Date.now());
+const suppressed = async (address: string) => e2e.node.stores.suppression.find(tenant.id, address, Date.now());
 const BATV_RETURN_PATH = /^prvs=\d{4}[0-9a-f]{6}=alice@acme\.test$/;
 
 /** One bounce attempt at the bounce listener: the answers to MAIL, RCPT and (if it got that far) DATA. */

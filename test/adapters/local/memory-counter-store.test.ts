@@ -70,11 +70,11 @@ function randomStep(next: () => number, open: Set<string>): { step: Step; advanc
       distinct: [{ key: 'rcpt:day:u', members: [member], limit: pick([2, 4]), windowMs: pick([DAY, 2 * MINUTE]) }],
       ...(hold ? { hold } : {}),
     };
-    step = (store) => store.reserve(request);
+    step = async (store) => store.reserve(request);
   } else if (roll < 0.65) {
     open.delete(transaction);
     const keep = next() < 0.5 ? [member] : [];
-    step = (store) => store.settle(transaction, keep);
+    step = async (store) => store.settle(transaction, keep);
   } else if (roll < 0.72) step = (store) => store.add(key, 1, windowMs);
   else if (roll < 0.8) step = (store) => store.total(key, windowMs);
   else if (roll < 0.85) step = (store) => store.buckets(key, windowMs);
