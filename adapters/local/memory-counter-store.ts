@@ -297,7 +297,7 @@ export class MemoryCounterStore implements CounterStore {
       held = new Map();
       this.holds.set(hold.transaction, held);
     }
-    const id = [use.item, use.key, use.member, use.at].join(SEP);
+    const id = use.item + SEP + use.key + SEP + use.member + SEP + String(use.at);
     const same = held.get(id);
     if (same) {
       same.units += use.units;

@@ -60,10 +60,13 @@ export class RelayCounterStore implements CounterStore {
   }
 
   reserve(request: ReserveRequest): Maybe<ReserveOutcome> {
-    const keys = [...request.limits.map((limit) => limit.key), ...(request.distinct ?? []).map((limit) => limit.key)];
-    const inMemory = keys.filter((key) => this.inMemory(key)).length;
-    if (inMemory > 0 && inMemory === keys.length) return this.memory.reserve(request);
+    // Asked at every RCPT: counted without building a list of the keys.
+    let inMemory = 0;
+    for (const limit of request.limits) if (this.inMemory(limit.key)) inMemory += 1;
+    for (const limit of request.distinct ?? []) if (this.inMemory(limit.key)) inMemory += 1;
+    if (inMemory > 0 && inMemory === request.limits.length + (request.distinct?.length ?? 0)) return this.memory.reserve(request);
     if (inMemory > 0) {
+      const keys = [...request.limits, ...(request.distinct ?? [])].map((limit) => limit.key);
       // One reservation is one atomic step: it cannot span the two stores.
       return Promise.reject(new Error(`a reservation mixes rate-limit keys with shared ones: ${keys.join(', ')}`));
     }
