@@ -5,6 +5,7 @@
 // random chunks: the same defect at the same offset, or none, every time.
 import { describe, expect, it } from 'vitest';
 import { DataInspector, type DataDefect } from '../../smtp-ec2/data-inspector.js';
+import { seededRandom as random } from '../helpers/random.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -28,18 +29,6 @@ function reference(message: Buffer, maxLineLength: number): { defect?: DataDefec
   }
   // The end: a message may not end in a lone CR.
   return previous === CR ? { defect: 'bare-line-ending', at: message.length } : {};
-}
-
-/** A small deterministic generator (mulberry32), so that a failure can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Mostly well-formed lines, with now and then a stray CR, LF or NUL, or a long line. */

@@ -12,6 +12,7 @@ import { RelayCounterStore } from '../../../adapters/local/relay-counters.js';
 import { openDatabase, type Db } from '../../../adapters/local/sqlite.js';
 import { createLogger } from '../../../core/log.js';
 import { counterStoreContract, manualClock, type ManualClock } from '../../core/counters.contract.js';
+import { seededRandom as random } from '../../helpers/random.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -37,17 +38,6 @@ async function rowsOf(db: Db, clock: ManualClock): Promise<CounterRows> {
   rows.members.sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
   rows.heads.sort((a, b) => a[0].localeCompare(b[0]));
   return rows;
-}
-
-/** A small deterministic generator (mulberry32): the same sequence on every run. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Step = (store: CounterStore) => Promise<unknown>;

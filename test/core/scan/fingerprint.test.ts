@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { fuzzyFingerprint, hammingDistance, normaliseWords, rememberedWordHashes } from '../../../core/scan/fingerprint.js';
+import { seededRandom as random } from '../../helpers/random.js';
 
 const campaign = (name: string, amount: string, link: string): string =>
   `Dear ${name}, we are pleased to inform you that your email address was selected in our annual international
@@ -63,14 +64,6 @@ describe('normaliseWords against its definition', () => {
     'someone@example.com', '@', 'http://a.example/x', 'https://b.example/y?id=2', 'HTTP://C.EXAMPLE', 'http', 'https:/', 'xhttp://y', 'mailto:', 'ab\ud835', '\udc9c', '\ud835\udc9c',
     '😀', 'e\u0301', 'ﬁ',
   ];
-
-  /** A small deterministic generator (mulberry32), so that a failure names a text that reproduces. */
-  const random = (seed: number) => () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 
   it('gives the words those expressions give, for prose and for 2,000 texts made of awkward pieces', () => {
     expect(normaliseWords(newsletter)).toEqual(byExpressions(newsletter));
