@@ -8,12 +8,39 @@
 
 export type Maybe<T> = T | Promise<T>;
 
+const REASON = Symbol('outpost.maybe.reason');
+type TaggedRejection = Promise<never> & { [REASON]?: { error: unknown } };
+
 /**
  * `next(value)` now if `value` is there, else once it is: a promise only when one was given. (Not
  * named `then`: a module that exports `then` is a thenable, and `import()` of it calls that.)
  */
 export function andThen<T, R>(value: Maybe<T>, next: (value: T) => Maybe<R>): Maybe<R> {
   return value instanceof Promise ? value.then(next) : next(value);
+}
+
+/**
+ * `next(value)`, or `onError(error)` if `value` fails: at once when the value is there or the
+ * failure is one a cache kept (`rejected`), through the promise otherwise. As `promise.then(next,
+ * onError)`, an error thrown by `next` is not given to `onError`.
+ */
+export function andThenOr<T, R>(value: Maybe<T>, next: (value: T) => Maybe<R>, onError: (error: unknown) => Maybe<R>): Maybe<R> {
+  if (!(value instanceof Promise)) return next(value);
+  const kept = (value as TaggedRejection)[REASON];
+  return kept ? onError(kept.error) : value.then(next, onError);
+}
+
+/**
+ * The first `find(item)` of `items` that is not undefined, in order (undefined if none): each
+ * asked once the one before has answered, at once while they answer at once.
+ */
+export function firstOf<I, R>(items: readonly I[], find: (item: I) => Maybe<R | undefined>, from = 0): Maybe<R | undefined> {
+  for (let i = from; i < items.length; i++) {
+    const found = find(items[i] as I);
+    if (found instanceof Promise) return found.then((value) => (value !== undefined ? value : firstOf(items, find, i + 1)));
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Calls `handle` with the error if `value` is a promise that rejects; nothing else waits for it. */
@@ -33,11 +60,8 @@ export function attempt<T>(work: () => Maybe<T>): Maybe<T> {
   }
 }
 
-const REASON = Symbol('outpost.maybe.reason');
-type TaggedRejection = Promise<never> & { [REASON]?: { error: unknown } };
-
 /**
- * A rejected promise whose reason can also be read at once (failure): what a cache answers for a
+ * A rejected promise whose reason can also be read at once (andThenOr): what a cache answers for a
  * failure it keeps (a DNS name with no records), so that a caller that can go on at once after
  * it does so, while one that awaits sees the rejection as before. It counts as handled from the
  * start: a cache hands the same one to every caller, and a caller that reads it at once attaches
@@ -48,9 +72,4 @@ export function rejected(error: unknown): Promise<never> {
   promise.catch(() => undefined);
   promise[REASON] = { error };
   return promise;
-}
-
-/** The reason of a promise made by `rejected`; undefined for anything else. */
-export function failure(value: unknown): { error: unknown } | undefined {
-  return value instanceof Promise ? (value as TaggedRejection)[REASON] : undefined;
 }

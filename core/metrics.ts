@@ -36,12 +36,7 @@ export function startTimer<N extends HistogramName>(recorder: MetricRecorder | u
 
 /** Runs `work` and records how long it took, whether it succeeded or threw. */
 export async function timed<T, N extends HistogramName>(recorder: MetricRecorder | undefined, name: N, labels: LabelsOf<N>, work: () => Promise<T>): Promise<T> {
-  const stop = startTimer(recorder, name);
-  try {
-    return await work();
-  } finally {
-    stop(labels);
-  }
+  return timedNow(recorder, name, labels, work);
 }
 
 /** `timed` for work that may answer at once (core/maybe.ts): then no promise is made for it. */

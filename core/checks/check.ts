@@ -77,25 +77,17 @@ export async function runChecks<Ctx>(checks: ReadonlyArray<Check<Ctx>>, ctx: Ctx
  * throw or rejection is its tempfail.
  */
 export function runChecksNow<Ctx>(checks: ReadonlyArray<Check<Ctx>>, ctx: Ctx): RunOutcome | Promise<RunOutcome> {
-  const symbols: Symbol[] = [];
-  for (let i = 0; i < checks.length; i++) {
-    const item = checks[i] as Check<Ctx>;
-    const outcome = runOne(item, ctx);
-    if (outcome instanceof Promise) return outcome.then((result) => continueChecks(checks, ctx, symbols, i, result));
-    const decided = decide(item, outcome, symbols);
-    if (decided) return decided;
-  }
-  return { final: { action: 'accept', symbols: [...symbols] }, symbols };
+  return runFrom(checks, ctx, 0, []);
 }
 
-/** After check `index` answered `result` late: the rest of the list, as runChecks would. */
-async function continueChecks<Ctx>(checks: ReadonlyArray<Check<Ctx>>, ctx: Ctx, symbols: Symbol[], index: number, result: CheckResult): Promise<RunOutcome> {
-  const decided = decide(checks[index] as Check<Ctx>, result, symbols);
-  if (decided) return decided;
-  for (const item of checks.slice(index + 1)) {
+/** The checks from the `from`th on, `symbols` holding those of the checks before. */
+function runFrom<Ctx>(checks: ReadonlyArray<Check<Ctx>>, ctx: Ctx, from: number, symbols: Symbol[]): RunOutcome | Promise<RunOutcome> {
+  for (let i = from; i < checks.length; i++) {
+    const item = checks[i] as Check<Ctx>;
     const outcome = runOne(item, ctx);
-    const later = decide(item, outcome instanceof Promise ? await outcome : outcome, symbols);
-    if (later) return later;
+    if (outcome instanceof Promise) return outcome.then((result) => decide(item, result, symbols) ?? runFrom(checks, ctx, i + 1, symbols));
+    const decided = decide(item, outcome, symbols);
+    if (decided) return decided;
   }
   return { final: { action: 'accept', symbols: [...symbols] }, symbols };
 }

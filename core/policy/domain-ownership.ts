@@ -3,12 +3,12 @@
 // user whatever its settings (sendAsAnyAddress, requireValidSender): no tenant sends as another.
 // A domain still pending for the sender's own tenant is refused too: it is not proven yet.
 // Domains nobody has verified stay usable by IP and sendAsAnyAddress users, as before.
-import { pass, reject, type Check, type CheckResult } from '../checks/check.js';
+import { pass, reject, type Check } from '../checks/check.js';
 import type { DataFacts, MailFromFacts } from '../checks/session.js';
 import { domainAndParents } from '../domains.js';
 import type { ConfigStore } from '../stores.js';
-import { attempt, andThen, type Maybe } from '../maybe.js';
-import { headerFromAddresses, parseMailbox, type Mailbox } from './address.js';
+import { andThen, firstOf, type Maybe } from '../maybe.js';
+import { headerFromAddresses, parseMailbox } from './address.js';
 import { PolicySymbol } from './symbols.js';
 
 export type DomainUse = { allowed: true } | { allowed: false; why: 'other-tenant' | 'pending'; domain: string };
@@ -17,43 +17,17 @@ type Lookup = Pick<ConfigStore, 'getDomain' | 'getDomainClaim'>;
 
 /**
  * May `tenantId` send from an address in `domain`? The most specific verified domain decides. At
- * once when the store answers each read from memory (core/maybe.ts); through promises from the
- * first read that does not.
+ * once when the store answers each read from memory (core/maybe.ts).
  */
 export function domainUse(configStore: Lookup, tenantId: string, domain: string): Maybe<DomainUse> {
   const chain = domainAndParents(domain);
-  for (let i = 0; i < chain.length; i++) {
-    const name = chain[i] as string;
-    const served = attempt(() => configStore.getDomain(name));
-    if (served instanceof Promise) return served.then((found) => (found ? servedBy(found.tenantId, tenantId, name) : domainUseFrom(configStore, tenantId, chain, i + 1)));
-    if (served) return servedBy(served.tenantId, tenantId, name);
-  }
-  for (let i = 0; i < chain.length; i++) {
-    const name = chain[i] as string;
-    const claim = attempt(() => configStore.getDomainClaim(tenantId, name));
-    if (claim instanceof Promise) return claim.then((found) => (found ? pending(name) : claimsFrom(configStore, tenantId, chain, i + 1)));
-    if (claim) return pending(name);
-  }
-  return { allowed: true };
-}
-
-const servedBy = (owner: string, tenantId: string, name: string): DomainUse => (owner === tenantId ? { allowed: true } : { allowed: false, why: 'other-tenant', domain: name });
-const pending = (name: string): DomainUse => ({ allowed: false, why: 'pending', domain: name });
-
-/** domainUse from the `from`th name of the chain on, once a read answered with a promise. */
-async function domainUseFrom(configStore: Lookup, tenantId: string, chain: string[], from: number): Promise<DomainUse> {
-  for (const name of chain.slice(from)) {
-    const served = await configStore.getDomain(name);
-    if (served) return servedBy(served.tenantId, tenantId, name);
-  }
-  return claimsFrom(configStore, tenantId, chain, 0);
-}
-
-async function claimsFrom(configStore: Lookup, tenantId: string, chain: string[], from: number): Promise<DomainUse> {
-  for (const name of chain.slice(from)) {
-    if (await configStore.getDomainClaim(tenantId, name)) return pending(name);
-  }
-  return { allowed: true };
+  const served = (name: string) =>
+    andThen(configStore.getDomain(name), (found): DomainUse | undefined => {
+      if (!found) return undefined;
+      return found.tenantId === tenantId ? { allowed: true } : { allowed: false, why: 'other-tenant', domain: name };
+    });
+  const pending = (name: string) => andThen(configStore.getDomainClaim(tenantId, name), (claim): DomainUse | undefined => (claim ? { allowed: false, why: 'pending', domain: name } : undefined));
+  return andThen(firstOf(chain, served), (use) => use ?? andThen(firstOf(chain, pending), (claimed) => claimed ?? { allowed: true }));
 }
 
 function refusal(use: Exclude<DomainUse, { allowed: true }>, address: string, where: 'envelope' | 'header') {
@@ -89,20 +63,10 @@ export function headerFromDomainOwnership(configStore: Lookup): Check<DataFacts>
     check(facts) {
       // header-from (which runs first) has refused anything but exactly one valid From.
       const { mailboxes } = headerFromAddresses(facts.headerFrom[0] ?? '');
-      return everyMailbox(configStore, facts.sender.tenant.id, mailboxes, 0);
+      const refused = firstOf(mailboxes, (mailbox) =>
+        andThen(domainUse(configStore, facts.sender.tenant.id, mailbox.domain), (use) => (use.allowed ? undefined : refusal(use, `${mailbox.local}@${mailbox.domain}`, 'header'))),
+      );
+      return andThen(refused, (result) => result ?? pass());
     },
   };
-}
-
-/** The header From's mailboxes from the `from`th on, each at once while the reads answer at once. */
-function everyMailbox(configStore: Lookup, tenantId: string, mailboxes: ReadonlyArray<Readonly<Mailbox>>, from: number): Maybe<CheckResult> {
-  for (let i = from; i < mailboxes.length; i++) {
-    const mailbox = mailboxes[i] as Readonly<Mailbox>;
-    const use = domainUse(configStore, tenantId, mailbox.domain);
-    const decide = (answer: DomainUse) => (answer.allowed ? undefined : refusal(answer, `${mailbox.local}@${mailbox.domain}`, 'header'));
-    if (use instanceof Promise) return use.then((answer) => decide(answer) ?? everyMailbox(configStore, tenantId, mailboxes, i + 1));
-    const refused = decide(use);
-    if (refused) return refused;
-  }
-  return pass();
 }

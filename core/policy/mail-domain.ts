@@ -1,6 +1,6 @@
 // Does a domain accept mail? Asked through the injected Resolver: an MX, else an A or AAAA
 // record (RFC 5321 5.1 implicit MX). A null MX (RFC 7505, "." ) means it accepts none.
-import { attempt, failure, type Maybe } from '../maybe.js';
+import { andThen, andThenOr, attempt, firstOf, type Maybe } from '../maybe.js';
 import type { Resolver } from '../ports.js';
 
 export type MailDomainAnswer =
@@ -26,11 +26,13 @@ type MxRecords = Array<{ exchange: string; priority: number }>;
  * a sender uses every message: its records, or the kept "no such records" (`rejected`).
  */
 export function mailDomain(resolver: Resolver, domain: string): Maybe<MailDomainAnswer> {
-  const mx = attempt(() => resolver.resolveMx(domain));
-  if (!(mx instanceof Promise)) return mx.length > 0 ? fromMx(mx) : addressRecords(resolver, domain, 0);
-  const failed = failure(mx);
-  if (!failed) return mx.then((records) => (records.length > 0 ? fromMx(records) : addressRecords(resolver, domain, 0)), (error: unknown) => afterError(error, () => addressRecords(resolver, domain, 0)));
-  return afterError(failed.error, () => addressRecords(resolver, domain, 0));
+  const withoutMx = () =>
+    andThen(firstOf(ADDRESS_LOOKUPS, ([via, lookup]) => addressAnswer(via, attempt(() => lookup(resolver, domain)))), (answer): MailDomainAnswer => answer ?? { accepts: false, why: 'no-records' });
+  return andThenOr<MxRecords, MailDomainAnswer>(
+    attempt(() => resolver.resolveMx(domain)),
+    (mx) => (mx.length > 0 ? fromMx(mx) : withoutMx()),
+    (error) => (isNoData(error) ? withoutMx() : unknown(error)),
+  );
 }
 
 function fromMx(mx: MxRecords): MailDomainAnswer {
@@ -38,27 +40,19 @@ function fromMx(mx: MxRecords): MailDomainAnswer {
   return isNull ? { accepts: false, why: 'null-mx' } : { accepts: true, via: 'MX' };
 }
 
-/** No records of the type: the next question; any other error: unknown. */
-function afterError(error: unknown, next: () => Maybe<MailDomainAnswer>): Maybe<MailDomainAnswer> {
-  return isNoData(error) ? next() : { accepts: 'unknown', error: describe(error) };
-}
+const unknown = (error: unknown): MailDomainAnswer => ({ accepts: 'unknown', error: describe(error) });
 
+/** RFC 5321 5.1 implicit MX: an A record, else an AAAA record. */
 const ADDRESS_LOOKUPS = [
   ['A', (resolver: Resolver, name: string) => resolver.resolve4(name)],
   ['AAAA', (resolver: Resolver, name: string) => resolver.resolve6(name)],
 ] as const;
 
-/** RFC 5321 5.1 implicit MX: an A record, else an AAAA record, from the `from`th lookup on. */
-function addressRecords(resolver: Resolver, domain: string, from: number): Maybe<MailDomainAnswer> {
-  for (let i = from; i < ADDRESS_LOOKUPS.length; i++) {
-    const [via, lookup] = ADDRESS_LOOKUPS[i] as (typeof ADDRESS_LOOKUPS)[number];
-    const next = () => addressRecords(resolver, domain, i + 1);
-    const answer = attempt(() => lookup(resolver, domain));
-    if (answer instanceof Promise) {
-      const failed = failure(answer);
-      if (!failed) return answer.then((records) => (records.length > 0 ? { accepts: true, via } : next()), (error: unknown) => afterError(error, next));
-      if (!isNoData(failed.error)) return { accepts: 'unknown', error: describe(failed.error) };
-    } else if (answer.length > 0) return { accepts: true, via };
-  }
-  return { accepts: false, why: 'no-records' };
+/** An address lookup's answer: the domain accepts mail, or unknown; undefined (ask the next) when it has no such records. */
+function addressAnswer(via: 'A' | 'AAAA', records: Maybe<string[]>): Maybe<MailDomainAnswer | undefined> {
+  return andThenOr(
+    records,
+    (addresses): MailDomainAnswer | undefined => (addresses.length > 0 ? { accepts: true, via } : undefined),
+    (error) => (isNoData(error) ? undefined : unknown(error)),
+  );
 }

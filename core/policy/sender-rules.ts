@@ -17,6 +17,7 @@ export function validSender(resolver: Resolver): Check<MailFromFacts> {
     check(facts) {
       if (!facts.sender.settings.requireValidSender) return pass();
       if (facts.mailFrom === '') {
+        // A smarthost relays DSNs with the null sender; an authenticated mail client has no reason to.
         if (facts.sender.via === 'ip') return pass();
         return reject(553, '5.7.1', 'A sender address is required: the null sender <> is not accepted from authenticated users', [
           { name: PolicySymbol.SENDER_NULL_NOT_ALLOWED, evidence: { identity: facts.sender.user.identity } },
