@@ -8,6 +8,8 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 import { pause, RudeClient } from './rude-client.js';
 
 const SENDER = 'alice@acme.test';
+/** Everything its MAIL and RCPT check is read from memory (autoLock on: no counter read at RCPT). */
+const FLOOD_SENDER = 'flood@acme.test';
 const TIMEOUT_SECONDS = 2;
 
 let e2e: E2eNode;
@@ -19,6 +21,7 @@ beforeAll(async () => {
   const tenant = await e2e.tenant('acme', ['acme.test']);
   // No rate limits: pipelining abuse here is about the protocol, not about sending volume.
   await e2e.user(tenant, SENDER, { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0, autoLock: false });
+  await e2e.user(tenant, FLOOD_SENDER, { mailsPerMinute: 0, mailsPerHour: 0, maxRecipientsPerDay: 0 });
 });
 
 afterAll(async () => {
@@ -155,6 +158,26 @@ describe('pipelining abuse', () => {
     for (let i = 0; i < 2000; i++) if ((await smtp.reply()).startsWith('250 ')) answered += 1;
     expect(answered).toBe(2000);
     expect(await smtp.reply()).toMatch(/^221 /);
+  });
+
+  // MAIL, RCPT and RSET are answered in the turn that reads them when everything they check is in
+  // memory (core/maybe.ts): smtp-server then reads the next pipelined command from inside that
+  // answer. Thousands of them in one write must be answered in order, in a loop, not a stack.
+  it('answers 2000 whole transactions pipelined in one write, each command in order, and the relay still takes mail', async () => {
+    const { smtp, auth } = await rawSession(port(), FLOOD_SENDER);
+    expect(auth).toMatch(/^235 /);
+    smtp.write(`MAIL FROM:<${FLOOD_SENDER}>\r\nRCPT TO:<bob@example.org>\r\nRSET\r\n`.repeat(2000) + 'QUIT\r\n');
+    const wrong: string[] = [];
+    for (let i = 0; i < 2000 * 3; i++) {
+      const reply = await smtp.reply();
+      if (!reply.startsWith('250 ') && wrong.length < 3) wrong.push(`${i}: ${reply}`);
+    }
+    expect(wrong).toEqual([]);
+    expect(await smtp.reply()).toMatch(/^221 /);
+    const next = await inData();
+    next.write(rawMessage(SENDER, 'bob@example.org', 'after the flood'));
+    expect(await next.reply()).toMatch(/^250 2\.0\.0 /);
+    next.close();
   });
 
   it('closes a session after 10 unrecognised commands with 421', async () => {
